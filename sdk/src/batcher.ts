@@ -1,0 +1,140 @@
+import { randomUUID } from "node:crypto";
+import { chunk } from "./chunk.js";
+import { NetworkError, RateLimitError, ServerError, VibeFollowError } from "./errors.js";
+import type { HttpClient } from "./http.js";
+import type { PropertiesFor } from "./standard-events.js";
+import { buildEvent, type EventPayload } from "./validate.js";
+
+/** The batch endpoint takes at most this many events per request (SPEC §3). */
+export const BATCH_LIMIT = 500;
+
+export interface BatchOptions {
+  /** Flush as soon as this many events are queued (default 100; above 500 a flush sends several requests). */
+  maxSize?: number;
+  /** Flush this long after the first event was queued (default 5000). */
+  maxAgeMs?: number;
+  /**
+   * Called for every request of a flush that failed. `retained: true` means the events stay queued
+   * and go out again with the same Idempotency-Key on the next flush (network, 5xx, 429); `false`
+   * means the server refused them (4xx) and they were dropped. Without it, automatic flushes log
+   * failures with console.error; `flush()` itself always rejects with the first error.
+   */
+  onError?: (error: VibeFollowError, events: readonly EventPayload[], retained: boolean) => void;
+}
+
+export interface FlushResult {
+  /** Events the server accepted in this flush. */
+  sent: number;
+}
+
+interface Chunk {
+  events: EventPayload[];
+  idempotencyKey: string;
+}
+
+/**
+ * Collects events and posts them to `/api/v1/events/batch`. Flushes run one after another so
+ * events reach the server in the order they were tracked.
+ */
+export class EventBatcher {
+  private readonly maxSize: number;
+  private readonly maxAgeMs: number;
+  private readonly onError: BatchOptions["onError"];
+  private queue: EventPayload[] = [];
+  /** Requests that failed in a retryable way, kept with their key so a re-send cannot duplicate. */
+  private retained: Chunk[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private tail: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly http: HttpClient,
+    options: BatchOptions,
+  ) {
+    const { maxSize = 100, maxAgeMs = 5000 } = options;
+    if (!Number.isInteger(maxSize) || maxSize < 1) throw new RangeError(`maxSize must be a positive integer, got ${maxSize}`);
+    if (!Number.isFinite(maxAgeMs) || maxAgeMs < 0) throw new RangeError(`maxAgeMs must be >= 0, got ${maxAgeMs}`);
+    this.maxSize = maxSize;
+    this.maxAgeMs = maxAgeMs;
+    this.onError = options.onError;
+  }
+
+  /** Events waiting to be sent, including retained ones. */
+  get size(): number {
+    return this.queue.length + this.retained.reduce((n, c) => n + c.events.length, 0);
+  }
+
+  /**
+   * Queues one event. Synchronous: it validates now (throwing ValidationError) because one bad
+   * event would make the server reject the whole batch later.
+   */
+  track<N extends string>(name: N, userId: string, properties?: PropertiesFor<N>, options: { timestamp?: Date | string } = {}): void {
+    const event = buildEvent(name, userId, properties, options.timestamp);
+    // Stamp it now: the event happened at track(), not when the batch is flushed seconds later.
+    event.timestamp ??= new Date().toISOString();
+    this.queue.push(event);
+    if (this.queue.length >= this.maxSize) this.autoFlush();
+    else if (this.timer === undefined) this.timer = setTimeout(() => this.autoFlush(), this.maxAgeMs);
+    // A retry timer is unref'd (see retryLater); fresh events must keep the process alive until sent.
+    else this.timer.ref?.();
+  }
+
+  /** Sends everything queued; resolves when the server has accepted it, rejects with the first error. */
+  flush(): Promise<FlushResult> {
+    this.clearTimer();
+    const run = this.tail.then(() => this.send());
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  private autoFlush(): void {
+    this.flush().catch((err: unknown) => {
+      if (!this.onError) console.error(`[vibefollow] automatic batch flush failed: ${(err as Error).message}`);
+    });
+  }
+
+  private async send(): Promise<FlushResult> {
+    const chunks: Chunk[] = [
+      ...this.retained,
+      ...chunk(this.queue.splice(0), BATCH_LIMIT).map((events) => ({ events, idempotencyKey: randomUUID() })),
+    ];
+    this.retained = [];
+    let sent = 0;
+    let firstError: VibeFollowError | undefined;
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i]!;
+      try {
+        await this.http.post("/api/v1/events/batch", { events: c.events }, { idempotencyKey: c.idempotencyKey });
+        sent += c.events.length;
+      } catch (err) {
+        const error = err instanceof VibeFollowError ? err : new VibeFollowError(String(err), 0, "unknown");
+        firstError ??= error;
+        const retain = isTransient(error);
+        this.onError?.(error, c.events, retain);
+        if (retain) {
+          // The server is struggling: stop here and keep this and later requests for the next flush.
+          this.retained = chunks.slice(i);
+          this.retryLater();
+          break;
+        }
+      }
+    }
+    if (firstError) throw firstError;
+    return { sent };
+  }
+
+  // Unref'd: a retry of retained events must not keep a process alive forever while the server is down.
+  private retryLater(): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => this.autoFlush(), Math.max(this.maxAgeMs, 1000));
+    this.timer.unref?.();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+function isTransient(err: VibeFollowError): boolean {
+  return err instanceof NetworkError || err instanceof ServerError || err instanceof RateLimitError;
+}

@@ -1,0 +1,79 @@
+import { EventBatcher, type BatchOptions } from "./batcher.js";
+import { ValidationError } from "./errors.js";
+import type { HttpClient } from "./http.js";
+import { toBulkResult, type Accepted, type BulkResult } from "./results.js";
+import type { PropertiesFor } from "./standard-events.js";
+import { buildEvent, checkTimestamp, type Properties } from "./validate.js";
+
+export interface TrackOptions {
+  /** When it happened (default: when the server receives it). Not more than 24 h in the future. */
+  timestamp?: Date | string;
+}
+
+/** One record of `events.bulk`. */
+export interface BulkEvent {
+  name: string;
+  userId: string;
+  properties?: Properties;
+  timestamp?: Date | string;
+}
+
+export const BULK_LIMIT = 1000;
+
+export class Events {
+  constructor(private readonly http: HttpClient) {}
+
+  /**
+   * Records that a user did something. Canonical names (`STANDARD_EVENT_NAMES`) are checked
+   * against their required properties before sending.
+   *
+   * @example
+   * await vf.events.track("report_exported", "user_123", { format: "csv" });
+   */
+  async track<N extends string>(
+    name: N,
+    userId: string,
+    properties?: PropertiesFor<N>,
+    options: TrackOptions = {},
+  ): Promise<Accepted> {
+    const event = buildEvent(name, userId, properties, options.timestamp);
+    const res = await this.http.post<Accepted>("/api/v1/events", event);
+    return res.data;
+  }
+
+  /**
+   * Sends up to 1,000 events in one request, for backfills. Each record succeeds or fails on its
+   * own: the result lists the refused ones, so they are not validated here. Use `chunk()` for more.
+   *
+   * @example
+   * const result = await vf.events.bulk([{ name: "feature_used", userId: "u1", properties: { feature: "export" } }]);
+   */
+  async bulk(events: readonly BulkEvent[]): Promise<BulkResult> {
+    if (!Array.isArray(events) || events.length === 0 || events.length > BULK_LIMIT) {
+      throw new ValidationError(`must hold 1 to ${BULK_LIMIT} events; split larger sets with chunk()`, "events");
+    }
+    const body = {
+      events: events.map((e, i) => ({
+        external_user_id: e.userId,
+        name: e.name,
+        properties: e.properties ?? {},
+        ...(e.timestamp === undefined ? {} : { timestamp: checkTimestamp(e.timestamp, `events[${i}].timestamp`) }),
+      })),
+    };
+    const res = await this.http.post<unknown>("/api/v1/events/bulk", body);
+    return toBulkResult(res.data, res.meta, events.length);
+  }
+
+  /**
+   * A buffer that collects events with a synchronous `track()` and posts them together to
+   * `/api/v1/events/batch` when `maxSize` are queued or `maxAgeMs` after the first one.
+   *
+   * @example
+   * const batch = vf.events.batch({ maxSize: 200 });
+   * batch.track("feature_used", "u1", { feature: "search" });
+   * await batch.flush(); // before shutdown
+   */
+  batch(options: BatchOptions = {}): EventBatcher {
+    return new EventBatcher(this.http, options);
+  }
+}

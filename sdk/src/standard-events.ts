@@ -1,0 +1,78 @@
+import * as v from "valibot";
+
+/** The nine canonical lifecycle events (SPEC §4), in order. Default rules look for these names. */
+export const STANDARD_EVENT_NAMES = Object.freeze([
+  "user_signed_up",
+  "trial_started",
+  "feature_used",
+  "onboarding_step",
+  "subscription_changed",
+  "subscription_cancelled",
+  "payment_failed",
+  "trial_expiring",
+  "user_invited",
+] as const);
+
+export type StandardEventName = (typeof STANDARD_EVENT_NAMES)[number];
+
+// ISO 8601 date or date-time, as the server accepts; Date.parse alone would also take "March 7".
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+
+export function isIsoDate(value: string): boolean {
+  return ISO_8601.test(value) && !Number.isNaN(Date.parse(value));
+}
+
+const text = v.string("must be a string");
+const num = v.pipe(v.number("must be a number"), v.finite("must be a finite number"));
+const isoTime = v.union(
+  [v.pipe(v.date(), v.check((d) => !Number.isNaN(d.getTime()))), v.pipe(v.string(), v.check(isIsoDate))],
+  "must be an ISO 8601 date string or a Date",
+);
+
+/**
+ * Property schemas of the canonical events. Required keys are the ones SPEC §4 marks bold; every
+ * other key is optional but, when present, must have the listed type. Extra keys pass through.
+ */
+export const STANDARD_EVENT_SCHEMAS = {
+  user_signed_up: v.looseObject({ plan: v.optional(text), source: v.optional(text) }),
+  trial_started: v.looseObject({ trialDays: v.optional(num) }),
+  feature_used: v.looseObject({ feature: v.pipe(text, v.minLength(1, "must not be empty")), count: v.optional(num) }),
+  onboarding_step: v.looseObject({
+    step: v.pipe(text, v.minLength(1, "must not be empty")),
+    completed: v.optional(v.boolean("must be a boolean")),
+  }),
+  subscription_changed: v.looseObject({
+    from: v.optional(text),
+    to: text,
+    interval: v.optional(text),
+    mrr: v.optional(v.pipe(num, v.integer("must be an integer (cents)"))),
+  }),
+  subscription_cancelled: v.looseObject({ reason: v.optional(text), effectiveAt: v.optional(isoTime) }),
+  payment_failed: v.looseObject({ reason: v.optional(text) }),
+  trial_expiring: v.looseObject({ daysLeft: num }),
+  user_invited: v.looseObject({ invitedEmail: v.pipe(text, v.email("must be an email address")) }),
+} as const satisfies Record<StandardEventName, v.GenericSchema>;
+
+/** Properties each canonical event takes; TypeScript enforces the required ones. */
+export type StandardEventProperties = {
+  [N in StandardEventName]: v.InferInput<(typeof STANDARD_EVENT_SCHEMAS)[N]>;
+};
+
+/** Canonical event names get their typed properties; any other name takes a free-form object. */
+export type PropertiesFor<N extends string> = N extends StandardEventName
+  ? StandardEventProperties[N]
+  : Record<string, unknown>;
+
+export type SignedUpProperties = StandardEventProperties["user_signed_up"];
+export type TrialStartedProperties = StandardEventProperties["trial_started"];
+export type FeatureUsedProperties = StandardEventProperties["feature_used"];
+export type OnboardingStepProperties = StandardEventProperties["onboarding_step"];
+export type SubscriptionChangedProperties = StandardEventProperties["subscription_changed"];
+export type SubscriptionCancelledProperties = StandardEventProperties["subscription_cancelled"];
+export type PaymentFailedProperties = StandardEventProperties["payment_failed"];
+export type TrialExpiringProperties = StandardEventProperties["trial_expiring"];
+export type UserInvitedProperties = StandardEventProperties["user_invited"];
+
+export function isStandardEventName(name: string): name is StandardEventName {
+  return (STANDARD_EVENT_NAMES as readonly string[]).includes(name);
+}

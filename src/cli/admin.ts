@@ -1,0 +1,44 @@
+import { addAdmin, removeAdmin, setAdminPassword, type Role } from "../dashboard/accounts";
+import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
+
+const USAGE = `vibefollow admin add NAME [--role admin|viewer]   add a dashboard account (password from stdin)
+vibefollow admin passwd NAME                       set a new password (from stdin)
+vibefollow admin remove NAME                       remove an account
+
+${CONFIG_HELP}`;
+
+async function readPassword(): Promise<string> {
+  const text = (await Bun.stdin.text()).replace(/\r?\n$/, "");
+  if (text.length < 8) throw new UsageError("the password (read from stdin) must be at least 8 characters");
+  return text;
+}
+
+export const admin: Command = {
+  name: "admin",
+  summary: "manage dashboard accounts",
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(argv, { role: { type: "string" } });
+    const [action, name] = positionals;
+    if (!action || !["add", "passwd", "remove"].includes(action)) throw new UsageError("admin needs an action: add, passwd or remove");
+    if (!name) throw new UsageError(`admin ${action} needs a NAME`);
+    const role = (values.role ?? "admin") as Role;
+    if (role !== "admin" && role !== "viewer") throw new UsageError('--role is "admin" or "viewer"');
+    const loaded = loadForCommand(values.config);
+    if (action === "add") {
+      const password = await readPassword();
+      await withDatabase(loaded, (db) => addAdmin(db, name, password, role));
+      console.log(`added ${role} ${name}`);
+      return 0;
+    }
+    if (action === "passwd") {
+      const password = await readPassword();
+      const ok = await withDatabase(loaded, (db) => setAdminPassword(db, name, password));
+      console[ok ? "log" : "error"](ok ? `password changed for ${name}` : `no account ${name}`);
+      return ok ? 0 : 1;
+    }
+    const ok = await withDatabase(loaded, (db) => removeAdmin(db, name));
+    console[ok ? "log" : "error"](ok ? `removed ${name}` : `no account ${name}`);
+    return ok ? 0 : 1;
+  },
+};

@@ -1,0 +1,60 @@
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { ConfigError, loadConfig, resolveConfigPath, type LoadedConfig } from "../config/load";
+import { openDatabase, type Database } from "../db/client";
+import { migrate } from "../db/migrate";
+import { syncProjects } from "../keys/projects";
+
+/** A CLI subcommand: one file each under src/cli/, listed in index.ts. */
+export type Command = {
+  name: string;
+  summary: string;
+  /** Full help text shown by `--help`. */
+  usage: string;
+  run(argv: string[]): Promise<number>;
+};
+
+/** Thrown for a wrong invocation: printed with the command's usage, exit code 2. */
+export class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** Parses flags common to every command (`--config`, `--help`) plus the command's own. */
+export function parseCommandArgs<O extends Options>(argv: string[], options: O) {
+  try {
+    return parseArgs({
+      args: argv,
+      options: { config: { type: "string" }, help: { type: "boolean", short: "h" }, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** Loads the config for a command; a bad config prints every problem and exits 2. */
+export function loadForCommand(configFlag: string | undefined): LoadedConfig {
+  try {
+    return loadConfig(resolveConfigPath(configFlag));
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(e.message);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
+/** Opens and migrates the database for a one-shot command, runs `work`, then closes it. */
+export async function withDatabase<T>(loaded: LoadedConfig, work: (db: Database) => Promise<T>): Promise<T> {
+  const database = await openDatabase(loaded.config.database);
+  try {
+    await migrate(database);
+    await syncProjects(database, loaded.config);
+    return await work(database);
+  } finally {
+    database.close();
+  }
+}
+
+export const CONFIG_HELP = "  --config PATH   config file (else $VIBEFOLLOW_CONFIG, else ./vibefollow.toml, else embedded defaults)\n  -h, --help      show this help";

@@ -1,0 +1,58 @@
+import { createKey, listKeys, revokeKey } from "../keys/service";
+import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
+
+const USAGE = `vibefollow keys create --project ID --name NAME   print a new API key (shown once)
+vibefollow keys list [--project ID] [--json]       first 8 / last 4 characters and last use
+vibefollow keys revoke KEY_ID                      revoke at once
+
+${CONFIG_HELP}`;
+
+export const keys: Command = {
+  name: "keys",
+  summary: "create, list and revoke API keys",
+  usage: USAGE,
+  async run(argv) {
+    const { values, positionals } = parseCommandArgs(argv, {
+      project: { type: "string" },
+      name: { type: "string" },
+      json: { type: "boolean" },
+    });
+    const [action, id] = positionals;
+    const loaded = loadForCommand(values.config);
+    const projectIds = loaded.config.projects.map((p) => p.id);
+    if (action === "create") {
+      const project = values.project ?? (projectIds.length === 1 ? projectIds[0] : undefined);
+      if (!project) throw new UsageError("--project is required when the config has several projects");
+      if (!projectIds.includes(project)) throw new UsageError(`unknown project "${project}" (known: ${projectIds.join(", ")})`);
+      const created = await withDatabase(loaded, (db) => createKey(db, project, values.name ?? "unnamed"));
+      console.error(`Created ${created.id} for project "${project}". This is the only time the key is shown:`);
+      console.log(created.key);
+      return 0;
+    }
+    if (action === "list") {
+      const rows = await withDatabase(loaded, (db) => listKeys(db, values.project));
+      if (values.json) {
+        console.log(JSON.stringify(rows, null, 2));
+        return 0;
+      }
+      if (rows.length === 0) console.log("no keys");
+      for (const r of rows) {
+        const used = r.lastUsedAt ? new Date(r.lastUsedAt).toISOString() : "never used";
+        const state = r.revokedAt ? `revoked ${new Date(r.revokedAt).toISOString()}` : "active";
+        console.log(`${r.id}  ${r.projectId}  ${r.display}  ${JSON.stringify(r.name)}  last used: ${used}  ${state}`);
+      }
+      return 0;
+    }
+    if (action === "revoke") {
+      if (!id) throw new UsageError("keys revoke needs a KEY_ID (see keys list)");
+      const ok = await withDatabase(loaded, (db) => revokeKey(db, id));
+      if (!ok) {
+        console.error(`no active key ${id}`);
+        return 1;
+      }
+      console.log(`revoked ${id}`);
+      return 0;
+    }
+    throw new UsageError(action ? `unknown action "${action}"` : "keys needs an action: create, list or revoke");
+  },
+};

@@ -1,0 +1,169 @@
+import { existsSync, readFileSync } from "node:fs";
+import { Cron } from "croner";
+import { parse as parseToml, TomlError } from "smol-toml";
+import type { z } from "zod";
+import { configSchema, projectSchema, type Config } from "./schema";
+
+/** One problem with the config: where, what was expected, what was found. */
+export type ConfigProblem = { path: string; expected: string; found: string };
+
+export class ConfigError extends Error {
+  constructor(readonly file: string | undefined, readonly problems: ConfigProblem[]) {
+    super(formatProblems(file, problems));
+  }
+}
+
+export function formatProblems(file: string | undefined, problems: ConfigProblem[]): string {
+  const head = `${file ?? "configuration"}: ${problems.length} problem${problems.length === 1 ? "" : "s"}`;
+  return [head, ...problems.map((p) => `  ${p.path || "(top level)"}: expected ${p.expected}, found ${p.found}`)].join("\n");
+}
+
+/** Where the config comes from: `--config PATH`, else `VIBEFOLLOW_CONFIG`, else `./vibefollow.toml` if present. */
+export function resolveConfigPath(flag: string | undefined, env = process.env): string | undefined {
+  if (flag) return flag;
+  if (env.VIBEFOLLOW_CONFIG) return env.VIBEFOLLOW_CONFIG;
+  return existsSync("vibefollow.toml") ? "vibefollow.toml" : undefined;
+}
+
+export type LoadedConfig = { config: Config; file: string | undefined; embeddedDefaults: boolean };
+
+/** Reads, interpolates and validates the config; throws `ConfigError` listing every problem at once. */
+export function loadConfig(path: string | undefined, env = process.env): LoadedConfig {
+  if (path === undefined) return { config: parseConfig({}, undefined, env), file: undefined, embeddedDefaults: true };
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ConfigError(path, [{ path: "", expected: "a readable TOML file", found: (e as Error).message }]);
+  }
+  return { config: parseConfigText(text, path, env), file: path, embeddedDefaults: false };
+}
+
+export function parseConfigText(text: string, file?: string, env = process.env): Config {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (e) {
+    const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : "";
+    throw new ConfigError(file, [{ path: where, expected: "valid TOML", found: (e as Error).message.split("\n")[0]! }]);
+  }
+  return parseConfig(raw, file, env);
+}
+
+/** Validates an already-parsed config tree. With no `[[projects]]`, one project `default` is used. */
+export function parseConfig(raw: unknown, file?: string, env = process.env): Config {
+  const problems: ConfigProblem[] = [];
+  const interpolated = interpolateEnv(raw, [], env, problems);
+  const result = configSchema.safeParse(interpolated);
+  if (!result.success) problems.push(...result.error.issues.map((i) => describeIssue(i, interpolated)));
+  dedupe(problems);
+  if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
+  const config = result.data;
+  if (config.projects.length === 0) config.projects.push(projectSchema.parse({ id: "default", name: "Default" }));
+  problems.push(...checkReferences(config));
+  if (problems.length > 0) throw new ConfigError(file, problems);
+  return config;
+}
+
+/** Checks that need the whole tree: unique ids, a valid cron expression. Rule/audience cross-references are
+ * checked where those are resolved (`rules/resolve.ts`), since defaults take part in them. */
+function checkReferences(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  try {
+    new Cron(config.evaluator.schedule, { paused: true });
+  } catch (e) {
+    problems.push({ path: "evaluator.schedule", expected: "a cron expression", found: JSON.stringify(config.evaluator.schedule) });
+  }
+  const seen = new Set<string>();
+  config.projects.forEach((p, i) => {
+    if (seen.has(p.id)) problems.push({ path: `projects[${i}].id`, expected: "a project id used once", found: JSON.stringify(p.id) });
+    seen.add(p.id);
+    const ruleIds = new Set<string>();
+    p.rules.forEach((r, j) => {
+      if (ruleIds.has(r.id)) problems.push({ path: `projects[${i}].rules[${j}].id`, expected: "a rule id used once per project", found: JSON.stringify(r.id) });
+      ruleIds.add(r.id);
+    });
+    const audienceIds = new Set<string>();
+    p.audiences.forEach((a, j) => {
+      if (audienceIds.has(a.id)) problems.push({ path: `projects[${i}].audiences[${j}].id`, expected: "an audience id used once per project", found: JSON.stringify(a.id) });
+      audienceIds.add(a.id);
+    });
+  });
+  return problems;
+}
+
+function dedupe(problems: ConfigProblem[]): void {
+  const seen = new Set<string>();
+  for (let i = problems.length - 1; i >= 0; i--) {
+    const key = `${problems[i]!.path}\0${problems[i]!.expected}`;
+    if (seen.has(key)) problems.splice(i, 1);
+    seen.add(key);
+  }
+}
+
+/** Replaces `${NAME}` in every string with the environment variable; a missing variable is a problem. */
+function interpolateEnv(value: unknown, path: (string | number)[], env: NodeJS.ProcessEnv, problems: ConfigProblem[]): unknown {
+  if (typeof value === "string") {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => {
+      const v = env[name];
+      if (v === undefined) {
+        problems.push({ path: formatPath(path), expected: `environment variable ${name} to be set`, found: "it unset" });
+        return "";
+      }
+      return v;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => interpolateEnv(v, [...path, i], env, problems));
+  if (value !== null && typeof value === "object" && !(value instanceof Date)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = interpolateEnv(v, [...path, k], env, problems);
+    return out;
+  }
+  return value;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out ? `.${String(part)}` : String(part);
+  }
+  return out;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let v: any = root;
+  for (const p of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = v[p as any];
+  }
+  return v;
+}
+
+function describeFound(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (value instanceof Date) return `a date ${value.toISOString()}`;
+  const json = JSON.stringify(value);
+  const shown = json.length > 60 ? json.slice(0, 57) + "..." : json;
+  if (Array.isArray(value)) return `an array ${shown}`;
+  if (value !== null && typeof value === "object") return `a table ${shown}`;
+  return `${typeof value} ${shown}`;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, root: unknown): ConfigProblem {
+  if (issue.code === "unrecognized_keys") {
+    return {
+      path: formatPath(issue.path),
+      expected: "only known keys",
+      found: `unknown key${issue.keys.length === 1 ? "" : "s"} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`,
+    };
+  }
+  const found = valueAt(root, issue.path);
+  let expected = issue.message;
+  if (issue.code === "invalid_type") expected = /^Invalid input/.test(issue.message) ? `${issue.expected}` : issue.message;
+  if (issue.code === "invalid_value" && /^Invalid/.test(issue.message)) expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+  if (issue.code === "invalid_union" && /^Invalid/.test(issue.message)) expected = "one of the allowed forms";
+  if (issue.code === "too_small" && /^Too small/.test(issue.message)) expected = `at least ${issue.minimum}`;
+  if (issue.code === "too_big" && /^Too big/.test(issue.message)) expected = `at most ${issue.maximum}`;
+  return { path: formatPath(issue.path), expected, found: describeFound(found) };
+}

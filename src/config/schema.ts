@@ -1,0 +1,113 @@
+import { z } from "zod";
+import { audienceSchema } from "../audiences/schema";
+import { ruleSchema } from "../rules/schema";
+import { clockTime, duration, slug, timeZone, WEEKDAYS } from "./types";
+
+/**
+ * The whole configuration file (SPEC §1). Every key has its default here, so an empty file — or no file —
+ * yields a complete, runnable config. `config.example.toml` documents each key; a test keeps the two in step.
+ */
+
+const listen = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'an address "host:port", e.g. "127.0.0.1:8080"' });
+
+const url = z.string().refine((s) => URL.canParse(s), { error: "an absolute URL" });
+
+const rateLimit = z.strictObject({
+  per_second: z.number().positive().default(1000),
+  burst: z.number().int().positive().default(2000),
+});
+
+const sendWindow = z
+  .strictObject({
+    start: clockTime.default(9 * 60),
+    end: clockTime.default(18 * 60),
+    days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]),
+  })
+  .refine((w) => w.start < w.end, { error: "an end after the start", path: ["end"], when: (ctx) => ctx.issues.length === 0 });
+
+const webhookSchema = z.strictObject({
+  url,
+  secret: z.string().min(16, { error: "a secret of at least 16 characters" }),
+  events: z
+    .array(z.enum(["email.sent", "email.opened", "email.clicked", "email.bounced", "email.unsubscribed", "draft.created", "quarantine.added"]))
+    .min(1)
+    .default(["email.sent", "email.opened", "email.clicked", "email.bounced", "email.unsubscribed"]),
+});
+
+const smtpSchema = z.strictObject({
+  url: z.string().regex(/^smtps?:\/\//, { error: 'an SMTP URL like "smtps://user:pass@host:465"' }),
+  from: z.string().optional(),
+  max_connections: z.number().int().positive().default(5),
+});
+
+export const projectSchema = z.strictObject({
+  id: slug,
+  name: z.string().min(1).optional(),
+  autopilot: z.boolean().default(false),
+  timezone: timeZone.default("UTC"),
+  review_window: duration.default(2 * 3_600_000),
+  send_window: sendWindow.default({ start: 9 * 60, end: 18 * 60, days: [...WEEKDAYS] }),
+  frequency_cap: z
+    .strictObject({ per_day: z.number().int().min(0).default(1), per_week: z.number().int().min(0).default(3) })
+    .default({ per_day: 1, per_week: 3 }),
+  sender: z.strictObject({ from: z.string().min(3).optional(), reply_to: z.string().optional() }).default({}),
+  retention_days: z.number().int().min(0).default(0),
+  buffer_ttl: duration.default(7 * 86_400_000),
+  churn_grace: duration.default(14 * 86_400_000),
+  smtp: smtpSchema.optional(),
+  rules: z.array(ruleSchema).default([]),
+  audiences: z.array(audienceSchema).default([]),
+  webhooks: z.array(webhookSchema).default([]),
+});
+
+export const configSchema = z.strictObject({
+  server: z
+    .strictObject({ listen: listen.default("127.0.0.1:8080"), public_url: url.optional() })
+    .default({ listen: "127.0.0.1:8080" }),
+  database: z
+    .strictObject({
+      url: z
+        .string()
+        .regex(/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)/, { error: 'a "file:" path or a libsql://, http(s):// URL' })
+        .default("file:./data/vibefollow.db"),
+      auth_token: z.string().optional(),
+      synchronous: z.enum(["full", "normal"]).default("full"),
+      busy_timeout: duration.default(5_000),
+    })
+    .default({ url: "file:./data/vibefollow.db", synchronous: "full", busy_timeout: 5_000 }),
+  smtp: smtpSchema.optional(),
+  evaluator: z
+    .strictObject({ schedule: z.string().default("0 * * * *"), enabled: z.boolean().default(true) })
+    .default({ schedule: "0 * * * *", enabled: true }),
+  ingest: z
+    .strictObject({
+      rate_limit: rateLimit.default({ per_second: 1000, burst: 2000 }),
+      rate_limits: z.record(z.string(), rateLimit).default({}),
+      backfill_queue_limit: z.number().int().positive().default(50_000),
+      commit_interval: duration.default(2),
+      commit_max_items: z.number().int().positive().default(2_000),
+    })
+    .default({ rate_limit: { per_second: 1000, burst: 2000 }, rate_limits: {}, backfill_queue_limit: 50_000, commit_interval: 2, commit_max_items: 2_000 }),
+  normaliser: z
+    .strictObject({ batch_size: z.number().int().positive().default(1000), idle_interval: duration.default(50) })
+    .default({ batch_size: 1000, idle_interval: 50 }),
+  drafting: z
+    .strictObject({
+      base_url: url,
+      model: z.string().min(1),
+      api_key: z.string().optional(),
+      timeout: duration.default(20_000),
+    })
+    .optional(),
+  tracking: z
+    .strictObject({ opens: z.boolean().default(false), clicks: z.boolean().default(false) })
+    .default({ opens: false, clicks: false }),
+  projects: z.array(projectSchema).default([]),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ProjectConfig = Config["projects"][number];
+export type SmtpConfig = z.output<typeof smtpSchema>;
+export type WebhookConfig = z.output<typeof webhookSchema>;

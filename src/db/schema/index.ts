@@ -1,0 +1,4 @@
+/** The whole database schema, one file per capability. drizzle-kit reads this folder to generate migrations. */
+export * from "./core";
+export * from "./ingest";
+export * from "./pipeline";

@@ -1,0 +1,112 @@
+import { createHash } from "node:crypto";
+import { and, eq, isNull } from "drizzle-orm";
+import type { Database } from "../db/client";
+import { apiKeys } from "../db/schema";
+import { now } from "../lib/clock";
+import { newId, randomToken } from "../lib/ids";
+
+/**
+ * API keys (SPEC §3): `sk_live_` + 40 random base32 characters (200 bits), stored only as an Argon2id hash
+ * plus a 16-character lookup prefix. Shown once, at creation.
+ */
+const KEY_PATTERN = /^sk_live_[0-9a-z]{32,128}$/;
+const PREFIX_LENGTH = 16;
+
+export type CreatedKey = { id: string; key: string; projectId: string; name: string };
+export type KeyInfo = { id: string; projectId: string; name: string; display: string; createdAt: number; lastUsedAt: number | null; revokedAt: number | null };
+
+export async function createKey(database: Database, projectId: string, name: string): Promise<CreatedKey> {
+  const key = `sk_live_${randomToken(40)}`;
+  const id = newId("key");
+  const hash = await Bun.password.hash(key, { algorithm: "argon2id" });
+  await database.db.insert(apiKeys).values({
+    id,
+    projectId,
+    name,
+    lookupPrefix: key.slice(0, PREFIX_LENGTH),
+    last4: key.slice(-4),
+    hash,
+    createdAt: now(),
+  });
+  return { id, key, projectId, name };
+}
+
+export async function listKeys(database: Database, projectId?: string): Promise<KeyInfo[]> {
+  const rows = await database.readDb
+    .select()
+    .from(apiKeys)
+    .where(projectId ? eq(apiKeys.projectId, projectId) : undefined)
+    .orderBy(apiKeys.createdAt);
+  return rows.map((r) => ({
+    id: r.id,
+    projectId: r.projectId,
+    name: r.name,
+    display: `${r.lookupPrefix.slice(0, 8)}…${r.last4}`,
+    createdAt: r.createdAt,
+    lastUsedAt: r.lastUsedAt,
+    revokedAt: r.revokedAt,
+  }));
+}
+
+/** Revokes a key by id; returns false when no such live key exists. */
+export async function revokeKey(database: Database, id: string, verifier?: KeyVerifier): Promise<boolean> {
+  const result = await database.execute({ sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", args: [now(), id] });
+  verifier?.forget(id);
+  return result.rowsAffected > 0;
+}
+
+type CacheEntry = { keyId: string; projectId: string; checkedAt: number };
+
+/**
+ * Verifies presented keys. Argon2id costs tens of milliseconds by design, so a verified key is cached under
+ * the SHA-256 of its full text (never the key itself). A revocation in this process drops the entry at once;
+ * one made by another process (the CLI) is seen within `recheckMs`, when the entry is re-read from the table.
+ */
+export class KeyVerifier {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly lastUsedWritten = new Map<string, number>();
+
+  constructor(private readonly database: Database, private readonly recheckMs = 1_000) {}
+
+  /** Returns the project of a valid, unrevoked key, or undefined. */
+  async verify(key: string): Promise<{ keyId: string; projectId: string } | undefined> {
+    if (!KEY_PATTERN.test(key)) return undefined;
+    const digest = createHash("sha256").update(key).digest("base64");
+    const cached = this.cache.get(digest);
+    const t = Date.now();
+    if (cached && t - cached.checkedAt < this.recheckMs) return cached;
+    if (cached) {
+      const row = (await this.database.read({ sql: "SELECT revoked_at FROM api_keys WHERE id = ?", args: [cached.keyId] })).rows[0];
+      if (!row || row.revoked_at !== null) {
+        this.cache.delete(digest);
+        return undefined;
+      }
+      cached.checkedAt = t;
+      return cached;
+    }
+    const candidates = await this.database.readDb
+      .select()
+      .from(apiKeys)
+      .where(and(eq(apiKeys.lookupPrefix, key.slice(0, PREFIX_LENGTH)), isNull(apiKeys.revokedAt)));
+    for (const c of candidates) {
+      if (await Bun.password.verify(key, c.hash)) {
+        const entry = { keyId: c.id, projectId: c.projectId, checkedAt: t };
+        this.cache.set(digest, entry);
+        return entry;
+      }
+    }
+    return undefined;
+  }
+
+  forget(keyId: string): void {
+    for (const [digest, entry] of this.cache) if (entry.keyId === keyId) this.cache.delete(digest);
+  }
+
+  /** Last-used time, written at most once a minute per key so it costs nothing on the hot path. */
+  touch(keyId: string): void {
+    const t = now();
+    if (t - (this.lastUsedWritten.get(keyId) ?? 0) < 60_000) return;
+    this.lastUsedWritten.set(keyId, t);
+    this.database.execute({ sql: "UPDATE api_keys SET last_used_at = ? WHERE id = ?", args: [t, keyId] }).catch(() => undefined);
+  }
+}

@@ -1,0 +1,66 @@
+import { createApp } from "./app";
+import type { LoadedConfig } from "./config/load";
+import type { AppContext, Service } from "./context";
+import { openDatabase } from "./db/client";
+import { migrate } from "./db/migrate";
+import { syncProjects } from "./keys/projects";
+import { KeyVerifier } from "./keys/service";
+import { log } from "./lib/log";
+import { provisionFirstStart } from "./ops/first-start";
+import { registerServices } from "./services";
+
+export type StartOptions = {
+  loaded: LoadedConfig;
+  /** Overrides `server.listen` (tests pass "127.0.0.1:0" for a free port). */
+  listen?: string;
+  /** Background loops off: tests drive them by hand. */
+  background?: boolean;
+  print?: (line: string) => void;
+};
+
+export type Running = {
+  url: string;
+  ctx: AppContext;
+  services: Service[];
+  stop(): Promise<void>;
+};
+
+/**
+ * Wires the process together — config, database, HTTP server, background loops — and takes it down in
+ * reverse order. No logic lives here; each capability owns its part.
+ */
+export async function startVibefollow(options: StartOptions): Promise<Running> {
+  const { config, embeddedDefaults } = options.loaded;
+  const database = await openDatabase(config.database);
+  const applied = await migrate(database);
+  await syncProjects(database, config);
+  if (embeddedDefaults) await provisionFirstStart(database, options.print ?? console.log);
+
+  const ctx: AppContext = { config, database, keys: new KeyVerifier(database), services: [] };
+  registerServices(ctx);
+  const app = createApp(ctx);
+  const services = ctx.services;
+
+  const [host, port] = splitListen(options.listen ?? config.server.listen);
+  app.listen({ hostname: host, port, maxRequestBodySize: 8 * 1024 * 1024 });
+  const server = app.server!;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
+
+  if (options.background !== false) for (const s of services) await s.start();
+  log.info("started", { url, database: database.url, projects: config.projects.map((p) => p.id), migrationsApplied: applied.length });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await server.stop(); // stop accepting; requests in flight finish
+      for (const s of [...services].reverse()) await s.stop().catch((error) => log.error("stop failed", { service: s.name, error }));
+      database.close();
+      log.info("stopped");
+    })());
+  return { url, ctx, services, stop };
+}
+
+function splitListen(listen: string): [string, number] {
+  const i = listen.lastIndexOf(":");
+  return [listen.slice(0, i).replace(/^\[|\]$/g, ""), Number(listen.slice(i + 1))];
+}
