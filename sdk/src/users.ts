@@ -128,5 +128,5 @@ export class Users {
 function toWire(userId: string, traits: Traits) {
   const { email, ...rest } = traits;
   if (typeof email === "string") return { external_user_id: userId, email, traits: rest };
-  return { external_user_id: userId, traits: traits };
+  return { external_user_id: userId, traits };
 }
