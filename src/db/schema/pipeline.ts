@@ -25,6 +25,10 @@ export const trackedUsers = sqliteTable(
     interval: text("interval"),
     mrr: integer("mrr"),
     trialEndsAt: integer("trial_ends_at"),
+    /** occurred_at of the trial event that set trial_ends_at: an older one arriving late does not overwrite it. */
+    trialChangedAt: integer("trial_changed_at"),
+    /** occurred_at of the subscription_changed that set plan/interval/mrr (same out-of-order guard). */
+    billingChangedAt: integer("billing_changed_at"),
     /** `cancelled` → `churned` once this has passed (effectiveAt or cancel time + churn_grace). */
     churnAt: integer("churn_at"),
     suppressed: integer("suppressed", { mode: "boolean" }).notNull().default(false),
@@ -90,11 +94,16 @@ export const quarantine = sqliteTable(
     kind: text("kind", { enum: ["identify", "track"] }).notNull(),
     source: text("source").notNull(),
     payload: text("payload").notNull(),
+    /** Best-effort copies from the payload, for listing and search (null when the payload had none). */
+    externalUserId: text("external_user_id"),
+    eventName: text("event_name"),
+    /** When the original request was received (the queue item's received_at). */
+    receivedAt: integer("received_at").notNull().default(0),
     state: text("state", { enum: ["open", "replayed", "discarded"] }).notNull().default("open"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [index("quarantine_state").on(t.projectId, t.state, t.createdAt)],
+  (t) => [index("quarantine_state").on(t.projectId, t.state, t.createdAt), index("quarantine_created").on(t.createdAt)],
 );
 
 /** Each stage change with its time (SPEC §5.5); rules read entries from here. */
