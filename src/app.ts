@@ -3,6 +3,7 @@ import type { AppContext } from "./context";
 import { ApiError } from "./lib/errors";
 import { log } from "./lib/log";
 import { healthRoutes } from "./ops/health";
+import { ingestRoutes } from "./ingest";
 
 /**
  * The HTTP application: every capability's routes, plus the one place that turns errors into responses.
@@ -28,7 +29,8 @@ export function createApp(ctx: AppContext, extra: Elysia<any>[] = []) {
         { status: 500 },
       );
     })
-    .use(healthRoutes(ctx));
+    .use(healthRoutes(ctx))
+    .use(ingestRoutes(ctx));
   for (const plugin of extra) app.use(plugin);
   return app;
 }

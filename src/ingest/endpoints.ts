@@ -1,0 +1,78 @@
+import type { z } from "zod";
+import { ApiError, type ErrorDetail } from "../lib/errors";
+import { batchEnvelope, eventsBulkEnvelope, usersBulkEnvelope } from "./schemas";
+import { issuesToErrors, validateEvent, validateUser, type ItemResult } from "./validate";
+import type { QueueItem, WriteJob } from "./writer";
+
+/**
+ * The five endpoints of SPEC §3 as plain functions from a parsed body to an outcome: the rows to enqueue and
+ * the response to give once they are committed. No HTTP here; `handler.ts` does auth, limits and idempotency.
+ */
+export type EndpointName = "users" | "users_bulk" | "events" | "events_batch" | "events_bulk";
+
+export type Outcome = { status: number; body: string; source: WriteJob["source"]; items: QueueItem[] };
+
+export type Endpoint = {
+  name: EndpointName;
+  path: string;
+  /** Bulk endpoints answer `backfill_queue_full` while the project's queue is at its limit. */
+  bulk: boolean;
+  run(body: Record<string, unknown>): Outcome;
+};
+
+export const ACCEPTED_BODY = '{"data":{"accepted":true}}';
+const MAX_REPORTED_ERRORS = 100;
+
+function single(kind: QueueItem["kind"], validate: (item: unknown, prefix: string) => ItemResult) {
+  return (body: Record<string, unknown>): Outcome => {
+    const result = validate(body, "");
+    if (!result.ok) throw new ApiError(422, result.errors);
+    return { status: 202, body: ACCEPTED_BODY, source: "api", items: [{ kind, payload: result.payload }] };
+  };
+}
+
+/** Checks `{events: [...]}` / `{users: [...]}` and returns the array. */
+function listIn(body: Record<string, unknown>, key: "events" | "users", max: number, envelope: z.ZodType): unknown[] {
+  const list = body[key];
+  if (Array.isArray(list) && list.length >= 1 && list.length <= max) return list;
+  const result = envelope.safeParse(body);
+  throw new ApiError(422, result.success ? [{ code: "validation_failed", message: `Expected 1 to ${max} items.`, field: key }] : issuesToErrors(result.error.issues, ""));
+}
+
+/** All or nothing: one bad event rejects the request, with every problem found (up to 100). */
+function runBatch(body: Record<string, unknown>): Outcome {
+  const list = listIn(body, "events", 500, batchEnvelope);
+  const items: QueueItem[] = [];
+  const errors: ErrorDetail[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const result = validateEvent(list[i], `events[${i}]`);
+    if (result.ok) items.push({ kind: "track", payload: result.payload });
+    else errors.push(...result.errors);
+  }
+  if (errors.length > 0) throw new ApiError(422, errors.slice(0, MAX_REPORTED_ERRORS));
+  return { status: 202, body: ACCEPTED_BODY, source: "api", items };
+}
+
+/** Per-record: good records are enqueued, each bad one is reported once (its first problem), by index. */
+function bulk(key: "events" | "users", envelope: z.ZodType, kind: QueueItem["kind"], validate: (item: unknown, prefix: string) => ItemResult) {
+  return (body: Record<string, unknown>): Outcome => {
+    const list = listIn(body, key, 1_000, envelope);
+    const items: QueueItem[] = [];
+    const errors: (ErrorDetail & { index: number })[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const result = validate(list[i], `${key}[${i}]`);
+      if (result.ok) items.push({ kind, payload: result.payload });
+      else errors.push({ index: i, ...result.errors[0]! });
+    }
+    const response = { data: { accepted: items.length, rejected: errors.length, errors }, meta: { received: list.length } };
+    return { status: 200, body: JSON.stringify(response), source: "bulk", items };
+  };
+}
+
+export const ENDPOINTS: readonly Endpoint[] = [
+  { name: "users", path: "/api/v1/users", bulk: false, run: single("identify", validateUser) },
+  { name: "users_bulk", path: "/api/v1/users/bulk", bulk: true, run: bulk("users", usersBulkEnvelope, "identify", validateUser) },
+  { name: "events", path: "/api/v1/events", bulk: false, run: single("track", validateEvent) },
+  { name: "events_batch", path: "/api/v1/events/batch", bulk: false, run: runBatch },
+  { name: "events_bulk", path: "/api/v1/events/bulk", bulk: true, run: bulk("events", eventsBulkEnvelope, "track", validateEvent) },
+];

@@ -1,0 +1,106 @@
+import type { Database } from "../db/client";
+import type { KeyVerifier } from "../keys/service";
+import { now } from "../lib/clock";
+import { ApiError } from "../lib/errors";
+import { log } from "../lib/log";
+import { parseObject, readBody } from "./body";
+import { ingestCounters } from "./counters";
+import type { Endpoint } from "./endpoints";
+import { IdempotencyStore } from "./idempotency";
+import type { RateLimiter } from "./rate-limit";
+import type { GroupCommitWriter } from "./writer";
+
+export type IngestDeps = {
+  database: Database;
+  keys: KeyVerifier;
+  limiter: RateLimiter;
+  idempotency: IdempotencyStore;
+  writer: GroupCommitWriter;
+  backfillQueueLimit: number;
+};
+
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
+
+/**
+ * One ingest request, in the order of SPEC §3's checks: auth (401) → rate limit (429) → content type, size and
+ * encoding (415/413/400) → idempotency (replay/409) → JSON and validation (400/422) → backfill limit (429) →
+ * group commit → the response, written only after the commit. Every answer is counted by endpoint and status.
+ */
+export async function handleIngest(deps: IngestDeps, endpoint: Endpoint, request: Request): Promise<Response> {
+  let response: Response;
+  try {
+    response = await run(deps, endpoint, request);
+  } catch (error) {
+    response = errorResponse(error, endpoint, request);
+  }
+  ingestCounters.add(endpoint.name, response.status);
+  return response;
+}
+
+async function run(deps: IngestDeps, endpoint: Endpoint, request: Request): Promise<Response> {
+  const projectId = await authenticate(deps.keys, request.headers.get("authorization"));
+  const wait = deps.limiter.take(projectId, endpoint.name);
+  if (wait > 0) {
+    throw new ApiError(429, [{ code: "rate_limited", message: `Too many requests; retry in ${wait} s.` }], { "retry-after": String(wait) });
+  }
+  const { text, bytes } = await readBody(request);
+  const key = IdempotencyStore.parseKey(request.headers.get("idempotency-key"));
+  if (key === undefined) return accept(deps, endpoint, projectId, text);
+
+  if (!deps.idempotency.claim(projectId, key)) {
+    throw ApiError.of(409, "idempotency_key_in_use", "A request with this Idempotency-Key is still in flight.");
+  }
+  try {
+    const requestHash = IdempotencyStore.hashRequest(endpoint.path, bytes);
+    const stored = await deps.idempotency.find(projectId, key);
+    if (stored) {
+      if (stored.requestHash !== requestHash) {
+        throw ApiError.of(409, "idempotency_key_reuse", "This Idempotency-Key was used with a different request body.");
+      }
+      return new Response(stored.responseBody, { status: stored.status, headers: { ...JSON_HEADERS, "idempotent-replayed": "true" } });
+    }
+    return await accept(deps, endpoint, projectId, text, { key, requestHash });
+  } finally {
+    deps.idempotency.release(projectId, key);
+  }
+}
+
+async function authenticate(keys: KeyVerifier, header: string | null): Promise<string> {
+  const match = header === null ? null : /^Bearer +(\S+) *$/i.exec(header);
+  const verified = match ? await keys.verify(match[1]!) : undefined;
+  if (!verified) {
+    throw new ApiError(401, [{ code: "auth_required", message: "Send a valid API key as Authorization: Bearer sk_live_…" }], { "www-authenticate": "Bearer" });
+  }
+  keys.touch(verified.keyId);
+  return verified.projectId;
+}
+
+async function accept(deps: IngestDeps, endpoint: Endpoint, projectId: string, text: string, idem?: { key: string; requestHash: string }): Promise<Response> {
+  const outcome = endpoint.run(parseObject(text));
+  if (endpoint.bulk && outcome.items.length > 0) await checkBackfill(deps, projectId);
+  if (outcome.items.length > 0 || idem) {
+    await deps.writer.enqueue({
+      projectId,
+      source: outcome.source,
+      receivedAt: now(),
+      items: outcome.items,
+      idempotency: idem && { ...idem, status: outcome.status, responseBody: outcome.body },
+    });
+  }
+  return new Response(outcome.body, { status: outcome.status, headers: JSON_HEADERS });
+}
+
+/** Bulk (backfill) traffic waits while the project already has `backfill_queue_limit` items queued. */
+async function checkBackfill(deps: IngestDeps, projectId: string): Promise<void> {
+  const result = await deps.database.read({ sql: "SELECT count(*) AS n FROM ingest_queue WHERE project_id = ?", args: [projectId] });
+  if (Number(result.rows[0]!.n) >= deps.backfillQueueLimit) {
+    throw new ApiError(429, [{ code: "backfill_queue_full", message: "The project's queue is full; retry the bulk request later." }], { "retry-after": "5" });
+  }
+}
+
+function errorResponse(error: unknown, endpoint: Endpoint, request: Request): Response {
+  if (error instanceof ApiError) return Response.json(error.body(), { status: error.status, headers: { ...JSON_HEADERS, ...error.headers } });
+  const requestId = crypto.randomUUID();
+  log.error("ingest request failed", { requestId, endpoint: endpoint.name, method: request.method, error });
+  return Response.json({ errors: [{ code: "server_error", message: `Internal error (request ${requestId}).` }] }, { status: 500, headers: JSON_HEADERS });
+}

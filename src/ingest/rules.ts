@@ -1,0 +1,181 @@
+import { z } from "zod";
+import { toSnakeCase } from "../lib/case";
+import { now } from "../lib/clock";
+import type { PropertySpec, PropertyType } from "./canonical";
+
+/**
+ * The checks behind SPEC §3's validation rules, as plain functions: the zod schemas (which report errors) and
+ * the fast path (which only answers "certainly valid") both call these, so the two can never disagree.
+ */
+
+export const MAX_USER_ID = 256;
+export const MAX_EVENT_NAME = 200;
+export const MAX_EMAIL = 320;
+/** `properties`/`traits` themselves are level 1; each nested object or array adds one. */
+export const MAX_DEPTH = 8;
+export const MAX_FUTURE_MS = 24 * 3_600_000;
+
+export const EMAIL_PATTERN = z.regexes.email;
+
+/** Event names starting with `vf_` (any case) or `$` are reserved for Vibefollow. */
+export function isReservedName(name: string): boolean {
+  const c = name.charCodeAt(0);
+  if (c === 36) return true; // "$"
+  return (c | 32) === 118 && (name.charCodeAt(1) | 32) === 102 && name.charCodeAt(2) === 95; // "vf_"
+}
+
+/**
+ * A property or trait key is reserved when it starts with `$`, or when its snake_case form starts with `vf_`
+ * (`vfScore` ≡ `vf_score`, since camelCase and snake_case spellings are the same key).
+ */
+export function isReservedKey(key: string): boolean {
+  const c = key.charCodeAt(0);
+  if (c === 36) return true;
+  if ((c | 32) !== 118 || (key.charCodeAt(1) | 32) !== 102) return false; // cheap pre-check: starts with "vf"
+  return toSnakeCase(key).startsWith("vf_");
+}
+
+const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|([+-])(\d{2}):?(\d{2})))?$/;
+
+/**
+ * Parses an ISO 8601 timestamp to UTC milliseconds: a date (`2026-03-01`, midnight UTC) or a date-time with a
+ * zone (`Z` or `±hh:mm`). A date-time without a zone is refused: its meaning would depend on our time zone.
+ */
+export function parseIsoTimestamp(text: string): number | undefined {
+  if (text.length > 40) return undefined;
+  const m = ISO.exec(text);
+  if (!m) return undefined;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const [h, mi, s] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
+  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return undefined;
+  const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
+  const utc = Date.UTC(y, mo - 1, d, h, mi, s, ms);
+  if (new Date(utc).getUTCDate() !== d) return undefined; // 2026-02-30 and the like
+  let offset = 0;
+  if (m[9]) {
+    const [oh, om] = [Number(m[10]), Number(m[11])];
+    if (oh > 23 || om > 59) return undefined;
+    offset = (m[9] === "-" ? -1 : 1) * (oh * 60 + om) * 60_000;
+  }
+  return utc - offset;
+}
+
+/** Why a timestamp is refused, or undefined when it is fine (ISO 8601, at most 24 h ahead of `now()`). */
+export function checkTimestamp(text: string): string | undefined {
+  const t = parseIsoTimestamp(text);
+  if (t === undefined) return "Expected an ISO 8601 timestamp with a time zone, e.g. 2026-03-01T12:00:00Z.";
+  if (t > now() + MAX_FUTURE_MS) return "The timestamp is more than 24 hours in the future.";
+  return undefined;
+}
+
+export function isEmail(value: unknown): value is string {
+  return typeof value === "string" && value.length <= MAX_EMAIL && EMAIL_PATTERN.test(value);
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export type Issue = { path: (string | number)[]; message: string };
+
+/**
+ * Checks a `properties`/`traits` tree: depth ≤ 8, no `__proto__` key at any level (it would pollute the
+ * prototype of any object it is later copied into), no reserved key at the top level. Pushes at most a few
+ * issues and never recurses deeper than the limit, so a hostile 1 MiB nest costs nothing.
+ */
+export function checkTree(value: Record<string, unknown>, issues: Issue[], path: (string | number)[] = []): void {
+  for (const key in value) {
+    if (isReservedKey(key)) issues.push({ path: [...path, key], message: `Keys starting with "vf_" or "$" are reserved.` });
+  }
+  walk(value, 1, path, issues);
+}
+
+function walk(node: unknown, depth: number, path: (string | number)[], issues: Issue[]): void {
+  if (issues.length >= 10 || typeof node !== "object" || node === null) return;
+  if (depth > MAX_DEPTH) {
+    issues.push({ path, message: `Nested deeper than ${MAX_DEPTH} levels.` });
+    return;
+  }
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) walk(node[i], depth + 1, [...path, i], issues);
+    return;
+  }
+  for (const key of Object.keys(node)) {
+    if (key === "__proto__") {
+      issues.push({ path: [...path, key], message: `The key "__proto__" is not allowed.` });
+      continue;
+    }
+    walk((node as Record<string, unknown>)[key], depth + 1, [...path, key], issues);
+  }
+}
+
+/** True when the tree passes `checkTree` (the fast path: no paths built, no arrays allocated). */
+export function isCleanTree(value: Record<string, unknown>): boolean {
+  for (const key in value) if (isReservedKey(key)) return false;
+  return isCleanNode(value, 1);
+}
+
+function isCleanNode(node: unknown, depth: number): boolean {
+  if (typeof node !== "object" || node === null) return true;
+  if (depth > MAX_DEPTH) return false;
+  if (Array.isArray(node)) {
+    for (let i = 0; i < node.length; i++) if (!isCleanNode(node[i], depth + 1)) return false;
+    return true;
+  }
+  for (const key in node) {
+    if (key === "__proto__" || !isCleanNode((node as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
+}
+
+function typeError(type: PropertyType, value: unknown): string | undefined {
+  switch (type) {
+    case "string":
+      return typeof value === "string" ? undefined : "Expected a string.";
+    case "number":
+      return typeof value === "number" && Number.isFinite(value) ? undefined : "Expected a number.";
+    case "integer":
+      return Number.isSafeInteger(value) ? undefined : "Expected an integer (cents).";
+    case "boolean":
+      return typeof value === "boolean" ? undefined : "Expected true or false.";
+    case "email":
+      return isEmail(value) ? undefined : "Expected an email address.";
+    case "iso":
+      return typeof value === "string" && parseIsoTimestamp(value) !== undefined ? undefined : "Expected an ISO 8601 timestamp.";
+  }
+}
+
+/**
+ * Checks a canonical event's properties (SPEC §4): required ones present (in either spelling), every present
+ * one of the right type. `null` counts as absent for optional properties.
+ */
+export function checkCanonical(specs: readonly PropertySpec[], props: Record<string, unknown> | undefined, issues: Issue[], path: (string | number)[]): void {
+  for (const spec of specs) {
+    const keys = spec.camel === spec.snake ? [spec.camel] : [spec.camel, spec.snake];
+    let present = false;
+    for (const key of keys) {
+      if (!props || !Object.hasOwn(props, key) || props[key] === undefined) continue;
+      const value = props[key];
+      if (value === null && !spec.required) continue;
+      present = true;
+      const error = typeError(spec.type, value);
+      if (error) issues.push({ path: [...path, key], message: error });
+    }
+    if (!present && spec.required) issues.push({ path: [...path, spec.camel], message: `Required for this event (as "${spec.camel}" or "${spec.snake}").` });
+  }
+}
+
+/** Fast-path twin of `checkCanonical`. */
+export function isCanonicalOk(specs: readonly PropertySpec[], props: Record<string, unknown> | undefined): boolean {
+  for (const spec of specs) {
+    let present = false;
+    for (const key of spec.camel === spec.snake ? [spec.camel] : [spec.camel, spec.snake]) {
+      const value = props && Object.hasOwn(props, key) ? props[key] : undefined;
+      if (value === undefined || (value === null && !spec.required)) continue;
+      present = true;
+      if (typeError(spec.type, value)) return false;
+    }
+    if (!present && spec.required) return false;
+  }
+  return true;
+}

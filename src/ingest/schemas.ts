@@ -1,0 +1,88 @@
+import { z } from "zod";
+import { canonicalSpecs } from "./canonical";
+import {
+  checkCanonical,
+  checkTimestamp,
+  checkTree,
+  isPlainObject,
+  isReservedName,
+  MAX_EMAIL,
+  MAX_EVENT_NAME,
+  MAX_USER_ID,
+  type Issue,
+} from "./rules";
+
+/**
+ * The request schemas of SPEC §3 — the source of truth for error reporting. They are built once at module
+ * load; `validate.ts` runs them only when the fast path could not vouch for an item.
+ */
+
+const externalUserId = z
+  .string({ error: "Expected a string." })
+  .min(1, { error: "Must not be empty." })
+  .max(MAX_USER_ID, { error: `At most ${MAX_USER_ID} characters.` });
+
+const eventName = z
+  .string({ error: "Expected a string." })
+  .min(1, { error: "Must not be empty." })
+  .max(MAX_EVENT_NAME, { error: `At most ${MAX_EVENT_NAME} characters.` })
+  .refine((n) => !isReservedName(n), { error: `Event names starting with "vf_" or "$" are reserved.` });
+
+const timestamp = z.string({ error: "Expected an ISO 8601 timestamp string." }).superRefine((value, ctx) => {
+  const problem = checkTimestamp(value);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+});
+
+/** A JSON object checked in place (depth, `__proto__`, reserved keys) — never copied, so never polluted. */
+const jsonObject = z.custom<Record<string, unknown>>(isPlainObject, { error: "Expected a JSON object." }).superRefine((value, ctx) => {
+  const issues: Issue[] = [];
+  checkTree(value, issues);
+  for (const i of issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
+});
+
+const email = z
+  .string({ error: "Expected an email address." })
+  .max(MAX_EMAIL, { error: `At most ${MAX_EMAIL} characters.` })
+  .pipe(z.email({ error: "Expected an email address." }));
+
+export const eventSchema = z
+  .object(
+    {
+      external_user_id: externalUserId,
+      name: eventName,
+      properties: jsonObject.nullish(),
+      timestamp: timestamp.nullish(),
+    },
+    { error: "Expected an event object." },
+  )
+  .superRefine((event, ctx) => {
+    const specs = typeof event.name === "string" ? canonicalSpecs(event.name) : undefined;
+    const props: unknown = event.properties;
+    if (!specs || (props != null && !isPlainObject(props))) return; // a bad `properties` is reported already
+    const issues: Issue[] = [];
+    checkCanonical(specs, props ?? undefined, issues, ["properties"]);
+    for (const i of issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
+  });
+
+export const userSchema = z.object(
+  {
+    external_user_id: externalUserId,
+    email: email.nullish(),
+    traits: jsonObject.nullish(),
+  },
+  { error: "Expected a user object." },
+);
+
+function listOf(key: "events" | "users", max: number) {
+  return z.object({
+    [key]: z
+      .array(z.unknown(), { error: "Expected an array." })
+      .min(1, { error: `Expected 1 to ${max} items.` })
+      .max(max, { error: `Expected 1 to ${max} items.` }),
+  });
+}
+
+/** The envelope of the list endpoints; each item is then checked on its own against the item schema. */
+export const batchEnvelope = listOf("events", 500);
+export const eventsBulkEnvelope = listOf("events", 1_000);
+export const usersBulkEnvelope = listOf("users", 1_000);
