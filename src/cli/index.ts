@@ -1,5 +1,6 @@
 #!/usr/bin/env bun
 import { admin } from "./admin";
+import { audiences } from "./audiences";
 import { checkConfig } from "./check-config";
 import { UsageError, type Command } from "./command";
 import { keys } from "./keys";
@@ -8,7 +9,7 @@ import { serve } from "./serve";
 import { version } from "./version";
 
 /** Every subcommand, in the order `vibefollow --help` lists them. */
-export const COMMANDS: Command[] = [serve, migrate, checkConfig, keys, admin, version];
+export const COMMANDS: Command[] = [serve, migrate, checkConfig, keys, admin, audiences, version];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { Cron } from "croner";
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
+import { checkAudienceReferences } from "../audiences/references";
 import { configSchema, projectSchema, type Config } from "./schema";
 
 /** One problem with the config: where, what was expected, what was found. */
@@ -89,6 +90,7 @@ function checkReferences(config: Config): ConfigProblem[] {
       audienceIds.add(a.id);
     });
   });
+  problems.push(...checkAudienceReferences(config));
   return problems;
 }
 

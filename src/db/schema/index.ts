@@ -2,3 +2,4 @@
 export * from "./core";
 export * from "./ingest";
 export * from "./pipeline";
+export * from "./audiences";

@@ -1,0 +1,127 @@
+import type { InValue } from "@libsql/client";
+import type { Check, FieldRef, Filter, Scalar } from "./filter";
+
+/** A piece of SQL with its bound parameters, in order. */
+export type SqlFragment = { sql: string; args: InValue[] };
+
+/**
+ * Compiles a filter into ONE SQL boolean expression over `tracked_users u` — the only evaluator of audience
+ * filters: the whole-project recompute and the touched-users refresh both run it, so they cannot disagree.
+ * Event conditions become correlated EXISTS subqueries on `events e` that seek the
+ * `events_user_name_time (user_id, name, occurred_at)` index. Every value — and `now`, for relative times and
+ * windows — is a bound parameter. Every leaf yields 0 or 1, never NULL, so `not` is a true complement.
+ *
+ * @example compileFilter({ type: "field", field: "plan", ref, checks: [{ op: "eq", value: "pro" }] }, now())
+ *   // → { sql: "ifnull(u.\"plan\" = ?, 0)", args: ["pro"] }
+ */
+export function compileFilter(filter: Filter, now: number): SqlFragment {
+  const args: InValue[] = [];
+  const sql = compileNode(filter, { now, args });
+  return { sql, args };
+}
+
+type Ctx = { now: number; args: InValue[] };
+
+function compileNode(filter: Filter, ctx: Ctx): string {
+  switch (filter.type) {
+    case "all":
+      return `(${filter.filters.map((f) => compileNode(f, ctx)).join(" AND ")})`;
+    case "any":
+      return `(${filter.filters.map((f) => compileNode(f, ctx)).join(" OR ")})`;
+    case "not":
+      return `(NOT ${compileNode(filter.filter, ctx)})`;
+    case "field": {
+      const parts = filter.checks.map((c) => compileCheck(filter.ref, c, ctx));
+      return parts.length === 1 ? parts[0]! : `(${parts.join(" AND ")})`;
+    }
+    case "event":
+      return compileEvent(filter, ctx);
+  }
+}
+
+function compileEvent(filter: Extract<Filter, { type: "event" }>, ctx: Ctx): string {
+  // Built once per use so its parameters land in the right order each time it appears.
+  const base = (): string => {
+    let sql = "SELECT 1 FROM events e WHERE e.user_id = u.id AND e.name = ?";
+    ctx.args.push(filter.name);
+    if (filter.withinMs !== undefined) {
+      sql += " AND e.occurred_at > ?";
+      ctx.args.push(ctx.now - filter.withinMs);
+    }
+    if (filter.where) sql += ` AND ${compileNode(filter.where, ctx)}`;
+    return sql;
+  };
+  const parts: string[] = [];
+  // "the N-th matching event exists" stops at N rows instead of counting every event of the user.
+  if (filter.atLeast > 0) parts.push(`EXISTS (${base()} LIMIT 1 OFFSET ${filter.atLeast - 1})`);
+  if (filter.atMost !== undefined) parts.push(`NOT EXISTS (${base()} LIMIT 1 OFFSET ${filter.atMost})`);
+  const holds = parts.length === 0 ? "1" : parts.length === 1 ? parts[0]! : `(${parts.join(" AND ")})`;
+  return filter.negate ? `(NOT ${holds})` : holds;
+}
+
+function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+/** The SQL expression of a field's value. JSON paths are validated names, inlined as quoted literals. */
+function valueExpr(ref: FieldRef): string {
+  if (ref.source === "column") return `u."${ref.column}"`;
+  const path = "$" + ref.path.map((p) => `."${p}"`).join("");
+  return `json_extract(${ref.source === "traits" ? "u.traits" : "e.properties"}, ${sqlString(path)})`;
+}
+
+function bind(ctx: Ctx, value: Scalar): string {
+  ctx.args.push(typeof value === "boolean" ? (value ? 1 : 0) : value);
+  return "?";
+}
+
+function likePattern(op: "contains" | "starts_with" | "ends_with", value: string): string {
+  const escaped = value.replace(/[\\%_]/g, (c) => `\\${c}`);
+  return op === "contains" ? `%${escaped}%` : op === "starts_with" ? `${escaped}%` : `%${escaped}`;
+}
+
+const COMPARE = { gt: ">", gte: ">=", lt: "<", lte: "<=" } as const;
+
+function compileCheck(ref: FieldRef, check: Check, ctx: Ctx): string {
+  const x = valueExpr(ref);
+  const json = ref.type === "json";
+  switch (check.op) {
+    case "eq":
+      return `ifnull(${x} = ${bind(ctx, check.value)}, 0)`;
+    case "neq":
+      // A missing value is "not equal": users without a plan are not on "pro".
+      return `(${x} IS NOT ${bind(ctx, check.value)})`;
+    case "in":
+      return `ifnull(${x} IN (${check.values.map((v) => bind(ctx, v)).join(", ")}), 0)`;
+    case "not_in":
+      return `ifnull(${x} NOT IN (${check.values.map((v) => bind(ctx, v)).join(", ")}), 1)`;
+    case "contains":
+    case "starts_with":
+    case "ends_with":
+      // LIKE: case-insensitive for ASCII letters, which is what people expect of e-mail domains and names.
+      return `ifnull(${x} LIKE ${bind(ctx, likePattern(check.op, check.value))} ESCAPE '\\', 0)`;
+    case "exists":
+      return check.value ? `(${x} IS NOT NULL)` : `(${x} IS NULL)`;
+    case "gt":
+    case "gte":
+    case "lt":
+    case "lte": {
+      // SQLite orders every text after every number; a JSON value must be a number to compare as one.
+      const cmp = `${x} ${COMPARE[check.op]} ${bind(ctx, check.value)}`;
+      return json ? `ifnull(typeof(${x}) IN ('integer', 'real') AND ${cmp}, 0)` : `ifnull(${cmp}, 0)`;
+    }
+    case "before":
+    case "after":
+      return `ifnull(${timeExpr(x, json)} ${check.op === "before" ? "<" : ">"} ${bind(ctx, check.at)}, 0)`;
+    case "older_than":
+      return `ifnull(${timeExpr(x, json)} <= ${bind(ctx, ctx.now - check.ms)}, 0)`;
+    case "newer_than":
+      return `ifnull(${timeExpr(x, json)} > ${bind(ctx, ctx.now - check.ms)}, 0)`;
+  }
+}
+
+/** Times are UTC ms in columns; in JSON they may be ms numbers or ISO 8601 strings. */
+function timeExpr(x: string, json: boolean): string {
+  if (!json) return x;
+  return `(CASE WHEN typeof(${x}) IN ('integer', 'real') THEN ${x} WHEN typeof(${x}) = 'text' THEN (julianday(${x}) - 2440587.5) * 86400000.0 END)`;
+}
