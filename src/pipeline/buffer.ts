@@ -1,0 +1,55 @@
+import type { Config } from "../config/schema";
+import type { Database } from "../db/client";
+import { now } from "../lib/clock";
+import { formatDuration } from "../lib/durations";
+import { getHooks } from "./hooks";
+import { quarantineItem } from "./quarantine-item";
+import { reject } from "./reasons";
+import { insertQuarantine, type QuarantineInsert } from "./writes";
+
+const SWEEP_CHUNK = 5_000;
+
+/**
+ * SPEC §5.2: an event whose user was not identified within the project's `buffer_ttl` (counted from when the
+ * event was received) moves from event_buffer to quarantine as `unknown_user`. Each chunk moves in one
+ * transaction, so a crash never loses or doubles one. Returns how many moved.
+ */
+export async function sweepBuffer(database: Database, config: Config, at = now()): Promise<number> {
+  let moved = 0;
+  for (const project of config.projects) {
+    const cutoff = at - project.buffer_ttl;
+    for (;;) {
+      const n = await database.write(async (tx) => {
+        const rs = await tx.execute({
+          sql: "SELECT id, external_user_id, source, payload, received_at FROM event_buffer WHERE project_id = ? AND received_at < ? ORDER BY id LIMIT ?",
+          args: [project.id, cutoff, SWEEP_CHUNK],
+        });
+        if (rs.rows.length === 0) return 0;
+        const items: QuarantineInsert[] = rs.rows.map((r) =>
+          quarantineItem(
+            { projectId: project.id, kind: "track", source: String(r.source), payload: String(r.payload), receivedAt: Number(r.received_at) },
+            reject("unknown_user", `no identify for "${String(r.external_user_id)}" within buffer_ttl (${formatDuration(project.buffer_ttl)})`),
+          ),
+        );
+        await insertQuarantine(tx, items, at);
+        await tx.execute({ sql: "DELETE FROM event_buffer WHERE id IN (SELECT value FROM json_each(?))", args: [JSON.stringify(rs.rows.map((r) => Number(r.id)))] });
+        const hook = getHooks().onQuarantine;
+        if (hook) await hook(tx, items, at);
+        return rs.rows.length;
+      });
+      moved += n;
+      if (n < SWEEP_CHUNK) break;
+    }
+  }
+  return moved;
+}
+
+/** How many events wait for their user, per project (or in all projects). */
+export async function bufferDepth(database: Database, projectId?: string): Promise<number> {
+  const rs = await database.read(
+    projectId === undefined
+      ? "SELECT count(*) AS n FROM event_buffer"
+      : { sql: "SELECT count(*) AS n FROM event_buffer WHERE project_id = ?", args: [projectId] },
+  );
+  return Number(rs.rows[0]!.n);
+}

@@ -1,0 +1,155 @@
+import type { Transaction } from "../db/client";
+import { DAY } from "../lib/durations";
+import { quarantineItem, type QueueRow } from "./quarantine-item";
+import type { UserIds } from "./user-ids";
+import { isRejection, normaliseTrack, type IdentifyItem, type Item, type TrackItem } from "./normalise";
+import { applyEvent } from "./stages";
+import { applyIdentify, newUser, userFromRow, USER_COLUMNS, type UserState } from "./user-state";
+import type { BatchWrites } from "./writes";
+
+export type ProjectSettings = { bufferTtlMs: number; churnGraceMs: number };
+
+/** Per queue row exactly one of applied / duplicates / buffered / quarantined; `attached` counts buffer → events. */
+export type BatchCounts = { applied: number; duplicates: number; buffered: number; quarantined: number; attached: number };
+
+/** An event waiting for its user (SPEC §5.2): from event_buffer (`bufferId`) or from earlier in this batch. */
+type Pending = { bufferId?: number; item?: TrackItem; source: string; payload: string; receivedAt: number };
+
+/**
+ * One project's share of a batch. `load` reads, in three set-based queries, everything the items will touch
+ * (their users, the buffered events of users about to be identified, existing events a bulk item might
+ * duplicate); `apply` then runs item by item in memory, in arrival order, with no database round trip.
+ */
+export class ProjectApply {
+  private readonly users = new Map<string, UserState>();
+  private readonly pending = new Map<string, Pending[]>();
+  /** `user \0 name \0 occurred_at` of events stored or being stored: the natural dedupe of bulk events. */
+  private readonly seen = new Set<string>();
+  private readonly externalIds = new Set<string>();
+  private readonly identified = new Set<string>();
+  private readonly bulkTracks: TrackItem[] = [];
+
+  constructor(
+    private readonly tx: Transaction,
+    private readonly projectId: string,
+    private readonly settings: ProjectSettings,
+    private readonly w: BatchWrites,
+    private readonly ids: UserIds,
+    private readonly counts: BatchCounts,
+    private readonly at: number,
+  ) {}
+
+  /** Notes what an item will need loaded. */
+  expect(item: Item, source: string): void {
+    this.externalIds.add(item.externalUserId);
+    if (item.kind === "identify") this.identified.add(item.externalUserId);
+    else if (source === "bulk") this.bulkTracks.push(item);
+  }
+
+  async load(): Promise<void> {
+    const rs = await this.tx.execute({
+      sql: `SELECT ${USER_COLUMNS.join(", ")} FROM tracked_users WHERE project_id = ? AND external_user_id IN (SELECT value FROM json_each(?))`,
+      args: [this.projectId, JSON.stringify([...this.externalIds])],
+    });
+    for (const row of rs.rows) {
+      const u = userFromRow(row as Record<string, unknown>);
+      this.users.set(u.externalUserId, u);
+    }
+    const unknown = [...this.identified].filter((id) => !this.users.has(id));
+    if (unknown.length > 0) {
+      await this.ids.prepare();
+      const buffered = await this.tx.execute({
+        sql: "SELECT id, external_user_id, source, payload, received_at FROM event_buffer WHERE project_id = ? AND external_user_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        args: [this.projectId, JSON.stringify(unknown)],
+      });
+      for (const r of buffered.rows) {
+        this.pendingFor(String(r.external_user_id)).push({
+          bufferId: Number(r.id),
+          source: String(r.source),
+          payload: String(r.payload),
+          receivedAt: Number(r.received_at),
+        });
+      }
+    }
+    const keys: [number, string, number][] = [];
+    for (const e of this.bulkTracks) {
+      const u = this.users.get(e.externalUserId);
+      if (u) keys.push([u.id, e.name, e.occurredAt]);
+    }
+    if (keys.length > 0) {
+      const existing = await this.tx.execute({
+        sql: "SELECT e.user_id, e.name, e.occurred_at FROM json_each(?) j JOIN events e ON e.user_id = j.value ->> 0 AND e.name = j.value ->> 1 AND e.occurred_at = j.value ->> 2",
+        args: [JSON.stringify(keys)],
+      });
+      for (const r of existing.rows) this.seen.add(`${r.user_id}\u0000${r.name}\u0000${r.occurred_at}`);
+    }
+  }
+
+  apply(item: Item, row: QueueRow): void {
+    if (item.kind === "identify") return this.applyIdentify(item, row);
+    const u = this.users.get(item.externalUserId);
+    if (!u) {
+      this.pendingFor(item.externalUserId).push({ item, source: row.source, payload: row.payload, receivedAt: row.receivedAt });
+      this.counts.buffered++;
+      return;
+    }
+    if (this.applyTrack(u, item, row.source, row.payload, row.receivedAt)) this.counts.applied++;
+    else this.counts.duplicates++;
+  }
+
+  /** Events still waiting for their user go to event_buffer. */
+  finish(): void {
+    for (const [externalUserId, list] of this.pending) {
+      for (const p of list) {
+        if (p.bufferId === undefined) this.w.bufferInserts.push([this.projectId, externalUserId, p.source, p.payload, p.receivedAt]);
+      }
+    }
+  }
+
+  private pendingFor(externalUserId: string): Pending[] {
+    let list = this.pending.get(externalUserId);
+    if (!list) this.pending.set(externalUserId, (list = []));
+    return list;
+  }
+
+  private applyIdentify(item: IdentifyItem, row: QueueRow): void {
+    let u = this.users.get(item.externalUserId);
+    const created = !u;
+    if (!u) {
+      u = newUser(this.ids.take(), this.projectId, item.externalUserId, this.at);
+      this.users.set(item.externalUserId, u);
+    }
+    applyIdentify(u, item, row.receivedAt, this.at);
+    this.w.touch(u);
+    this.counts.applied++;
+    if (created && row.source === "bulk" && u.signupDate !== null && u.signupDate < row.receivedAt - DAY) u.backfilled = true;
+    const waiting = this.pending.get(item.externalUserId);
+    if (!waiting) return;
+    this.pending.delete(item.externalUserId);
+    // SPEC §5.2: attached in their original order, with their original times, as if they came after the identify.
+    for (const p of waiting) {
+      if (p.bufferId !== undefined) this.w.bufferDeletes.push(p.bufferId);
+      const event = p.item ?? normaliseTrack(p.payload, p.receivedAt);
+      if (isRejection(event)) {
+        this.w.quarantine.push(quarantineItem({ projectId: this.projectId, kind: "track", source: p.source, payload: p.payload, receivedAt: p.receivedAt }, event));
+        continue;
+      }
+      if (this.applyTrack(u, event, p.source, p.payload, p.receivedAt)) this.counts.attached++;
+      if (created && p.source === "bulk" && event.occurredAt < p.receivedAt - DAY) u.backfilled = true;
+    }
+  }
+
+  /** Stores one event and its effects; false when it is a bulk duplicate (skipped, SPEC §3). */
+  private applyTrack(u: UserState, e: TrackItem, source: string, payload: string, receivedAt: number): boolean {
+    const key = `${u.id}\u0000${e.name}\u0000${e.occurredAt}`;
+    if (source === "bulk" && this.seen.has(key)) return false;
+    this.seen.add(key);
+    const effects = applyEvent(u, e, this.settings.churnGraceMs, this.at);
+    this.w.events.push([this.projectId, u.id, e.name, e.occurredAt, receivedAt, payload, JSON.stringify(e.properties)]);
+    if (effects.stage) this.w.addStage(this.projectId, effects.stage);
+    if (effects.feature) this.w.addFeature(this.projectId, u.id, effects.feature.feature, effects.feature.count, effects.feature.at);
+    if (effects.step) this.w.addStep(this.projectId, u.id, effects.step.step, effects.step.completed, effects.step.at);
+    this.w.touch(u);
+    return true;
+  }
+}

@@ -1,0 +1,115 @@
+import type { Transaction } from "../db/client";
+import type { QuarantineReason } from "./reasons";
+import type { StageChange } from "./stages";
+import { USER_COLUMNS, userToRow, type UserState } from "./user-state";
+
+/**
+ * Everything one batch writes, collected in memory and flushed with a handful of statements. Each statement
+ * takes its rows as one JSON array (`json_each`), so a batch of 1,000 items costs ~10 statements instead of
+ * thousands of round trips — and the SQL text never changes, so libSQL reuses its prepared form.
+ */
+export type QuarantineInsert = {
+  id: string;
+  projectId: string;
+  reason: QuarantineReason;
+  detail: string;
+  kind: string;
+  source: string;
+  payload: string;
+  externalUserId: string | null;
+  eventName: string | null;
+  receivedAt: number;
+};
+
+export class BatchWrites {
+  readonly users = new Map<number, UserState>();
+  readonly events: unknown[][] = [];
+  readonly bufferInserts: unknown[][] = [];
+  readonly bufferDeletes: number[] = [];
+  readonly history: unknown[][] = [];
+  readonly features = new Map<string, [number, string, string, number, number, number]>();
+  readonly steps = new Map<string, [number, string, string, number, number, number]>();
+  readonly quarantine: QuarantineInsert[] = [];
+  /** Users whose data changed, per project: handed to the after-apply hook (audience membership). */
+  readonly touched = new Map<string, Set<number>>();
+
+  touch(u: UserState): void {
+    this.users.set(u.id, u);
+    let set = this.touched.get(u.projectId);
+    if (!set) this.touched.set(u.projectId, (set = new Set()));
+    set.add(u.id);
+  }
+
+  addStage(projectId: string, c: StageChange): void {
+    this.history.push([projectId, c.userId, c.from, c.to, c.at]);
+  }
+
+  addFeature(projectId: string, userId: number, feature: string, count: number, at: number): void {
+    const key = `${userId}\u0000${feature}`;
+    const row = this.features.get(key);
+    if (!row) this.features.set(key, [userId, feature, projectId, count, at, at]);
+    else {
+      row[3] += count;
+      row[4] = Math.min(row[4], at);
+      row[5] = Math.max(row[5], at);
+    }
+  }
+
+  addStep(projectId: string, userId: number, step: string, completed: boolean, at: number): void {
+    const key = `${userId}\u0000${step}`;
+    const row = this.steps.get(key);
+    if (!row) this.steps.set(key, [userId, step, projectId, completed ? 1 : 0, at, at]);
+    else {
+      row[3] = Math.max(row[3], completed ? 1 : 0);
+      row[4] = Math.min(row[4], at);
+      row[5] = Math.max(row[5], at);
+    }
+  }
+}
+
+const cols = (n: number) => Array.from({ length: n }, (_, i) => `j.value ->> ${i}`).join(", ");
+
+const UPDATABLE = USER_COLUMNS.filter((c) => c !== "id" && c !== "project_id" && c !== "external_user_id" && c !== "created_at");
+
+const SQL = {
+  users:
+    `INSERT INTO tracked_users (${USER_COLUMNS.join(", ")}) SELECT ${cols(USER_COLUMNS.length)} FROM json_each(?) j WHERE true ` +
+    `ON CONFLICT(id) DO UPDATE SET ${UPDATABLE.map((c) => `${c} = excluded.${c}`).join(", ")}`,
+  events: `INSERT INTO events (project_id, user_id, name, occurred_at, received_at, payload, properties) SELECT ${cols(7)} FROM json_each(?) j`,
+  bufferInsert: `INSERT INTO event_buffer (project_id, external_user_id, source, payload, received_at) SELECT ${cols(5)} FROM json_each(?) j`,
+  bufferDelete: `DELETE FROM event_buffer WHERE id IN (SELECT value FROM json_each(?))`,
+  history: `INSERT INTO stage_history (project_id, user_id, from_stage, to_stage, at) SELECT ${cols(5)} FROM json_each(?) j`,
+  features:
+    `INSERT INTO feature_usage (user_id, feature, project_id, count, first_at, last_at) SELECT ${cols(6)} FROM json_each(?) j WHERE true ` +
+    `ON CONFLICT(user_id, feature) DO UPDATE SET count = count + excluded.count, first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)`,
+  steps:
+    `INSERT INTO onboarding_steps (user_id, step, project_id, completed, first_at, last_at) SELECT ${cols(6)} FROM json_each(?) j WHERE true ` +
+    `ON CONFLICT(user_id, step) DO UPDATE SET completed = max(completed, excluded.completed), first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)`,
+  quarantine:
+    `INSERT INTO quarantine (id, project_id, reason, detail, kind, source, payload, external_user_id, event_name, received_at, state, created_at, updated_at) ` +
+    `SELECT ${cols(10)}, 'open', j.value ->> 10, j.value ->> 10 FROM json_each(?) j`,
+} as const;
+
+async function run(tx: Transaction, sql: string, rows: unknown[]): Promise<void> {
+  if (rows.length > 0) await tx.execute({ sql, args: [JSON.stringify(rows)] });
+}
+
+export function quarantineRow(q: QuarantineInsert, at: number): unknown[] {
+  return [q.id, q.projectId, q.reason, q.detail, q.kind, q.source, q.payload, q.externalUserId, q.eventName, q.receivedAt, at];
+}
+
+export async function insertQuarantine(tx: Transaction, items: QuarantineInsert[], at: number): Promise<void> {
+  await run(tx, SQL.quarantine, items.map((q) => quarantineRow(q, at)));
+}
+
+/** Writes the collected rows. Users first: events and history refer to ids assigned in memory. */
+export async function flushWrites(tx: Transaction, w: BatchWrites, at: number): Promise<void> {
+  await run(tx, SQL.users, [...w.users.values()].filter((u) => u.dirty).map(userToRow));
+  await run(tx, SQL.events, w.events);
+  await run(tx, SQL.bufferDelete, w.bufferDeletes);
+  await run(tx, SQL.bufferInsert, w.bufferInserts);
+  await run(tx, SQL.history, w.history);
+  await run(tx, SQL.features, [...w.features.values()]);
+  await run(tx, SQL.steps, [...w.steps.values()]);
+  await insertQuarantine(tx, w.quarantine, at);
+}
