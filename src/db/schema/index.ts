@@ -2,4 +2,5 @@
 export * from "./core";
 export * from "./ingest";
 export * from "./pipeline";
+export * from "./rules";
 export * from "./audiences";

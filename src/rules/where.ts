@@ -1,0 +1,86 @@
+import { z } from "zod";
+import { toSnakeCase } from "../lib/case";
+import { sql, type Fragment } from "./sql";
+
+/**
+ * Property conditions of a custom rule (`where`, `unless_where`): `{ plan = "pro" }` (equality) or
+ * `{ amount = { gte = 100 }, source = { in = ["ads", "seo"] } }`. Keys may be camelCase or snake_case;
+ * properties are stored snake_case (SPEC §3), so keys are matched in that spelling.
+ */
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+const OPERATORS = ["eq", "neq", "in", "not_in", "contains", "starts_with", "ends_with", "exists", "gt", "gte", "lt", "lte"] as const;
+type Operator = (typeof OPERATORS)[number];
+
+const operatorSchema = z
+  .strictObject({
+    eq: scalar.optional(),
+    neq: scalar.optional(),
+    in: z.array(scalar).min(1).optional(),
+    not_in: z.array(scalar).min(1).optional(),
+    contains: z.string().optional(),
+    starts_with: z.string().optional(),
+    ends_with: z.string().optional(),
+    exists: z.boolean().optional(),
+    gt: z.number().optional(),
+    gte: z.number().optional(),
+    lt: z.number().optional(),
+    lte: z.number().optional(),
+  })
+  .refine((o) => Object.keys(o).length > 0, { error: `at least one operator: ${OPERATORS.join(", ")}` });
+
+export const whereSchema = z.record(z.string().min(1), z.union([scalar, operatorSchema]));
+export type Where = z.output<typeof whereSchema>;
+
+/** SQLite has no booleans: JSON true/false come out of json_extract as 1/0. */
+function bind(v: string | number | boolean): string | number {
+  return typeof v === "boolean" ? (v ? 1 : 0) : v;
+}
+
+function likeEscape(s: string): string {
+  return s.replace(/[\\%_]/g, (c) => "\\" + c);
+}
+
+/** Compiles `where` against the JSON column `column` (e.g. `e.properties`) into one SQL condition. */
+export function compileWhere(column: string, where: Where | undefined): Fragment {
+  if (!where || Object.keys(where).length === 0) return sql`1`;
+  const parts: Fragment[] = [];
+  for (const [rawKey, cond] of Object.entries(where)) {
+    const path = `$."${toSnakeCase(rawKey).replace(/"/g, "")}"`;
+    const value = sql.raw(`json_extract(${column}, ?)`, [path]);
+    const ops: [Operator, unknown][] =
+      typeof cond === "object" ? (Object.entries(cond).filter(([, v]) => v !== undefined) as [Operator, unknown][]) : [["eq", cond]];
+    for (const [op, arg] of ops) parts.push(compileOperator(value, op, arg));
+  }
+  return sql.join(parts, " AND ");
+}
+
+function compileOperator(value: Fragment, op: Operator, arg: unknown): Fragment {
+  const v = arg as string | number | boolean;
+  switch (op) {
+    case "eq":
+      return sql`${value} = ${bind(v)}`;
+    case "neq":
+      return sql`(${value} IS NULL OR ${value} <> ${bind(v)})`;
+    case "in":
+    case "not_in": {
+      const list = sql.join((arg as (string | number | boolean)[]).map((x) => sql`${bind(x)}`), ", ");
+      return op === "in" ? sql`${value} IN (${list})` : sql`(${value} IS NULL OR ${value} NOT IN (${list}))`;
+    }
+    case "contains":
+      return sql.raw(`${value.sql} LIKE ? ESCAPE '\\'`, [...value.args, `%${likeEscape(String(v))}%`]);
+    case "starts_with":
+      return sql.raw(`${value.sql} LIKE ? ESCAPE '\\'`, [...value.args, `${likeEscape(String(v))}%`]);
+    case "ends_with":
+      return sql.raw(`${value.sql} LIKE ? ESCAPE '\\'`, [...value.args, `%${likeEscape(String(v))}`]);
+    case "exists":
+      return v ? sql`${value} IS NOT NULL` : sql`${value} IS NULL`;
+    case "gt":
+      return sql`${value} > ${v as number}`;
+    case "gte":
+      return sql`${value} >= ${v as number}`;
+    case "lt":
+      return sql`${value} < ${v as number}`;
+    case "lte":
+      return sql`${value} <= ${v as number}`;
+  }
+}

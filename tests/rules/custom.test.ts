@@ -1,0 +1,74 @@
+import { expect, test } from "bun:test";
+import { parseConfigText } from "../../src/config/load";
+import { DAY, HOUR, signUp, startWorld } from "./support";
+
+test("custom: event matching where, after delay, unless a follow-up came within unless_within; once per user", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "blank_project"
+  kind = "custom"
+  event = "project_created"
+  where = { projectType = "blank", seats = { gte = 2 } }
+  delay = "1d"
+  unless = "project_published"
+  unless_within = "1d"`);
+  for (const u of ["ann", "bob", "cat", "dan"]) await signUp(w, u);
+  await w.track("ann", "project_created", { projectType: "blank", seats: 3 });
+  await w.track("bob", "project_created", { project_type: "blank", seats: 5 });
+  await w.track("cat", "project_created", { projectType: "template", seats: 3 }); // where does not match
+  await w.track("dan", "project_created", { projectType: "blank", seats: 1 }); // seats < 2
+  w.clock.advance(2 * HOUR);
+  await w.track("bob", "project_published");
+  expect(await w.after(20 * HOUR, "blank_project")).toEqual([]);
+  expect(await w.after(3 * HOUR, "blank_project")).toEqual(["ann"]);
+  // repeat = once: another matching event later changes nothing.
+  await w.track("ann", "project_created", { projectType: "blank", seats: 3 });
+  expect(await w.after(2 * DAY, "blank_project")).toEqual([]);
+});
+
+test("custom repeat = every fires per event, at most once per cooldown", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "export_failed"
+  kind = "custom"
+  event = "export_failed"
+  repeat = "every"
+  cooldown = "7d"
+
+  [[projects.rules]]
+  id = "every_login"
+  kind = "custom"
+  event = "logged_in"
+  repeat = "every"`);
+  await signUp(w, "ann");
+  await w.track("ann", "export_failed", { format: "csv" });
+  await w.track("ann", "logged_in");
+  expect(await w.after(HOUR, "export_failed")).toEqual(["ann"]);
+  await w.track("ann", "export_failed", { format: "pdf" });
+  await w.track("ann", "logged_in");
+  w.clock.advance(HOUR);
+  const second = await w.evaluate();
+  expect(second.matches.map((m) => m.ruleId).filter((r) => r !== "welcome")).toEqual(["every_login"]); // not the failure: cooldown
+  expect(await w.after(7 * DAY, "export_failed")).toEqual(["ann"]); // cooldown over: the latest failure fires
+  expect(await w.after(7 * DAY, "export_failed")).toEqual([]);
+  const rows = await w.sql("SELECT rule_id, occasion, event_id FROM rule_firings WHERE rule_id IN ('export_failed', 'every_login') ORDER BY id");
+  expect(rows.map((r) => r.rule_id)).toEqual(["export_failed", "every_login", "every_login", "export_failed"]);
+  for (const r of rows) expect(String(r.event_id)).toBe(String(r.occasion));
+});
+
+test("rule parameters are validated at config load, with the key path", () => {
+  const bad = (rule: string) => {
+    try {
+      parseConfigText(`[[projects]]\nid = "p"\n[[projects.rules]]\n${rule}`);
+      return "";
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  expect(bad(`id = "x"\nkind = "inactivity"\ninactive_for = "soon"`)).toContain("projects[0].rules[0].inactive_for");
+  expect(bad(`id = "x"\nkind = "nope"`)).toContain("projects[0].rules[0].kind");
+  expect(bad(`id = "x"\nkind = "custom"`)).toContain("projects[0].rules[0].event");
+  expect(bad(`id = "x"\nkind = "custom"\nevent = "e"\nwhere = { a = { between = 1 } }`)).toContain("projects[0].rules[0].where");
+  expect(bad(`id = "win_back"\nenabled = false`)).toBe(""); // a default rule's id: kind may be left out
+  expect(bad(`id = "mine"\nenabled = false`)).toContain("projects[0].rules[0].kind");
+});

@@ -1,0 +1,34 @@
+import { expect, test } from "bun:test";
+import { ruleStillHolds } from "../../src/rules";
+import { DAY, MINUTE, signUp, startWorld } from "./support";
+
+test("payment_failed fires once per failure still open after the grace period", async () => {
+  const w = await startWorld();
+  for (const u of ["ann", "bob"]) {
+    await signUp(w, u);
+    await w.track(u, "subscription_changed", { to: "pro", mrr: 4900 });
+  }
+  await w.track("ann", "payment_failed", { reason: "card_declined" });
+  await w.track("bob", "payment_failed", { reason: "card_declined" });
+  w.clock.advance(10 * MINUTE);
+  await w.track("bob", "subscription_changed", { to: "pro", mrr: 4900 }); // paid within the grace
+  expect(await w.after(30 * MINUTE, "payment_failed")).toEqual([]);
+  expect(await w.after(21 * MINUTE, "payment_failed")).toEqual(["ann"]);
+  expect(await w.after(DAY, "payment_failed")).toEqual([]);
+
+  // Recovery, then a new failure: a new occasion.
+  await w.track("ann", "subscription_changed", { to: "pro", mrr: 4900 });
+  expect(await w.after(DAY, "payment_failed")).toEqual([]);
+  await w.track("ann", "payment_failed", { reason: "expired_card" });
+  expect(await w.after(61 * MINUTE, "payment_failed")).toEqual(["ann"]);
+  const firings = await w.sql("SELECT occasion, event_id FROM rule_firings WHERE rule_id = 'payment_failed' ORDER BY id");
+  expect(firings).toHaveLength(2);
+  expect(firings[0]!.occasion).not.toBe(firings[1]!.occasion);
+  expect(String(firings[1]!.event_id)).toBe(String(firings[1]!.occasion));
+
+  // Paying after the email was drafted: the re-check says no.
+  await w.track("ann", "subscription_changed", { to: "pro", mrr: 4900 });
+  await w.settle();
+  const project = w.server.ctx.config.projects[0]!;
+  expect(await ruleStillHolds(w.server.ctx.database, project, "payment_failed", await w.id("ann"), String(firings[1]!.occasion), w.clock.now())).toBe(false);
+});

@@ -1,0 +1,134 @@
+import { afterEach } from "bun:test";
+import { manualClock, now, setClock, systemClock } from "../../src/lib/clock";
+import { DAY } from "../../src/lib/durations";
+import { runEvaluator, type Match, type RunResult } from "../../src/rules";
+import { applyRows } from "../../src/pipeline/batch";
+import { startTestServer, type TestServer } from "../support/harness";
+
+export { DAY };
+export const HOUR = 3_600_000;
+export const MINUTE = 60_000;
+export const T0 = Date.parse("2026-03-02T08:00:00Z");
+
+/**
+ * A running server (real DB file, background loops off) plus helpers to feed it identify/track and to run the
+ * evaluator by hand under a manual clock. Data goes in through the real ingest API and normaliser.
+ */
+export type World = {
+  server: TestServer;
+  clock: ReturnType<typeof manualClock>;
+  identify(userId: string, body?: { email?: string | null; traits?: Record<string, unknown> }): Promise<void>;
+  track(userId: string, name: string, properties?: Record<string, unknown>, timestamp?: number): Promise<void>;
+  /** Applies everything queued (the normaliser, driven by hand). */
+  settle(): Promise<void>;
+  evaluate(opts?: { dryRun?: boolean }): Promise<RunResult & { matches: Match[] }>;
+  /** Moves the clock and runs the evaluator; returns the new matches of `ruleId` (all rules when omitted). */
+  after(ms: number, ruleId?: string): Promise<string[]>;
+  id(userId: string): Promise<number>;
+  sql(text: string, args?: (string | number | null)[]): Promise<Record<string, unknown>[]>;
+  close(): Promise<void>;
+};
+
+const open: World[] = [];
+afterEach(async () => {
+  setClock(systemClock);
+  while (open.length) await open.pop()!.close();
+});
+
+export async function startWorld(projectToml = "", extraToml = ""): Promise<World> {
+  const clock = manualClock(T0);
+  setClock(clock);
+  const server = await startTestServer(`${extraToml}\n[[projects]]\nid = "acme"\nname = "Acme"\n${projectToml}`, { background: false });
+  const database = server.ctx.database;
+  const ext = new Map<number, string>();
+
+  const post = async (path: string, body: unknown) => {
+    const res = await server.api(path, { body });
+    if (res.status >= 300) throw new Error(`${path} → ${res.status} ${await res.text()}`);
+  };
+
+  const world: World = {
+    server,
+    clock,
+    async identify(userId, body = {}) {
+      const email = body.email === undefined ? `${userId}@example.com` : body.email;
+      await post("/api/v1/users", { external_user_id: userId, ...(email === null ? {} : { email }), traits: body.traits });
+    },
+    async track(userId, name, properties, timestamp) {
+      await post("/api/v1/events", {
+        external_user_id: userId,
+        name,
+        properties,
+        ...(timestamp === undefined ? {} : { timestamp: new Date(timestamp).toISOString() }),
+      });
+    },
+    async settle() {
+      await drain(server);
+    },
+    async evaluate(opts = {}) {
+      await drain(server);
+      const matches: Match[] = [];
+      const result = await runEvaluator(server.ctx, { trigger: "manual", dryRun: opts.dryRun, onMatches: (_tx, m) => void matches.push(...m) });
+      return { ...result, matches };
+    },
+    async after(ms, ruleId) {
+      clock.advance(ms);
+      const { matches } = await world.evaluate();
+      const ids = await Promise.all(matches.filter((m) => !ruleId || m.ruleId === ruleId).map((m) => externalId(m.userId)));
+      return ids.sort();
+    },
+    async id(userId) {
+      const rows = await world.sql("SELECT id FROM tracked_users WHERE project_id = 'acme' AND external_user_id = ?", [userId]);
+      if (!rows[0]) throw new Error(`no user ${userId}`);
+      return Number(rows[0].id);
+    },
+    async sql(text, args = []) {
+      const r = await database.read({ sql: text, args });
+      return r.rows.map((row) => Object.fromEntries(r.columns.map((c) => [c, row[c as keyof typeof row]])));
+    },
+    close: () => server.close(),
+  };
+  const externalId = async (id: number) => {
+    if (!ext.has(id)) ext.set(id, String((await world.sql("SELECT external_user_id FROM tracked_users WHERE id = ?", [id]))[0]!.external_user_id));
+    return ext.get(id)!;
+  };
+  open.push(world);
+  return world;
+}
+
+/** Sign a user up now (identify + user_signed_up). */
+export async function signUp(world: World, userId: string, email?: string | null): Promise<void> {
+  await world.identify(userId, { email });
+  await world.track(userId, "user_signed_up", { plan: "free", source: "test" });
+}
+
+export function nowIso(): string {
+  return new Date(now()).toISOString();
+}
+
+/**
+ * Applies the queue with the normaliser's own `applyRows`, in one transaction that also deletes the rows —
+ * the same contract as the normaliser loop.
+ */
+async function drain(server: TestServer): Promise<void> {
+  const { database, config } = server.ctx;
+  const settings = new Map(config.projects.map((p) => [p.id, { bufferTtlMs: p.buffer_ttl, churnGraceMs: p.churn_grace }]));
+  for (;;) {
+    const n = await database.write(async (tx) => {
+      const r = await tx.execute("SELECT seq, project_id, kind, source, payload, received_at FROM ingest_queue ORDER BY seq LIMIT 500");
+      if (r.rows.length === 0) return 0;
+      const rows = r.rows.map((x) => ({
+        seq: Number(x.seq),
+        projectId: String(x.project_id),
+        kind: String(x.kind),
+        source: String(x.source),
+        payload: String(x.payload),
+        receivedAt: Number(x.received_at),
+      }));
+      await applyRows(tx, rows, settings);
+      await tx.execute({ sql: "DELETE FROM ingest_queue WHERE seq <= ?", args: [rows[rows.length - 1]!.seq] });
+      return rows.length;
+    });
+    if (n === 0) return;
+  }
+}
