@@ -9,6 +9,9 @@ import { log } from "./lib/log";
 import { provisionFirstStart } from "./ops/first-start";
 import { registerServices } from "./services";
 
+/** How long a shutdown waits for requests in flight before closing their connections. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
 export type StartOptions = {
   loaded: LoadedConfig;
   /** Overrides `server.listen` (tests pass "127.0.0.1:0" for a free port). */
@@ -52,9 +55,13 @@ export async function startVibefollow(options: StartOptions): Promise<Running> {
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      await server.stop(); // stop accepting; requests in flight finish
+      // Stop accepting; requests in flight finish (each one's commit included). Idle keep-alive connections are
+      // closed; a client that keeps a request hanging is cut off after the grace period.
+      const grace = setTimeout(() => void server.stop(true), SHUTDOWN_GRACE_MS);
+      await server.stop();
+      clearTimeout(grace);
       for (const s of [...services].reverse()) await s.stop().catch((error) => log.error("stop failed", { service: s.name, error }));
-      database.close();
+      await database.closeWhenIdle(); // after the last queued write, so nothing acknowledged is cut short
       log.info("stopped");
     })());
   return { url, ctx, services, stop };

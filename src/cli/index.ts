@@ -3,13 +3,14 @@ import { admin } from "./admin";
 import { audiences } from "./audiences";
 import { checkConfig } from "./check-config";
 import { UsageError, type Command } from "./command";
+import { healthcheck } from "./healthcheck";
 import { keys } from "./keys";
 import { migrate } from "./migrate";
 import { serve } from "./serve";
 import { version } from "./version";
 
 /** Every subcommand, in the order `vibefollow --help` lists them. */
-export const COMMANDS: Command[] = [serve, migrate, checkConfig, keys, admin, audiences, version];
+export const COMMANDS: Command[] = [serve, migrate, checkConfig, keys, admin, audiences, healthcheck, version];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -24,13 +25,23 @@ function mainHelp(): string {
   ].join("\n");
 }
 
+/** Runs one CLI invocation and returns its exit code: 0 ok, 1 failed, 2 wrong usage or bad config. */
 export async function runCli(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === "--help" || name === "-h" || name === "help") {
-    console.log(mainHelp());
-    return name ? 0 : 2;
+  if (!name) {
+    console.log(mainHelp()); // help, but exit 2: a script that forgot its command should notice
+    return 2;
   }
-  if (name === "--version") return version.run([]);
+  if (name === "--help" || name === "-h") {
+    console.log(mainHelp());
+    return 0;
+  }
+  if (name === "help") {
+    const topic = rest[0] && COMMANDS.find((c) => c.name === rest[0]);
+    console.log(topic ? topic.usage : mainHelp());
+    return rest[0] && !topic ? 2 : 0;
+  }
+  if (name === "--version" || name === "-v") return version.run([]);
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
     console.error(`unknown command "${name}"\n\n${mainHelp()}`);
@@ -47,7 +58,10 @@ export async function runCli(argv: string[]): Promise<number> {
       console.error(`vibefollow ${command.name}: ${e.message}\n\n${command.usage}`);
       return 2;
     }
-    throw e;
+    // An operational failure (port in use, unreadable database): one line, the stack only when debugging.
+    console.error(`vibefollow ${command.name}: ${(e as Error)?.message ?? String(e)}`);
+    if (process.env.VIBEFOLLOW_DEBUG) console.error(e);
+    return 1;
   }
 }
 

@@ -1,27 +1,55 @@
-import { startVibefollow } from "../main";
 import { log } from "../lib/log";
 import { CONFIG_HELP, loadForCommand, parseCommandArgs, type Command } from "./command";
 
 export const serve: Command = {
   name: "serve",
   summary: "start the server, the normaliser, the evaluator and the sender",
-  usage: `vibefollow serve [--config PATH] [--listen HOST:PORT]\n\nStarts everything in one process. SIGTERM or SIGINT shut it down cleanly.\n\n  --listen HOST:PORT  override server.listen\n${CONFIG_HELP}`,
+  usage: `vibefollow serve [--config PATH] [--listen HOST:PORT]
+
+Starts everything in one process: HTTP API and dashboard, normaliser, evaluator, sender. Applies pending
+migrations first. With no config file it runs on embedded defaults and, on the very first start, prints an API
+key and a dashboard password once.
+
+SIGTERM or SIGINT shut it down cleanly: stop accepting, finish requests and commits in flight, let the
+background loops finish their batch, close the database, log "stopped", exit 0. A second signal exits at once (1).
+
+  --listen HOST:PORT  override server.listen (and $VIBEFOLLOW_LISTEN), e.g. 0.0.0.0:8080
+${CONFIG_HELP}`,
   async run(argv) {
     const { values } = parseCommandArgs(argv, { listen: { type: "string" } });
     const loaded = loadForCommand(values.config);
+    // Signals that arrive while starting are honoured once the process is up, not lost or fatal mid-migration.
+    let pending: string | undefined;
+    const early = (signal: string) => () => void (pending ??= signal);
+    const earlyTerm = early("SIGTERM");
+    const earlyInt = early("SIGINT");
+    process.on("SIGTERM", earlyTerm).on("SIGINT", earlyInt);
+    // Loaded here, not at the top: the whole application is only needed by `serve`, and every other command
+    // (check-config, keys, the Docker healthcheck) starts faster without it.
+    const { startVibefollow } = await import("../main");
     const running = await startVibefollow({ loaded, listen: values.listen });
+    process.off("SIGTERM", earlyTerm).off("SIGINT", earlyInt);
     console.log(`Vibefollow listening on ${running.url}`);
-    await new Promise<void>((resolve) => {
+    return await new Promise<number>((resolve) => {
+      let stopping = false;
       const shutdown = (signal: string) => {
+        if (stopping) {
+          log.warn("second signal: exiting without waiting", { signal });
+          process.exit(1);
+        }
+        stopping = true;
         log.info("shutting down", { signal });
-        running.stop().then(resolve, (error) => {
-          log.error("shutdown failed", { error });
-          resolve();
-        });
+        running.stop().then(
+          () => resolve(0),
+          (error) => {
+            log.error("shutdown failed", { error });
+            resolve(1);
+          },
+        );
       };
-      process.once("SIGTERM", () => shutdown("SIGTERM"));
-      process.once("SIGINT", () => shutdown("SIGINT"));
+      process.on("SIGTERM", () => shutdown("SIGTERM"));
+      process.on("SIGINT", () => shutdown("SIGINT"));
+      if (pending) shutdown(pending);
     });
-    return 0;
   },
 };

@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from "node:fs";
-import { Cron } from "croner";
 import { parse as parseToml, TomlError } from "smol-toml";
 import type { z } from "zod";
 import { checkAudienceReferences } from "../audiences/references";
+import { checkTemplates } from "../drafts/render";
 import { configSchema, projectSchema, type Config } from "./schema";
 
 /** One problem with the config: where, what was expected, what was found. */
@@ -28,27 +28,55 @@ export function resolveConfigPath(flag: string | undefined, env = process.env): 
 
 export type LoadedConfig = { config: Config; file: string | undefined; embeddedDefaults: boolean };
 
+/**
+ * Environment variables that override single keys, for containers and service managers (env beats file, a
+ * CLI flag beats env). The Docker image sets the first two.
+ */
+export const ENV_OVERRIDES = {
+  VIBEFOLLOW_LISTEN: ["server", "listen"],
+  VIBEFOLLOW_DATABASE_URL: ["database", "url"],
+  VIBEFOLLOW_PUBLIC_URL: ["server", "public_url"],
+} as const;
+
 /** Reads, interpolates and validates the config; throws `ConfigError` listing every problem at once. */
 export function loadConfig(path: string | undefined, env = process.env): LoadedConfig {
-  if (path === undefined) return { config: parseConfig({}, undefined, env), file: undefined, embeddedDefaults: true };
+  if (path === undefined) return { config: parseConfig(applyEnvOverrides({}, env), undefined, env), file: undefined, embeddedDefaults: true };
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new ConfigError(path, [{ path: "", expected: "a readable TOML file", found: (e as Error).message }]);
+    const err = e as NodeJS.ErrnoException;
+    const found = err.code === "ENOENT" ? "no file at that path" : err.code === "EISDIR" ? "a directory" : err.message;
+    throw new ConfigError(path, [{ path: "", expected: "a readable TOML file", found }]);
   }
-  return { config: parseConfigText(text, path, env), file: path, embeddedDefaults: false };
+  return { config: parseConfig(applyEnvOverrides(parseTomlText(text, path), env), path, env), file: path, embeddedDefaults: false };
 }
 
 export function parseConfigText(text: string, file?: string, env = process.env): Config {
-  let raw: unknown;
+  return parseConfig(parseTomlText(text, file), file, env);
+}
+
+function parseTomlText(text: string, file: string | undefined): unknown {
   try {
-    raw = parseToml(text);
+    return parseToml(text);
   } catch (e) {
     const where = e instanceof TomlError ? `line ${e.line}, column ${e.column}` : "";
     throw new ConfigError(file, [{ path: where, expected: "valid TOML", found: (e as Error).message.split("\n")[0]! }]);
   }
-  return parseConfig(raw, file, env);
+}
+
+/** Sets the keys of `ENV_OVERRIDES` whose variable is set and non-empty (validated like the file's own). */
+export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return raw;
+  const tree = raw as Record<string, unknown>;
+  for (const [name, [section, key]] of Object.entries(ENV_OVERRIDES)) {
+    const value = env[name];
+    if (!value) continue;
+    const current = tree[section];
+    const table = current !== null && typeof current === "object" && !Array.isArray(current) ? (current as Record<string, unknown>) : {};
+    tree[section] = { ...table, [key]: value };
+  }
+  return tree;
 }
 
 /** Validates an already-parsed config tree. With no `[[projects]]`, one project `default` is used. */
@@ -66,15 +94,10 @@ export function parseConfig(raw: unknown, file?: string, env = process.env): Con
   return config;
 }
 
-/** Checks that need the whole tree: unique ids, a valid cron expression. Rule/audience cross-references are
+/** Checks that need the whole tree: unique ids. Rule/audience cross-references are
  * checked where those are resolved (`rules/resolve.ts`), since defaults take part in them. */
 function checkReferences(config: Config): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  try {
-    new Cron(config.evaluator.schedule, { paused: true });
-  } catch (e) {
-    problems.push({ path: "evaluator.schedule", expected: "a cron expression", found: JSON.stringify(config.evaluator.schedule) });
-  }
   const seen = new Set<string>();
   config.projects.forEach((p, i) => {
     if (seen.has(p.id)) problems.push({ path: `projects[${i}].id`, expected: "a project id used once", found: JSON.stringify(p.id) });
@@ -91,6 +114,7 @@ function checkReferences(config: Config): ConfigProblem[] {
     });
   });
   problems.push(...checkAudienceReferences(config));
+  problems.push(...checkTemplates(config));
   return problems;
 }
 

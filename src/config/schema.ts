@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { audienceSchema } from "../audiences/schema";
 import { ruleSchema } from "../rules/schema";
-import { clockTime, duration, slug, timeZone, WEEKDAYS } from "./types";
+import { clockTime, cronExpression, duration, slug, timeZone, WEEKDAYS } from "./types";
 
 /**
  * The whole configuration file (SPEC §1). Every key has its default here, so an empty file — or no file —
@@ -79,17 +79,17 @@ export const configSchema = z.strictObject({
     .default({ url: "file:./data/vibefollow.db", synchronous: "full", busy_timeout: 5_000 }),
   smtp: smtpSchema.optional(),
   evaluator: z
-    .strictObject({ schedule: z.string().default("0 * * * *"), enabled: z.boolean().default(true) })
+    .strictObject({ schedule: cronExpression.default("0 * * * *"), enabled: z.boolean().default(true) })
     .default({ schedule: "0 * * * *", enabled: true }),
   ingest: z
     .strictObject({
       rate_limit: rateLimit.default({ per_second: 1000, burst: 2000 }),
       rate_limits: z.record(z.string(), rateLimit).default({}),
       backfill_queue_limit: z.number().int().positive().default(50_000),
-      commit_interval: duration.default(2),
+      commit_interval: duration.default(0),
       commit_max_items: z.number().int().positive().default(2_000),
     })
-    .default({ rate_limit: { per_second: 1000, burst: 2000 }, rate_limits: {}, backfill_queue_limit: 50_000, commit_interval: 2, commit_max_items: 2_000 }),
+    .default({ rate_limit: { per_second: 1000, burst: 2000 }, rate_limits: {}, backfill_queue_limit: 50_000, commit_interval: 0, commit_max_items: 2_000 }),
   normaliser: z
     .strictObject({ batch_size: z.number().int().positive().default(1000), idle_interval: duration.default(50) })
     .default({ batch_size: 1000, idle_interval: 50 }),

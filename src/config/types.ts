@@ -1,3 +1,4 @@
+import { Cron } from "croner";
 import { z } from "zod";
 import { parseDuration } from "../lib/durations";
 
@@ -33,3 +34,17 @@ export const WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as con
 export const slug = z
   .string({ error: "an id of letters, digits, _ or -" })
   .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, { error: "an id of 1–64 lower-case letters, digits, _ or - (starting with a letter or digit)" });
+
+export function isCronExpression(text: string): boolean {
+  try {
+    new Cron(text, { paused: true, timezone: "UTC" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A croner expression ("0 * * * *": minute hour day-of-month month day-of-week, optional leading seconds). */
+export const cronExpression = z
+  .string({ error: 'a cron expression like "0 * * * *"' })
+  .refine(isCronExpression, { error: 'a cron expression like "0 * * * *" (minute hour day month weekday)' });

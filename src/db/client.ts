@@ -1,12 +1,16 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { createClient, type Client, type InStatement, type ResultSet } from "@libsql/client";
+import { createClient, type Client, type InStatement, type ResultSet, type Transaction as LibsqlTransaction, type TransactionMode } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import type { Config } from "../config/schema";
 import { Mutex } from "../lib/mutex";
 import * as schema from "./schema";
 
 export type Db = LibSQLDatabase<typeof schema>;
+
+/** Set while a `write()` runs, so a nested use of the write connection fails loudly instead of deadlocking. */
+const insideWrite = new AsyncLocalStorage<true>();
 
 /**
  * The database: one libSQL connection for every write (DESIGN "one writer"), so there are no SQLITE_BUSY
@@ -15,6 +19,10 @@ export type Db = LibSQLDatabase<typeof schema>;
  * libSQL's local calls run synchronously under their promises, so a single statement or `batch` is atomic with
  * respect to the rest of the process. A multi-step transaction (`write`) awaits between statements, so it
  * takes the write lock for its whole life.
+ *
+ * The write client has exactly one connection (`concurrency: 1`), so the per-connection PRAGMAs below hold for
+ * every write. While a transaction holds that connection, libSQL *rejects* (does not queue) any other call on
+ * it — so every path to it, `db` (drizzle) included, goes through the same FIFO lock.
  */
 export class Database {
   readonly db: Db;
@@ -26,16 +34,18 @@ export class Database {
     readonly readClient: Client,
     readonly url: string,
   ) {
-    this.db = drizzle(client, { schema });
+    this.db = drizzle(lockedClient(client, this.lock), { schema });
     this.readDb = drizzle(readClient, { schema });
   }
 
-  /** Runs `work` inside one write transaction, alone. A throw rolls everything back. */
-  write<T>(work: (tx: Client["transaction"] extends (...a: any) => Promise<infer X> ? X : never) => Promise<T>): Promise<T> {
+  /** Runs `work` inside one write transaction, alone. A throw rolls everything back. Inside `work` use `tx`
+   * (or `drizzle(tx)`), never `database.db`/`execute` — those wait for this very transaction. */
+  write<T>(work: (tx: LibsqlTransaction) => Promise<T>): Promise<T> {
+    assertNotInsideWrite();
     return this.lock.run(async () => {
       const tx = await this.client.transaction("write");
       try {
-        const result = await work(tx);
+        const result = await insideWrite.run(true, () => work(tx));
         await tx.commit();
         return result;
       } catch (e) {
@@ -49,11 +59,13 @@ export class Database {
 
   /** Runs statements as one transaction, alone. */
   batch(statements: InStatement[]): Promise<ResultSet[]> {
+    assertNotInsideWrite();
     return this.lock.run(() => this.client.batch(statements, "write"));
   }
 
   /** Runs a single statement after any transaction in flight. */
   execute(statement: InStatement): Promise<ResultSet> {
+    assertNotInsideWrite();
     return this.lock.run(() => this.client.execute(statement));
   }
 
@@ -64,8 +76,66 @@ export class Database {
 
   close(): void {
     this.client.close();
-    this.readClient.close();
+    if (this.readClient !== this.client) this.readClient.close();
   }
+
+  /** Waits for the write in flight (and any queued behind it), then closes: what a clean shutdown wants. */
+  closeWhenIdle(): Promise<void> {
+    return this.lock.run(() => this.close());
+  }
+}
+
+function assertNotInsideWrite(): void {
+  if (insideWrite.getStore()) {
+    throw new Error("database.write(): use the transaction handed to the callback, not the database (that would wait for itself)");
+  }
+}
+
+/**
+ * The write client as drizzle sees it: single statements and batches queue on the write lock, and a drizzle
+ * `db.transaction()` holds the lock from BEGIN until commit, rollback or close.
+ */
+function lockedClient(client: Client, lock: Mutex): Client {
+  const locked = <T>(work: () => Promise<T>): Promise<T> => {
+    assertNotInsideWrite();
+    return lock.run(work);
+  };
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === "execute") return (...a: Parameters<Client["execute"]>) => locked(() => (target.execute as any)(...a));
+      if (prop === "batch") return (...a: Parameters<Client["batch"]>) => locked(() => target.batch(...a));
+      if (prop === "migrate") return (...a: Parameters<Client["migrate"]>) => locked(() => target.migrate(...a));
+      if (prop === "transaction") return (mode?: TransactionMode) => holdForTransaction(target, lock, mode);
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
+}
+
+function holdForTransaction(client: Client, lock: Mutex, mode: TransactionMode = "write"): Promise<LibsqlTransaction> {
+  assertNotInsideWrite();
+  return new Promise((resolveTx, rejectTx) => {
+    void lock.run(
+      () =>
+        new Promise<void>((release) => {
+          client.transaction(mode).then((tx) => {
+            const end = <A extends unknown[], R>(fn: (...a: A) => R) => (...a: A): R => {
+              const out = fn(...a);
+              if (out instanceof Promise) out.finally(release).catch(() => undefined);
+              else release();
+              return out;
+            };
+            tx.commit = end(tx.commit.bind(tx));
+            tx.rollback = end(tx.rollback.bind(tx));
+            tx.close = end(tx.close.bind(tx));
+            resolveTx(tx);
+          }, (e) => {
+            release();
+            rejectTx(e);
+          });
+        }),
+    );
+  });
 }
 
 export type Transaction = Parameters<Parameters<Database["write"]>[0]>[0];
@@ -75,7 +145,8 @@ export async function openDatabase(config: Config["database"]): Promise<Database
   const url = normaliseUrl(config.url);
   const isFile = url.startsWith("file:");
   if (isFile) mkdirSync(dirname(url.slice("file:".length)), { recursive: true });
-  const open = () => createClient({ url, authToken: config.auth_token, concurrency: 1 });
+  // `timeout` is libSQL's busy timeout: it also covers a connection the pool might reopen behind our back.
+  const open = () => createClient({ url, authToken: config.auth_token, concurrency: 1, timeout: Math.round(config.busy_timeout) });
   const client = open();
   const readClient = isFile ? open() : client;
   if (isFile) {

@@ -1,4 +1,5 @@
 import type { Database } from "./client";
+import { now } from "../lib/clock";
 import { migrations } from "../../migrations";
 
 /**
@@ -14,7 +15,7 @@ export async function migrate(database: Database): Promise<string[]> {
   for (const m of migrations) {
     if (done.has(m.tag)) continue;
     const statements = m.sql.split("--> statement-breakpoint").map((s) => s.trim()).filter(Boolean);
-    await database.batch([...statements, { sql: "INSERT INTO schema_migrations (tag, applied_at) VALUES (?, ?)", args: [m.tag, Date.now()] }]);
+    await database.batch([...statements, { sql: "INSERT INTO schema_migrations (tag, applied_at) VALUES (?, ?)", args: [m.tag, now()] }]);
     applied.push(m.tag);
   }
   return applied;

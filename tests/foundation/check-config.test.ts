@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { emptyDir, runCli } from "./support";
+
+/** `vibefollow check-config` run as a real subprocess on broken files: exit 2, one precise line per problem. */
+const tmp = emptyDir();
+afterAll(() => tmp.cleanup());
+
+let n = 0;
+async function check(toml: string, env: Record<string, string> = {}) {
+  const file = join(tmp.dir, `c${n++}.toml`);
+  writeFileSync(file, toml);
+  const result = await runCli(["check-config", "--config", file], { cwd: tmp.dir, env });
+  return { ...result, file, lines: result.stderr.trim().split("\n").slice(1).map((l) => l.trim()) };
+}
+
+describe("check-config on broken configs", () => {
+  const cases: [string, string, string][] = [
+    ["wrong type", "[server]\nlisten = 8080\n", "server.listen: expected string, found number 8080"],
+    ["unknown key", '[server]\nlisen = "127.0.0.1:80"\n', 'server: expected only known keys, found unknown key "lisen"'],
+    ["unknown section", "[servre]\n", '(top level): expected only known keys, found unknown key "servre"'],
+    ["bad duration", '[[projects]]\nid = "acme"\nreview_window = "2 hours"\n', 'projects[0].review_window: expected a duration like "90s", "15m", "2h", "3d" or "1w", found string "2 hours"'],
+    ["bad time zone", '[[projects]]\nid = "acme"\ntimezone = "Mars/Olympus"\n', 'projects[0].timezone: expected an IANA time zone like "Europe/Berlin", found string "Mars/Olympus"'],
+    ["bad cron", '[evaluator]\nschedule = "every hour"\n', 'evaluator.schedule: expected a cron expression like "0 * * * *" (minute hour day month weekday), found string "every hour"'],
+    ["bad enum", '[database]\nsynchronous = "sometimes"\n', 'database.synchronous: expected one of "full", "normal", found string "sometimes"'],
+    ["bad listen", '[server]\nlisten = "localhost"\n', 'server.listen: expected an address "host:port", e.g. "127.0.0.1:8080", found string "localhost"'],
+    ["bad database url", '[database]\nurl = "./data/x.db"\n', 'database.url: expected a "file:" path or a libsql://, http(s):// URL, found string "./data/x.db"'],
+    ["bad clock time", '[[projects]]\nid = "acme"\nsend_window = { start = "9:00" }\n', 'projects[0].send_window.start: expected a time "HH:MM" between 00:00 and 24:00, found string "9:00"'],
+    ["window ends before it starts", '[[projects]]\nid = "acme"\nsend_window = { start = "18:00", end = "09:00" }\n', "projects[0].send_window.end: expected an end after the start"],
+    ["bad rule kind", '[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "x"\nkind = "telepathy"\n', 'projects[0].rules[0].kind: expected a rule kind: one of welcome,'],
+    ["duplicate project id", '[[projects]]\nid = "acme"\n[[projects]]\nid = "acme"\n', 'projects[1].id: expected a project id used once, found "acme"'],
+    ["missing env var", '[smtp]\nurl = "smtps://u:${VF_TEST_UNSET_PW}@h:465"\n', "smtp.url: expected environment variable VF_TEST_UNSET_PW to be set, found it unset"],
+    ["invalid TOML", 'a = \n', "line 1, column 5: expected valid TOML, found Invalid TOML document"],
+  ];
+  // The subprocesses run side by side; each test then checks its own result.
+  let results: Awaited<ReturnType<typeof check>>[] = [];
+  beforeAll(async () => {
+    results = await Promise.all(cases.map(([, toml]) => check(toml)));
+  });
+  cases.forEach(([name, , line], i) => {
+    test(name, () => {
+      const r = results[i]!;
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toStartWith(`${r.file}: 1 problem\n`);
+      expect(r.lines).toHaveLength(1);
+      expect(r.lines[0]).toStartWith(line);
+    });
+  });
+
+  test("every problem is reported at once, each with its key path", async () => {
+    const r = await check(`[server]
+listen = 8080
+lisen = "x"
+
+[evaluator]
+schedule = "every hour"
+
+[smtp]
+url = "smtps://u:\${VF_TEST_UNSET_PW}@h:465"
+
+[[projects]]
+id = "acme"
+timezone = "Mars/Olympus"
+
+  [[projects.rules]]
+  id = "welcome"
+  kind = "welcome"
+
+  [[projects.rules]]
+  id = "trial"
+  kind = "trial_expiring"
+
+  [[projects.rules]]
+  id = "w2"
+  kind = "welcome"
+  delay = "soon"
+`);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toStartWith(`${r.file}: 6 problems\n`);
+    const paths = r.lines.map((l) => l.slice(0, l.indexOf(":")));
+    expect(paths.sort()).toEqual(["evaluator.schedule", "projects[0].rules[2].delay", "projects[0].timezone", "server", "server.listen", "smtp.url"]);
+  });
+
+  test("a missing file is a problem, not a silent fallback to defaults", async () => {
+    const r = await runCli(["check-config", "--config", join(tmp.dir, "nope.toml")], { cwd: tmp.dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("expected a readable TOML file, found no file at that path");
+  });
+
+  test("serve refuses to start on a bad config with the same message and exit 2", async () => {
+    const r = await check('[server]\nlisten = 8080\n');
+    const served = await runCli(["serve", "--config", r.file], { cwd: tmp.dir });
+    expect(served.code).toBe(2);
+    expect(served.stderr).toContain("server.listen: expected string, found number 8080");
+  });
+});
+
+describe("check-config on good configs", () => {
+  test("a set env var is interpolated; the summary lists the projects; exit 0", async () => {
+    const r = await check('[smtp]\nurl = "smtps://u:${VF_TEST_PW}@h:465"\n[[projects]]\nid = "acme"\n[[projects]]\nid = "beta"\n', { VF_TEST_PW: "secret" });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("OK — 2 project(s): acme, beta");
+  });
+
+  test("no config anywhere: embedded defaults, project default", async () => {
+    const r = await runCli(["check-config"], { cwd: tmp.dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("embedded defaults: OK — 1 project(s): default");
+  });
+
+  test("./vibefollow.toml is found, VIBEFOLLOW_CONFIG beats it, --config beats both", async () => {
+    const dir = emptyDir();
+    try {
+      writeFileSync(join(dir.dir, "vibefollow.toml"), '[[projects]]\nid = "cwd"\n');
+      writeFileSync(join(dir.dir, "env.toml"), '[[projects]]\nid = "from-env"\n');
+      writeFileSync(join(dir.dir, "flag.toml"), '[[projects]]\nid = "from-flag"\n');
+      expect((await runCli(["check-config"], { cwd: dir.dir })).stdout).toContain(": cwd");
+      expect((await runCli(["check-config"], { cwd: dir.dir, env: { VIBEFOLLOW_CONFIG: "env.toml" } })).stdout).toContain(": from-env");
+      expect((await runCli(["check-config", "--config", "flag.toml"], { cwd: dir.dir, env: { VIBEFOLLOW_CONFIG: "env.toml" } })).stdout).toContain(": from-flag");
+    } finally {
+      dir.cleanup();
+    }
+  });
+});

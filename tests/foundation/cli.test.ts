@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import pkg from "../../package.json" with { type: "json" };
+import { COMMANDS } from "../../src/cli/index";
+import { emptyDir, runCli, type RunResult } from "./support";
+
+/** The CLI's surface: help for every command, version, and wrong invocations, as a user's shell sees them. */
+const tmp = emptyDir();
+afterAll(() => tmp.cleanup());
+
+const SPEC_COMMANDS = ["serve", "migrate", "check-config", "keys", "version"];
+let helps: RunResult[] = [];
+beforeAll(async () => {
+  helps = await Promise.all(COMMANDS.map((c) => runCli([c.name, "--help"], { cwd: tmp.dir })));
+});
+
+test("the SPEC's commands all exist", () => {
+  for (const name of SPEC_COMMANDS) expect(COMMANDS.map((c) => c.name)).toContain(name);
+});
+
+test("`<command> --help` prints that command's usage, mentions --config, exits 0 and does nothing else", () => {
+  COMMANDS.forEach((c, i) => {
+    const r = helps[i]!;
+    expect({ command: c.name, code: r.code }).toEqual({ command: c.name, code: 0 });
+    expect(r.stdout.trim()).toBe(c.usage.trim());
+    expect(r.stdout).toStartWith(`vibefollow ${c.name}`);
+    expect(r.stdout).toContain("--config PATH");
+    expect(r.stdout).toContain("--help");
+  });
+});
+
+test("`--help` after an action and `-h` work too", async () => {
+  const [a, b] = await Promise.all([runCli(["keys", "create", "--help"], { cwd: tmp.dir }), runCli(["serve", "-h"], { cwd: tmp.dir })]);
+  expect(a.code).toBe(0);
+  expect(a.stdout).toContain("vibefollow keys create --project ID --name NAME");
+  expect(b.code).toBe(0);
+  expect(b.stdout).toContain("SIGTERM or SIGINT");
+});
+
+test("no arguments print the command list (exit 2); --help and `help` print it with exit 0", async () => {
+  const [none, help, word, topic, badTopic] = await Promise.all([
+    runCli([], { cwd: tmp.dir }),
+    runCli(["--help"], { cwd: tmp.dir }),
+    runCli(["help"], { cwd: tmp.dir }),
+    runCli(["help", "keys"], { cwd: tmp.dir }),
+    runCli(["help", "nope"], { cwd: tmp.dir }),
+  ]);
+  expect(none.code).toBe(2);
+  expect(help.code).toBe(0);
+  expect(word.code).toBe(0);
+  for (const r of [none, help, word]) {
+    expect(r.stdout).toContain("usage: vibefollow <command>");
+    for (const c of COMMANDS) expect(r.stdout).toContain(`  ${c.name} `);
+  }
+  expect(topic.stdout).toContain("vibefollow keys revoke KEY_ID");
+  expect(badTopic.code).toBe(2);
+});
+
+test("version prints the package version", async () => {
+  const [v, flag] = await Promise.all([runCli(["version"], { cwd: tmp.dir }), runCli(["--version"], { cwd: tmp.dir })]);
+  expect(v.code).toBe(0);
+  expect(v.stdout).toStartWith(`vibefollow ${pkg.version} (bun `);
+  expect(flag.stdout).toBe(v.stdout);
+});
+
+test("an unknown command or flag is a usage error: exit 2, message and usage on stderr", async () => {
+  const [cmd, flag] = await Promise.all([runCli(["srve"], { cwd: tmp.dir }), runCli(["check-config", "--nope"], { cwd: tmp.dir })]);
+  expect(cmd.code).toBe(2);
+  expect(cmd.stderr).toContain('unknown command "srve"');
+  expect(flag.code).toBe(2);
+  expect(flag.stderr).toContain("vibefollow check-config: Unknown option '--nope'");
+  expect(flag.stderr).toContain("vibefollow check-config [--config PATH]");
+});
+
+test("an operational failure is one line and exit 1, not a stack trace", async () => {
+  const blocker = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("busy") });
+  try {
+    const r = await runCli(["serve", "--listen", `127.0.0.1:${blocker.port}`], { cwd: tmp.dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^vibefollow serve: .*\n$/m);
+    expect(r.stderr).not.toContain("    at ");
+  } finally {
+    blocker.stop(true);
+  }
+});

@@ -1,0 +1,133 @@
+import { afterAll, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfigText } from "../../src/config/load";
+import { openDatabase, type Database } from "../../src/db/client";
+import { isMigrated, migrate } from "../../src/db/migrate";
+import { apiKeys } from "../../src/db/schema";
+import { migrations } from "../../migrations";
+import { emptyDir } from "./support";
+
+/** The database client on a real file: pragmas, migrations, and the one-writer lock. */
+const tmp = emptyDir();
+afterAll(() => tmp.cleanup());
+
+async function open(toml = "", file = "vf.db"): Promise<Database> {
+  return openDatabase(parseConfigText(`[database]\nurl = "file:${join(tmp.dir, file)}"\n${toml}`).database);
+}
+
+async function pragma(db: Database, name: string, read = false): Promise<unknown> {
+  const rs = read ? await db.read(`PRAGMA ${name}`) : await db.execute(`PRAGMA ${name}`);
+  return Object.values(rs.rows[0]!)[0];
+}
+
+test("a file: URL gets its directory created, WAL, the busy timeout and synchronous=FULL by default", async () => {
+  const db = await open("", "a/b/c/vf.db");
+  try {
+    expect(existsSync(join(tmp.dir, "a/b/c/vf.db"))).toBe(true);
+    expect(await pragma(db, "journal_mode")).toBe("wal");
+    for (const read of [false, true]) {
+      expect(await pragma(db, "synchronous", read)).toBe(2); // FULL
+      expect(await pragma(db, "busy_timeout", read)).toBe(5000);
+      expect(await pragma(db, "foreign_keys", read)).toBe(1);
+    }
+  } finally {
+    db.close();
+  }
+});
+
+test('synchronous = "normal" and busy_timeout are applied to both connections', async () => {
+  const db = await open('synchronous = "normal"\nbusy_timeout = "2s"\n', "normal.db");
+  try {
+    for (const read of [false, true]) {
+      expect(await pragma(db, "synchronous", read)).toBe(1); // NORMAL
+      expect(await pragma(db, "busy_timeout", read)).toBe(2000);
+    }
+  } finally {
+    db.close();
+  }
+});
+
+test("migrations are embedded as text, apply once, and readiness reflects them", async () => {
+  expect(migrations.length).toBeGreaterThan(0);
+  expect(migrations[0]!.sql).toContain("CREATE TABLE `api_keys`");
+  for (const m of migrations) expect(m.sql.trim().length).toBeGreaterThan(0);
+  const db = await open("", "migrate.db");
+  try {
+    expect(await isMigrated(db)).toBe(false);
+    expect(await migrate(db)).toEqual(migrations.map((m) => m.tag));
+    expect(await migrate(db)).toEqual([]);
+    expect(await isMigrated(db)).toBe(true);
+  } finally {
+    db.close();
+  }
+});
+
+test("drizzle writes wait for a transaction in flight instead of failing on the single connection", async () => {
+  const db = await open("", "lock.db");
+  try {
+    await migrate(db);
+    const order: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const tx = db.write(async (t) => {
+      await t.execute({ sql: "INSERT INTO meta (key, value) VALUES ('tx', '1')", args: [] });
+      order.push("tx-insert");
+      await gate;
+      order.push("tx-commit");
+    });
+    await Bun.sleep(5);
+    const row = { id: "key_x", projectId: "p", name: "n", lookupPrefix: "sk_live_xxxxxxxx", last4: "abcd", hash: "h", createdAt: 1 };
+    const insert = db.db.insert(apiKeys).values(row).then(() => order.push("drizzle-insert"));
+    const exec = db.execute("SELECT 1").then(() => order.push("execute"));
+    const drizzleTx = db.db.transaction(async (t) => {
+      await t.insert(apiKeys).values({ ...row, id: "key_y" });
+      order.push("drizzle-tx");
+    });
+    await Bun.sleep(20);
+    expect(order).toEqual(["tx-insert"]); // everything else queued behind the open transaction
+    release();
+    await Promise.all([tx, insert, exec, drizzleTx]);
+    expect(order.slice(0, 2)).toEqual(["tx-insert", "tx-commit"]);
+    expect(order.slice(2).sort()).toEqual(["drizzle-insert", "drizzle-tx", "execute"]);
+    expect((await db.read("SELECT count(*) AS n FROM api_keys")).rows[0]!.n).toBe(2);
+  } finally {
+    db.close();
+  }
+});
+
+test("using the database instead of the transaction inside write() fails loudly, not a deadlock", async () => {
+  const db = await open("", "nested.db");
+  try {
+    await migrate(db);
+    const attempt = db.write(async () => {
+      await db.execute("SELECT 1");
+    });
+    expect(attempt).rejects.toThrow("use the transaction handed to the callback");
+    await attempt.catch(() => undefined);
+    // The lock is free again afterwards.
+    expect((await db.execute("SELECT 2 AS two")).rows[0]!.two).toBe(2);
+  } finally {
+    db.close();
+  }
+});
+
+test("closeWhenIdle waits for the write in flight", async () => {
+  const db = await open("", "close.db");
+  await migrate(db);
+  let committed = false;
+  const write = db.write(async (t) => {
+    await Bun.sleep(20);
+    await t.execute("INSERT INTO meta (key, value) VALUES ('late', 'yes')");
+    committed = true;
+  });
+  await db.closeWhenIdle();
+  expect(committed).toBe(true);
+  await write;
+  const again = await open("", "close.db");
+  try {
+    expect((await again.read("SELECT value FROM meta WHERE key = 'late'")).rows[0]!.value).toBe("yes");
+  } finally {
+    again.close();
+  }
+});

@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfigText } from "../../src/config/load";
+import { openDatabase, type Database } from "../../src/db/client";
+import { KeyVerifier, createKey, revokeKey } from "../../src/keys/service";
+import { emptyDir, runCli } from "./support";
+
+/** API keys through the real CLI (subprocesses) against a real database file, checked from a second process. */
+const tmp = emptyDir();
+const config = join(tmp.dir, "vibefollow.toml");
+const dbFile = join(tmp.dir, "db", "vf.db");
+const toml = `[database]\nurl = "file:${dbFile}"\n[[projects]]\nid = "acme"\n[[projects]]\nid = "beta"\n`;
+writeFileSync(config, toml);
+const cli = (...args: string[]) => runCli([...args, "--config", config], { cwd: tmp.dir });
+
+let key = "";
+let keyId = "";
+let database: Database;
+
+beforeAll(async () => {
+  const created = await cli("keys", "create", "--project", "acme", "--name", "ci");
+  expect(created.stderr).toContain("This is the only time the key is shown");
+  expect(created.code).toBe(0);
+  key = created.stdout.trim();
+  keyId = /Created (key_[0-9a-z]+)/.exec(created.stderr)![1]!;
+  database = await openDatabase(parseConfigText(toml).database);
+});
+afterAll(() => {
+  database.close();
+  tmp.cleanup();
+});
+
+test("keys create prints exactly one sk_live_ key on stdout", async () => {
+  expect(key).toMatch(/^sk_live_[0-9a-z]{40}$/);
+});
+
+test("the key is stored only as an Argon2id hash plus a lookup prefix", async () => {
+  const row = (await database.read({ sql: "SELECT * FROM api_keys WHERE id = ?", args: [keyId] })).rows[0]!;
+  expect(String(row.hash)).toStartWith("$argon2id$");
+  expect(row.lookup_prefix).toBe(key.slice(0, 16));
+  expect(Object.values(row)).not.toContain(key);
+  // Nor anywhere in the file, WAL included.
+  await database.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+  expect(readFileSync(dbFile).includes(Buffer.from(key.slice(16)))).toBe(false);
+});
+
+test("keys list shows the first characters and the last 4, never the key, and when it was last used", async () => {
+  let list = await cli("keys", "list");
+  expect(list.code).toBe(0);
+  const display = `${key.slice(0, 16)}…${key.slice(-4)}`;
+  expect(list.stdout).toContain(`${keyId}  acme  ${display}  "ci"  last used: never used  active`);
+  expect(list.stdout).not.toContain(key);
+
+  const verifier = new KeyVerifier(database);
+  const ok = await verifier.verify(key);
+  expect(ok).toEqual({ keyId, projectId: "acme", checkedAt: expect.any(Number) } as any);
+  verifier.touch(keyId);
+  // touch() writes in the background; give that one statement its turn on the write lock.
+  await database.execute("SELECT 1");
+  list = await cli("keys", "list", "--json");
+  const rows = JSON.parse(list.stdout) as { id: string; display: string; lastUsedAt: number | null }[];
+  const mine = rows.find((r) => r.id === keyId)!;
+  expect(mine.display).toBe(display);
+  expect(mine.lastUsedAt).toBeNumber();
+  const text = await cli("keys", "list", "--project", "acme");
+  expect(text.stdout).toContain(`last used: ${new Date(mine.lastUsedAt!).toISOString()}`);
+});
+
+test("a revocation by the CLI reaches a running verifier within its 1 s recheck", async () => {
+  const verifier = new KeyVerifier(database);
+  expect(await verifier.verify(key)).toBeDefined(); // cached now
+  const revoked = await cli("keys", "revoke", keyId);
+  expect(revoked.code).toBe(0);
+  expect(revoked.stdout).toContain(`revoked ${keyId}`);
+  const t0 = performance.now();
+  while (await verifier.verify(key)) {
+    expect(performance.now() - t0).toBeLessThan(1_500);
+    await Bun.sleep(20);
+  }
+  expect(await new KeyVerifier(database).verify(key)).toBeUndefined();
+  const list = await cli("keys", "list");
+  expect(list.stdout).toMatch(new RegExp(`${keyId} .* revoked \\d{4}-`));
+  const again = await cli("keys", "revoke", keyId);
+  expect(again.code).toBe(1);
+  expect(again.stderr).toContain(`no active key ${keyId}`);
+});
+
+test("a revocation in the serving process takes effect on the very next request", async () => {
+  const verifier = new KeyVerifier(database, 60_000);
+  const created = await createKey(database, "beta", "in-process");
+  expect(await verifier.verify(created.key)).toBeDefined();
+  expect(await revokeKey(database, created.id, verifier)).toBe(true);
+  expect(await verifier.verify(created.key)).toBeUndefined();
+});
+
+test("malformed and unknown keys are refused", async () => {
+  const verifier = new KeyVerifier(database);
+  expect(await verifier.verify("sk_live_short")).toBeUndefined();
+  expect(await verifier.verify(key.slice(0, -1) + (key.endsWith("a") ? "b" : "a"))).toBeUndefined();
+  expect(await verifier.verify("")).toBeUndefined();
+});
+
+test("keys create refuses an unknown project, and a missing --project when there are several", async () => {
+  const unknown = await cli("keys", "create", "--project", "nope", "--name", "x");
+  expect(unknown.code).toBe(2);
+  expect(unknown.stderr).toContain('unknown project "nope" (known: acme, beta)');
+  expect(unknown.stdout).toBe("");
+  const missing = await cli("keys", "create", "--name", "x");
+  expect(missing.code).toBe(2);
+  expect(missing.stderr).toContain("--project is required");
+  const noAction = await cli("keys");
+  expect(noAction.code).toBe(2);
+  expect(noAction.stderr).toContain("keys needs an action: create, list or revoke");
+});

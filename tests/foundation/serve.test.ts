@@ -1,0 +1,114 @@
+import { afterAll, expect, test } from "bun:test";
+import { existsSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { loadConfig, parseConfigText } from "../../src/config/load";
+import { verifyAdmin } from "../../src/dashboard/accounts";
+import { openDatabase } from "../../src/db/client";
+import { KeyVerifier } from "../../src/keys/service";
+import { CLI, cleanEnv, emptyDir, startServe, waitForStatus } from "./support";
+
+/** `vibefollow serve` as a real process: embedded-default first start, configured listen, clean shutdown. */
+const dirs: { cleanup(): void }[] = [];
+afterAll(() => dirs.forEach((d) => d.cleanup()));
+function dir() {
+  const d = emptyDir();
+  dirs.push(d);
+  return d.dir;
+}
+
+function freePort(): number {
+  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+  const port = s.port!;
+  s.stop(true);
+  return port;
+}
+
+test("embedded defaults listen on 127.0.0.1:8080 with ./data/vibefollow.db, one review-mode project, the outbox", () => {
+  const { config, embeddedDefaults } = loadConfig(undefined, {});
+  expect(embeddedDefaults).toBe(true);
+  expect(config.server.listen).toBe("127.0.0.1:8080");
+  expect(config.database.url).toBe("file:./data/vibefollow.db");
+  expect(config.database.synchronous).toBe("full");
+  expect(config.projects.map((p) => [p.id, p.autopilot])).toEqual([["default", false]]);
+  expect(config.smtp).toBeUndefined();
+});
+
+test("first start with no config: creates the default project, prints a working key and password once", async () => {
+  const cwd = dir();
+  const first = await startServe([], { cwd });
+  expect(await waitForStatus(first.url + "/readyz", 200)).toBeLessThan(5_000);
+  const key = /API key \(project "default"\):\s+(sk_live_[0-9a-z]+)/.exec(first.stdout())?.[1];
+  const password = /Dashboard login:\s+admin \/ (\S+)/.exec(first.stdout())?.[1];
+  expect(key).toBeDefined();
+  expect(password).toBeDefined();
+  expect(existsSync(join(cwd, "data/vibefollow.db"))).toBe(true);
+  expect(await first.stop("SIGTERM")).toBe(0);
+  expect(first.stdout()).toContain('"msg":"stopped"');
+
+  const second = await startServe([], { cwd });
+  expect((await fetch(second.url + "/readyz")).status).toBe(200);
+  expect(second.stdout()).not.toContain("sk_live_");
+  expect(second.stdout()).not.toContain("first start");
+  expect(await second.stop("SIGINT")).toBe(0);
+  expect(second.stdout()).toContain('"msg":"stopped"');
+
+  const database = await openDatabase({ ...loadConfig(undefined, {}).config.database, url: `file:${join(cwd, "data/vibefollow.db")}` });
+  try {
+    expect((await new KeyVerifier(database).verify(key!))?.projectId).toBe("default");
+    expect((await verifyAdmin(database, "admin", password!))?.role).toBe("admin");
+    expect((await database.read("SELECT id FROM projects")).rows.map((r) => r.id)).toEqual(["default"]);
+    expect((await database.read("SELECT count(*) AS n FROM api_keys")).rows[0]!.n).toBe(1);
+  } finally {
+    database.close();
+  }
+});
+
+test("serves on the configured listen address and creates the database's directory", async () => {
+  const cwd = dir();
+  const port = freePort();
+  writeFileSync(join(cwd, "vibefollow.toml"), `[server]\nlisten = "127.0.0.1:${port}"\n[database]\nurl = "file:./nested/deeper/vf.db"\n`);
+  // startServe passes --listen 127.0.0.1:0; the file's address is what a plain `serve` uses, so run one.
+  const proc = Bun.spawn([process.execPath, CLI, "serve"], { cwd, stdout: "pipe", stderr: "pipe", env: cleanEnv() });
+  try {
+    expect(await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200)).toBeLessThan(10_000);
+    expect(existsSync(join(cwd, "nested/deeper/vf.db"))).toBe(true);
+  } finally {
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
+  }
+  const out = await new Response(proc.stdout).text();
+  expect(out).not.toContain("sk_live_"); // a config file means no first-start provisioning
+});
+
+test("SIGTERM with an idle keep-alive connection open still stops promptly, exit 0", async () => {
+  const served = await startServe([], { cwd: dir() });
+  const { port } = new URL(served.url);
+  const socket = connect(Number(port), "127.0.0.1");
+  const answered = new Promise<string>((resolve) => socket.once("data", (d) => resolve(d.toString())));
+  socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n\r\n");
+  expect(await answered).toStartWith("HTTP/1.1 200");
+  const closed = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+  const t0 = performance.now();
+  expect(await served.stop("SIGTERM")).toBe(0);
+  expect(performance.now() - t0).toBeLessThan(5_000);
+  await closed;
+  expect(served.stdout()).toContain('"msg":"shutting down","signal":"SIGTERM"');
+  expect(served.stdout()).toContain('"msg":"stopped"');
+});
+
+test("VIBEFOLLOW_LISTEN and VIBEFOLLOW_DATABASE_URL override the file (for containers)", () => {
+  const { config } = loadConfig(undefined, { VIBEFOLLOW_LISTEN: "0.0.0.0:9999", VIBEFOLLOW_DATABASE_URL: "file:/data/vibefollow.db" });
+  expect(config.server.listen).toBe("0.0.0.0:9999");
+  expect(config.database.url).toBe("file:/data/vibefollow.db");
+  const bad = () => loadConfig(undefined, { VIBEFOLLOW_LISTEN: "nope" });
+  expect(bad).toThrow('server.listen: expected an address "host:port"');
+});
+
+test("libsql:// and http:// database URLs are accepted by the config (the scale-out path)", () => {
+  const remote = parseConfigText('[database]\nurl = "libsql://vf-acme.example.com"\nauth_token = "${VF_TEST_TOKEN}"\n', "x.toml", { VF_TEST_TOKEN: "t0k" });
+  expect(remote.database.url).toBe("libsql://vf-acme.example.com");
+  expect(remote.database.auth_token).toBe("t0k");
+  expect(parseConfigText('[database]\nurl = "http://127.0.0.1:8081"\n').database.url).toBe("http://127.0.0.1:8081");
+  expect(parseConfigText('[database]\nurl = "https://db.example.com"\n').database.url).toBe("https://db.example.com");
+});
