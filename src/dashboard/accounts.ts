@@ -28,10 +28,14 @@ export async function verifyAdmin(database: Database, username: string, password
   const [row] = await database.readDb.select().from(adminUsers).where(eq(adminUsers.username, username));
   if (!row) {
     // Spend the same time as a real check, so a login does not reveal which names exist.
-    await Bun.password.verify(password, DUMMY_HASH).catch(() => false);
+    await Bun.password.verify(password, await dummyHash()).catch(() => false);
     return undefined;
   }
   return (await Bun.password.verify(password, row.passwordHash)) ? row : undefined;
 }
 
-const DUMMY_HASH = await Bun.password.hash("not-a-real-password", { algorithm: "argon2id" });
+// Computed on first use, not at import: a top-level Argon2id hash cost every CLI command and every start ~0.4 s.
+let dummy: Promise<string> | undefined;
+function dummyHash(): Promise<string> {
+  return (dummy ??= Bun.password.hash("not-a-real-password", { algorithm: "argon2id" }));
+}
