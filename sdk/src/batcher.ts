@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { chunk } from "./chunk.js";
 import { NetworkError, RateLimitError, ServerError, VibeFollowError } from "./errors.js";
+import type { TrackOptions } from "./events.js";
 import type { HttpClient } from "./http.js";
 import type { PropertiesFor } from "./standard-events.js";
 import { buildEvent, type EventPayload } from "./validate.js";
@@ -67,7 +68,7 @@ export class EventBatcher {
    * Queues one event. Synchronous: it validates now (throwing ValidationError) because one bad
    * event would make the server reject the whole batch later.
    */
-  track<N extends string>(name: N, userId: string, properties?: PropertiesFor<N>, options: { timestamp?: Date | string } = {}): void {
+  track<N extends string>(name: N, userId: string, properties?: PropertiesFor<N>, options: TrackOptions = {}): void {
     const event = buildEvent(name, userId, properties, options.timestamp);
     // Stamp it now: the event happened at track(), not when the batch is flushed seconds later.
     event.timestamp ??= new Date().toISOString();
@@ -109,7 +110,11 @@ export class EventBatcher {
         const error = err instanceof VibeFollowError ? err : new VibeFollowError(String(err), 0, "unknown");
         firstError ??= error;
         const retain = isTransient(error);
-        this.onError?.(error, c.events, retain);
+        try {
+          this.onError?.(error, c.events, retain);
+        } catch {
+          // A throwing callback must not derail the bookkeeping below (retained events would be lost).
+        }
         if (retain) {
           // The server is struggling: stop here and keep this and later requests for the next flush.
           this.retained = chunks.slice(i);

@@ -87,7 +87,7 @@ export class HttpClient {
     let response: Response;
     let text: string;
     try {
-      response = await this.opts.fetchImpl(this.opts.baseUrl + path, {
+      response = await untilAborted(controller.signal, this.opts.fetchImpl(this.opts.baseUrl + path, {
         method: "POST",
         headers: {
           Authorization: `Bearer ${this.opts.apiKey}`,
@@ -98,9 +98,9 @@ export class HttpClient {
         },
         body: payload,
         signal: controller.signal,
-      });
+      }));
       // Read the body under the same timer: a connection can also stall or drop mid-body.
-      text = await response.text();
+      text = await untilAborted(controller.signal, response.text());
     } catch (err) {
       if (controller.signal.aborted) {
         throw new NetworkError(`Request to ${path} timed out after ${this.opts.timeoutMs} ms`, "timeout", { cause: err });
@@ -133,6 +133,16 @@ export function parseRetryAfter(value: string | null, now: number = Date.now()):
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
   const date = Date.parse(trimmed);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+// Races the abort too, so the timeout holds even for a fetchImpl (or body stream) that ignores the signal.
+function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error("aborted"));
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function parseJson(text: string): unknown {
