@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { runCli } from "../../src/cli";
+import { manualClock, setClock, systemClock } from "../../src/lib/clock";
+import { drainQueue } from "../../src/pipeline";
+import { startTestServer, type TestServer } from "../support/harness";
+import { DAY, members } from "./support";
+
+/** Through the real parts: HTTP ingest → queue → normaliser (its after-apply hook) → audience_members. */
+const CONFIG = `[[projects]]
+id = "acme"
+  [[projects.audiences]]
+  id = "exporters"
+  filter = { performed = "feature_used", where = { field = "feature", eq = "export" }, at_least = 2, within = "7d" }
+  [[projects.audiences]]
+  id = "big_accounts"
+  filter = { all = [ { field = "traits.seatCount", gte = 10 }, { field = "email", ends_with = "@acme.io" } ] }
+`;
+const T = Date.parse("2026-05-04T10:00:00Z");
+let server: TestServer;
+const clock = manualClock(T);
+
+beforeAll(async () => {
+  setClock(clock);
+  server = await startTestServer(CONFIG, { background: false });
+});
+afterAll(async () => {
+  await server.close();
+  setClock(systemClock);
+});
+
+test("the normaliser keeps membership of the users it touches up to date; recompute handles time", async () => {
+  const db = server.ctx.database;
+  const post = async (path: string, body: unknown) => expect((await server.api(path, { body })).status).toBe(202);
+  await post("/api/v1/users", { external_user_id: "ann", email: "ann@acme.io", traits: { seatCount: 12 } });
+  await post("/api/v1/users", { external_user_id: "bob", email: "bob@example.com", traits: { seat_count: 40 } });
+  await post("/api/v1/events", { external_user_id: "ann", name: "trial_started", properties: { trialDays: 14 } });
+  await post("/api/v1/events", { external_user_id: "ann", name: "feature_used", properties: { feature: "export" } });
+  await post("/api/v1/events", { external_user_id: "ann", name: "feature_used", properties: { feature: "export" } });
+  await post("/api/v1/events", { external_user_id: "bob", name: "feature_used", properties: { feature: "import" } });
+  await drainQueue(server.ctx);
+
+  expect(await members(db, "acme", "big_accounts")).toEqual(["ann"]);
+  expect(await members(db, "acme", "exporters")).toEqual(["ann"]);
+  expect(await members(db, "acme", "trialing")).toEqual(["ann"]);
+  const entered = await db.read("SELECT entered_at FROM audience_members WHERE audience_id = 'trialing'");
+  expect(Number(entered.rows[0]!.entered_at)).toBe(T);
+
+  // Ann pays: she leaves `trialing` and enters `paying` when the normaliser applies the event.
+  clock.advance(3_600_000);
+  await post("/api/v1/events", { external_user_id: "ann", name: "subscription_changed", properties: { to: "pro", mrr: 4900, interval: "month" } });
+  await drainQueue(server.ctx);
+  expect(await members(db, "acme", "trialing")).toEqual([]);
+  expect(await members(db, "acme", "paying")).toEqual(["ann"]);
+  const trial = await db.read("SELECT entered_at, exited_at FROM audience_history WHERE audience_id = 'trialing'");
+  expect(trial.rows.map((r) => [r.entered_at, r.exited_at])).toEqual([[T, T + 3_600_000]]);
+
+  // Three weeks pass with nothing ingested: only a recompute (CLI here, the evaluator hourly) sees it.
+  clock.advance(21 * DAY);
+  expect(await members(db, "acme", "exporters")).toEqual(["ann"]);
+  const configPath = join(server.dir, "vf.toml");
+  writeFileSync(configPath, `[database]\nurl = "${server.ctx.database.url}"\n${CONFIG}`);
+  const log = console.log;
+  const out: string[] = [];
+  console.log = (...a: unknown[]) => void out.push(a.join(" "));
+  try {
+    expect(await runCli(["audiences", "recompute", "--config", configPath])).toBe(0);
+  } finally {
+    console.log = log;
+  }
+  expect(out[0]).toMatch(/^acme: recomputed 9 audiences over 2 users in \d+ ms — 2 entered, 1 exited$/);
+  expect(out.some((l) => /^\s+inactive_14d\s+2\s+default$/.test(l))).toBe(true);
+  expect(await members(db, "acme", "exporters")).toEqual([]);
+  expect(await members(db, "acme", "inactive_14d")).toEqual(["ann", "bob"]);
+});
