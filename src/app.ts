@@ -4,6 +4,7 @@ import { ApiError } from "./lib/errors";
 import { log } from "./lib/log";
 import { healthRoutes } from "./ops/health";
 import { ingestRoutes } from "./ingest";
+import { mailRoutes } from "./mail";
 
 /**
  * The HTTP application: every capability's routes, plus the one place that turns errors into responses.
@@ -30,7 +31,8 @@ export function createApp(ctx: AppContext, extra: Elysia<any>[] = []) {
       );
     })
     .use(healthRoutes(ctx))
-    .use(ingestRoutes(ctx));
+    .use(ingestRoutes(ctx))
+    .use(mailRoutes(ctx));
   for (const plugin of extra) app.use(plugin);
   return app;
 }

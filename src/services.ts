@@ -1,6 +1,8 @@
 import { refreshMembership } from "./audiences";
 import type { AppContext } from "./context";
+import { createDrafts, sendingService } from "./drafts";
 import { createNormaliser, setAfterApply } from "./pipeline";
+import { createEvaluator, evaluatorService } from "./rules";
 
 /**
  * The background loops of the process, in start order (they stop in reverse): each capability adds its own
@@ -14,4 +16,9 @@ export function registerServices(ctx: AppContext): void {
     if (project) await refreshMembership(tx, project, userIds, at);
   });
   ctx.services.push(createNormaliser(ctx));
+  // Rules on a cron (SPEC §5 step 3): each new match becomes a draft in the transaction that records it.
+  const evaluator = createEvaluator(ctx, { onMatches: async (tx, matches) => void (await createDrafts(tx, matches, ctx.config)) });
+  ctx.services.push(evaluatorService({ ...ctx, evaluator }));
+  // Drafts → deadline → SMTP/outbox (SPEC §8/§9); re-queues messages a crash left `sending` on start.
+  ctx.services.push(sendingService(ctx));
 }

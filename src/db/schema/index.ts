@@ -2,5 +2,6 @@
 export * from "./core";
 export * from "./ingest";
 export * from "./pipeline";
+export * from "./drafts";
 export * from "./rules";
 export * from "./audiences";

@@ -1,0 +1,109 @@
+import type { ProjectConfig } from "../config/schema";
+import { publicBase, unsubscribeToken, type Executor } from "../mail/tokens";
+import type { DraftRule } from "./types";
+
+/** A user row as drafts and sending need it. */
+export type UserRow = {
+  id: number;
+  projectId: string;
+  externalUserId: string;
+  email: string | null;
+  name: string | null;
+  traits: Record<string, unknown>;
+  suppressed: boolean;
+  paused: boolean;
+  columns: Record<string, unknown>;
+};
+
+const ISO_COLUMNS = new Set(["signup_date", "first_seen_at", "last_seen_at", "trial_ends_at", "stage_changed_at"]);
+
+export async function loadUser(exec: Executor, userId: number): Promise<UserRow | undefined> {
+  const rows = (
+    await exec.execute({
+      sql: `SELECT id, project_id, external_user_id, email, name, plan, signup_date, company, role, traits, first_seen_at,
+                   last_seen_at, stage, stage_changed_at, interval, mrr, trial_ends_at, suppressed, paused
+            FROM tracked_users WHERE id = ?`,
+      args: [userId],
+    })
+  ).rows;
+  const r = rows[0];
+  if (!r) return undefined;
+  const columns: Record<string, unknown> = {};
+  for (const key of ["external_user_id", "email", "name", "plan", "signup_date", "company", "role", "first_seen_at", "last_seen_at", "stage", "stage_changed_at", "interval", "mrr", "trial_ends_at"]) {
+    const v = r[key];
+    columns[key] = v === null || v === undefined ? null : ISO_COLUMNS.has(key) ? new Date(Number(v)).toISOString() : typeof v === "bigint" ? Number(v) : v;
+  }
+  return {
+    id: Number(r.id),
+    projectId: String(r.project_id),
+    externalUserId: String(r.external_user_id),
+    email: r.email === null ? null : String(r.email),
+    name: r.name === null ? null : String(r.name),
+    traits: parseObject(r.traits),
+    suppressed: Boolean(Number(r.suppressed)),
+    paused: Boolean(Number(r.paused)),
+    columns,
+  };
+}
+
+export async function loadEvent(exec: Executor, eventId: number | null | undefined): Promise<Record<string, unknown> | null> {
+  if (eventId === null || eventId === undefined) return null;
+  const r = (await exec.execute({ sql: "SELECT id, name, occurred_at, properties FROM events WHERE id = ?", args: [eventId] })).rows[0];
+  if (!r) return null;
+  const properties = withCamelAliases(parseObject(r.properties));
+  return { ...properties, name: String(r.name), occurred_at: new Date(Number(r.occurred_at)).toISOString(), properties };
+}
+
+function parseObject(v: unknown): Record<string, unknown> {
+  if (typeof v !== "string") return {};
+  try {
+    const parsed = JSON.parse(v);
+    return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Templates may use either spelling of a key (SPEC §3): `trial_days` and `trialDays` both work. */
+export function withCamelAliases(obj: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...obj };
+  for (const [k, v] of Object.entries(obj)) {
+    const camel = k.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+    if (!(camel in out)) out[camel] = v;
+  }
+  return out;
+}
+
+/** "Jane at Acme <jane@acme.io>" → "Jane at Acme"; used to sign default templates. */
+export function senderName(project: ProjectConfig): string {
+  const from = project.sender.from ?? project.smtp?.from;
+  const m = from ? /^\s*"?([^"<]+?)"?\s*</.exec(from) : null;
+  return m ? m[1]! : `The ${project.name ?? project.id} team`;
+}
+
+export type TemplateInput = {
+  user: UserRow;
+  event: Record<string, unknown> | null;
+  project: ProjectConfig;
+  rule: DraftRule;
+  occasion: string;
+  secret: string;
+  config: { server: { listen: string; public_url?: string } };
+  test?: boolean;
+};
+
+/** The Liquid context of SPEC §8: `user` (columns + traits), `event`, `project`, `rule`, `unsubscribe_url`. */
+export function buildTemplateContext(input: TemplateInput): Record<string, unknown> {
+  const { user, project, rule } = input;
+  const traits = withCamelAliases(user.traits);
+  const name = user.name ?? (typeof traits.name === "string" ? traits.name : null);
+  const firstName = typeof traits.first_name === "string" ? traits.first_name : name ? name.trim().split(/\s+/)[0] : null;
+  const token = unsubscribeToken(input.secret, { projectId: project.id, userId: user.id, test: input.test ?? false });
+  return {
+    user: withCamelAliases({ ...traits, ...user.columns, id: user.externalUserId, first_name: firstName, traits }),
+    event: input.event,
+    project: { id: project.id, name: project.name ?? project.id, timezone: project.timezone, signature: senderName(project) },
+    rule: { ...withCamelAliases(rule as unknown as Record<string, unknown>), occasion: input.occasion },
+    unsubscribe_url: `${publicBase(input.config)}/u/${token}`,
+  };
+}

@@ -1,0 +1,116 @@
+import { z } from "zod";
+import type { Config } from "../config/schema";
+import type { Database } from "../db/client";
+import { now } from "../lib/clock";
+import { log } from "../lib/log";
+import { loadLinkSecret } from "../mail/tokens";
+import { buildTemplateContext, loadEvent, loadUser } from "./context";
+import { recordHistory } from "./history";
+import { toDraftView, type DraftView } from "./queries";
+import { addUnsubscribeFooter, textToHtml } from "./render";
+import { lookupRule } from "./rules-link";
+
+/**
+ * Optional drafting through an OpenAI-compatible chat-completions endpoint (`[drafting]`, SPEC §8).
+ *
+ * A draft is created from its template inside the evaluator's transaction with `drafting = 'pending'`; this step
+ * runs afterwards, outside any transaction, asks the model, and replaces the content (`source = 'llm'`) unless a
+ * person edited the draft first. On any error, garbage answer or timeout the template text stays
+ * (`drafting = 'failed'`, `source = 'template'`). The scheduler does not send a draft while it is pending.
+ */
+const answerSchema = z.object({ subject: z.string().trim().min(1).max(200), text: z.string().trim().min(1).max(5000) });
+
+type Drafting = NonNullable<Config["drafting"]>;
+
+const SYSTEM_PROMPT = [
+  "You write short lifecycle emails for a SaaS founder to one of their users.",
+  "Plain, warm and human; no marketing speak, no emojis, at most 120 words, one clear question or next step.",
+  "Do not include links you were not given, and do not add an unsubscribe line (it is added for you).",
+  'Answer with JSON only: {"subject": "...", "text": "..."} where text is plain text with blank lines between paragraphs.',
+].join(" ");
+
+/** Asks the model for a draft; throws on any error, timeout or answer that is not the JSON asked for. */
+export async function askModel(drafting: Drafting, context: Record<string, unknown>, templateDraft: { subject: string; text: string }): Promise<{ subject: string; text: string }> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new Error(`timed out after ${drafting.timeout} ms`)), drafting.timeout);
+  try {
+    const res = await fetch(`${drafting.base_url.replace(/\/+$/, "")}/chat/completions`, {
+      method: "POST",
+      signal: controller.signal,
+      headers: { "content-type": "application/json", ...(drafting.api_key ? { authorization: `Bearer ${drafting.api_key}` } : {}) },
+      body: JSON.stringify({
+        model: drafting.model,
+        temperature: 0.7,
+        messages: [
+          { role: "system", content: SYSTEM_PROMPT },
+          { role: "user", content: JSON.stringify({ context, template_draft: templateDraft }) },
+        ],
+      }),
+    });
+    if (!res.ok) throw new Error(`the endpoint answered ${res.status}`);
+    const body = (await res.json()) as { choices?: { message?: { content?: unknown } }[] };
+    const content = body.choices?.[0]?.message?.content;
+    if (typeof content !== "string") throw new Error("the answer has no message content");
+    const json = content.trim().replace(/^```(?:json)?\s*/i, "").replace(/\s*```$/, "");
+    return answerSchema.parse(JSON.parse(json));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Rewrites up to `limit` pending drafts with the model. Never throws. */
+export async function draftPendingWithModel(database: Database, config: Config, limit = 5): Promise<number> {
+  const rows = (
+    await database.read({ sql: "SELECT d.*, NULL AS external_user_id, NULL AS email FROM drafts d WHERE d.drafting = 'pending' ORDER BY d.created_at LIMIT ?", args: [limit] })
+  ).rows.map(toDraftView);
+  if (rows.length === 0) return 0;
+  if (!config.drafting) {
+    // Drafting was switched off since these were made: they keep their template text.
+    await database.execute("UPDATE drafts SET drafting = 'failed' WHERE drafting = 'pending'");
+    return 0;
+  }
+  const reader = { execute: (s: Parameters<Database["read"]>[0]) => database.read(s) };
+  const secret = await loadLinkSecret(database);
+  let done = 0;
+  for (const draft of rows) {
+    try {
+      const project = config.projects.find((p) => p.id === draft.projectId);
+      const rule = project && lookupRule(project, draft.ruleId);
+      const user = await loadUser(reader, draft.userId);
+      if (!project || !rule || !user) throw new Error("the draft's project, rule or user is gone");
+      const context = buildTemplateContext({ user, event: await loadEvent(reader, draft.eventId), project, rule, occasion: draft.occasion, secret, config });
+      const unsubscribeUrl = String(context.unsubscribe_url);
+      const templateText = draft.text.split("\n\n--\nDon't want these emails?")[0]!;
+      const answer = await askModel(config.drafting, { ...context, unsubscribe_url: undefined }, { subject: draft.subject, text: templateText });
+      const content = addUnsubscribeFooter({ subject: answer.subject.replace(/\s+/g, " "), text: answer.text, html: textToHtml(answer.text) }, unsubscribeUrl);
+      await applyModelDraft(database, draft, content);
+      done++;
+    } catch (error) {
+      await markDraftingFailed(database, draft, (error as Error).message ?? String(error));
+    }
+  }
+  return done;
+}
+
+async function applyModelDraft(database: Database, draft: DraftView, content: { subject: string; text: string; html: string }): Promise<void> {
+  await database.write(async (tx) => {
+    // Only while still pending: a person's edit (which ends `pending`) wins over the model.
+    const r = await tx.execute({
+      sql: "UPDATE drafts SET subject = ?, text_body = ?, html_body = ?, source = 'llm', drafting = 'done', updated_at = ? WHERE id = ? AND drafting = 'pending'",
+      args: [content.subject, content.text, content.html, now(), draft.id],
+    });
+    if (r.rowsAffected > 0) await recordHistory(tx, draft.id, draft.state, draft.state, "drafting", "written by the model");
+  });
+}
+
+async function markDraftingFailed(database: Database, draft: DraftView, why: string): Promise<void> {
+  log.warn("LLM drafting failed; the template stays", { draftId: draft.id, why });
+  try {
+    await database.write(async (tx) => {
+      const r = await tx.execute({ sql: "UPDATE drafts SET drafting = 'failed', updated_at = ? WHERE id = ? AND drafting = 'pending'", args: [now(), draft.id] });
+      if (r.rowsAffected > 0) await recordHistory(tx, draft.id, draft.state, draft.state, "drafting", `model failed, template kept: ${why.slice(0, 300)}`);
+    });
+  } catch (error) {
+    log.error("recording a drafting failure failed", { draftId: draft.id, error });
+  }
+}

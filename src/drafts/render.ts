@@ -1,0 +1,82 @@
+import { Liquid } from "liquidjs";
+import type { ConfigProblem } from "../config/load";
+import type { Config } from "../config/schema";
+import type { TemplateSet } from "./default-templates";
+
+/**
+ * Rendering with Liquid (liquidjs). Subject and text are plain text: nothing is escaped. The HTML engine escapes
+ * every output (`| raw` opts out), so a user named `<script>` cannot inject markup into an email.
+ * `strictFilters` makes a misspelled filter a parse error, caught when the config loads.
+ */
+const plainEngine = new Liquid({ strictFilters: true, jsTruthy: true });
+const htmlEngine = new Liquid({ strictFilters: true, jsTruthy: true, outputEscape: "escape" });
+
+export type Rendered = { subject: string; text: string; html: string };
+
+/** Renders a template set; html is derived from the text when the set has none. Adds the unsubscribe footer. */
+export function renderTemplates(set: TemplateSet, context: Record<string, unknown>): Rendered {
+  const subject = oneLine(plainEngine.parseAndRenderSync(set.subject, context));
+  const text = plainEngine.parseAndRenderSync(set.text, context).trim();
+  const html = set.html !== undefined ? htmlEngine.parseAndRenderSync(set.html, context) : textToHtml(text);
+  return addUnsubscribeFooter({ subject, text, html }, String(context.unsubscribe_url ?? ""));
+}
+
+/** The footer every message carries unless its template already shows the unsubscribe link. */
+export function addUnsubscribeFooter(r: Rendered, url: string): Rendered {
+  if (!url) return r;
+  const text = r.text.includes(url) ? r.text : `${r.text}\n\n--\nDon't want these emails? Unsubscribe: ${url}`;
+  const escaped = escapeHtml(url);
+  const footer = `<p style="color:#888;font-size:12px;margin-top:32px">Don't want these emails? <a href="${escaped}">Unsubscribe</a>.</p>`;
+  const html = r.html.includes(escaped) ? r.html : r.html.includes("</body>") ? r.html.replace("</body>", `${footer}</body>`) : r.html + footer;
+  return { subject: r.subject, text, html };
+}
+
+/** Plain text → simple HTML: paragraphs, line breaks, links. */
+export function textToHtml(text: string): string {
+  const paragraphs = text.split(/\n{2,}/).map((p) => `<p>${linkify(escapeHtml(p)).replace(/\n/g, "<br>\n")}</p>`);
+  return `<div style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.5;color:#222">\n${paragraphs.join("\n")}\n</div>`;
+}
+
+function linkify(escaped: string): string {
+  return escaped.replace(/https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)]/g, (u) => `<a href="${u}">${u}</a>`);
+}
+
+export function escapeHtml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+}
+
+function oneLine(s: string): string {
+  return s.replace(/\s+/g, " ").trim();
+}
+
+/** Parse errors of one template string, or undefined when it parses. */
+export function templateError(source: string, html = false): string | undefined {
+  try {
+    (html ? htmlEngine : plainEngine).parse(source);
+    return undefined;
+  } catch (e) {
+    return ((e as Error).message ?? String(e)).split("\n")[0];
+  }
+}
+
+/** Checks every rule template in the config (called from config/load.ts), one problem per broken template. */
+export function checkTemplates(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  config.projects.forEach((project, i) => {
+    project.rules.forEach((rule, j) => {
+      for (const part of ["subject", "text", "html"] as const) {
+        const source = rule.template?.[part];
+        if (source === undefined) continue;
+        const error = templateError(source, part === "html");
+        if (error) {
+          problems.push({
+            path: `projects[${i}].rules[${j}].template.${part}`,
+            expected: `a valid Liquid template (rule "${rule.id}")`,
+            found: error,
+          });
+        }
+      }
+    });
+  });
+  return problems;
+}

@@ -1,0 +1,166 @@
+import type { Config, ProjectConfig } from "../config/schema";
+import type { Database, Transaction } from "../db/client";
+import { now } from "../lib/clock";
+import { ApiError } from "../lib/errors";
+import { newId } from "../lib/ids";
+import { log } from "../lib/log";
+import { composeMessage } from "../mail/compose";
+import { insertMessage } from "../mail/sender";
+import { isAddressSuppressed } from "../mail/suppress";
+import { loadLinkSecret, publicBase, unsubscribeToken } from "../mail/tokens";
+import { smtpFor } from "../mail/transport";
+import { nextAllowedSend } from "./caps";
+import { loadUser } from "./context";
+import { recordHistory, transitionDraft } from "./history";
+import { getDraft, toDraftView, type DraftView } from "./queries";
+import { checkRuleStillHolds, lookupRule } from "./rules-link";
+import { insideWindow, nextWindowSlot } from "./send-window";
+
+export type SchedulerEnv = { database: Database; config: Config };
+
+/** Drafts still waiting for review at their deadline expire and are never sent (SPEC §8). */
+export async function expireDue(database: Database): Promise<number> {
+  const t = now();
+  return database.write(async (tx) => {
+    const rows = (await tx.execute({ sql: "SELECT id FROM drafts WHERE state = 'pending_review' AND deadline <= ? LIMIT 1000", args: [t] })).rows;
+    let n = 0;
+    for (const r of rows) {
+      const moved = await transitionDraft(tx, { draftId: String(r.id), from: ["pending_review"], to: "expired", actor: "system", note: "not approved by its deadline", set: { reason: "not approved by its deadline" } });
+      if (moved) n++;
+    }
+    return n;
+  });
+}
+
+export type DispatchSummary = { queued: number; cancelled: number; deferred: number };
+
+/**
+ * Scheduled drafts whose time has come: re-checked (user, suppression, rule, send window, frequency cap,
+ * throttle), then turned into a queued message in the same transaction that marks the draft `sending`.
+ * Drafts whose LLM rewrite is still pending wait for it.
+ */
+export async function dispatchDue(env: SchedulerEnv, limit = 200): Promise<DispatchSummary> {
+  const t = now();
+  const summary: DispatchSummary = { queued: 0, cancelled: 0, deferred: 0 };
+  const due = (
+    await env.database.read({
+      sql: `SELECT d.*, NULL AS external_user_id, NULL AS email FROM drafts d
+            WHERE d.state = 'scheduled' AND d.send_at <= ? AND (d.drafting IS NULL OR d.drafting != 'pending')
+            ORDER BY d.send_at, d.id LIMIT ?`,
+      args: [t, limit],
+    })
+  ).rows.map(toDraftView);
+  for (const draft of due) {
+    try {
+      const outcome = await dispatchOne(env, draft, t);
+      summary[outcome]++;
+    } catch (error) {
+      // One bad draft must not stop the rest; it stays scheduled and is tried again next tick.
+      log.error("dispatching a draft failed", { draftId: draft.id, error });
+    }
+  }
+  return summary;
+}
+
+type Outcome = keyof DispatchSummary | "skipped";
+
+async function dispatchOne(env: SchedulerEnv, draft: DraftView, t: number): Promise<keyof DispatchSummary> {
+  const project = env.config.projects.find((p) => p.id === draft.projectId);
+  const rule = project && lookupRule(project, draft.ruleId);
+  // The rules engine reads on its own connection, so it runs before (outside) the write transaction.
+  const holds = project && rule ? await checkRuleStillHolds(env.database, project, draft.ruleId, draft.userId, draft.occasion) : false;
+  const outcome: Outcome = await env.database.write(async (tx) => {
+    const current = await getDraft(tx, draft.id);
+    if (!current || current.state !== "scheduled" || current.sendAt > t) return "skipped"; // moved meanwhile
+    if (!project || !rule) return cancel(tx, draft.id, project ? "the rule no longer exists" : "the project no longer exists");
+    const user = await loadUser(tx, draft.userId);
+    if (!user) return cancel(tx, draft.id, "the user no longer exists");
+    if (!user.email) return cancel(tx, draft.id, "the user has no email address");
+    if (user.suppressed) return cancel(tx, draft.id, "the user is suppressed");
+    if (user.paused) return cancel(tx, draft.id, "the user is paused");
+    if (await isAddressSuppressed(tx, project.id, user.email)) return cancel(tx, draft.id, "the address is suppressed");
+    if (!holds) return cancel(tx, draft.id, "the rule's condition no longer holds");
+    if (!insideWindow(t, project.send_window, current.timeZone)) {
+      return defer(tx, current, nextWindowSlot(t, project.send_window, current.timeZone), "outside the send window");
+    }
+    const limit = await nextAllowedSend(tx, project, rule.id, rule.throttle, user.id, t);
+    if (limit) return defer(tx, current, nextWindowSlot(limit.at, project.send_window, current.timeZone), limit.why);
+    await queueDraftMessage(tx, env.config, project, current, user.email);
+    return "queued";
+  });
+  return outcome === "skipped" ? "deferred" : outcome;
+}
+
+async function cancel(tx: Transaction, draftId: string, reason: string): Promise<"cancelled"> {
+  await transitionDraft(tx, { draftId, from: ["scheduled"], to: "cancelled", actor: "system", note: reason, set: { reason } });
+  return "cancelled";
+}
+
+async function defer(tx: Transaction, draft: DraftView, at: number, why: string): Promise<"deferred"> {
+  await tx.execute({ sql: "UPDATE drafts SET send_at = ?, updated_at = ? WHERE id = ?", args: [at, now(), draft.id] });
+  await recordHistory(tx, draft.id, draft.state, draft.state, "system", `deferred to ${new Date(at).toISOString()}: ${why}`);
+  return "deferred";
+}
+
+/** Composes the draft into a message for its user and marks the draft `sending`, in the caller's transaction. */
+async function queueDraftMessage(tx: Transaction, config: Config, project: ProjectConfig, draft: DraftView, to: string): Promise<void> {
+  const secret = await loadLinkSecret(tx);
+  const unsubscribeUrl = `${publicBase(config)}/u/${unsubscribeToken(secret, { projectId: project.id, userId: draft.userId, test: false })}`;
+  const messageId = newId("msg");
+  const composed = await composeMessage({ config, project, messageId, to, subject: draft.subject, text: draft.text, html: draft.html, unsubscribeUrl, secret });
+  await insertMessage(tx, {
+    id: messageId,
+    projectId: project.id,
+    draftId: draft.id,
+    ruleId: draft.ruleId,
+    userId: draft.userId,
+    to,
+    from: composed.from,
+    subject: draft.subject,
+    smtpMessageId: composed.smtpMessageId,
+    eml: composed.eml,
+    transport: smtpFor(config, project) ? "smtp" : "outbox",
+    isTest: false,
+    links: composed.links,
+  });
+  await transitionDraft(tx, { draftId: draft.id, from: ["scheduled"], to: "sending", actor: "system", note: `queued as ${messageId}`, set: { message_id: messageId } });
+}
+
+/**
+ * Sends a draft as a test to any address (SPEC §8): rendered with the real user's data, marked as a test,
+ * never counted against caps. Its unsubscribe link is a test link that changes nothing. Returns the message id;
+ * the sender delivers it on its next tick.
+ */
+export async function sendTestDraft(env: SchedulerEnv, draftId: string, address: string): Promise<string> {
+  if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(address)) throw ApiError.of(422, "validation_failed", "A valid email address is required.", "address");
+  return env.database.write(async (tx) => {
+    const draft = await getDraft(tx, draftId);
+    if (!draft) throw ApiError.of(404, "not_found", `No draft ${draftId}.`);
+    const project = env.config.projects.find((p) => p.id === draft.projectId);
+    if (!project) throw ApiError.of(409, "invalid_state", `The draft's project ${draft.projectId} is no longer configured.`);
+    const secret = await loadLinkSecret(tx);
+    const realToken = unsubscribeToken(secret, { projectId: project.id, userId: draft.userId, test: false });
+    const testToken = unsubscribeToken(secret, { projectId: project.id, userId: draft.userId, test: true });
+    const swap = (s: string) => s.split(realToken).join(testToken);
+    const messageId = newId("msg");
+    const unsubscribeUrl = `${publicBase(env.config)}/u/${testToken}`;
+    const composed = await composeMessage({ config: env.config, project, messageId, to: address, subject: draft.subject, text: swap(draft.text), html: swap(draft.html), unsubscribeUrl, secret, test: true });
+    await insertMessage(tx, {
+      id: messageId,
+      projectId: project.id,
+      draftId: draft.id,
+      ruleId: draft.ruleId,
+      userId: draft.userId,
+      to: address,
+      from: composed.from,
+      subject: `[Test] ${draft.subject}`,
+      smtpMessageId: composed.smtpMessageId,
+      eml: composed.eml,
+      transport: smtpFor(env.config, project) ? "smtp" : "outbox",
+      isTest: true,
+      links: composed.links,
+    });
+    await recordHistory(tx, draft.id, draft.state, draft.state, "system", `test sent to ${address} as ${messageId}`);
+    return messageId;
+  });
+}

@@ -1,0 +1,74 @@
+import type { Config } from "../config/schema";
+import type { Service } from "../context";
+import type { Database } from "../db/client";
+import { log } from "../lib/log";
+import { deliverDue, reconcileInterrupted, type Outcome } from "../mail/sender";
+import { Messengers, smtpFor } from "../mail/transport";
+import { draftPendingWithModel } from "./llm";
+import { dispatchDue, expireDue, type DispatchSummary } from "./scheduler";
+
+export type SendingEnv = { database: Database; config: Config; messengers: Messengers };
+
+export type TickSummary = DispatchSummary & { expired: number; outcomes: Outcome[] };
+
+/** How many SMTP calls may be in flight at once: the largest configured pool. */
+export function sendConcurrency(config: Config): number {
+  return Math.max(1, ...config.projects.map((p) => smtpFor(config, p)?.max_connections ?? 1));
+}
+
+/**
+ * One pass of the scheduler and sender: expire unapproved drafts past their deadline, queue due scheduled
+ * drafts (after the re-check), then deliver due messages. Tests call this by hand with a manual clock.
+ */
+export async function runSendingTick(env: SendingEnv): Promise<TickSummary> {
+  const expired = await expireDue(env.database);
+  const dispatched = await dispatchDue(env);
+  const outcomes = await deliverDue(env, sendConcurrency(env.config));
+  return { expired, ...dispatched, outcomes };
+}
+
+/**
+ * The background loops of SPEC §8/§9: the scheduler + sender tick (every `intervalMs`) and, when `[drafting]`
+ * is set, the LLM rewrite loop beside it (so a slow model never delays a send). On start, messages left
+ * `sending` by a crash are re-queued (see `reconcileInterrupted`).
+ */
+export function sendingService(deps: { database: Database; config: Config; intervalMs?: number }): Service & { env: SendingEnv } {
+  const env: SendingEnv = { database: deps.database, config: deps.config, messengers: new Messengers(deps.config) };
+  const interval = deps.intervalMs ?? 1_000;
+  let running = false;
+  const loops: { timer?: ReturnType<typeof setTimeout>; current?: Promise<unknown> }[] = [];
+
+  const loop = (name: string, work: () => Promise<unknown>) => {
+    const state: (typeof loops)[number] = {};
+    loops.push(state);
+    const step = () => {
+      if (!running) return;
+      state.current = work()
+        .catch((error) => log.error(`${name} tick failed`, { error }))
+        .finally(() => {
+          if (running) state.timer = setTimeout(step, interval);
+        });
+    };
+    step();
+  };
+
+  return {
+    name: "sending",
+    env,
+    async start() {
+      await reconcileInterrupted(deps.database);
+      running = true;
+      loop("sending", () => runSendingTick(env));
+      loop("drafting", () => draftPendingWithModel(deps.database, deps.config));
+    },
+    async stop() {
+      running = false;
+      for (const l of loops) {
+        clearTimeout(l.timer);
+        await l.current;
+      }
+      loops.length = 0;
+      env.messengers.close();
+    },
+  };
+}

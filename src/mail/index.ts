@@ -1,0 +1,7 @@
+/** Sending (SPEC §9): transports, the sender, unsubscribe and tracking routes. */
+export { composeMessage, fromAddress } from "./compose";
+export { mailRoutes } from "./routes";
+export { deliverDue, MAX_ATTEMPTS, reconcileInterrupted, RETRY_DELAYS_MS } from "./sender";
+export { suppressAddress, suppressUser } from "./suppress";
+export { loadLinkSecret, publicBase, readUnsubscribeToken, unsubscribeToken } from "./tokens";
+export { classifyFailure, Messengers, smtpFor, type Messenger } from "./transport";

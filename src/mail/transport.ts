@@ -1,0 +1,95 @@
+import nodemailer, { type Transporter } from "nodemailer";
+import type { Config, ProjectConfig, SmtpConfig } from "../config/schema";
+
+/**
+ * Where a message goes (listmonk's "Messenger"): SMTP through nodemailer, or the built-in outbox. A send either
+ * resolves with the server's reply or throws the transport's error (classified by `classifyFailure`).
+ */
+export type Messenger = {
+  kind: "smtp" | "outbox";
+  send(message: { from: string; to: string; raw: string }): Promise<{ response: string }>;
+  close(): void;
+};
+
+/** The outbox: the .eml is already stored on the message row; nothing leaves the machine. */
+const outbox: Messenger = {
+  kind: "outbox",
+  async send() {
+    return { response: "stored in the outbox" };
+  },
+  close() {},
+};
+
+function smtpMessenger(smtp: SmtpConfig): Messenger {
+  // Pooled: a burst of sends reuses up to max_connections connections instead of one handshake per message.
+  const transporter: Transporter = nodemailer.createTransport({
+    url: smtp.url,
+    pool: true,
+    maxConnections: smtp.max_connections,
+    connectionTimeout: 30_000,
+    greetingTimeout: 30_000,
+    socketTimeout: 60_000,
+  } as Parameters<typeof nodemailer.createTransport>[0]);
+  return {
+    kind: "smtp",
+    async send({ from, to, raw }) {
+      // `raw` sends the stored bytes as they are, so a retry carries the same Message-ID.
+      const info = await transporter.sendMail({ envelope: { from: envelopeAddress(from), to: [to] }, raw });
+      return { response: String(info.response ?? "") };
+    },
+    close() {
+      transporter.close();
+    },
+  };
+}
+
+function envelopeAddress(from: string): string {
+  const m = /<([^>]+)>\s*$/.exec(from);
+  return (m ? m[1]! : from).trim();
+}
+
+/** The SMTP settings that apply to a project: its own, else the global section, else none (outbox). */
+export function smtpFor(config: Config, project: ProjectConfig): SmtpConfig | undefined {
+  return project.smtp ?? config.smtp;
+}
+
+/** One messenger per distinct SMTP URL, created on first use and closed on stop. */
+export class Messengers {
+  private readonly byUrl = new Map<string, Messenger>();
+
+  constructor(private readonly config: Config) {}
+
+  forProject(project: ProjectConfig): Messenger {
+    const smtp = smtpFor(this.config, project);
+    if (!smtp) return outbox;
+    let m = this.byUrl.get(smtp.url);
+    if (!m) {
+      m = smtpMessenger(smtp);
+      this.byUrl.set(smtp.url, m);
+    }
+    return m;
+  }
+
+  forKind(kind: "smtp" | "outbox", project: ProjectConfig): Messenger {
+    return kind === "outbox" ? outbox : this.forProject(project);
+  }
+
+  close(): void {
+    for (const m of this.byUrl.values()) m.close();
+    this.byUrl.clear();
+  }
+}
+
+export type FailureClass = { permanent: boolean; suppress: boolean; detail: string };
+
+/**
+ * Temporary (4xx, connection, timeout, authentication — fixable without touching the message) → retry with
+ * backoff. Permanent (5xx) → failed. A 5.1.x enhanced status (bad mailbox/address) is a hard bounce → suppress.
+ */
+export function classifyFailure(error: unknown): FailureClass {
+  const e = error as { responseCode?: number; response?: string; code?: string; message?: string };
+  const detail = (e.response ?? e.message ?? String(error)).slice(0, 500);
+  const code = typeof e.responseCode === "number" ? e.responseCode : undefined;
+  if (code === undefined || code < 500 || e.code === "EAUTH") return { permanent: false, suppress: false, detail };
+  return { permanent: true, suppress: /\b5\.1\.\d{1,3}\b/.test(detail), detail };
+}

@@ -1,0 +1,62 @@
+import { simpleParser, type ParsedMail } from "mailparser";
+import { SMTPServer } from "smtp-server";
+
+export type Arrival = { envelopeTo: string[]; mail: ParsedMail; raw: string };
+
+/**
+ * A real SMTP server on a free loopback port that parses every arrival with mailparser. Recipients are answered
+ * by their local part: `bounce…` → 550 5.1.1 (hard bounce), `reject…` → 554 5.7.1 (permanent, not a bounce),
+ * `tempfail…` → 451 4.3.0 while `tempfailures` > 0 (then accepted).
+ */
+export async function startSmtpSink(opts: { tempfailures?: number } = {}) {
+  const arrivals: Arrival[] = [];
+  let tempfailures = opts.tempfailures ?? 0;
+  const waiters: (() => void)[] = [];
+  const server = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ["STARTTLS", "AUTH"],
+    logger: false,
+    onRcptTo(address, _session, callback) {
+      const local = address.address.split("@")[0]!;
+      const fail = (code: number, text: string) => callback(Object.assign(new Error(text), { responseCode: code }));
+      if (local.startsWith("bounce")) return fail(550, "5.1.1 No such user here");
+      if (local.startsWith("reject")) return fail(554, "5.7.1 Message refused");
+      if (local.startsWith("tempfail") && tempfailures > 0) {
+        tempfailures--;
+        return fail(451, "4.3.0 Try again later");
+      }
+      callback();
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      stream.on("data", (c: Buffer) => chunks.push(c));
+      stream.on("end", async () => {
+        const raw = Buffer.concat(chunks).toString("utf8");
+        arrivals.push({ envelopeTo: session.envelope.rcptTo.map((r) => r.address), mail: await simpleParser(raw), raw });
+        for (const w of waiters.splice(0)) w();
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.server.address() as { port: number }).port;
+  return {
+    port,
+    url: `smtp://127.0.0.1:${port}`,
+    arrivals,
+    /** Resolves once `n` messages have arrived (or rejects after `ms`). */
+    async waitFor(n: number, ms = 10_000): Promise<Arrival[]> {
+      const deadline = Date.now() + ms;
+      while (arrivals.length < n) {
+        if (Date.now() > deadline) throw new Error(`expected ${n} arrivals, got ${arrivals.length}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 100);
+        });
+      }
+      return arrivals;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+export type SmtpSink = Awaited<ReturnType<typeof startSmtpSink>>;
