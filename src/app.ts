@@ -3,6 +3,7 @@ import type { AppContext } from "./context";
 import { ApiError } from "./lib/errors";
 import { log } from "./lib/log";
 import { healthRoutes } from "./ops/health";
+import { metricsRoutes } from "./ops/metrics";
 import { ingestRoutes } from "./ingest";
 import { mailRoutes } from "./mail";
 
@@ -31,6 +32,7 @@ export function createApp(ctx: AppContext, extra: Elysia<any>[] = []) {
       );
     })
     .use(healthRoutes(ctx))
+    .use(metricsRoutes(ctx))
     .use(ingestRoutes(ctx))
     .use(mailRoutes(ctx));
   for (const plugin of extra) app.use(plugin);

@@ -2,6 +2,7 @@ import { refreshMembership } from "./audiences";
 import type { AppContext } from "./context";
 import { createDrafts, sendingService } from "./drafts";
 import { createNormaliser, setAfterApply } from "./pipeline";
+import { retentionService } from "./ops/retention";
 import { createEvaluator, evaluatorService } from "./rules";
 
 /**
@@ -21,4 +22,6 @@ export function registerServices(ctx: AppContext): void {
   ctx.services.push(evaluatorService({ ...ctx, evaluator }));
   // Drafts → deadline → SMTP/outbox (SPEC §8/§9); re-queues messages a crash left `sending` on start.
   ctx.services.push(sendingService(ctx));
+  // Daily: delete events past each project's retention_days (SPEC §14).
+  ctx.services.push(retentionService(ctx));
 }

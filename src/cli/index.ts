@@ -1,16 +1,20 @@
 #!/usr/bin/env bun
 import { admin } from "./admin";
 import { audiences } from "./audiences";
+import { backup } from "./backup";
 import { checkConfig } from "./check-config";
 import { UsageError, type Command } from "./command";
+import { drafts } from "./drafts";
+import { evaluate } from "./evaluate";
 import { healthcheck } from "./healthcheck";
 import { keys } from "./keys";
 import { migrate } from "./migrate";
+import { quarantine } from "./quarantine";
 import { serve } from "./serve";
 import { version } from "./version";
 
 /** Every subcommand, in the order `vibefollow --help` lists them. */
-export const COMMANDS: Command[] = [serve, migrate, checkConfig, keys, admin, audiences, healthcheck, version];
+export const COMMANDS: Command[] = [serve, migrate, checkConfig, keys, admin, evaluate, audiences, quarantine, drafts, backup, healthcheck, version];
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -65,7 +69,5 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) {
-  const code = await runCli(process.argv.slice(2));
-  process.exit(code);
-}
+// No top-level await: the binary is compiled to bytecode, which needs a module without it.
+if (import.meta.main) void runCli(process.argv.slice(2)).then((code) => process.exit(code));
