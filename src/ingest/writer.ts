@@ -81,7 +81,7 @@ export class GroupCommitWriter implements Service {
     this.busy = true;
     try {
       while (this.pending.length > 0) {
-        await this.commit(this.take());
+        await this.commitNext();
         // Let the HTTP side read the requests that arrived during the fsync before the next commit.
         if (this.pending.length > 0) await new Promise<void>((r) => setImmediate(r));
       }
@@ -105,21 +105,28 @@ export class GroupCommitWriter implements Service {
     return jobs;
   }
 
-  private async commit(jobs: Pending[]): Promise<void> {
-    let rows = 0;
+  /**
+   * Takes the pending jobs only once the write lock is ours: whatever arrived while the normaliser (or anyone)
+   * held the database goes into this one commit.
+   */
+  private async commitNext(): Promise<void> {
+    let jobs: Pending[] = [];
     try {
-      const statements = buildStatements(jobs);
-      for (const j of jobs) rows += j.items.length;
-      await this.database.batch(statements);
+      await this.database.write(async (tx) => {
+        jobs = this.take();
+        if (jobs.length > 0) await tx.batch(buildStatements(jobs));
+      });
     } catch (error) {
       log.error("ingest commit failed", { jobs: jobs.length, error });
       for (const j of jobs) j.reject(error);
       return;
     }
     this.stats.commits++;
-    this.stats.rows += rows;
     this.stats.jobs += jobs.length;
-    for (const j of jobs) j.resolve();
+    for (const j of jobs) {
+      this.stats.rows += j.items.length;
+      j.resolve();
+    }
   }
 
   async stop(): Promise<void> {

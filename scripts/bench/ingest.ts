@@ -1,0 +1,115 @@
+/**
+ * Ingest benchmark (`bun run bench:ingest`, DESIGN "Speed"): the real server (durable: synchronous = FULL, a
+ * temp database) as a child process, loaded by autocannon from another process over 64 keep-alive
+ * connections, beside a bare `Bun.serve` that parses the same JSON and answers 202, measured in the same run.
+ *
+ *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 bun run bench:ingest
+ *
+ * Bars (2 cores): single events ≥ 40% of the bare server's requests/s; 500-event batches ≥ 150k events/s.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dir, "../..");
+const BUN = process.execPath;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+
+const single = JSON.stringify({
+  external_user_id: "user_12345",
+  name: "feature_used",
+  properties: { feature: "export_csv", count: 1, workspaceId: "ws_987", plan: "pro" },
+  timestamp: "2026-01-15T10:00:00Z",
+});
+const batch = JSON.stringify({
+  events: Array.from({ length: 500 }, (_, i) => ({
+    external_user_id: `user_${i % 50}`,
+    name: i % 5 === 0 ? "feature_used" : "page_viewed",
+    properties: { feature: `f${i % 7}`, path: `/app/${i}`, workspaceId: "ws_987" },
+    timestamp: "2026-01-15T10:00:00Z",
+  })),
+});
+
+type Result = { rps: number; p50: number; p99: number; non2xx: number; errors: number };
+
+function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string> {
+  return new Promise((ok, fail) => {
+    let seen = "";
+    const onData = (chunk: Buffer) => {
+      seen += chunk.toString();
+      const m = pattern.exec(seen);
+      if (m) {
+        child.stdout!.off("data", onData);
+        ok(m[1]!);
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.once("exit", (code) => fail(new Error(`child exited (${code}) before ready:\n${seen}`)));
+  });
+}
+
+function runAutocannon(url: string, body: string, headers: Record<string, string>): Result {
+  const args = [join(ROOT, "node_modules/autocannon/autocannon.js"), "-c", String(CONNECTIONS), "-d", String(SECONDS), "-m", "POST", "-j"];
+  for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}=${v}`);
+  args.push("-b", body, url);
+  const out = spawnSync("node", args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (out.status !== 0) throw new Error(`autocannon failed: ${out.stderr}`);
+  const r = JSON.parse(out.stdout);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+}
+
+function line(label: string, r: Result, eventsPerRequest: number, extra = ""): string {
+  const eps = Math.round(r.rps * eventsPerRequest);
+  return `${label.padEnd(26)} ${Math.round(r.rps).toString().padStart(8)} req/s ${eps.toString().padStart(9)} events/s  p50 ${r.p50} ms  p99 ${r.p99} ms  non-2xx ${r.non2xx}  errors ${r.errors}${extra}`;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "vf-bench-ingest-"));
+const children: ChildProcess[] = [];
+const cleanup = () => {
+  for (const c of children) c.kill("SIGKILL");
+  rmSync(dir, { recursive: true, force: true });
+};
+process.on("SIGINT", () => (cleanup(), process.exit(130)));
+
+try {
+  const toml = join(dir, "bench.toml");
+  writeFileSync(
+    toml,
+    `[database]\nurl = "file:${join(dir, "vf.db")}"\nsynchronous = "full"\n\n[ingest]\nrate_limit = { per_second = 100000000, burst = 100000000 }\n\n[[projects]]\nid = "default"\n`,
+  );
+  const created = spawnSync(BUN, ["src/cli/index.ts", "keys", "create", "--project", "default", "--name", "bench", "--config", toml], { cwd: ROOT, encoding: "utf8" });
+  const key = created.stdout.trim();
+  if (!key.startsWith("sk_live_")) throw new Error(`keys create failed: ${created.stderr}`);
+
+  const bare = spawn(
+    BUN,
+    ["-e", `const s = Bun.serve({ hostname: "127.0.0.1", port: 0, async fetch(req) { JSON.parse(await req.text()); return new Response('{"data":{"accepted":true}}', { status: 202, headers: { "content-type": "application/json" } }); } }); console.log("listening " + s.url);`],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  children.push(bare);
+  const bareUrl = (await waitForLine(bare, /listening (\S+)/)).replace(/\/$/, "");
+
+  const server = spawn(BUN, ["src/cli/index.ts", "serve", "--config", toml, "--listen", "127.0.0.1:0"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, VIBEFOLLOW_LOG: "silent" },
+  });
+  children.push(server);
+  const url = await waitForLine(server, /listening on (\S+)/);
+
+  const headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
+  console.log(`ingest benchmark: ${CONNECTIONS} connections, ${SECONDS} s each, synchronous = FULL`);
+  const bareSingle = runAutocannon(`${bareUrl}/api/v1/events`, single, headers);
+  console.log(line("bare Bun.serve, single", bareSingle, 1));
+  const ours = runAutocannon(`${url}/api/v1/events`, single, headers);
+  console.log(line("ingest, single event", ours, 1, `  → ${((ours.rps / bareSingle.rps) * 100).toFixed(1)}% of bare (bar ≥ 40%)`));
+  const bareBatch = runAutocannon(`${bareUrl}/api/v1/events/batch`, batch, headers);
+  console.log(line("bare Bun.serve, batch 500", bareBatch, 500));
+  const ourBatch = runAutocannon(`${url}/api/v1/events/batch`, batch, headers);
+  const eps = ourBatch.rps * 500;
+  console.log(line("ingest, batch of 500", ourBatch, 500, `  → ${((ourBatch.rps / bareBatch.rps) * 100).toFixed(1)}% of bare (bar ≥ 150k events/s: ${eps >= 150_000 ? "met" : "NOT met"})`));
+} finally {
+  cleanup();
+}

@@ -1,0 +1,136 @@
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { startTestServer, type TestServer } from "../support/harness";
+import { event, post, queueRows } from "./support";
+
+// Hostile and malformed bodies: each gets the SPEC's status and envelope, never a 500, never a pollution.
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer("", { background: false });
+});
+afterAll(() => server.close());
+beforeEach(() => server.ctx.database.execute("DELETE FROM ingest_queue"));
+
+const PATHS = ["/api/v1/users", "/api/v1/users/bulk", "/api/v1/events", "/api/v1/events/batch", "/api/v1/events/bulk"];
+
+function expectError(r: { status: number; json: any }, status: number, code: string) {
+  expect({ status: r.status, code: r.json?.errors?.[0]?.code }).toEqual({ status, code });
+  expect(Object.keys(r.json)).toEqual(["errors"]);
+}
+
+test("bodies that are not a JSON object → 400 invalid_json on every endpoint", async () => {
+  for (const path of PATHS) {
+    for (const body of ["", "{", "nul", "[]", "[{}]", "null", "42", '"str"', "true", "{'a':1}", '{"a":1}}', "\u0000"]) {
+      expectError(await post(server, path, body), 400, "invalid_json");
+    }
+  }
+  expect(await queueRows(server)).toHaveLength(0);
+});
+
+test("invalid UTF-8 bytes → 400 invalid_json (not silently replaced)", async () => {
+  const prefix = new TextEncoder().encode('{"external_user_id":"u","name":"x","properties":{"s":"');
+  const suffix = new TextEncoder().encode('"}}');
+  for (const bad of [[0xff], [0xc3, 0x28], [0xed, 0xa0, 0x80], [0xe2, 0x82]]) {
+    const body = new Uint8Array([...prefix, ...bad, ...suffix]);
+    expectError(await post(server, "/api/v1/events", body), 400, "invalid_json");
+  }
+  const good = new Uint8Array([...prefix, ...new TextEncoder().encode("héllo ✓ 𝄞"), ...suffix]);
+  expect((await post(server, "/api/v1/events", good)).status).toBe(202);
+  expect(((await queueRows(server))[0]!.payload as any).properties.s).toBe("héllo ✓ 𝄞");
+});
+
+test("wrong content type → 415 unsupported_media_type", async () => {
+  for (const type of ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1", "application/jsonx", ""]) {
+    expectError(await post(server, "/api/v1/events", event(), { "content-type": type }), 415, "unsupported_media_type");
+  }
+  expect((await post(server, "/api/v1/events", event(), { "content-type": "Application/JSON; charset=UTF-8" })).status).toBe(202);
+});
+
+test("a body over 1 MiB → 413 payload_too_large, with or without Content-Length", async () => {
+  const big = JSON.stringify({ external_user_id: "u", name: "x", properties: { s: "a".repeat(1024 * 1024) } });
+  expectError(await post(server, "/api/v1/events", big), 413, "payload_too_large");
+  // Streamed (chunked) body: no Content-Length to trust, the size is checked after reading.
+  const stream = new ReadableStream({
+    start(c) {
+      c.enqueue(new TextEncoder().encode(big));
+      c.close();
+    },
+  });
+  const res = await fetch(server.url + "/api/v1/events", { method: "POST", body: stream, headers: { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" } });
+  expect(res.status).toBe(413);
+  expect((await res.json()).errors[0].code).toBe("payload_too_large");
+  // Just under the limit is fine.
+  const fits = JSON.stringify({ external_user_id: "u", name: "x", properties: { s: "a".repeat(1024 * 1024 - 100) } });
+  expect((await post(server, "/api/v1/events", fits)).status).toBe(202);
+});
+
+test("hostile nesting: 100k-deep arrays are refused cleanly, not a crash", async () => {
+  const deep = "[".repeat(100_000) + "]".repeat(100_000);
+  const inProps = `{"external_user_id":"u","name":"x","properties":{"a":${deep}}}`;
+  const r = await post(server, "/api/v1/events", inProps);
+  expect([400, 422]).toContain(r.status);
+  expect(r.json.errors[0].code).toBe(r.status === 400 ? "invalid_json" : "validation_failed");
+  // Deep garbage in an unknown top-level field is ignored, never stored.
+  const ignored = await post(server, "/api/v1/events", `{"external_user_id":"u","name":"x","junk":${"[".repeat(5000) + "]".repeat(5000)}}`);
+  expect(ignored.status).toBe(202);
+  expect((await queueRows(server)).map((row) => row.payload)).toEqual([{ external_user_id: "u", name: "x" }]);
+});
+
+test("wrong types everywhere → 422 with the field, never 500", async () => {
+  const bodies: [string, unknown, string][] = [
+    ["/api/v1/events", { external_user_id: {}, name: "x" }, "external_user_id"],
+    ["/api/v1/events", { external_user_id: "u", name: null }, "name"],
+    ["/api/v1/events", { external_user_id: "u", name: "x", timestamp: {} }, "timestamp"],
+    ["/api/v1/users", { external_user_id: ["u"] }, "external_user_id"],
+    ["/api/v1/users", { external_user_id: "u", email: ["a@b.co"] }, "email"],
+    ["/api/v1/events/batch", { events: "all" }, "events"],
+    ["/api/v1/events/batch", { events: [null] }, "events[0]"],
+    ["/api/v1/events/batch", { events: { 0: event() } }, "events"],
+    ["/api/v1/users/bulk", { users: 5 }, "users"],
+  ];
+  for (const [path, body, field] of bodies) {
+    const r = await post(server, path, body);
+    expect({ path, status: r.status, field: r.json.errors[0].field }).toEqual({ path, status: 422, field });
+  }
+});
+
+test("huge strings inside the limit are stored intact; huge ids and names are refused", async () => {
+  const s = "x".repeat(900_000);
+  expect((await post(server, "/api/v1/events", { external_user_id: "u", name: "x", properties: { s } })).status).toBe(202);
+  expect(((await queueRows(server))[0]!.payload as any).properties.s).toHaveLength(900_000);
+  const r = await post(server, "/api/v1/events", { external_user_id: s.slice(0, 400_000), name: s.slice(0, 400_000) });
+  expect(r.status).toBe(422);
+  expect(r.json.errors.map((e: any) => e.field).sort()).toEqual(["external_user_id", "name"]);
+  expect(r.text.length).toBeLessThan(2000); // the error does not echo the input
+});
+
+test("duplicate keys: the last one wins, and that is the value validated and stored", async () => {
+  const r = await post(server, "/api/v1/events", '{"external_user_id":"u","name":"$bad","name":"ok","properties":{"a":1,"a":2}}');
+  expect(r.status).toBe(202);
+  expect((await queueRows(server))[0]!.payload).toEqual({ external_user_id: "u", name: "ok", properties: { a: 2 } });
+  const bad = await post(server, "/api/v1/events", '{"external_user_id":"u","name":"ok","name":"$bad"}');
+  expect(bad.status).toBe(422);
+});
+
+test("__proto__ keys never pollute: refused inside properties/traits, ignored at the top level", async () => {
+  const polluted = () => ({} as any).polluted !== undefined || ({} as any).isAdmin !== undefined;
+  const nested = await post(server, "/api/v1/events", '{"external_user_id":"u","name":"x","properties":{"a":{"__proto__":{"polluted":1}}}}');
+  expect(nested.status).toBe(422);
+  expect(nested.json.errors[0].field).toBe("properties.a.__proto__");
+  const topOfProps = await post(server, "/api/v1/users", '{"external_user_id":"u","traits":{"__proto__":{"isAdmin":true}}}');
+  expect(topOfProps.status).toBe(422);
+  expect(topOfProps.json.errors[0].field).toBe("traits.__proto__");
+  const bulk = await post(server, "/api/v1/users/bulk", '{"users":[{"external_user_id":"u","traits":{"__proto__":{"isAdmin":true}}}]}');
+  expect(bulk.json.data).toMatchObject({ accepted: 0, rejected: 1 });
+  expect(bulk.json.data.errors[0].field).toBe("users[0].traits.__proto__");
+  const top = await post(server, "/api/v1/events", '{"__proto__":{"polluted":1},"external_user_id":"u","name":"x"}');
+  expect(top.status).toBe(202);
+  expect((await queueRows(server))[0]!.payload).toEqual({ external_user_id: "u", name: "x" });
+  // `constructor` and `prototype` are harmless as plain data and accepted.
+  const ctor = await post(server, "/api/v1/events", '{"external_user_id":"u","name":"x","properties":{"constructor":{"prototype":{"polluted":1}}}}');
+  expect(ctor.status).toBe(202);
+  expect(polluted()).toBe(false);
+});
+
+test("the server still answers normally after all of the above", async () => {
+  expect((await post(server, "/api/v1/events", event())).status).toBe(202);
+});
