@@ -39,7 +39,7 @@ afterEach(async () => {
 export async function startWorld(projectToml = "", topToml = "", start = T0): Promise<World> {
   const clock = manualClock(start);
   setClock(clock);
-  const server = await startTestServer(`[server]\npublic_url = "https://vf.example.com"\n${topToml}\n[[projects]]\nid = "acme"\nname = "Acme"\ntimezone = "Europe/Berlin"\nsender = { from = "Jane at Acme <jane@acme.io>", reply_to = "jane@acme.io" }\n${projectToml}`, { background: false });
+  const server = await startTestServer(`[server]\npublic_url = "https://vf.example.com"\n${topToml}\n[[projects]]\nid = "acme"\n${/^name\s*=/m.test(projectToml) ? "" : 'name = "Acme"\n'}timezone = "Europe/Berlin"\nsender = { from = "Jane at Acme <jane@acme.io>", reply_to = "jane@acme.io" }\n${projectToml}`, { background: false });
   const service = server.ctx.services.find((s) => s.name === "sending") as unknown as { env: SendingEnv };
   const post = async (path: string, body: unknown) => {
     const res = await server.api(path, { body });
