@@ -14,9 +14,13 @@ import { KEY_HASH, prepareKey } from "../keys/service";
 export async function provisionFirstStart(database: Database, print: (line: string) => void): Promise<boolean> {
   const done = await database.read("SELECT value FROM meta WHERE key = 'first_start'");
   if (done.rows.length > 0) return false;
-  const { key, row } = await prepareKey("default", "first start");
   const hasAccounts = (await database.read("SELECT 1 FROM admin_users LIMIT 1")).rows.length > 0;
   const password = hasAccounts ? undefined : randomToken(20);
+  // Both hashes at once (Bun hashes on its thread pool): this is on the path to the first /readyz.
+  const [{ key, row }, passwordHash] = await Promise.all([
+    prepareKey("default", "first start"),
+    password === undefined ? undefined : Bun.password.hash(password, KEY_HASH),
+  ]);
   const t = now();
   await database.batch([
     {
@@ -27,7 +31,7 @@ export async function provisionFirstStart(database: Database, print: (line: stri
       ? []
       : [{
           sql: "INSERT INTO admin_users (id, username, role, password_hash, created_at) VALUES (?, 'admin', 'admin', ?, ?)",
-          args: [newId("adm"), await Bun.password.hash(password, KEY_HASH), t],
+          args: [newId("adm"), passwordHash!, t],
         }]),
     // A plain INSERT: if two processes raced through the check above, the second batch fails as a whole.
     { sql: "INSERT INTO meta (key, value) VALUES ('first_start', ?)", args: [new Date(t).toISOString()] },

@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { copyFileSync, existsSync, readdirSync, renameSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { openDatabase } from "../../src/db/client";
+import { KeyVerifier } from "../../src/keys/service";
+import { migrations } from "../../migrations";
+import { emptyDir, ROOT, runCli, startServe, waitForStatus } from "./support";
+
+/**
+ * The single executable (SPEC §14): built by `bun run build`, copied alone into an empty directory under the
+ * system temp dir (no node_modules anywhere up the tree), started with no config.
+ */
+const DESIGN_START_TO_READY_MS = 500;
+const tmp = emptyDir("vf-binary-");
+const exe = join(tmp.dir, "vibefollow");
+afterAll(() => tmp.cleanup());
+
+/** Newest modification time of anything the binary is built from. */
+function newestSource(): number {
+  let newest = 0;
+  const walk = (path: string) => {
+    const st = statSync(path);
+    if (st.isDirectory()) for (const f of readdirSync(path)) walk(join(path, f));
+    else newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const p of ["src", "migrations", "scripts/build.ts", "package.json", "package-lock.json"]) walk(join(ROOT, p));
+  return newest;
+}
+
+/** Reuses dist/vibefollow when it is newer than every source; else builds it (to a temp name, then renames, so a
+ * concurrent test run never sees half a file). */
+async function ensureBinary(): Promise<string> {
+  const dist = join(ROOT, "dist/vibefollow");
+  if (existsSync(dist) && statSync(dist).mtimeMs > newestSource()) return dist;
+  const partial = `${dist}.${process.pid}.tmp`;
+  const build = Bun.spawn([process.execPath, join(ROOT, "scripts/build.ts"), "--outfile", partial], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([new Response(build.stdout).text(), new Response(build.stderr).text(), build.exited]);
+  if (code !== 0) throw new Error(`bun run build failed:\n${out}\n${err}`);
+  renameSync(partial, dist);
+  return dist;
+}
+
+beforeAll(async () => {
+  copyFileSync(await ensureBinary(), exe);
+}, 180_000);
+
+test("the copy sits where no node_modules is reachable up the tree", () => {
+  expect(readdirSync(tmp.dir)).toEqual(["vibefollow"]);
+  for (let d = tmp.dir; ; d = dirname(d)) {
+    expect(existsSync(join(d, "node_modules"))).toBe(false);
+    if (dirname(d) === d) break;
+  }
+});
+
+test("version and check-config run from the binary alone", async () => {
+  const v = await runCli(["version"], { exe, cwd: tmp.dir });
+  expect(v.code).toBe(0);
+  expect(v.stdout).toStartWith("vibefollow ");
+  const c = await runCli(["check-config"], { exe, cwd: tmp.dir });
+  expect(c.stdout).toContain("embedded defaults: OK");
+});
+
+test("first start with no config: /readyz 200, key printed once; later starts within the DESIGN bar", async () => {
+  const first = await startServe([], { exe, cwd: tmp.dir });
+  const firstReady = first.startedMs + (await waitForStatus(first.url + "/readyz", 200));
+  const key = /API key \(project "default"\):\s+(sk_live_[0-9a-z]{40})/.exec(first.stdout())?.[1];
+  expect(key).toBeDefined();
+  expect(await first.stop()).toBe(0);
+
+  // Start → ready, measured from spawn to the first 200 of /readyz; the best of three warm starts is compared
+  // with the bar, so that one unlucky scheduling slice on a shared machine does not decide it.
+  const warm: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const proc = Bun.spawn([exe, "serve", "--listen", `127.0.0.1:${port}`], { cwd: tmp.dir, stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "" } });
+    try {
+      await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200, 15_000);
+      warm.push(Math.round(performance.now() - t0));
+    } finally {
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
+    const out = await new Response(proc.stdout).text();
+    expect(out).not.toContain("sk_live_");
+    expect(out).toContain('"msg":"stopped"');
+  }
+  console.log(`binary start → /readyz 200: first start ${Math.round(firstReady)} ms (with provisioning), warm starts ${warm.join(", ")} ms (bar ${DESIGN_START_TO_READY_MS} ms)`);
+  expect(Math.min(...warm)).toBeLessThanOrEqual(DESIGN_START_TO_READY_MS);
+});
+
+test("migrations are embedded: a new database is migrated with no migrations/ folder around", async () => {
+  const fresh = emptyDir("vf-binary-migrate-");
+  try {
+    const r = await runCli(["migrate"], { exe, cwd: fresh.dir });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`applied ${migrations.length} migration(s): ${migrations.map((m) => m.tag).join(", ")}`);
+    expect((await runCli(["migrate"], { exe, cwd: fresh.dir })).stdout).toContain("database is up to date");
+  } finally {
+    fresh.cleanup();
+  }
+});
+
+test("keys create works from the binary and the key verifies against the same database", async () => {
+  const r = await runCli(["keys", "create", "--name", "smoke"], { exe, cwd: tmp.dir });
+  expect(r.code).toBe(0);
+  const key = r.stdout.trim();
+  expect(key).toMatch(/^sk_live_[0-9a-z]{40}$/);
+  const list = await runCli(["keys", "list"], { exe, cwd: tmp.dir });
+  expect(list.stdout).toContain(`${key.slice(0, 16)}…${key.slice(-4)}  "smoke"`);
+  const database = await openDatabase({ url: `file:${join(tmp.dir, "data/vibefollow.db")}`, synchronous: "full", busy_timeout: 5000 });
+  try {
+    expect((await new KeyVerifier(database).verify(key))?.projectId).toBe("default");
+  } finally {
+    database.close();
+  }
+});
+
+test("healthcheck (the Docker HEALTHCHECK) passes against a running binary and fails when nothing listens", async () => {
+  const served = await startServe([], { exe, cwd: tmp.dir });
+  try {
+    const ok = await runCli(["healthcheck", "--url", served.url], { exe, cwd: tmp.dir });
+    expect(ok.code).toBe(0);
+    const ready = await runCli(["healthcheck", "--ready"], { exe, cwd: tmp.dir, env: { VIBEFOLLOW_LISTEN: served.url.replace("http://", "") } });
+    expect(ready.code).toBe(0);
+    expect(ready.stdout).toContain("/readyz: 200");
+  } finally {
+    expect(await served.stop()).toBe(0);
+  }
+  const down = await runCli(["healthcheck", "--url", served.url, "--timeout", "1000"], { exe, cwd: tmp.dir });
+  expect(down.code).toBe(1);
+});
