@@ -3,7 +3,8 @@ import type { Database, Transaction } from "../db/client";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
 import { Mutex } from "../lib/mutex";
-import { applyChurnIn } from "./churn";
+import { recomputeAudiences } from "../audiences";
+import { applyChurnIn } from "../pipeline";
 import { insertFirings } from "./query";
 import { enabledRules } from "./resolve";
 import { finishRun, startRun, type EvaluatorTrigger, type RuleOutcome } from "./runs";
@@ -92,10 +93,13 @@ async function runForReal(ctx: EvaluatorContext, options: RunOptions): Promise<R
   let status: RunResult["status"] = "ok";
   for (const project of projectsOf(ctx, options.projectId)) {
     if (options.signal?.aborted) break;
+    // Time-driven state first, so the rules see it in this very run: cancelled → churned, then audiences
+    // whose conditions are relative to now (`within`, `older_than`).
     try {
-      await database.write((tx) => applyChurnIn(tx, project, at));
+      await database.write((tx) => applyChurnIn(tx, project.id, at));
+      await recomputeAudiences(database, project, at);
     } catch (error) {
-      log.error("churn transition failed", { project: project.id, error });
+      log.error("churn or audience recompute failed", { project: project.id, error });
       status = "failed";
     }
     for (const rule of enabledRules(project)) {
@@ -127,11 +131,12 @@ async function runDry(ctx: EvaluatorContext, options: RunOptions): Promise<RunRe
   const startedAt = now();
   const at = options.at ?? startedAt;
   const rules: RuleOutcome[] = [];
-  // The real statements in one transaction that is always rolled back: churn included, nothing kept.
+  // The real statements in one transaction that is always rolled back: churn included, nothing kept. Audience
+  // membership is used as last recomputed (a recompute commits in slices of its own).
   await ctx.database
     .write(async (tx) => {
       for (const project of projectsOf(ctx, options.projectId)) {
-        await applyChurnIn(tx, project, at);
+        await applyChurnIn(tx, project.id, at);
         for (const rule of enabledRules(project)) {
           const t0 = performance.now();
           const r = await tx.execute(toStatement(insertFirings(rule, { projectId: project.id, at }, null)));

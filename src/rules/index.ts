@@ -2,7 +2,6 @@
  * Trigger rules (SPEC §7): the eight kinds, the default rules, the evaluator and its schedule, preview and the
  * pre-send re-check. Everything other capabilities use is exported from here.
  */
-export { applyChurn, applyChurnIn } from "./churn";
 export { DEFAULT_RULES } from "./defaults";
 export { createEvaluator, runEvaluator, type Evaluator, type Match, type OnMatches, type RunOptions, type RunResult } from "./evaluator";
 export { previewRule, ruleStillHolds, type PreviewMatch, type RulePreview } from "./preview";

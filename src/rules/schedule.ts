@@ -12,12 +12,12 @@ import { findMissedSlot, markInterrupted, previousSlot } from "./runs";
  * previous run is still going, so runs never overlap; a slot missed while the process was down (or whose run
  * crashed) runs once at start-up, in the background so start-up is not held up.
  */
-export function evaluatorService(deps: { config: Pick<Config, "evaluator">; database: Database; evaluator: Evaluator }): Service {
+export function evaluatorService(deps: { config: Pick<Config, "evaluator">; database: Database; evaluator: Evaluator }): Service & { whenIdle(): Promise<void> } {
   const { config, database, evaluator } = deps;
   const schedule = config.evaluator.schedule;
   let job: Cron | undefined;
   const inflight = new Set<Promise<unknown>>();
-  const abort = new AbortController();
+  let abort = new AbortController();
 
   const track = (p: Promise<unknown>) => {
     const tracked = p.catch((error) => log.error("evaluator run failed", { error })).finally(() => inflight.delete(tracked));
@@ -29,6 +29,7 @@ export function evaluatorService(deps: { config: Pick<Config, "evaluator">; data
     name: "evaluator",
     async start() {
       if (!config.evaluator.enabled) return;
+      abort = new AbortController();
       await markInterrupted(database);
       const missed = await findMissedSlot(database, schedule, now());
       job = new Cron(schedule, { timezone: "UTC", protect: true, name: "vibefollow-evaluator" }, async () => {
@@ -38,6 +39,10 @@ export function evaluatorService(deps: { config: Pick<Config, "evaluator">; data
         log.info("evaluator: running missed slot", { slot: new Date(missed).toISOString() });
         track(evaluator.run({ trigger: "startup", slot: missed, signal: abort.signal }));
       }
+    },
+    /** Resolves when no run is in flight (tests, and a caller that wants the start-up run done). */
+    async whenIdle() {
+      while (inflight.size > 0) await Promise.all([...inflight]);
     },
     async stop() {
       job?.stop();

@@ -1,8 +1,10 @@
 import { afterEach } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { manualClock, now, setClock, systemClock } from "../../src/lib/clock";
 import { DAY } from "../../src/lib/durations";
 import { runEvaluator, type Match, type RunResult } from "../../src/rules";
-import { applyRows } from "../../src/pipeline/batch";
+import { drainQueue } from "../../src/pipeline";
 import { startTestServer, type TestServer } from "../support/harness";
 
 export { DAY };
@@ -63,10 +65,10 @@ export async function startWorld(projectToml = "", extraToml = ""): Promise<Worl
       });
     },
     async settle() {
-      await drain(server);
+      await drainQueue(server.ctx);
     },
     async evaluate(opts = {}) {
-      await drain(server);
+      await drainQueue(server.ctx);
       const matches: Match[] = [];
       const result = await runEvaluator(server.ctx, { trigger: "manual", dryRun: opts.dryRun, onMatches: (_tx, m) => void matches.push(...m) });
       return { ...result, matches };
@@ -106,29 +108,25 @@ export function nowIso(): string {
   return new Date(now()).toISOString();
 }
 
-/**
- * Applies the queue with the normaliser's own `applyRows`, in one transaction that also deletes the rows —
- * the same contract as the normaliser loop.
- */
-async function drain(server: TestServer): Promise<void> {
-  const { database, config } = server.ctx;
-  const settings = new Map(config.projects.map((p) => [p.id, { bufferTtlMs: p.buffer_ttl, churnGraceMs: p.churn_grace }]));
-  for (;;) {
-    const n = await database.write(async (tx) => {
-      const r = await tx.execute("SELECT seq, project_id, kind, source, payload, received_at FROM ingest_queue ORDER BY seq LIMIT 500");
-      if (r.rows.length === 0) return 0;
-      const rows = r.rows.map((x) => ({
-        seq: Number(x.seq),
-        projectId: String(x.project_id),
-        kind: String(x.kind),
-        source: String(x.source),
-        payload: String(x.payload),
-        receivedAt: Number(x.received_at),
-      }));
-      await applyRows(tx, rows, settings);
-      await tx.execute({ sql: "DELETE FROM ingest_queue WHERE seq <= ?", args: [rows[rows.length - 1]!.seq] });
-      return rows.length;
-    });
-    if (n === 0) return;
-  }
+
+/** 30 fresh signups and 20 users last seen 20 days ago, in real time (child processes use the system clock). */
+export async function seedReal(w: World): Promise<string> {
+  w.clock.set(Date.now());
+  const users = Array.from({ length: 50 }, (_, i) => ({ external_user_id: `u${i}`, email: `u${i}@example.com` }));
+  expectOk((await w.server.api("/api/v1/users/bulk", { body: { users } })).status).toBe(200);
+  const old = new Date(Date.now() - 20 * DAY).toISOString();
+  const events = users.map((u, i) =>
+    i < 30
+      ? { external_user_id: u.external_user_id, name: "user_signed_up", properties: { plan: "free", source: "x" } }
+      : { external_user_id: u.external_user_id, name: "page_viewed", timestamp: old },
+  );
+  expectOk((await w.server.api("/api/v1/events/bulk", { body: { events } })).status).toBe(200);
+  await w.settle();
+  const path = join(w.server.dir, "vibefollow.toml");
+  writeFileSync(path, `[database]\nurl = "file:${join(w.server.dir, "vf.db")}"\n[[projects]]\nid = "acme"\n`);
+  return path;
+}
+
+function expectOk(status: number) {
+  return { toBe(want: number) { if (status !== want) throw new Error(`status ${status}, expected ${want}`); } };
 }

@@ -1,0 +1,39 @@
+import { expect, test } from "bun:test";
+import { join } from "node:path";
+import { seedReal, startWorld } from "./support";
+
+const CLI = join(import.meta.dir, "../../src/cli/index.ts");
+
+async function cli(...args: string[]) {
+  const p = Bun.spawn([process.execPath, CLI, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, VIBEFOLLOW_LOG: "silent" } });
+  const [code, out, err] = await Promise.all([p.exited, new Response(p.stdout).text(), new Response(p.stderr).text()]);
+  return { code, out, err };
+}
+
+test("vibefollow evaluate --dry-run, --preview, then a real run", async () => {
+  const w = await startWorld();
+  const config = await seedReal(w);
+  const dry = await cli("evaluate", "--dry-run", "--config", config);
+  expect(dry.err).toBe("");
+  expect(dry.code).toBe(0);
+  expect(dry.out).toContain("acme/welcome (welcome): 30 new matches");
+  expect(dry.out).toContain("acme/inactive_14d (inactivity): 20 new matches");
+  expect(dry.out).toContain("dry run, nothing recorded");
+  expect(await w.sql("SELECT count(*) AS n FROM rule_firings")).toEqual([{ n: 0 }]);
+
+  const preview = await cli("evaluate", "--preview", "inactive_14d", "--limit", "3", "--config", config);
+  expect(preview.code).toBe(0);
+  expect(preview.out).toContain("acme/inactive_14d: 20 user(s) would match now");
+  expect(preview.out).toContain("  u30\toccasion ");
+  expect(preview.out).toContain("… and 17 more");
+  expect((await cli("evaluate", "--preview", "nope", "--config", config)).code).toBe(2);
+
+  const real = await cli("evaluate", "--project", "acme", "--config", config);
+  expect(real.code).toBe(0);
+  expect(real.out).toContain("acme/welcome (welcome): 30 new matches");
+  expect(await w.sql("SELECT count(*) AS n FROM rule_firings WHERE rule_id = 'welcome'")).toEqual([{ n: 30 }]);
+  // The real run made drafts too (the same wiring as the server).
+  expect(await w.sql("SELECT count(*) AS n FROM drafts WHERE rule_id = 'welcome'")).toEqual([{ n: 30 }]);
+  const again = await cli("evaluate", "--config", config);
+  expect(again.out).toContain("acme/welcome (welcome): 0 new matches");
+});

@@ -1,0 +1,59 @@
+import { expect, test } from "bun:test";
+import { createEvaluator, evaluatorService, findMissedSlot, listRuns, previousSlot } from "../../src/rules";
+import { HOUR, MINUTE, signUp, startWorld, T0 } from "./support";
+
+test("previousSlot follows the cron expression in UTC", () => {
+  expect(previousSlot("0 * * * *", Date.parse("2026-03-02T10:30:00Z"))).toBe(Date.parse("2026-03-02T10:00:00Z"));
+  expect(previousSlot("0 * * * *", Date.parse("2026-03-02T10:00:00Z"))).toBe(Date.parse("2026-03-02T10:00:00Z"));
+  expect(previousSlot("30 6 * * *", Date.parse("2026-03-02T05:00:00Z"))).toBe(Date.parse("2026-03-01T06:30:00Z"));
+});
+
+test("a slot missed while down runs at start-up, once; a finished slot is not run again", async () => {
+  const w = await startWorld();
+  await signUp(w, "ann");
+  await w.settle();
+  const { database, config } = w.server.ctx;
+  const evaluator = createEvaluator(w.server.ctx);
+  const slot = Date.parse("2026-03-02T08:00:00Z");
+  expect(T0).toBe(slot);
+  w.clock.set(slot + 20 * MINUTE);
+  expect(await findMissedSlot(database, config.evaluator.schedule, w.clock.now())).toBe(slot);
+
+  const service = evaluatorService({ config, database, evaluator });
+  await service.start();
+  await service.whenIdle();
+  await service.stop();
+  const [run] = await listRuns(database);
+  expect(run).toMatchObject({ trigger: "startup", slot, status: "ok" });
+  expect(run!.rules.find((r) => r.rule === "welcome")!.matches).toBe(1);
+  expect(await findMissedSlot(database, config.evaluator.schedule, w.clock.now())).toBeUndefined();
+
+  // Restarting within the same hour runs nothing; after the next slot passed unrun, it runs again.
+  await service.start();
+  await service.stop();
+  expect(await listRuns(database)).toHaveLength(1);
+  w.clock.advance(HOUR);
+  expect(await findMissedSlot(database, config.evaluator.schedule, w.clock.now())).toBe(slot + HOUR);
+});
+
+test("a run left `running` by a crash is marked interrupted and its slot redone at start-up", async () => {
+  const w = await startWorld();
+  const { database, config } = w.server.ctx;
+  const slot = T0;
+  await database.execute({ sql: "INSERT INTO evaluator_runs (started_at, trigger, status, slot) VALUES (?, 'schedule', 'running', ?)", args: [slot, slot] });
+  const service = evaluatorService({ config, database, evaluator: createEvaluator(w.server.ctx) });
+  await service.start();
+  await service.whenIdle();
+  await service.stop();
+  const runs = await listRuns(database);
+  expect(runs.map((r) => [r.trigger, r.status])).toEqual([["startup", "ok"], ["schedule", "interrupted"]]);
+});
+
+test("with the evaluator disabled in the config nothing is scheduled", async () => {
+  const w = await startWorld("", `[evaluator]\nenabled = false`);
+  const { database, config } = w.server.ctx;
+  const service = evaluatorService({ config, database, evaluator: createEvaluator(w.server.ctx) });
+  await service.start();
+  await service.stop();
+  expect(await listRuns(database)).toHaveLength(0);
+});
