@@ -65,9 +65,24 @@ async function run(deps: IngestDeps, endpoint: Endpoint, request: Request): Prom
   }
 }
 
+/** Verifications in progress, so that a burst of requests with a key not yet cached costs one Argon2id check,
+ * not one per request. Entries live only while the check runs. */
+const verifyingBy = new WeakMap<KeyVerifier, Map<string, Promise<{ keyId: string; projectId: string } | undefined>>>();
+
+function verifyOnce(keys: KeyVerifier, key: string) {
+  let verifying = verifyingBy.get(keys);
+  if (!verifying) verifyingBy.set(keys, (verifying = new Map()));
+  let pending = verifying.get(key);
+  if (!pending) {
+    pending = keys.verify(key).finally(() => verifying!.delete(key));
+    verifying.set(key, pending);
+  }
+  return pending;
+}
+
 async function authenticate(keys: KeyVerifier, header: string | null): Promise<string> {
   const match = header === null ? null : /^Bearer +(\S+) *$/i.exec(header);
-  const verified = match ? await keys.verify(match[1]!) : undefined;
+  const verified = match ? await verifyOnce(keys, match[1]!) : undefined;
   if (!verified) {
     throw new ApiError(401, [{ code: "auth_required", message: "Send a valid API key as Authorization: Bearer sk_live_…" }], { "www-authenticate": "Bearer" });
   }

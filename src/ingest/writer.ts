@@ -53,6 +53,11 @@ export class GroupCommitWriter implements Service {
 
   start(): void {}
 
+  /** Jobs waiting for a commit (tests use it to know a request has reached the writer). */
+  get pendingJobs(): number {
+    return this.pending.length;
+  }
+
   /** Resolves once the job's rows (and its idempotency record) are committed; rejects if the commit failed. */
   enqueue(job: WriteJob): Promise<void> {
     if (this.stopped) return Promise.reject(new Error("ingest writer is stopped"));

@@ -9,7 +9,7 @@ export type Row = Record<string, unknown>;
 export async function post(server: { url: string; apiKey: string }, path: string, body: unknown, headers: Record<string, string> = {}) {
   const h: Record<string, string> = { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json", ...headers };
   for (const k of Object.keys(h)) if (h[k] === "") delete h[k];
-  const res = await fetch(server.url + path, { method: "POST", headers: h, body: typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body) });
+  const res = await fetch(server.url + path, { method: "POST", headers: h, body: typeof body === "string" || body instanceof Uint8Array ? (body as BodyInit) : JSON.stringify(body) });
   const text = await res.text();
   let json: any;
   try {
@@ -38,3 +38,22 @@ export function startOn(dir: string, toml = ""): Promise<Running> {
 }
 
 export const event = (i = 0, extra: Row = {}) => ({ external_user_id: `u${i}`, name: "clicked_button", properties: { i }, ...extra });
+
+/** Polls `condition` every few ms (up to `ms`): for states reached by another part of the process. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
+  const end = performance.now() + ms;
+  while (!(await condition())) {
+    if (performance.now() > end) throw new Error("condition not reached in time");
+    await Bun.sleep(2);
+  }
+}
+
+/** Takes the database's write lock and holds it until `release()` (as a long normaliser transaction would). */
+export async function holdWriteLock(database: { write<T>(work: (tx: any) => Promise<T>): Promise<T> }) {
+  let release!: () => void;
+  let acquired!: () => void;
+  const isHeld = new Promise<void>((r) => (acquired = r));
+  const done = database.write(() => new Promise<void>((r) => ((release = r), acquired())));
+  await isHeld;
+  return { release: () => (release(), done) };
+}

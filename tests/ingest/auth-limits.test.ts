@@ -1,0 +1,111 @@
+import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { ingestCounters } from "../../src/ingest";
+import { createKey, revokeKey } from "../../src/keys/service";
+import { manualClock, setClock, systemClock } from "../../src/lib/clock";
+import { startTestServer, type TestServer } from "../support/harness";
+import { event, post, queueRows } from "./support";
+
+// Auth (401), rate limits (429 + Retry-After), the backfill limit on bulk endpoints, and 500 server_error.
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer(
+    `[ingest]\nbackfill_queue_limit = 5\nrate_limits = { users = { per_second = 1, burst = 2 } }\n`,
+    { background: false },
+  );
+});
+afterAll(() => server.close());
+afterEach(() => setClock(systemClock));
+
+function expectAuth(r: { status: number; json: any; headers: Headers }) {
+  expect(r.status).toBe(401);
+  expect(r.json).toEqual({ errors: [{ code: "auth_required", message: expect.any(String) }] });
+  expect(r.headers.get("www-authenticate")).toBe("Bearer");
+}
+
+test("no key, malformed keys, unknown keys, keys in the query string → 401 auth_required", async () => {
+  expectAuth(await post(server, "/api/v1/events", event(), { authorization: "" }));
+  for (const header of ["Bearer", "Bearer ", `Basic ${btoa(server.apiKey + ":")}`, server.apiKey, "Bearer sk_live_short", `Bearer ${server.apiKey}x`, `Bearer sk_live_${"a".repeat(40)}`]) {
+    expectAuth(await post(server, "/api/v1/events", event(), { authorization: header }));
+  }
+  const inQuery = await fetch(`${server.url}/api/v1/events?api_key=${server.apiKey}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(event()) });
+  expect(inQuery.status).toBe(401);
+  // Auth comes first: even a bad body from an unknown caller is just 401.
+  expectAuth(await post(server, "/api/v1/events/batch", "{nope", { authorization: "" }));
+  expect((await post(server, "/api/v1/events", event(), { authorization: `bearer ${server.apiKey}` })).status).toBe(202);
+});
+
+test("a revoked key is refused at once", async () => {
+  const created = await createKey(server.ctx.database, "default", "to revoke");
+  const who = { url: server.url, apiKey: created.key };
+  expect((await post(who, "/api/v1/events", event())).status).toBe(202);
+  expect(await revokeKey(server.ctx.database, created.id, server.ctx.keys)).toBe(true);
+  expectAuth(await post(who, "/api/v1/events", event()));
+  expect((await post(server, "/api/v1/events", event())).status).toBe(202); // other keys unaffected
+});
+
+test("the key's last use is recorded", async () => {
+  const rs = await server.ctx.database.read("SELECT last_used_at FROM api_keys WHERE name = 'test'");
+  expect(Number(rs.rows[0]!.last_used_at)).toBeGreaterThan(0);
+});
+
+test("rate limit per project and endpoint: 429 rate_limited with Retry-After, refilled with time", async () => {
+  const clock = manualClock(Date.parse("2026-04-01T00:00:00Z"));
+  setClock(clock);
+  const user = { external_user_id: "u" };
+  expect((await post(server, "/api/v1/users", user)).status).toBe(202);
+  expect((await post(server, "/api/v1/users", user)).status).toBe(202);
+  const limited = await post(server, "/api/v1/users", user);
+  expect(limited.status).toBe(429);
+  expect(limited.json).toEqual({ errors: [{ code: "rate_limited", message: expect.any(String) }] });
+  expect(limited.headers.get("retry-after")).toBe("1");
+  // Other endpoints have their own bucket (the generous default).
+  expect((await post(server, "/api/v1/events", event())).status).toBe(202);
+  clock.advance(1000);
+  expect((await post(server, "/api/v1/users", user)).status).toBe(202);
+  expect((await post(server, "/api/v1/users", user)).status).toBe(429);
+});
+
+test("bulk endpoints answer 429 backfill_queue_full while the project has ≥ backfill_queue_limit items queued", async () => {
+  await server.ctx.database.execute("DELETE FROM ingest_queue");
+  const bulk = await post(server, "/api/v1/events/bulk", { events: [event(1), event(2), event(3), event(4)] });
+  expect(bulk.json.data.accepted).toBe(4);
+  expect((await post(server, "/api/v1/events/bulk", { events: [event(5)] })).status).toBe(200); // 4 queued < 5
+  const full = await post(server, "/api/v1/events/bulk", { events: [event(6)] });
+  expect(full.status).toBe(429);
+  expect(full.json.errors[0].code).toBe("backfill_queue_full");
+  expect(Number(full.headers.get("retry-after"))).toBeGreaterThan(0);
+  const fullUsers = await post(server, "/api/v1/users/bulk", { users: [{ external_user_id: "x" }] });
+  expect(fullUsers.json.errors[0].code).toBe("backfill_queue_full");
+  // Live traffic is not held back by a backfill.
+  expect((await post(server, "/api/v1/events", event(7))).status).toBe(202);
+  expect((await post(server, "/api/v1/events/batch", { events: [event(8)] })).status).toBe(202);
+  await server.ctx.database.execute("DELETE FROM ingest_queue");
+  expect((await post(server, "/api/v1/events/bulk", { events: [event(9)] })).status).toBe(200);
+});
+
+test("responses are counted by endpoint and status", async () => {
+  const before = ingestCounters.get("events", 202);
+  const beforeBad = ingestCounters.get("events", 400);
+  await post(server, "/api/v1/events", event());
+  await post(server, "/api/v1/events", "[]");
+  expect(ingestCounters.get("events", 202)).toBe(before + 1);
+  expect(ingestCounters.get("events", 400)).toBe(beforeBad + 1);
+  expect(ingestCounters.snapshot()).toContainEqual({ endpoint: "users", status: 429, count: expect.any(Number) });
+});
+
+test("an internal failure is 500 server_error with no stack trace or SQL; nothing is acknowledged", async () => {
+  const broken = await startTestServer("", { background: false });
+  try {
+    await broken.ctx.database.execute("DROP TABLE ingest_queue");
+    const r = await post(broken, "/api/v1/events", event(), { "idempotency-key": "k1" });
+    expect(r.status).toBe(500);
+    expect(r.json).toEqual({ errors: [{ code: "server_error", message: expect.stringMatching(/^Internal error \(request [0-9a-f-]+\)\.$/) }] });
+    expect(r.text).not.toMatch(/ingest_queue|SQLITE|at .*\.ts/);
+    // The key was not consumed by the failure.
+    await broken.ctx.database.execute("CREATE TABLE ingest_queue (seq INTEGER PRIMARY KEY AUTOINCREMENT, project_id TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL)");
+    expect((await post(broken, "/api/v1/events", event(), { "idempotency-key": "k1" })).status).toBe(202);
+    expect(await queueRows(broken)).toHaveLength(1);
+  } finally {
+    await broken.close();
+  }
+});

@@ -1,0 +1,115 @@
+import { expect, test } from "bun:test";
+import { ingestWriterFor } from "../../src/ingest";
+import { createKey } from "../../src/keys/service";
+import { startTestServer, tempDir } from "../support/harness";
+import { event, holdWriteLock, post, queueRows, startOn, waitFor } from "./support";
+
+// The group-commit writer: concurrent requests share commits; shutdown flushes what is pending.
+
+test("concurrent requests are group-committed: what arrives together shares one commit", async () => {
+  const server = await startTestServer("", { background: false });
+  try {
+    const writer = ingestWriterFor(server.ctx);
+    const lock = await holdWriteLock(server.ctx.database);
+    const before = { ...writer.stats };
+    const requests = Array.from({ length: 100 }, (_, i) => post(server, "/api/v1/events", event(i)));
+    await waitFor(() => writer.pendingJobs === 100);
+    await lock.release();
+    const results = await Promise.all(requests);
+    expect(results.every((r) => r.status === 202)).toBe(true);
+    expect(writer.stats.rows - before.rows).toBe(100);
+    expect(writer.stats.commits - before.commits).toBe(1);
+    const rows = await queueRows(server);
+    expect(rows).toHaveLength(100);
+    expect(new Set(rows.map((r) => (r.payload as any).properties.i)).size).toBe(100);
+  } finally {
+    await server.close();
+  }
+});
+
+test("a commit carries at most commit_max_items rows, but never splits a batch", async () => {
+  const server = await startTestServer(`[ingest]\ncommit_max_items = 120\n`, { background: false });
+  try {
+    const writer = ingestWriterFor(server.ctx);
+    const lock = await holdWriteLock(server.ctx.database);
+    const before = writer.stats.commits;
+    const batch = (b: number) => post(server, "/api/v1/events/batch", { events: Array.from({ length: 100 }, (_, i) => event(b * 100 + i)) });
+    const requests = [batch(0), batch(1), batch(2)];
+    await waitFor(() => writer.pendingJobs === 3);
+    await lock.release();
+    expect((await Promise.all(requests)).map((r) => r.status)).toEqual([202, 202, 202]);
+    expect(writer.stats.commits - before).toBe(3);
+    expect(await queueRows(server)).toHaveLength(300);
+  } finally {
+    await server.close();
+  }
+});
+
+test("a 202 is written only after the commit: while the database is held, the request waits", async () => {
+  const server = await startTestServer("", { background: false });
+  try {
+    const lock = await holdWriteLock(server.ctx.database);
+    let answered = false;
+    const pending = post(server, "/api/v1/events", event(1)).then((r) => ((answered = true), r));
+    await waitFor(() => ingestWriterFor(server.ctx).pendingJobs === 1);
+    await Bun.sleep(20);
+    expect(answered).toBe(false);
+    await lock.release();
+    expect((await pending).status).toBe(202);
+    expect(await queueRows(server)).toHaveLength(1);
+  } finally {
+    await server.close();
+  }
+});
+
+test("stop() flushes jobs still pending, then refuses new work", async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const running = await startOn(dir);
+    const writer = ingestWriterFor(running.ctx);
+    const lock = await holdWriteLock(running.ctx.database);
+    const jobs = Array.from({ length: 5 }, (_, i) =>
+      writer.enqueue({ projectId: "default", source: "api", receivedAt: 1, items: [{ kind: "track", payload: JSON.stringify(event(i)) }] }),
+    );
+    const stopping = running.stop();
+    await lock.release();
+    await stopping;
+    await Promise.all(jobs);
+    await expect(writer.enqueue({ projectId: "default", source: "api", receivedAt: 1, items: [] })).rejects.toThrow();
+    const again = await startOn(dir);
+    expect(Number((await again.ctx.database.read("SELECT count(*) AS n FROM ingest_queue")).rows[0]!.n)).toBe(5);
+    await again.stop();
+  } finally {
+    cleanup();
+  }
+});
+
+test("the writer shares one write lock with everyone else: a batch and a queue consumer never interleave", async () => {
+  const server = await startTestServer("", { background: false });
+  try {
+    await createKey(server.ctx.database, "default", "second");
+    // A consumer that deletes what it sees in its own transaction, racing 20 batches of 50.
+    let consumed = 0;
+    const consumer = (async () => {
+      for (let i = 0; i < 40; i++) {
+        consumed += await server.ctx.database.write(async (tx) => {
+          const rs = await tx.execute("SELECT count(*) AS n FROM ingest_queue");
+          const n = Number(rs.rows[0]!.n);
+          // Every batch is all or nothing, so what a transaction sees is always a multiple of 50.
+          expect(n % 50).toBe(0);
+          await tx.execute("DELETE FROM ingest_queue");
+          return n;
+        });
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const batches = await Promise.all(
+      Array.from({ length: 20 }, (_, b) => post(server, "/api/v1/events/batch", { events: Array.from({ length: 50 }, (_, i) => event(b * 50 + i)) })),
+    );
+    await consumer;
+    expect(batches.every((r) => r.status === 202)).toBe(true);
+    expect(consumed + (await queueRows(server)).length).toBe(1000);
+  } finally {
+    await server.close();
+  }
+});
