@@ -36,4 +36,4 @@ test("vibefollow evaluate --dry-run, --preview, then a real run", async () => {
   expect(await w.sql("SELECT count(*) AS n FROM drafts WHERE rule_id = 'welcome'")).toEqual([{ n: 30 }]);
   const again = await cli("evaluate", "--config", config);
   expect(again.out).toContain("acme/welcome (welcome): 0 new matches");
-});
+}, 30_000);

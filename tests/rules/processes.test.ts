@@ -31,7 +31,7 @@ test("two processes evaluating the same database file at once fire every occasio
   expect(results[0]!.total + results[1]!.total).toBe(expected.total);
   const counts = await firingCounts(w);
   expect(counts).toEqual(Object.fromEntries(expected.rules.filter((r) => r.matches > 0).map((r) => [r.rule, r.matches])));
-});
+}, 30_000);
 
 test("a process killed mid-run loses only the rule in flight; the next run completes it with no duplicate", async () => {
   const w = await startWorld();
@@ -53,4 +53,4 @@ test("a process killed mid-run loses only the rule in flight; the next run compl
   expect(rerun.rules.find((r) => r.rule === "inactive_14d")!.matches).toBe(20);
   expect(await firingCounts(w)).toEqual(Object.fromEntries(expected.rules.filter((r) => r.matches > 0).map((r) => [r.rule, r.matches])));
   expect(await findMissedSlot(w.server.ctx.database, "0 * * * *", w.clock.now())).toBeDefined(); // manual runs fill no slot
-});
+}, 30_000);
