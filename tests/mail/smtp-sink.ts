@@ -16,6 +16,8 @@ export async function startSmtpSink(opts: { tempfailures?: number } = {}) {
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
     logger: false,
+    // close() waits for open (pooled, idle) client connections only this long before dropping them.
+    closeTimeout: 200,
     onRcptTo(address, _session, callback) {
       const local = address.address.split("@")[0]!;
       const fail = (code: number, text: string) => callback(Object.assign(new Error(text), { responseCode: code }));
