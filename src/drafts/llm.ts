@@ -81,7 +81,9 @@ export async function draftPendingWithModel(database: Database, config: Config, 
       const context = buildTemplateContext({ user, event: await loadEvent(reader, draft.eventId), project, rule, occasion: draft.occasion, secret, config });
       const unsubscribeUrl = String(context.unsubscribe_url);
       const templateText = draft.text.split("\n\n--\nDon't want these emails?")[0]!;
-      const answer = await askModel(config.drafting, { ...context, unsubscribe_url: undefined }, { subject: draft.subject, text: templateText });
+      // The address is not the model's business (PII); the name is enough to write to the person.
+      const shared = { ...context, user: { ...(context.user as object), email: undefined }, unsubscribe_url: undefined };
+      const answer = await askModel(config.drafting, shared, { subject: draft.subject, text: templateText });
       const content = addUnsubscribeFooter({ subject: answer.subject.replace(/\s+/g, " "), text: answer.text, html: textToHtml(answer.text) }, unsubscribeUrl);
       await applyModelDraft(database, draft, content);
       done++;

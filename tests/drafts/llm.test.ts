@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { draftPendingWithModel, editDraft, listDrafts } from "../../src/drafts";
+import { ONLY_WELCOME, startWorld } from "./support";
+
+/** A local server speaking the OpenAI chat-completions API; `mode` picks its behaviour. */
+let mode: "ok" | "garbage" | "slow" | "error" = "ok";
+const requests: { auth: string | null; body: any }[] = [];
+let server: ReturnType<typeof Bun.serve>;
+beforeAll(() => {
+  server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(req) {
+      if (new URL(req.url).pathname !== "/v1/chat/completions") return new Response("no", { status: 404 });
+      const body = await req.json();
+      requests.push({ auth: req.headers.get("authorization"), body });
+      if (mode === "slow") await Bun.sleep(2_000);
+      if (mode === "error") return Response.json({ error: { message: "overloaded" } }, { status: 503 });
+      const content = mode === "garbage" ? "Sure! Here is a lovely email for you." : "```json\n" + JSON.stringify({ subject: "Quick hello from Acme", text: "Hi Ann,\n\nGlad you're here. What are you hoping to get done?\n\nJane" }) + "\n```";
+      return Response.json({ id: "c1", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] });
+    },
+  });
+});
+afterAll(() => server.stop(true));
+
+const drafting = () => `[drafting]\nbase_url = "http://127.0.0.1:${server.port}/v1"\nmodel = "tiny-writer"\napi_key = "sk-test"\ntimeout = "300ms"\n`;
+const FAST = `autopilot = true\nreview_window = "0s"\nsend_window = { start = "00:00", end = "24:00" }\n${ONLY_WELCOME}`;
+
+async function draftFor(mode_: typeof mode) {
+  mode = mode_;
+  const w = await startWorld(FAST, drafting());
+  await w.signUp("ann");
+  await w.evaluate();
+  return w;
+}
+
+test("with [drafting], the model writes the draft; nothing is sent while the rewrite is pending", async () => {
+  requests.length = 0;
+  const w = await draftFor("ok");
+  const [pending] = await listDrafts(w.server.ctx.database);
+  expect([pending!.drafting, pending!.source, pending!.state]).toEqual(["pending", "template", "scheduled"]);
+  expect((await w.tick()).queued).toBe(0); // due, but waiting for the model
+
+  expect(await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).toBe(1);
+  const [d] = await listDrafts(w.server.ctx.database);
+  expect([d!.drafting, d!.source]).toEqual(["done", "llm"]);
+  expect(d!.subject).toBe("Quick hello from Acme");
+  expect(d!.text).toStartWith("Hi Ann,\n\nGlad you're here.");
+  expect(d!.text).toContain("Unsubscribe: https://vf.example.com/u/"); // the footer is ours, not the model's
+  expect(d!.html).toContain("<p>Glad you&#39;re here. What are you hoping to get done?</p>");
+
+  expect(requests).toHaveLength(1);
+  expect(requests[0]!.auth).toBe("Bearer sk-test");
+  expect(requests[0]!.body.model).toBe("tiny-writer");
+  const context = JSON.parse(requests[0]!.body.messages[1].content);
+  expect(context.context.user.first_name).toBe("Ann");
+  expect(context.context.rule.id).toBe("welcome");
+  expect(JSON.stringify(context)).not.toContain("ann@example.com");
+  expect(context.template_draft.subject).toBe("Welcome to Acme, Ann");
+
+  expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+});
+
+for (const [m, why] of [["garbage", "not JSON"], ["slow", "timed out"], ["error", "503"]] as const) {
+  test(`a model that answers ${m === "slow" ? "too slowly" : m === "error" ? "with an error" : "garbage"} leaves the template draft (source = template)`, async () => {
+    const w = await draftFor(m);
+    const [before] = await listDrafts(w.server.ctx.database);
+    const started = performance.now();
+    expect(await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).toBe(0);
+    if (m === "slow") expect(performance.now() - started).toBeLessThan(1_500);
+    const [d] = await listDrafts(w.server.ctx.database);
+    expect([d!.drafting, d!.source, d!.subject, d!.text]).toEqual(["failed", "template", before!.subject, before!.text]);
+    const [h] = await w.sql("SELECT note FROM draft_history WHERE actor = 'drafting'");
+    expect(String(h!.note)).toStartWith("model failed, template kept");
+    if (m === "slow") expect(String(h!.note)).toContain(why);
+    expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+  });
+}
+
+test("a person's edit made before the rewrite wins: the model is not asked to overwrite it", async () => {
+  const w = await draftFor("ok");
+  const [d] = await listDrafts(w.server.ctx.database);
+  await editDraft(w.server.ctx.database, d!.id, { subject: "Written by Jane" }, "dashboard:jane");
+  await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config);
+  const [after] = await listDrafts(w.server.ctx.database);
+  expect([after!.subject, after!.source, after!.drafting]).toEqual(["Written by Jane", "template", "done"]);
+});

@@ -1,0 +1,70 @@
+import { expect, test } from "bun:test";
+import { ConfigError, parseConfigText } from "../../src/config/load";
+import { DEFAULT_TEMPLATES, listDrafts, renderTemplates, templateFor } from "../../src/drafts";
+import { DEFAULT_RULES } from "../../src/rules";
+import { ONLY_WELCOME, startWorld } from "./support";
+
+const context = {
+  user: { first_name: "Ann", name: "Ann Lee", trial_ends_at: "2026-03-05T00:00:00.000Z" },
+  event: { name: "payment_failed", properties: { reason: "card expired" } },
+  project: { id: "acme", name: "Acme", signature: "Jane at Acme" },
+  rule: { id: "x", kind: "welcome" },
+  unsubscribe_url: "https://vf.example.com/u/abc.def",
+};
+
+test("every default rule has a short, personal default template that renders cleanly", () => {
+  expect(Object.keys(DEFAULT_TEMPLATES).sort()).toEqual(DEFAULT_RULES.map((r) => r.id).sort());
+  for (const rule of DEFAULT_RULES) {
+    const r = renderTemplates(templateFor(rule as never), context);
+    expect(r.subject.length).toBeGreaterThan(5);
+    expect(r.subject.length).toBeLessThan(60);
+    expect(r.text).toStartWith("Hi Ann,");
+    expect(r.text).toContain("Jane at Acme");
+    expect(r.text).toContain("https://vf.example.com/u/abc.def"); // the footer
+    expect(r.html).toContain('<a href="https://vf.example.com/u/abc.def">Unsubscribe</a>');
+    expect(r.text + r.subject).not.toMatch(/\{\{|\{%|undefined|null/);
+    expect(r.text.split(/\s+/).length).toBeLessThan(120);
+  }
+  expect(renderTemplates(DEFAULT_TEMPLATES.payment_failed!, context).text).toContain("(card expired)");
+  expect(renderTemplates(DEFAULT_TEMPLATES.trial_expiring!, context).text).toContain("ends on March 5");
+  expect(renderTemplates(DEFAULT_TEMPLATES.welcome!, { ...context, user: {} }).text).toStartWith("Hi there,");
+});
+
+test("HTML templates escape what users send; a rule's partial template keeps the default for the rest", () => {
+  const evil = { ...context, user: { first_name: "<script>alert(1)</script>" } };
+  const r = renderTemplates({ subject: "Hi {{ user.first_name }}", text: "t", html: "<p>Hi {{ user.first_name }}</p>" }, evil);
+  expect(r.html).toContain("&lt;script&gt;");
+  expect(r.html).not.toContain("<script>");
+  expect(r.subject).toBe("Hi <script>alert(1)</script>"); // a subject is plain text: MIME encodes it
+  const partial = templateFor({ id: "welcome", kind: "welcome", template: { subject: "Hey {{ user.first_name }}" } });
+  expect(partial.subject).toBe("Hey {{ user.first_name }}");
+  expect(partial.text).toBe(DEFAULT_TEMPLATES.welcome!.text);
+  // Either spelling of a property works (SPEC §3).
+  expect(renderTemplates({ subject: "{{ event.properties.trialDays }}/{{ event.properties.trial_days }}", text: "x" }, { event: { properties: { trial_days: 3, trialDays: 3 } } }).subject).toBe("3/3");
+});
+
+test("a broken template stops the config with its path and rule id", () => {
+  const toml = `[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "welcome"\ntemplate = { subject = "Hi {{ user.name ", text = "ok {{ user.name | no_such_filter }}", html = "{% if %}" }\n`;
+  let error: ConfigError | undefined;
+  try {
+    parseConfigText(toml, "bad.toml");
+  } catch (e) {
+    error = e as ConfigError;
+  }
+  expect(error).toBeInstanceOf(ConfigError);
+  const paths = error!.problems.map((p) => p.path);
+  expect(paths).toEqual(["projects[0].rules[0].template.subject", "projects[0].rules[0].template.text", "projects[0].rules[0].template.html"]);
+  expect(error!.problems[0]!.expected).toContain('rule "welcome"');
+  expect(error!.problems[1]!.found).toContain("no_such_filter");
+});
+
+test("templates see user traits, the triggering event and either spelling of keys", async () => {
+  const tpl = `[[projects.rules]]\nid = "welcome"\ntemplate = { subject = "{{ user.company }} on {{ event.properties.plan }}", text = "Plan {{ event.plan }} via {{ event.properties.source }}; team {{ user.teamSize }}/{{ user.traits.team_size }}; {{ rule.id }} for {{ project.name }}" }\n`;
+  const w = await startWorld(ONLY_WELCOME.replace(/\[\[projects\.rules\]\]\nid = "onboarding_stalled"/, `${tpl}[[projects.rules]]\nid = "onboarding_stalled"`));
+  await w.identify("zed", undefined, { company: "Zed Inc", teamSize: 7 });
+  await w.track("zed", "user_signed_up", { plan: "pro", source: "ads" });
+  await w.evaluate();
+  const [d] = await listDrafts(w.server.ctx.database);
+  expect(d!.subject).toBe("Zed Inc on pro");
+  expect(d!.text).toStartWith("Plan pro via ads; team 7/7; welcome for Acme");
+});
