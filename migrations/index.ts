@@ -3,10 +3,12 @@ import m0 from "./0000_smart_white_tiger.sql" with { type: "text" };
 import m1 from "./0001_panoramic_owl.sql" with { type: "text" };
 import m2 from "./0002_lame_robbie_robertson.sql" with { type: "text" };
 import m3 from "./0003_funny_umar.sql" with { type: "text" };
+import m4 from "./0004_new_silverclaw.sql" with { type: "text" };
 
 export const migrations: { tag: string; sql: string }[] = [
   { tag: "0000_smart_white_tiger", sql: m0 },
   { tag: "0001_panoramic_owl", sql: m1 },
   { tag: "0002_lame_robbie_robertson", sql: m2 },
   { tag: "0003_funny_umar", sql: m3 },
+  { tag: "0004_new_silverclaw", sql: m4 },
 ];

@@ -5,3 +5,4 @@ export * from "./pipeline";
 export * from "./drafts";
 export * from "./rules";
 export * from "./audiences";
+export * from "./dashboard";
