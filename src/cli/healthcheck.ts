@@ -1,4 +1,5 @@
-import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, type Command } from "./command";
+import { loadConfig, resolveConfigPath } from "../config/load";
+import { CONFIG_HELP, parseCommandArgs, UsageError, type Command } from "./command";
 
 /**
  * `vibefollow healthcheck`: GET /healthz (or /readyz) of the running server and exit 0 or 1. The Docker image
@@ -10,7 +11,7 @@ export const healthcheck: Command = {
   usage: `vibefollow healthcheck [--config PATH] [--url URL] [--ready] [--timeout MS]
 
 GETs /healthz of the server that server.listen (or $VIBEFOLLOW_LISTEN) points at; exit 0 when it answers 200,
-1 otherwise. A wildcard listen address (0.0.0.0, [::]) is checked on the loopback address.
+1 otherwise (also for a bad config: Docker reserves exit code 2). A wildcard listen address (0.0.0.0, [::]) is checked on the loopback address.
 
   --url URL       check this base URL instead (e.g. http://10.0.0.5:8080)
   --ready         check /readyz (database reachable, migrations applied) instead of /healthz
@@ -20,7 +21,16 @@ ${CONFIG_HELP}`,
     const { values } = parseCommandArgs(argv, { url: { type: "string" }, ready: { type: "boolean" }, timeout: { type: "string" } });
     const timeout = Number(values.timeout ?? 3000);
     if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError("--timeout is a number of milliseconds");
-    const base = values.url ?? urlFromListen(loadForCommand(values.config).config.server.listen);
+    let base = values.url;
+    if (base === undefined) {
+      // Any failure is exit 1 here, a bad config included: Docker reserves exit code 2 of a HEALTHCHECK.
+      try {
+        base = urlFromListen(loadConfig(resolveConfigPath(values.config)).config.server.listen);
+      } catch (e) {
+        console.error((e as Error).message);
+        return 1;
+      }
+    }
     const target = new URL(values.ready ? "/readyz" : "/healthz", base).toString();
     try {
       const res = await fetch(target, { signal: AbortSignal.timeout(timeout) });
