@@ -20,10 +20,10 @@ export function sendConcurrency(config: Config): number {
  * One pass of the scheduler and sender: expire unapproved drafts past their deadline, queue due scheduled
  * drafts (after the re-check), then deliver due messages. Tests call this by hand with a manual clock.
  */
-export async function runSendingTick(env: SendingEnv): Promise<TickSummary> {
+export async function runSendingTick(env: SendingEnv, keepGoing: () => boolean = () => true): Promise<TickSummary> {
   const expired = await expireDue(env.database);
   const dispatched = await dispatchDue(env);
-  const outcomes = await deliverDue(env, sendConcurrency(env.config));
+  const outcomes = await deliverDue(env, sendConcurrency(env.config), 500, keepGoing);
   return { expired, ...dispatched, outcomes };
 }
 
@@ -58,7 +58,7 @@ export function sendingService(deps: { database: Database; config: Config; inter
     async start() {
       await reconcileInterrupted(deps.database);
       running = true;
-      loop("sending", () => runSendingTick(env));
+      loop("sending", () => runSendingTick(env, () => running));
       loop("drafting", () => draftPendingWithModel(deps.database, deps.config));
     },
     async stop() {

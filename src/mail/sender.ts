@@ -48,11 +48,12 @@ async function claimOne(database: Database): Promise<Row | undefined> {
 }
 
 /** Sends every due message, `concurrency` at a time; returns what happened to each. Never throws. */
-export async function deliverDue(env: SenderEnv, concurrency = 5, limit = 500): Promise<Outcome[]> {
+export async function deliverDue(env: SenderEnv, concurrency = 5, limit = 500, keepGoing: () => boolean = () => true): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
   let budget = limit;
   const worker = async () => {
-    while (budget > 0) {
+    // A stopping process claims nothing new but finishes the SMTP calls in flight (no restart duplicates).
+    while (budget > 0 && keepGoing()) {
       budget--;
       const row = await claimOne(env.database);
       if (!row) return;

@@ -8,7 +8,7 @@ export type Arrival = { envelopeTo: string[]; mail: ParsedMail; raw: string };
  * by their local part: `bounce…` → 550 5.1.1 (hard bounce), `reject…` → 554 5.7.1 (permanent, not a bounce),
  * `tempfail…` → 451 4.3.0 while `tempfailures` > 0 (then accepted).
  */
-export async function startSmtpSink(opts: { tempfailures?: number } = {}) {
+export async function startSmtpSink(opts: { tempfailures?: number; delayMs?: number } = {}) {
   const arrivals: Arrival[] = [];
   let tempfailures = opts.tempfailures ?? 0;
   const waiters: (() => void)[] = [];
@@ -33,6 +33,8 @@ export async function startSmtpSink(opts: { tempfailures?: number } = {}) {
       const chunks: Buffer[] = [];
       stream.on("data", (c: Buffer) => chunks.push(c));
       stream.on("end", async () => {
+        // A slow server widens the window in which a sender can die mid-transaction (crash tests).
+        if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
         const raw = Buffer.concat(chunks).toString("utf8");
         arrivals.push({ envelopeTo: session.envelope.rcptTo.map((r) => r.address), mail: await simpleParser(raw), raw });
         for (const w of waiters.splice(0)) w();
