@@ -1,0 +1,133 @@
+import { ingestCounters } from "../ingest/counters";
+import type { RateLimiter } from "../ingest/rate-limit";
+import { isPlainObject } from "../ingest/rules";
+import type { GroupCommitWriter, IdempotencyRecord, QueueGroup } from "../ingest/writer";
+import type { KeyVerifier } from "../keys/service";
+import { now } from "../lib/clock";
+import { ApiError, type ErrorDetail } from "../lib/errors";
+import { log } from "../lib/log";
+import { authenticateKey, keyFromHeader } from "./auth";
+import { MAX_BATCH_BYTES, MAX_MESSAGE_BYTES, readSegmentBody, tooLarge } from "./body";
+import { keyOf, type MessageClaims } from "./dedupe";
+import { mapMessage, SEGMENT_TYPES } from "./map";
+
+export type SegmentDeps = { keys: KeyVerifier; limiter: RateLimiter; writer: GroupCommitWriter; claims: MessageClaims };
+
+/** `batch` or one of Segment's six message types, from the path `/v1/<type>`. */
+export type SegmentPath = "batch" | (typeof SEGMENT_TYPES)[number];
+
+export const SUCCESS_BODY = '{"success":true}';
+const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
+const MAX_REPORTED_ERRORS = 100;
+
+type Accepted = { kind: "identify" | "track"; payload: string; key?: string };
+
+/**
+ * One Segment request: auth (401) → rate limit (429, one bucket per project for all of `/v1/*`) → size,
+ * encoding and JSON (413/415/400) → per-message checks (413/422, all or nothing) → messageId dedupe →
+ * group commit → `200 {"success":true}`, written only after the commit. Counted by endpoint and status.
+ */
+export async function handleSegment(deps: SegmentDeps, path: SegmentPath, request: Request): Promise<Response> {
+  let response: Response;
+  try {
+    response = await run(deps, path, request);
+  } catch (error) {
+    response = errorResponse(error, path, request);
+  }
+  ingestCounters.add(`segment_${path}`, response.status);
+  return response;
+}
+
+async function run(deps: SegmentDeps, path: SegmentPath, request: Request): Promise<Response> {
+  const headerKey = keyFromHeader(request.headers.get("authorization"));
+  let projectId = headerKey === undefined ? undefined : await authenticateKey(deps.keys, headerKey);
+  if (projectId !== undefined) limit(deps, projectId);
+  const body = await readSegmentBody(request, path === "batch" ? MAX_BATCH_BYTES : MAX_MESSAGE_BYTES);
+  if (projectId === undefined) {
+    projectId = await authenticateKey(deps.keys, typeof body.writeKey === "string" ? body.writeKey : undefined);
+    limit(deps, projectId);
+  }
+  const receivedAt = now();
+  const accepted = acceptMessages(path, body, receivedAt);
+  if (accepted.length > 0) await enqueue(deps, projectId, accepted, receivedAt);
+  return new Response(SUCCESS_BODY, { status: 200, headers: JSON_HEADERS });
+}
+
+function limit(deps: SegmentDeps, projectId: string): void {
+  const wait = deps.limiter.take(projectId, "segment");
+  if (wait > 0) throw new ApiError(429, [{ code: "rate_limited", message: `Too many requests; retry in ${wait} s.` }], { "retry-after": String(wait) });
+}
+
+/** The messages of the request, checked and mapped; throws (nothing enqueued) if any of them is refused. */
+function acceptMessages(path: SegmentPath, body: Record<string, unknown>, receivedAt: number): Accepted[] {
+  let list: { type: unknown; message: unknown; field: string }[];
+  if (path === "batch") {
+    if (!Array.isArray(body.batch)) throw ApiError.of(400, "invalid_json", "The body must be {\"batch\": [ … ]}.", "batch");
+    list = body.batch.map((message, i) => ({ type: isPlainObject(message) ? message.type : undefined, message, field: `batch[${i}]` }));
+  } else {
+    list = [{ type: path, message: body, field: "" }];
+  }
+  const accepted: Accepted[] = [];
+  const errors: ErrorDetail[] = [];
+  for (const { type, message, field } of list) {
+    if (!isPlainObject(message)) {
+      errors.push({ code: "validation_failed", message: "Each message must be a JSON object.", field });
+      continue;
+    }
+    // Re-serialising costs a little, but it is the size the message will have in the queue.
+    if (path === "batch" && Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES) throw tooLarge(MAX_MESSAGE_BYTES, field);
+    const mapped = mapMessage(typeof type === "string" ? type : "", message, body.sentAt, receivedAt, field || "body");
+    if (mapped.kind === "rejected") errors.push(mapped.error);
+    else if (mapped.kind !== "ignored") {
+      accepted.push({ kind: mapped.kind, payload: JSON.stringify(mapped.payload), key: mapped.messageId === undefined ? undefined : keyOf(mapped.messageId) });
+    }
+  }
+  if (errors.length > 0) throw new ApiError(422, errors.slice(0, MAX_REPORTED_ERRORS));
+  return accepted;
+}
+
+/** Drops messages already accepted (within 24 h, or earlier in this request), then commits the rest with their keys. */
+async function enqueue(deps: SegmentDeps, projectId: string, accepted: Accepted[], receivedAt: number): Promise<void> {
+  const keys = [...new Set(accepted.flatMap((a) => (a.key === undefined ? [] : [a.key])))];
+  const release = await deps.claims.claim(projectId, keys);
+  try {
+    const seen = await deps.claims.seen(projectId, keys);
+    const fresh: Accepted[] = [];
+    for (const a of accepted) {
+      if (a.key !== undefined) {
+        if (seen.has(a.key)) continue;
+        seen.add(a.key);
+      }
+      fresh.push(a);
+    }
+    if (fresh.length === 0) return;
+    const messageKeys: IdempotencyRecord[] = fresh.flatMap((a) =>
+      a.key === undefined ? [] : [{ key: a.key, requestHash: "segment", status: 200, responseBody: SUCCESS_BODY }],
+    );
+    await deps.writer.enqueue({ projectId, source: "segment", receivedAt, groups: groupRuns(fresh), messageKeys });
+  } finally {
+    release();
+  }
+}
+
+/** Consecutive messages of one kind become one group, so the queue keeps the batch's order. */
+function groupRuns(items: Accepted[]): QueueGroup[] {
+  const groups: QueueGroup[] = [];
+  let run: string[] = [];
+  const flush = (kind: QueueGroup["kind"]) => {
+    if (run.length > 0) groups.push({ kind, payloads: `[${run.join(",")}]`, count: run.length });
+    run = [];
+  };
+  for (let i = 0; i < items.length; i++) {
+    run.push(items[i]!.payload);
+    if (i === items.length - 1 || items[i + 1]!.kind !== items[i]!.kind) flush(items[i]!.kind);
+  }
+  return groups;
+}
+
+function errorResponse(error: unknown, path: SegmentPath, request: Request): Response {
+  if (error instanceof ApiError) return Response.json(error.body(), { status: error.status, headers: { ...JSON_HEADERS, ...error.headers } });
+  const requestId = crypto.randomUUID();
+  log.error("segment request failed", { requestId, path, method: request.method, error });
+  return Response.json({ errors: [{ code: "server_error", message: `Internal error (request ${requestId}).` }] }, { status: 500, headers: JSON_HEADERS });
+}

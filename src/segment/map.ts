@@ -1,0 +1,77 @@
+import { isReservedName } from "../ingest/rules";
+import type { ErrorDetail } from "../lib/errors";
+import { isStorableTime, parseTime } from "../pipeline/normalise";
+import { mapEventName } from "./names";
+import { adaptProperties, adaptTraits } from "./properties";
+
+/**
+ * One Segment message → one queue payload in the ingest → normaliser contract (docs/architecture.md):
+ * identify `{external_user_id, traits}`, track `{external_user_id, name, properties, timestamp}`, plus
+ * `segment`: the message as received without its `traits`/`properties` (those are the mapped fields), so the
+ * stored event keeps messageId, context, the original event name and times.
+ *
+ * Nothing here rejects a message for its content: a missing user, a missing event name or a bad timestamp is
+ * passed on as is and the normaliser quarantines it with its reason (SPEC §5.3) — never silently dropped, and
+ * one bad message does not lose the rest of a batch. The one exception is a reserved name (`$…`, `vf_…`),
+ * which SPEC §3 rejects at the edge.
+ */
+export type Mapped =
+  | { kind: "identify" | "track"; payload: Record<string, unknown>; messageId?: string }
+  | { kind: "ignored" }
+  | { kind: "rejected"; error: ErrorDetail };
+
+export const SEGMENT_TYPES = Object.freeze(["identify", "track", "page", "screen", "group", "alias"] as const);
+
+/** A prefix that cannot collide with a Segment userId in practice (documented in docs/segment.md). */
+export const ANONYMOUS_PREFIX = "anon:";
+
+function idOf(value: unknown): string | undefined {
+  if (typeof value === "string" && value.length > 0) return value;
+  if (typeof value === "number" && Number.isFinite(value)) return String(value);
+  return undefined;
+}
+
+/**
+ * Client clock skew: Segment's own rule, occurred = timestamp + (receivedAt − sentAt). A message that already
+ * carries Segment's `receivedAt` is a replayed export whose `timestamp` was corrected once — it is kept as is.
+ * An unparsable `timestamp` is passed on verbatim (the normaliser quarantines it); no `timestamp` means the
+ * receive time (the normaliser's default).
+ */
+export function correctTimestamp(message: Record<string, unknown>, batchSentAt: unknown, receivedAt: number): { value?: unknown; at?: number } {
+  if (message.timestamp == null) return {};
+  const ts = parseTime(message.timestamp);
+  if (ts === undefined) return { value: message.timestamp };
+  const sentAt = message.receivedAt == null ? parseTime(message.sentAt ?? batchSentAt) : undefined;
+  const at = sentAt === undefined ? ts : ts + (receivedAt - sentAt);
+  if (!isStorableTime(at)) return { value: message.timestamp };
+  return { value: new Date(at).toISOString(), at };
+}
+
+function original(message: Record<string, unknown>): Record<string, unknown> {
+  const { traits: _t, properties: _p, writeKey: _k, ...rest } = message;
+  return rest;
+}
+
+export function mapMessage(type: string, message: Record<string, unknown>, batchSentAt: unknown, receivedAt: number, field: string): Mapped {
+  if (type !== "identify" && type !== "track") return { kind: "ignored" };
+  const messageId = idOf(message.messageId);
+  const userId = idOf(message.userId);
+  const anonymousId = idOf(message.anonymousId);
+  // An anonymous identify would make a user nobody can address; Segment ties it to a user by `alias`, which
+  // Vibefollow does not do — so it is accepted and ignored.
+  if (type === "identify") {
+    if (userId === undefined && anonymousId !== undefined) return { kind: "ignored" };
+    const payload: Record<string, unknown> = { external_user_id: userId, traits: adaptTraits(message.traits), segment: original(message) };
+    return { kind: "identify", payload, messageId };
+  }
+  const externalUserId = userId ?? (anonymousId === undefined ? undefined : ANONYMOUS_PREFIX + anonymousId);
+  const event = typeof message.event === "string" ? message.event : undefined;
+  const name = event === undefined ? undefined : mapEventName(event);
+  if (name !== undefined && isReservedName(name)) {
+    return { kind: "rejected", error: { code: "validation_failed", message: `Event names starting with "$" or "vf_" are reserved (got "${name}").`, field: `${field}.event` } };
+  }
+  const time = correctTimestamp(message, batchSentAt, receivedAt);
+  const properties = name === undefined ? message.properties : adaptProperties(name, event!, message.properties, time.at ?? (time.value === undefined ? receivedAt : undefined));
+  const payload: Record<string, unknown> = { external_user_id: externalUserId, name, properties, timestamp: time.value, segment: original(message) };
+  return { kind: "track", payload, messageId };
+}
