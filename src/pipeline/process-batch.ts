@@ -13,18 +13,14 @@ import { now } from "../lib/clock";
  */
 
 async function claim(tx: Transaction, limit: number): Promise<QueueRow[]> {
+  // One JSON text for the whole batch: far cheaper than libSQL building a row object per item.
   const rs = await tx.execute({
-    sql: "SELECT seq, project_id, kind, source, payload, received_at FROM ingest_queue ORDER BY seq LIMIT ?",
+    sql: "SELECT json_group_array(json_array(seq, project_id, kind, source, payload, received_at)) AS j FROM (SELECT * FROM ingest_queue ORDER BY seq LIMIT ?)",
     args: [limit],
   });
-  return rs.rows.map((r) => ({
-    seq: Number(r.seq),
-    projectId: String(r.project_id),
-    kind: String(r.kind),
-    source: String(r.source),
-    payload: String(r.payload),
-    receivedAt: Number(r.received_at),
-  }));
+  const list = JSON.parse(String(rs.rows[0]?.j ?? "[]")) as [number, string, string, string, string, number][];
+  const rows = list.map(([seq, projectId, kind, source, payload, receivedAt]) => ({ seq, projectId, kind, source, payload, receivedAt }));
+  return rows.sort((a, b) => a.seq - b.seq);
 }
 
 /** Deletes exactly the claimed rows: they are the lowest seqs, and no one else deletes queue rows. */

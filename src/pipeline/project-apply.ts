@@ -4,16 +4,26 @@ import { quarantineItem, type QueueRow } from "./quarantine-item";
 import type { UserIds } from "./user-ids";
 import { isRejection, normaliseTrack, type IdentifyItem, type Item, type TrackItem } from "./normalise";
 import { applyEvent } from "./stages";
-import { applyIdentify, newUser, userFromRow, USER_COLUMNS, type UserState } from "./user-state";
+import { applyIdentify, newUser, userFromArray, USER_COLUMNS, type UserState } from "./user-state";
 import type { BatchWrites } from "./writes";
 
 export type ProjectSettings = { bufferTtlMs: number; churnGraceMs: number };
 
-/** Per queue row exactly one of applied / duplicates / buffered / quarantined; `attached` counts buffer → events. */
+/**
+ * Queue rows end applied, buffered, quarantined or skipped as bulk duplicates; `attached` counts buffered
+ * events stored on identify. Buffered events skipped or quarantined on attach count in `duplicates` /
+ * `quarantined` too, so stored events + buffer + quarantine + duplicates always equals tracks taken.
+ */
 export type BatchCounts = { applied: number; duplicates: number; buffered: number; quarantined: number; attached: number };
 
-/** An event waiting for its user (SPEC §5.2): from event_buffer (`bufferId`) or from earlier in this batch. */
-type Pending = { bufferId?: number; item?: TrackItem; source: string; payload: string; receivedAt: number };
+/**
+ * An event waiting for its user (SPEC §5.2): from event_buffer (`bufferId`) or from earlier in this batch
+ * (`seq`, its queue row). The payload text itself is copied inside SQLite from that row, never shipped back.
+ */
+type Pending = { bufferId?: number; seq?: number; item?: TrackItem; source: string; payload: string; receivedAt: number };
+
+/** Where an event's verbatim payload is read from when it is inserted. */
+export type PayloadRef = { seq?: number; bufferId?: number };
 
 /**
  * One project's share of a batch. `load` reads, in three set-based queries, everything the items will touch
@@ -48,11 +58,11 @@ export class ProjectApply {
 
   async load(): Promise<void> {
     const rs = await this.tx.execute({
-      sql: `SELECT ${USER_COLUMNS.join(", ")} FROM tracked_users WHERE project_id = ? AND external_user_id IN (SELECT value FROM json_each(?))`,
+      sql: `SELECT json_group_array(json_array(${USER_COLUMNS.join(", ")})) AS j FROM tracked_users WHERE project_id = ? AND external_user_id IN (SELECT value FROM json_each(?))`,
       args: [this.projectId, JSON.stringify([...this.externalIds])],
     });
-    for (const row of rs.rows) {
-      const u = userFromRow(row as Record<string, unknown>);
+    for (const row of JSON.parse(String(rs.rows[0]?.j ?? "[]")) as unknown[][]) {
+      const u = userFromArray(row);
       this.users.set(u.externalUserId, u);
     }
     const unknown = [...this.identified].filter((id) => !this.users.has(id));
@@ -89,11 +99,11 @@ export class ProjectApply {
     if (item.kind === "identify") return this.applyIdentify(item, row);
     const u = this.users.get(item.externalUserId);
     if (!u) {
-      this.pendingFor(item.externalUserId).push({ item, source: row.source, payload: row.payload, receivedAt: row.receivedAt });
+      this.pendingFor(item.externalUserId).push({ seq: row.seq, item, source: row.source, payload: row.payload, receivedAt: row.receivedAt });
       this.counts.buffered++;
       return;
     }
-    if (this.applyTrack(u, item, row.source, row.payload, row.receivedAt)) this.counts.applied++;
+    if (this.applyTrack(u, item, row.source, { seq: row.seq }, row.receivedAt)) this.counts.applied++;
     else this.counts.duplicates++;
   }
 
@@ -101,7 +111,7 @@ export class ProjectApply {
   finish(): void {
     for (const [externalUserId, list] of this.pending) {
       for (const p of list) {
-        if (p.bufferId === undefined) this.w.bufferInserts.push([this.projectId, externalUserId, p.source, p.payload, p.receivedAt]);
+        if (p.bufferId === undefined) this.w.bufferInserts.push([this.projectId, externalUserId, p.source, p.seq, p.receivedAt]);
       }
     }
   }
@@ -132,20 +142,22 @@ export class ProjectApply {
       const event = p.item ?? normaliseTrack(p.payload, p.receivedAt);
       if (isRejection(event)) {
         this.w.quarantine.push(quarantineItem({ projectId: this.projectId, kind: "track", source: p.source, payload: p.payload, receivedAt: p.receivedAt }, event));
+        this.counts.quarantined++;
         continue;
       }
-      if (this.applyTrack(u, event, p.source, p.payload, p.receivedAt)) this.counts.attached++;
+      if (this.applyTrack(u, event, p.source, { seq: p.seq, bufferId: p.bufferId }, p.receivedAt)) this.counts.attached++;
+      else this.counts.duplicates++;
       if (created && p.source === "bulk" && event.occurredAt < p.receivedAt - DAY) u.backfilled = true;
     }
   }
 
   /** Stores one event and its effects; false when it is a bulk duplicate (skipped, SPEC §3). */
-  private applyTrack(u: UserState, e: TrackItem, source: string, payload: string, receivedAt: number): boolean {
+  private applyTrack(u: UserState, e: TrackItem, source: string, from: PayloadRef, receivedAt: number): boolean {
     const key = `${u.id}\u0000${e.name}\u0000${e.occurredAt}`;
     if (source === "bulk" && this.seen.has(key)) return false;
     this.seen.add(key);
     const effects = applyEvent(u, e, this.settings.churnGraceMs, this.at);
-    this.w.events.push([this.projectId, u.id, e.name, e.occurredAt, receivedAt, payload, JSON.stringify(e.properties)]);
+    this.w.events.push([this.projectId, u.id, e.name, e.occurredAt, receivedAt, JSON.stringify(e.properties), from.seq ?? null, from.bufferId ?? null]);
     if (effects.stage) this.w.addStage(this.projectId, effects.stage);
     if (effects.feature) this.w.addFeature(this.projectId, u.id, effects.feature.feature, effects.feature.count, effects.feature.at);
     if (effects.step) this.w.addStep(this.projectId, u.id, effects.step.step, effects.step.completed, effects.step.at);

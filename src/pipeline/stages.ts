@@ -39,6 +39,7 @@ export function moveStage(u: UserState, to: Stage, at: number, comeback = false)
   if (u.stage === to) return undefined;
   if (u.stage !== null && !comeback && STAGE_RANK[to] < STAGE_RANK[u.stage]) return undefined;
   const change: StageChange = { userId: u.id, from: u.stage, to, at };
+  u.full = true;
   if (u.stage === "cancelled" || to === "active") u.churnAt = null;
   u.stage = to;
   u.stageChangedAt = at;
@@ -52,6 +53,7 @@ function setTrialEnd(u: UserState, at: number, days: number | undefined): void {
   if (days === undefined || (u.trialChangedAt !== null && at < u.trialChangedAt)) return;
   u.trialEndsAt = Math.round(at + days * DAY);
   u.trialChangedAt = at;
+  u.full = true;
 }
 
 /** Applies one event to the user in memory (counters, times, canonical effects). */
@@ -69,8 +71,9 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
       if (plan !== undefined && (u.billingChangedAt === null || t >= u.billingChangedAt)) {
         u.plan = plan;
         u.billingChangedAt = t;
+        u.full = true;
       }
-      if (u.signupDate === null) u.signupDate = t;
+      if (u.signupDate === null) (u.signupDate = t), (u.full = true);
       return { stage: moveStage(u, "signed_up", t) };
     }
     case "trial_started":
@@ -85,6 +88,7 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
       if (typeof p.interval === "string") u.interval = p.interval;
       if (typeof p.mrr === "number") u.mrr = p.mrr;
       u.billingChangedAt = t;
+      u.full = true;
       // mrr absent keeps the user's current mrr: a plan change of a paying (or past_due) user is still paid.
       return (u.mrr ?? 0) > 0 ? { stage: moveStage(u, "active", t, true) } : {};
     }
@@ -92,6 +96,7 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
       const stage = moveStage(u, "cancelled", t);
       if (u.stage === "cancelled" && t >= (u.stageChangedAt ?? t)) {
         u.churnAt = (parseTime(p.effective_at) ?? t) + churnGraceMs;
+        u.full = true;
       }
       return { stage };
     }

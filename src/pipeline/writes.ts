@@ -1,7 +1,7 @@
 import type { Transaction } from "../db/client";
 import type { QuarantineReason } from "./reasons";
 import type { StageChange } from "./stages";
-import { USER_COLUMNS, userToRow, type UserState } from "./user-state";
+import { USER_COLUMNS, userToHotRow, userToRow, type UserState } from "./user-state";
 
 /**
  * Everything one batch writes, collected in memory and flushed with a handful of statements. Each statement
@@ -75,8 +75,16 @@ const SQL = {
   users:
     `INSERT INTO tracked_users (${USER_COLUMNS.join(", ")}) SELECT ${cols(USER_COLUMNS.length)} FROM json_each(?) j WHERE true ` +
     `ON CONFLICT(id) DO UPDATE SET ${UPDATABLE.map((c) => `${c} = excluded.${c}`).join(", ")}`,
-  events: `INSERT INTO events (project_id, user_id, name, occurred_at, received_at, payload, properties) SELECT ${cols(7)} FROM json_each(?) j`,
-  bufferInsert: `INSERT INTO event_buffer (project_id, external_user_id, source, payload, received_at) SELECT ${cols(5)} FROM json_each(?) j`,
+  usersHot:
+    "UPDATE tracked_users SET first_seen_at = j.value ->> 1, last_seen_at = j.value ->> 2, event_count = j.value ->> 3, updated_at = j.value ->> 4 " +
+    "FROM json_each(?) j WHERE tracked_users.id = j.value ->> 0",
+  // The verbatim payload is copied from its queue row (same transaction, deleted after) or buffer row.
+  events:
+    `INSERT INTO events (project_id, user_id, name, occurred_at, received_at, properties, payload) SELECT ${cols(6)}, coalesce(q.payload, b.payload) ` +
+    "FROM json_each(?) j LEFT JOIN ingest_queue q ON q.seq = j.value ->> 6 LEFT JOIN event_buffer b ON b.id = j.value ->> 7",
+  bufferInsert:
+    "INSERT INTO event_buffer (project_id, external_user_id, source, payload, received_at) " +
+    "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, q.payload, j.value ->> 4 FROM json_each(?) j JOIN ingest_queue q ON q.seq = j.value ->> 3",
   bufferDelete: `DELETE FROM event_buffer WHERE id IN (SELECT value FROM json_each(?))`,
   history: `INSERT INTO stage_history (project_id, user_id, from_stage, to_stage, at) SELECT ${cols(5)} FROM json_each(?) j`,
   features:
@@ -104,7 +112,14 @@ export async function insertQuarantine(tx: Transaction, items: QuarantineInsert[
 
 /** Writes the collected rows. Users first: events and history refer to ids assigned in memory. */
 export async function flushWrites(tx: Transaction, w: BatchWrites, at: number): Promise<void> {
-  await run(tx, SQL.users, [...w.users.values()].filter((u) => u.dirty).map(userToRow));
+  const full: unknown[][] = [];
+  const hot: unknown[][] = [];
+  for (const u of w.users.values()) {
+    if (u.full) full.push(userToRow(u));
+    else if (u.dirty) hot.push(userToHotRow(u));
+  }
+  await run(tx, SQL.users, full);
+  await run(tx, SQL.usersHot, hot);
   await run(tx, SQL.events, w.events);
   await run(tx, SQL.bufferDelete, w.bufferDeletes);
   await run(tx, SQL.bufferInsert, w.bufferInserts);

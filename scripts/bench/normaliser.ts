@@ -1,0 +1,142 @@
+/**
+ * Normaliser benchmark (`bun run bench:normaliser`, DESIGN "Speed"): a temp database (synchronous = FULL), one
+ * project with the default audiences wired as in production, 100k users and a realistic mix — identifies,
+ * canonical and custom events, some events of users never identified (they wait in the buffer).
+ *
+ * 1. Ceiling: the same rows inserted raw (batched, 1,000 per transaction) into a table shaped like `events`.
+ * 2. Throughput: the whole backlog drained by the normaliser (items/s sustained), and the ratio to (1).
+ * 3. Lag: the normaliser loop running while a producer offers 10k events/s for BENCH_SECONDS; queue lag
+ *    (age of the oldest queued item) sampled every 100 ms.
+ *
+ *   BENCH_USERS=100000 BENCH_EVENTS=200000 BENCH_SECONDS=10 BENCH_RATE=10000 bun run bench:normaliser
+ *   BENCH_AUDIENCES=0 …   (without audience membership refresh, to see its share)
+ *
+ * Bars (2 cores): ≥ 30k items/s sustained; lag ≤ 2 s at 10k events/s offered.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseConfigText } from "../../src/config/load";
+import { openDatabase, type Database } from "../../src/db/client";
+import { migrate } from "../../src/db/migrate";
+import { syncProjects } from "../../src/keys/projects";
+import { setQuiet } from "../../src/lib/log";
+import { createNormaliser, drainQueue, queueStats, setAfterApply } from "../../src/pipeline";
+import { registerServices } from "../../src/services";
+
+const USERS = Number(process.env.BENCH_USERS ?? 100_000);
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const RATE = Number(process.env.BENCH_RATE ?? 10_000);
+const AUDIENCES = process.env.BENCH_AUDIENCES !== "0";
+
+setQuiet(true);
+const dir = mkdtempSync(join(tmpdir(), "vf-bench-normaliser-"));
+const config = parseConfigText(`[database]\nurl = "file:${join(dir, "bench.db")}"\nsynchronous = "full"\n[normaliser]\nbatch_size = 1000\n[[projects]]\nid = "bench"\n`);
+const database = await openDatabase(config.database);
+await migrate(database);
+await syncProjects(database, config);
+const ctx = { config, database, keys: undefined as never, services: [] };
+registerServices(ctx); // the production wiring: audience membership refreshed in each batch
+if (!AUDIENCES) setAfterApply(undefined);
+
+type Row = [kind: "identify" | "track", payload: string];
+let seed = 7;
+const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648);
+const pick = <T>(xs: readonly T[]) => xs[Math.floor(random() * xs.length)]!;
+const base = Date.UTC(2026, 0, 1);
+const FEATURES = ["export", "share", "invite", "report", "api", "import", "billing"];
+const CUSTOM = ["page_viewed", "project_created", "report_exported", "comment_added", "file_uploaded"];
+
+function event(user: string, i: number): string {
+  const timestamp = new Date(base + i * 1000).toISOString();
+  const r = random();
+  let name: string;
+  let properties: Record<string, unknown>;
+  if (r < 0.25) (name = "feature_used"), (properties = { feature: pick(FEATURES), count: 1 });
+  else if (r < 0.33) (name = "onboarding_step"), (properties = { step: pick(["connect", "import", "invite", "done"]), completed: random() < 0.6 });
+  else if (r < 0.36) (name = "trial_started"), (properties = { trialDays: 14 });
+  else if (r < 0.39) (name = "subscription_changed"), (properties = { from: "free", to: "pro", interval: "month", mrr: 4900 });
+  else if (r < 0.4) (name = "payment_failed"), (properties = { reason: "card_declined" });
+  else (name = pick(CUSTOM)), (properties = { workspaceId: `ws_${i % 977}`, path: `/app/${i % 5000}`, durationMs: i % 3000 });
+  return JSON.stringify({ external_user_id: user, name, properties, timestamp });
+}
+
+/** Identify each user before most of its events; ~3% of events belong to users never identified. */
+function generate(users: number, events: number, prefix: string): Row[] {
+  const rows: Row[] = [];
+  const perEvent = users / events;
+  let identified = 0;
+  for (let i = 0; i < events; i++) {
+    while (identified < Math.min(users, Math.ceil((i + 1) * perEvent) + 10)) {
+      const u = identified++;
+      rows.push(["identify", JSON.stringify({ external_user_id: `${prefix}${u}`, email: `${prefix}${u}@example.com`, traits: { name: `User ${u}`, plan: "free", signupDate: new Date(base).toISOString(), companySize: u % 500 } })]);
+    }
+    const user = random() < 0.03 ? `anon_${prefix}${Math.floor(random() * users)}` : `${prefix}${Math.floor(random() * identified)}`;
+    rows.push(["track", event(user, i)]);
+  }
+  return rows;
+}
+
+async function enqueue(db: Database, rows: Row[], receivedAt: number): Promise<void> {
+  await db.execute({
+    sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT 'bench', j.value ->> 0, 'api', j.value ->> 1, ? FROM json_each(?) j",
+    args: [receivedAt, JSON.stringify(rows)],
+  });
+}
+
+const rows = generate(USERS, EVENTS, "u");
+console.log(`normaliser benchmark: ${rows.length.toLocaleString()} items (${USERS.toLocaleString()} users, ${EVENTS.toLocaleString()} events), audiences ${AUDIENCES ? "on" : "off"}, synchronous=FULL`);
+
+// 1. Ceiling: raw batched inserts of the same rows into an events-shaped table, same database, same run.
+await database.execute("CREATE TABLE bench_raw (id INTEGER PRIMARY KEY AUTOINCREMENT, project_id TEXT NOT NULL, user_id INTEGER NOT NULL, name TEXT NOT NULL, occurred_at INTEGER NOT NULL, received_at INTEGER NOT NULL, payload TEXT NOT NULL, properties TEXT NOT NULL)");
+let t0 = performance.now();
+for (let i = 0; i < rows.length; i += 1000) {
+  const chunk = rows.slice(i, i + 1000).map((r, k) => ["bench", i + k, r[0], i + k, i + k, r[1], r[1]]);
+  await database.write(async (tx) => {
+    await tx.execute({ sql: "INSERT INTO bench_raw (project_id, user_id, name, occurred_at, received_at, payload, properties) SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6 FROM json_each(?) j", args: [JSON.stringify(chunk)] });
+  });
+}
+const rawRate = rows.length / ((performance.now() - t0) / 1000);
+await database.execute("DROP TABLE bench_raw");
+
+// 2. Throughput: the backlog drained.
+for (let i = 0; i < rows.length; i += 5000) await enqueue(database, rows.slice(i, i + 5000), Date.now());
+t0 = performance.now();
+const drained = await drainQueue(ctx);
+const seconds = (performance.now() - t0) / 1000;
+const rate = drained.items / seconds;
+console.log(`raw batched inserts:  ${Math.round(rawRate).toLocaleString()} rows/s`);
+console.log(`normaliser drain:     ${Math.round(rate).toLocaleString()} items/s sustained (${drained.items.toLocaleString()} items in ${seconds.toFixed(2)} s; applied ${drained.applied}, buffered ${drained.buffered}, attached ${drained.attached}, quarantined ${drained.quarantined})`);
+console.log(`ratio to raw inserts: ${(rate / rawRate).toFixed(2)}   bar ≥ 30,000 items/s: ${rate >= 30_000 ? "PASS" : "FAIL"}`);
+
+// 3. Lag under a steady offered load (events of the users now known, some new identifies).
+const load = generate(Math.ceil((RATE * SECONDS) / 20), RATE * SECONDS, "l");
+const normaliser = createNormaliser(ctx);
+normaliser.start();
+const lags: number[] = [];
+const tick = 10;
+const perTick = (RATE * tick) / 1000;
+let offered = 0;
+const start = performance.now();
+const sampler = setInterval(() => void queueStats(database).then((s) => lags.push(s.lagMs)), 100);
+while (offered < load.length) {
+  const due = Math.min(load.length, Math.floor(((performance.now() - start) / tick) * perTick));
+  if (due > offered) {
+    await enqueue(database, load.slice(offered, due), Date.now());
+    offered = due;
+  }
+  await Bun.sleep(tick);
+}
+const offerSeconds = (performance.now() - start) / 1000;
+while ((await queueStats(database)).depth > 0) await Bun.sleep(20);
+clearInterval(sampler);
+await normaliser.stop();
+lags.sort((a, b) => a - b);
+const p = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? 0;
+const maxLag = lags.at(-1) ?? 0;
+console.log(`steady load:          ${Math.round(offered / offerSeconds).toLocaleString()} items/s offered for ${offerSeconds.toFixed(1)} s`);
+console.log(`queue lag:            p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${maxLag} ms   bar ≤ 2,000 ms: ${maxLag <= 2000 ? "PASS" : "FAIL"}`);
+
+database.close();
+rmSync(dir, { recursive: true, force: true });

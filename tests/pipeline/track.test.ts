@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { TestServer } from "../support/harness";
+import { count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startPipelineServer();
+  await enqueue(server.ctx.database, [identify("u1"), identify("u2"), identify("u3")]);
+  await drain(server);
+});
+afterAll(() => server.close());
+
+const eventsOf = (ext: string) =>
+  rows(server.ctx.database, "SELECT e.* FROM events e JOIN tracked_users u ON u.id = e.user_id WHERE u.external_user_id = ? ORDER BY e.id", [ext]);
+
+test("an event through the API is stored with its payload verbatim and snake_case properties", async () => {
+  const body = { external_user_id: "u1", name: "report_exported", properties: { workspaceId: "w1", fileFormat: "csv", nested: { innerKey: 1 } }, timestamp: "2026-05-01T12:00:00Z" };
+  const res = await server.api("/api/v1/events", { body });
+  expect(res.status).toBe(202);
+  await drain(server);
+  const [e] = await eventsOf("u1");
+  expect(JSON.parse(e!.payload)).toEqual(body);
+  expect(JSON.parse(e!.properties)).toEqual({ workspace_id: "w1", file_format: "csv", nested: { innerKey: 1 } });
+  expect(e!.occurred_at).toBe(Date.parse("2026-05-01T12:00:00Z"));
+  expect(e!.name).toBe("report_exported");
+});
+
+test("the payload text is kept byte for byte (spacing, key order, unicode escapes)", async () => {
+  const text = '{ "name":"clicked" ,"external_user_id":"u2", "properties":{"label":"caf\\u00e9"} }';
+  await enqueue(server.ctx.database, [{ kind: "track", payload: text, receivedAt: 1_780_000_000_000 }]);
+  await drain(server);
+  const [e] = await eventsOf("u2");
+  expect(e!.payload).toBe(text);
+  expect(e!.occurred_at).toBe(1_780_000_000_000); // no timestamp: the receive time
+  expect(e!.received_at).toBe(1_780_000_000_000);
+  expect(JSON.parse(e!.properties)).toEqual({ label: "café" });
+});
+
+test("ambiguous keys, wrong canonical types, bad shapes and bad timestamps go to quarantine with their reason", async () => {
+  const db = server.ctx.database;
+  const cases: [string, string][] = [
+    ['{"external_user_id":"u3","name":"x","properties":{"workspaceId":"a","workspace_id":"b"}}', "ambiguous_key"],
+    ['{"external_user_id":"u3","name":"trial_started","properties":{"trialDays":"fourteen"}}', "invalid_property"],
+    ['{"external_user_id":"u3","name":"subscription_changed","properties":{"to":"pro","mrr":12.5}}', "invalid_property"],
+    ['{"external_user_id":"u3","name":"feature_used","properties":{}}', "invalid_property"],
+    ['{"external_user_id":"u3","name":"trial_expiring","properties":{"daysLeft":1e300}}', "invalid_property"],
+    ['{"external_user_id":"u3","name":"x","timestamp":"yesterday"}', "invalid_timestamp"],
+    ['{"external_user_id":"u3"}', "invalid_payload"],
+    ['{"external_user_id":"u3","name":"x","properties":[1]}', "invalid_payload"],
+    ["not json at all", "invalid_payload"],
+    ['{"external_user_id":"","name":"x"}', "invalid_payload"],
+  ];
+  await enqueue(db, cases.map(([payload]) => ({ kind: "track" as const, payload, source: "segment" })));
+  await enqueue(db, [{ kind: "track", payload: '{"external_user_id":"u3","name":"x"}', projectId: "gone" }]);
+  const before = await count(db, "SELECT count(*) AS n FROM quarantine");
+  await drain(server);
+  const q = await rows(db, "SELECT reason, payload, source, kind, state FROM quarantine ORDER BY rowid LIMIT -1 OFFSET ?", [before]);
+  expect(q.map((r) => [r.payload, r.reason])).toEqual([...cases, ['{"external_user_id":"u3","name":"x"}', "unknown_project"]]);
+  expect(q.every((r) => r.kind === "track" && r.state === "open")).toBe(true);
+  expect(q[0]!.source).toBe("segment");
+  expect(await eventsOf("u3")).toEqual([]);
+});
+
+test("equal values under two spellings merge; camelCase canonical properties drive derived state", async () => {
+  await enqueue(server.ctx.database, [track("u3", "feature_used", { properties: { feature: "export", count: 2, someKey: 1, some_key: 1 } })]);
+  await drain(server);
+  const [e] = await eventsOf("u3");
+  expect(JSON.parse(e!.properties)).toEqual({ feature: "export", count: 2, some_key: 1 });
+});
+
+test("bulk events dedupe naturally on (user, name, occurred_at); api events do not", async () => {
+  const db = server.ctx.database;
+  const ts = "2026-04-01T00:00:00Z";
+  await enqueue(db, [
+    track("u2", "imported", { timestamp: ts, properties: { n: 1 } }, { source: "bulk" }),
+    track("u2", "imported", { timestamp: ts, properties: { n: 2 } }, { source: "bulk" }),
+  ]);
+  const first = await drain(server);
+  expect(first.applied).toBe(1);
+  expect(first.duplicates).toBe(1);
+  // Across batches too, against events already stored.
+  await enqueue(db, [
+    track("u2", "imported", { timestamp: ts }, { source: "bulk" }),
+    track("u2", "imported", { timestamp: "2026-04-02T00:00:00Z" }, { source: "bulk" }),
+    track("u2", "imported", { timestamp: ts }, { source: "api" }),
+  ]);
+  const second = await drain(server);
+  expect(second.duplicates).toBe(1);
+  const stored = (await eventsOf("u2")).filter((e) => e.name === "imported");
+  expect(stored.map((e) => e.occurred_at)).toEqual([Date.parse(ts), Date.parse("2026-04-02T00:00:00Z"), Date.parse(ts)]);
+  expect(JSON.parse(stored[0]!.properties)).toEqual({ n: 1 });
+});
+
+test("counters and seen times: last_seen_at never moves backwards, first_seen_at takes the earliest", async () => {
+  const db = server.ctx.database;
+  await enqueue(db, [
+    identify("u-times", {}, { receivedAt: Date.parse("2026-06-10T00:00:00Z") }),
+    track("u-times", "a", { timestamp: "2026-06-05T00:00:00Z" }),
+    track("u-times", "b", { timestamp: "2026-06-01T00:00:00Z" }),
+    track("u-times", "c", { timestamp: "2026-06-03T00:00:00Z" }),
+  ]);
+  await drain(server);
+  const u = (await userRow(db, "u-times"))!;
+  expect(u.last_seen_at).toBe(Date.parse("2026-06-05T00:00:00Z"));
+  expect(u.first_seen_at).toBe(Date.parse("2026-06-01T00:00:00Z"));
+  expect(u.event_count).toBe(3);
+});
