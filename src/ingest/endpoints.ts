@@ -2,7 +2,7 @@ import type { z } from "zod";
 import { ApiError, type ErrorDetail } from "../lib/errors";
 import { batchEnvelope, eventsBulkEnvelope, usersBulkEnvelope } from "./schemas";
 import { issuesToErrors, validateEvent, validateUser, type ItemResult } from "./validate";
-import type { QueueItem, WriteJob } from "./writer";
+import type { QueueGroup, WriteJob } from "./writer";
 
 /**
  * The five endpoints of SPEC §3 as plain functions from a parsed body to an outcome: the rows to enqueue and
@@ -10,7 +10,12 @@ import type { QueueItem, WriteJob } from "./writer";
  */
 export type EndpointName = "users" | "users_bulk" | "events" | "events_batch" | "events_bulk";
 
-export type Outcome = { status: number; body: string; source: WriteJob["source"]; items: QueueItem[] };
+export type Outcome = { status: number; body: string; source: WriteJob["source"]; groups: QueueGroup[]; accepted: number };
+
+/** One group of rows from the accepted items, serialised in one call. */
+function groupOf(kind: QueueGroup["kind"], values: Record<string, unknown>[]): QueueGroup[] {
+  return values.length === 0 ? [] : [{ kind, payloads: JSON.stringify(values), count: values.length }];
+}
 
 export type Endpoint = {
   name: EndpointName;
@@ -23,11 +28,11 @@ export type Endpoint = {
 export const ACCEPTED_BODY = '{"data":{"accepted":true}}';
 const MAX_REPORTED_ERRORS = 100;
 
-function single(kind: QueueItem["kind"], validate: (item: unknown, prefix: string) => ItemResult) {
+function single(kind: QueueGroup["kind"], validate: (item: unknown, prefix: string) => ItemResult) {
   return (body: Record<string, unknown>): Outcome => {
     const result = validate(body, "");
     if (!result.ok) throw new ApiError(422, result.errors);
-    return { status: 202, body: ACCEPTED_BODY, source: "api", items: [{ kind, payload: result.payload }] };
+    return { status: 202, body: ACCEPTED_BODY, source: "api", groups: groupOf(kind, [result.value]), accepted: 1 };
   };
 }
 
@@ -42,30 +47,30 @@ function listIn(body: Record<string, unknown>, key: "events" | "users", max: num
 /** All or nothing: one bad event rejects the request, with every problem found (up to 100). */
 function runBatch(body: Record<string, unknown>): Outcome {
   const list = listIn(body, "events", 500, batchEnvelope);
-  const items: QueueItem[] = [];
+  const values: Record<string, unknown>[] = [];
   const errors: ErrorDetail[] = [];
   for (let i = 0; i < list.length; i++) {
     const result = validateEvent(list[i], `events[${i}]`);
-    if (result.ok) items.push({ kind: "track", payload: result.payload });
+    if (result.ok) values.push(result.value);
     else errors.push(...result.errors);
   }
   if (errors.length > 0) throw new ApiError(422, errors.slice(0, MAX_REPORTED_ERRORS));
-  return { status: 202, body: ACCEPTED_BODY, source: "api", items };
+  return { status: 202, body: ACCEPTED_BODY, source: "api", groups: groupOf("track", values), accepted: values.length };
 }
 
 /** Per-record: good records are enqueued, each bad one is reported once (its first problem), by index. */
-function bulk(key: "events" | "users", envelope: z.ZodType, kind: QueueItem["kind"], validate: (item: unknown, prefix: string) => ItemResult) {
+function bulk(key: "events" | "users", envelope: z.ZodType, kind: QueueGroup["kind"], validate: (item: unknown, prefix: string) => ItemResult) {
   return (body: Record<string, unknown>): Outcome => {
     const list = listIn(body, key, 1_000, envelope);
-    const items: QueueItem[] = [];
+    const values: Record<string, unknown>[] = [];
     const errors: (ErrorDetail & { index: number })[] = [];
     for (let i = 0; i < list.length; i++) {
       const result = validate(list[i], `${key}[${i}]`);
-      if (result.ok) items.push({ kind, payload: result.payload });
+      if (result.ok) values.push(result.value);
       else errors.push({ index: i, ...result.errors[0]! });
     }
-    const response = { data: { accepted: items.length, rejected: errors.length, errors }, meta: { received: list.length } };
-    return { status: 200, body: JSON.stringify(response), source: "bulk", items };
+    const response = { data: { accepted: values.length, rejected: errors.length, errors }, meta: { received: list.length } };
+    return { status: 200, body: JSON.stringify(response), source: "bulk", groups: groupOf(kind, values), accepted: values.length };
   };
 }
 

@@ -69,7 +69,7 @@ async function run(deps: IngestDeps, endpoint: Endpoint, request: Request): Prom
  * not one per request. Entries live only while the check runs. */
 const verifyingBy = new WeakMap<KeyVerifier, Map<string, Promise<{ keyId: string; projectId: string } | undefined>>>();
 
-function verifyOnce(keys: KeyVerifier, key: string) {
+export function verifyOnce(keys: KeyVerifier, key: string) {
   let verifying = verifyingBy.get(keys);
   if (!verifying) verifyingBy.set(keys, (verifying = new Map()));
   let pending = verifying.get(key);
@@ -92,13 +92,13 @@ async function authenticate(keys: KeyVerifier, header: string | null): Promise<s
 
 async function accept(deps: IngestDeps, endpoint: Endpoint, projectId: string, text: string, idem?: { key: string; requestHash: string }): Promise<Response> {
   const outcome = endpoint.run(parseObject(text));
-  if (endpoint.bulk && outcome.items.length > 0) await checkBackfill(deps, projectId);
-  if (outcome.items.length > 0 || idem) {
+  if (endpoint.bulk && outcome.accepted > 0) await checkBackfill(deps, projectId);
+  if (outcome.accepted > 0 || idem) {
     await deps.writer.enqueue({
       projectId,
       source: outcome.source,
       receivedAt: now(),
-      items: outcome.items,
+      groups: outcome.groups,
       idempotency: idem && { ...idem, status: outcome.status, responseBody: outcome.body },
     });
   }

@@ -12,7 +12,7 @@ import { eventSchema, userSchema } from "./schemas";
  * A valid item becomes its queue payload: the known fields only, as JSON (unknown top-level fields are ignored,
  * SPEC §3, and so not stored — which also drops a top-level `__proto__`).
  */
-export type ItemResult = { ok: true; payload: string } | { ok: false; errors: ErrorDetail[] };
+export type ItemResult = { ok: true; value: Record<string, unknown> } | { ok: false; errors: ErrorDetail[] };
 
 const VALIDATION = "validation_failed";
 
@@ -39,18 +39,31 @@ function isFastUser(u: Record<string, unknown>): boolean {
   return traits == null || (isPlainObject(traits) && isCleanTree(traits));
 }
 
-export function eventPayload(e: Record<string, unknown>): string {
+/** The event as stored: the item itself when it holds only known, non-null fields (the common case, no copy). */
+export function eventPayload(e: Record<string, unknown>): Record<string, unknown> {
+  for (const key in e) {
+    if (key !== "external_user_id" && key !== "name" && key !== "properties" && key !== "timestamp") return copyEvent(e);
+  }
+  return e.properties === null || e.timestamp === null ? copyEvent(e) : e;
+}
+
+function copyEvent(e: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { external_user_id: e.external_user_id, name: e.name };
   if (e.properties != null) out.properties = e.properties;
   if (e.timestamp != null) out.timestamp = e.timestamp;
-  return JSON.stringify(out);
+  return out;
 }
 
-export function userPayload(u: Record<string, unknown>): string {
+export function userPayload(u: Record<string, unknown>): Record<string, unknown> {
+  for (const key in u) if (key !== "external_user_id" && key !== "email" && key !== "traits") return copyUser(u);
+  return u.traits === null ? copyUser(u) : u;
+}
+
+function copyUser(u: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { external_user_id: u.external_user_id };
   if (u.email !== undefined) out.email = u.email; // null removes the address (SPEC §5.1)
   if (u.traits != null) out.traits = u.traits;
-  return JSON.stringify(out);
+  return out;
 }
 
 /** `["properties", "trialDays"]` under `events[3]` → `events[3].properties.trialDays`. */
@@ -75,17 +88,17 @@ function notAnObject(prefix: string, what: string): ItemResult {
 /** Validates one event; `prefix` is its place in the request (`events[3]`, or "" for a single event). */
 export function validateEvent(item: unknown, prefix: string): ItemResult {
   if (!isPlainObject(item)) return notAnObject(prefix, "an event");
-  if (isFastEvent(item)) return { ok: true, payload: eventPayload(item) };
+  if (isFastEvent(item)) return { ok: true, value: eventPayload(item) };
   const result = eventSchema.safeParse(item);
   if (!result.success) return { ok: false, errors: issuesToErrors(result.error.issues, prefix) };
-  return { ok: true, payload: eventPayload(item) };
+  return { ok: true, value: eventPayload(item) };
 }
 
 /** Validates one user (identify); `prefix` as for events (`users[7]`). */
 export function validateUser(item: unknown, prefix: string): ItemResult {
   if (!isPlainObject(item)) return notAnObject(prefix, "a user");
-  if (isFastUser(item)) return { ok: true, payload: userPayload(item) };
+  if (isFastUser(item)) return { ok: true, value: userPayload(item) };
   const result = userSchema.safeParse(item);
   if (!result.success) return { ok: false, errors: issuesToErrors(result.error.issues, prefix) };
-  return { ok: true, payload: userPayload(item) };
+  return { ok: true, value: userPayload(item) };
 }

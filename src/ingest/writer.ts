@@ -3,8 +3,18 @@ import type { Service } from "../context";
 import type { Database } from "../db/client";
 import { log } from "../lib/log";
 
-/** One queue row (docs/architecture.md "ingest → normaliser"). */
-export type QueueItem = { kind: "identify" | "track"; payload: string };
+/**
+ * Queue rows of one kind (docs/architecture.md "ingest → normaliser"): `payloads` is a JSON array whose
+ * elements become one row each, in order. Handing SQLite one array (split by `json_each`, which renders each
+ * element byte-for-byte as JSON.stringify wrote it) costs one serialisation and one bound parameter per
+ * request instead of one per item.
+ */
+export type QueueGroup = { kind: "identify" | "track"; payloads: string; count: number };
+
+/** A group from payloads that are already JSON texts of objects (one row each). */
+export function groupOf(kind: QueueGroup["kind"], payloads: readonly string[]): QueueGroup {
+  return { kind, payloads: `[${payloads.join(",")}]`, count: payloads.length };
+}
 
 /** The idempotency record written in the same transaction as the rows it answers for. */
 export type IdempotencyRecord = { key: string; requestHash: string; status: number; responseBody: string };
@@ -13,14 +23,16 @@ export type WriteJob = {
   projectId: string;
   source: "api" | "bulk" | "segment" | "replay";
   receivedAt: number;
-  items: QueueItem[];
+  groups: QueueGroup[];
   idempotency?: IdempotencyRecord;
+  /** Per-message keys (Segment `messageId`s, src/segment), committed in the same transaction as the rows. */
+  messageKeys?: IdempotencyRecord[];
 };
 
-type Pending = WriteJob & { resolve(): void; reject(error: unknown): void };
+type Pending = WriteJob & { rows: number; resolve(): void; reject(error: unknown): void };
 
-/** Rows per INSERT statement: 5 parameters each stays far below SQLite's parameter limit. */
-const ROWS_PER_STATEMENT = 400;
+const INSERT_GROUP =
+  "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT ?, ?, ?, value, ? FROM json_each(?) ORDER BY key";
 
 /**
  * The group-commit writer. Requests hand it their rows and wait; it commits everything that arrived together
@@ -62,8 +74,10 @@ export class GroupCommitWriter implements Service {
   enqueue(job: WriteJob): Promise<void> {
     if (this.stopped) return Promise.reject(new Error("ingest writer is stopped"));
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ ...job, resolve, reject });
-      this.pendingRows += job.items.length + (job.idempotency ? 1 : 0);
+      let rows = (job.idempotency ? 1 : 0) + (job.messageKeys?.length ?? 0);
+      for (const g of job.groups) rows += g.count;
+      this.pending.push({ ...job, rows, resolve, reject });
+      this.pendingRows += rows;
       this.schedule();
     });
   }
@@ -100,7 +114,7 @@ export class GroupCommitWriter implements Service {
     let rows = 0;
     let n = 0;
     while (n < this.pending.length) {
-      const size = this.pending[n]!.items.length + (this.pending[n]!.idempotency ? 1 : 0);
+      const size = this.pending[n]!.rows;
       if (n > 0 && rows + size > this.options.maxItems) break;
       rows += size;
       n++;
@@ -129,7 +143,7 @@ export class GroupCommitWriter implements Service {
     this.stats.commits++;
     this.stats.jobs += jobs.length;
     for (const j of jobs) {
-      this.stats.rows += j.items.length;
+      this.stats.rows += j.rows - (j.idempotency ? 1 : 0) - (j.messageKeys?.length ?? 0);
       j.resolve();
     }
   }
@@ -146,30 +160,17 @@ export class GroupCommitWriter implements Service {
 
 function buildStatements(jobs: Pending[]): InStatement[] {
   const statements: InStatement[] = [];
-  let values: string[] = [];
-  let args: (string | number)[] = [];
-  const push = () => {
-    if (values.length === 0) return;
-    statements.push({ sql: `INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ${values.join(",")}`, args });
-    values = [];
-    args = [];
-  };
   for (const job of jobs) {
-    for (const item of job.items) {
-      values.push("(?,?,?,?,?)");
-      args.push(job.projectId, item.kind, job.source, item.payload, job.receivedAt);
-      if (values.length >= ROWS_PER_STATEMENT) push();
+    for (const g of job.groups) {
+      if (g.count > 0) statements.push({ sql: INSERT_GROUP, args: [job.projectId, g.kind, job.source, job.receivedAt, g.payloads] });
     }
-  }
-  push();
-  for (const job of jobs) {
-    const r = job.idempotency;
-    if (!r) continue;
     // REPLACE: a row older than 24 h that the purge has not reached yet is simply superseded.
-    statements.push({
-      sql: "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) VALUES (?,?,?,?,?,?)",
-      args: [job.projectId, r.key, r.requestHash, r.status, r.responseBody, job.receivedAt],
-    });
+    for (const r of job.idempotency ? [job.idempotency, ...(job.messageKeys ?? [])] : (job.messageKeys ?? [])) {
+      statements.push({
+        sql: "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) VALUES (?,?,?,?,?,?)",
+        args: [job.projectId, r.key, r.requestHash, r.status, r.responseBody, job.receivedAt],
+      });
+    }
   }
   return statements;
 }

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { ingestWriterFor } from "../../src/ingest";
+import { groupOf, ingestWriterFor } from "../../src/ingest";
 import { createKey } from "../../src/keys/service";
 import { startTestServer, tempDir } from "../support/harness";
 import { event, holdWriteLock, post, queueRows, startOn, waitFor } from "./support";
@@ -69,13 +69,13 @@ test("stop() flushes jobs still pending, then refuses new work", async () => {
     const writer = ingestWriterFor(running.ctx);
     const lock = await holdWriteLock(running.ctx.database);
     const jobs = Array.from({ length: 5 }, (_, i) =>
-      writer.enqueue({ projectId: "default", source: "api", receivedAt: 1, items: [{ kind: "track", payload: JSON.stringify(event(i)) }] }),
+      writer.enqueue({ projectId: "default", source: "api", receivedAt: 1, groups: [groupOf("track", [JSON.stringify(event(i))])] }),
     );
     const stopping = running.stop();
     await lock.release();
     await stopping;
     await Promise.all(jobs);
-    await expect(writer.enqueue({ projectId: "default", source: "api", receivedAt: 1, items: [] })).rejects.toThrow();
+    await expect(writer.enqueue({ projectId: "default", source: "api", receivedAt: 1, groups: [] })).rejects.toThrow();
     const again = await startOn(dir);
     expect(Number((await again.ctx.database.read("SELECT count(*) AS n FROM ingest_queue")).rows[0]!.n)).toBe(5);
     await again.stop();
