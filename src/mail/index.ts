@@ -5,3 +5,4 @@ export { deliverDue, MAX_ATTEMPTS, reconcileInterrupted, RETRY_DELAYS_MS } from 
 export { suppressAddress, suppressUser } from "./suppress";
 export { loadLinkSecret, publicBase, readUnsubscribeToken, unsubscribeToken } from "./tokens";
 export { classifyFailure, Messengers, smtpFor, type Messenger } from "./transport";
+export { countMessagesByState, getMessageEml, listMessages, type MessageFilter, type MessageView } from "./queries";

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
 import { listDrafts, sendTestDraft } from "../../src/drafts";
-import { MAX_ATTEMPTS, RETRY_DELAYS_MS } from "../../src/mail";
+import { countMessagesByState, getMessageEml, listMessages, MAX_ATTEMPTS, RETRY_DELAYS_MS } from "../../src/mail";
 import { HOUR, MINUTE, ONLY_WELCOME, startWorld, type World } from "../drafts/support";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink";
 
@@ -94,6 +94,10 @@ test("without SMTP config mail goes to the outbox: stored as .eml, nothing leave
   expect(String(msg!.eml)).toContain("Subject: Welcome to Acme, Pat");
   expect(String(msg!.eml)).toContain("List-Unsubscribe-Post: List-Unsubscribe=One-Click");
   expect(s.arrivals).toHaveLength(0);
+  const [view] = await listMessages(w.server.ctx.database, { projectId: "acme", transport: "outbox" });
+  expect(view).toMatchObject({ to: "o1@example.com", state: "sent", isTest: false, subject: "Welcome to Acme, Pat" });
+  expect(await getMessageEml(w.server.ctx.database, view!.id)).toBe(String(msg!.eml));
+  expect(await countMessagesByState(w.server.ctx.database, "acme")).toEqual({ sent: 1 });
 });
 
 test("a test send goes to any address, is marked as a test, is not counted and its unsubscribe link changes nothing", async () => {
