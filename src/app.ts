@@ -6,6 +6,7 @@ import { healthRoutes } from "./ops/health";
 import { metricsRoutes } from "./ops/metrics";
 import { ingestRoutes } from "./ingest";
 import { mailRoutes } from "./mail";
+import { dashboardRoutes } from "./dashboard";
 
 /**
  * The HTTP application: every capability's routes, plus the one place that turns errors into responses.
@@ -34,7 +35,8 @@ export function createApp(ctx: AppContext, extra: Elysia<any>[] = []) {
     .use(healthRoutes(ctx))
     .use(metricsRoutes(ctx))
     .use(ingestRoutes(ctx))
-    .use(mailRoutes(ctx));
+    .use(mailRoutes(ctx))
+    .use(dashboardRoutes(ctx));
   for (const plugin of extra) app.use(plugin);
   return app;
 }

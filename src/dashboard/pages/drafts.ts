@@ -1,0 +1,106 @@
+import { DRAFT_STATES, type DraftState } from "../../db/schema/drafts";
+import { approveDraft, draftHistoryOf, editDraft, getDraft, listDrafts, rejectDraft, rescheduleDraft, sendTestDraft, type DraftView } from "../../drafts";
+import { ApiError } from "../../lib/errors";
+import { html, type Html } from "../html";
+import { action, hidden, link, page, time } from "../layout";
+import { shownEmail, shownText } from "../pii";
+import { userNameOf } from "../queries";
+import { actorOf, field, htmlResponse, isViewer, redirect, type DashboardRequest } from "../request";
+
+/** Drafts (SPEC §11): the review queue sorted by deadline; approve, edit, reject, reschedule, test send. */
+export function draftRows(req: DashboardRequest, drafts: DraftView[]): Html {
+  if (drafts.length === 0) return html`<p class="muted">No drafts.</p>`;
+  return html`<table data-section="drafts"><thead><tr><th>Deadline</th><th>State</th><th>Rule</th><th>To</th><th>Subject</th><th></th></tr></thead><tbody>
+${drafts.map(
+  (d) => html`<tr data-draft="${d.id}"><td>${time(d.deadline)}</td><td><span class="badge">${d.state}</span></td><td>${d.ruleId}</td>
+<td>${shownEmail(req, d.email)}</td><td><a href="${link(req, `/drafts/${d.id}`)}">${isViewer(req) ? "(open)" : d.subject}</a></td>
+<td>${d.state === "pending_review" ? action(req, `/drafts/${d.id}/approve`, "Approve", { cls: "primary" }) : ""}</td></tr>`,
+)}</tbody></table>`;
+}
+
+export async function showDrafts(req: DashboardRequest): Promise<Response> {
+  const wanted = req.url.searchParams.get("state") ?? "pending_review";
+  const state = (DRAFT_STATES as readonly string[]).includes(wanted) ? (wanted as DraftState) : undefined;
+  const drafts = await listDrafts(req.ctx.database, { projectId: req.project.id, state, limit: 200 });
+  const tabs = html`<div class="row">${[...DRAFT_STATES, "all"].map(
+    (s) => html`<a class="btn" href="${link(req, "/drafts", { state: s })}" ${s === (state ?? "all") ? html`aria-current="page" style="font-weight:700"` : ""}>${s.replace("_", " ")}</a>`,
+  )}</div>`;
+  return htmlResponse(page(req, state === "pending_review" ? "Review queue" : "Drafts", html`${tabs}${draftRows(req, drafts)}`));
+}
+
+async function draftOf(req: DashboardRequest): Promise<DraftView> {
+  const draft = await getDraft(req.ctx.database, req.params.id!);
+  if (!draft || draft.projectId !== req.project.id) throw ApiError.of(404, "not_found", "No such draft in this project.");
+  return draft;
+}
+
+export async function showDraft(req: DashboardRequest): Promise<Response> {
+  const draft = await draftOf(req);
+  const [history, person] = await Promise.all([draftHistoryOf(req.ctx.database, draft.id), userNameOf(req.ctx.database, draft.userId)]);
+  const text = (s: string) => shownText(req, s, person.email, person.name);
+  const open = draft.state === "pending_review" || draft.state === "scheduled";
+  const admin = req.session.role === "admin";
+  const editing = admin && open
+    ? html`<h2>Edit</h2><form method="post" action="${`/dashboard/drafts/${draft.id}/edit`}">${hidden(req)}
+<label for="subject">Subject</label><input type="text" id="subject" name="subject" value="${draft.subject}" style="width:100%">
+<label for="text">Text</label><textarea id="text" name="text" rows="12">${draft.text}</textarea>
+<div class="row"><button type="submit">Save</button></div></form>
+<h2>Reschedule</h2><form method="post" action="${`/dashboard/drafts/${draft.id}/reschedule`}" class="row">${hidden(req)}
+<label for="at">New deadline (UTC)</label><input type="datetime-local" id="at" name="at" value="${new Date(draft.deadline).toISOString().slice(0, 16)}" required>
+<button type="submit">Reschedule</button></form>
+<h2>Reject</h2><form method="post" action="${`/dashboard/drafts/${draft.id}/reject`}" class="row">${hidden(req)}
+<input type="text" name="reason" placeholder="reason (optional)" aria-label="Reason"><button type="submit" class="danger">Reject</button></form>`
+    : "";
+  const test = admin
+    ? html`<h2>Test send</h2><form method="post" action="${`/dashboard/drafts/${draft.id}/test`}" class="row">${hidden(req)}
+<input type="email" name="address" placeholder="you@example.com" aria-label="Test address" required><button type="submit">Send test</button></form>`
+    : "";
+  const body = html`<p><span class="badge" data-state="${draft.state}">${draft.state}</span> · rule <strong>${draft.ruleId}</strong> (${draft.ruleKind}) ·
+to ${shownEmail(req, draft.email)} · user <a href="${link(req, `/users/${encodeURIComponent(draft.externalUserId ?? "")}`)}">${draft.externalUserId ?? "?"}</a></p>
+<p>Created ${time(draft.createdAt)} · deadline <strong>${time(draft.deadline)}</strong> · send at ${time(draft.sendAt)} (${draft.timeZone}) · made by ${draft.source}${draft.reason ? html` · reason: ${draft.reason}` : ""}</p>
+<div class="row">${draft.state === "pending_review" ? action(req, `/drafts/${draft.id}/approve`, "Approve", { cls: "primary" }) : ""}</div>
+<h2>Subject</h2><pre data-section="subject">${text(draft.subject)}</pre>
+<h2>Text</h2><pre data-section="text">${text(draft.text)}</pre>
+<h2>HTML preview</h2>
+<iframe sandbox="" referrerpolicy="no-referrer" title="HTML preview" srcdoc="${text(draft.html)}"></iframe>
+${editing}${test}
+<h2>History</h2><table><thead><tr><th>When</th><th>From</th><th>To</th><th>Actor</th><th>Note</th></tr></thead><tbody>
+${history.map((h) => html`<tr><td>${time(h.at)}</td><td>${h.from ?? ""}</td><td>${h.to}</td><td>${h.actor}</td><td>${text(h.note ?? "")}</td></tr>`)}
+</tbody></table>`;
+  return htmlResponse(page(req, isViewer(req) ? `Draft ${draft.id}` : `Draft: ${draft.subject}`, body));
+}
+
+export async function postApprove(req: DashboardRequest): Promise<Response> {
+  const draft = await draftOf(req);
+  await approveDraft(req.ctx.database, req.ctx.config, draft.id, actorOf(req));
+  return redirect(link(req, "/drafts", { notice: "approved" }));
+}
+
+export async function postReject(req: DashboardRequest): Promise<Response> {
+  const draft = await draftOf(req);
+  const reason = req.form.get("reason")?.trim().slice(0, 500) || undefined;
+  await rejectDraft(req.ctx.database, draft.id, actorOf(req), reason);
+  return redirect(link(req, "/drafts", { notice: "rejected" }));
+}
+
+export async function postEdit(req: DashboardRequest): Promise<Response> {
+  const draft = await draftOf(req);
+  await editDraft(req.ctx.database, draft.id, { subject: req.form.get("subject") ?? undefined, text: req.form.get("text")?.replace(/\r\n/g, "\n") ?? undefined }, actorOf(req));
+  return redirect(link(req, `/drafts/${draft.id}`, { notice: "edited" }));
+}
+
+export async function postReschedule(req: DashboardRequest): Promise<Response> {
+  const draft = await draftOf(req);
+  const raw = field(req.form, "at");
+  // datetime-local has no zone: the form says UTC, so it is read as UTC.
+  const at = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$/.test(raw) ? Date.parse(`${raw}Z`) : Number.NaN;
+  if (!Number.isFinite(at)) throw ApiError.of(422, "validation_failed", "Give the new deadline as YYYY-MM-DDTHH:MM (UTC).", "at");
+  await rescheduleDraft(req.ctx.database, draft.id, at, actorOf(req));
+  return redirect(link(req, `/drafts/${draft.id}`, { notice: "rescheduled" }));
+}
+
+export async function postTestSend(req: DashboardRequest): Promise<Response> {
+  const draft = await draftOf(req);
+  await sendTestDraft({ database: req.ctx.database, config: req.ctx.config }, draft.id, field(req.form, "address"));
+  return redirect(link(req, `/drafts/${draft.id}`, { notice: "test_sent" }));
+}

@@ -1,0 +1,66 @@
+import { userAudiences } from "../../audiences";
+import { listDrafts } from "../../drafts";
+import { ApiError } from "../../lib/errors";
+import { html } from "../html";
+import { link, page, time } from "../layout";
+import { shownEmail, shownJson, shownName } from "../pii";
+import { getUser, listMessages, searchUsers, userEvents } from "../queries";
+import { htmlResponse, isViewer, type DashboardRequest } from "../request";
+import { draftRows } from "./drafts";
+import { messageRows } from "./messages";
+
+/** Users (SPEC §11): search, and a user's traits, stage, audiences, event timeline, drafts and messages. */
+export async function showUsers(req: DashboardRequest): Promise<Response> {
+  const q = (req.url.searchParams.get("q") ?? "").trim().slice(0, 256);
+  const users = await searchUsers(req.ctx.database, req.project.id, q, !isViewer(req));
+  const body = html`<form method="get" action="/dashboard/users" class="row">
+<input type="hidden" name="project" value="${req.project.id}">
+<input type="search" name="q" value="${q}" placeholder="${isViewer(req) ? "external id" : "external id, email or name"}" aria-label="Search users">
+<button type="submit">Search</button></form>
+<table><thead><tr><th>External id</th><th>Email</th><th>Name</th><th>Stage</th><th>Plan</th><th>Last seen</th></tr></thead><tbody>
+${users.map(
+  (u) => html`<tr><td><a href="${link(req, `/users/${encodeURIComponent(u.externalUserId)}`)}">${u.externalUserId}</a></td>
+<td>${shownEmail(req, u.email)}</td><td>${shownName(req, u.name)}</td><td>${u.stage ?? "—"}</td><td>${u.plan ?? ""}</td><td>${time(u.lastSeenAt)}</td></tr>`,
+)}
+</tbody></table>${users.length === 0 ? html`<p class="muted">No users found.</p>` : ""}`;
+  return htmlResponse(page(req, "Users", body));
+}
+
+export async function showUser(req: DashboardRequest): Promise<Response> {
+  const { database } = req.ctx;
+  const user = await getUser(database, req.project.id, req.params.id!);
+  if (!user) throw ApiError.of(404, "not_found", "No such user in this project.");
+  const [audiences, events, drafts, messages] = await Promise.all([
+    userAudiences(database, req.project.id, user.id),
+    userEvents(database, user.id),
+    listDrafts(database, { projectId: req.project.id, userId: user.id, limit: 100 }),
+    listMessages(database, { projectId: req.project.id, userId: user.id }),
+  ]);
+  const fields: [string, string | number | null][] = [
+    ["External id", user.externalUserId],
+    ["Email", shownEmail(req, user.email)],
+    ["Name", shownName(req, user.name)],
+    ["Stage", user.stage],
+    ["Plan", user.plan],
+    ["Interval", user.interval],
+    ["MRR (cents)", user.mrr],
+    ["Company", user.company],
+    ["Role", user.role],
+    ["Signup date", time(user.signupDate)],
+    ["First seen", time(user.firstSeenAt)],
+    ["Last seen", time(user.lastSeenAt)],
+    ["Trial ends", time(user.trialEndsAt)],
+    ["Suppressed", user.suppressed ? `yes (${user.suppressedReason ?? "no reason"})` : "no"],
+    ["Events", user.eventCount],
+  ];
+  const body = html`<table data-section="fields"><tbody>${fields.map(([k, v]) => html`<tr><th style="width:180px">${k}</th><td>${v ?? "—"}</td></tr>`)}</tbody></table>
+<h2>Traits</h2><pre data-section="traits">${shownJson(req, user.traits)}</pre>
+<h2>Audiences</h2>${audiences.length === 0 ? html`<p class="muted">In no audience.</p>` : html`<ul>${audiences.map((a) => html`<li><a href="${link(req, `/audiences/${encodeURIComponent(a.audienceId)}`)}">${a.audienceId}</a> <span class="muted">since ${time(a.enteredAt)}</span></li>`)}</ul>`}
+<h2>Event timeline</h2>
+<table data-section="events"><thead><tr><th>When</th><th>Event</th><th>Properties</th></tr></thead><tbody>
+${events.map((e) => html`<tr><td>${time(e.occurredAt)}</td><td>${e.name}</td><td><pre>${shownJson(req, e.properties)}</pre></td></tr>`)}
+</tbody></table>
+<h2>Drafts</h2>${draftRows(req, drafts)}
+<h2>Messages</h2>${messageRows(req, messages)}`;
+  return htmlResponse(page(req, `User ${user.externalUserId}`, body));
+}

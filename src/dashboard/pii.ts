@@ -1,0 +1,26 @@
+import { maskEmail, maskJson, maskName, maskText } from "./mask";
+import { isViewer, type DashboardRequest } from "./request";
+
+/** Email, name and JSON as the session may see them: admins in full, viewers masked (SPEC §11). */
+export function shownEmail(req: DashboardRequest, email: string | null | undefined): string {
+  return isViewer(req) ? maskEmail(email) : (email ?? "");
+}
+
+export function shownName(req: DashboardRequest, name: string | null | undefined): string {
+  return isViewer(req) ? maskName(name) : (name ?? "");
+}
+
+/** Pretty JSON text of stored JSON (payloads, traits, properties), masked for viewers; unparsable text as is. */
+export function shownJson(req: DashboardRequest, text: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  return JSON.stringify(isViewer(req) ? maskJson(value) : value, null, 2);
+}
+
+export function shownText(req: DashboardRequest, text: string, email: string | null | undefined, name: string | null | undefined): string {
+  return isViewer(req) ? maskText(text, email, name) : text;
+}

@@ -1,0 +1,86 @@
+import type { ProjectConfig } from "../config/schema";
+import type { AppContext } from "../context";
+import { ApiError } from "../lib/errors";
+import { Html } from "./html";
+import type { Session } from "./sessions";
+
+/** What a dashboard page handler gets: the signed-in session, the chosen project, the query and the form. */
+export type DashboardRequest = {
+  ctx: AppContext;
+  request: Request;
+  url: URL;
+  params: Record<string, string>;
+  session: Session;
+  project: ProjectConfig;
+  /** The POSTed form (empty for GET). */
+  form: URLSearchParams;
+};
+
+export type Handler = (req: DashboardRequest) => Promise<Response> | Response;
+
+/**
+ * Headers on every dashboard response. The CSP allows no script at all and only inline styles: a second wall
+ * behind the escaping (html.ts). Pages hold PII, so nothing is cached; nothing may frame them.
+ */
+export const SECURITY_HEADERS: Record<string, string> = {
+  "content-security-policy":
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "cache-control": "no-store",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "same-origin",
+};
+
+export function htmlResponse(body: Html, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(body.value, { status, headers: { ...SECURITY_HEADERS, "content-type": "text/html; charset=utf-8", ...headers } });
+}
+
+/** POST-redirect-GET: 303 so a reload never re-submits. `to` is always a path we built. */
+export function redirect(to: string, headers: Record<string, string> = {}): Response {
+  return new Response(null, { status: 303, headers: { ...SECURITY_HEADERS, location: to, ...headers } });
+}
+
+export function parseCookies(header: string | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of (header ?? "").split(";")) {
+    const i = part.indexOf("=");
+    if (i < 0) continue;
+    const name = part.slice(0, i).trim();
+    if (name && !(name in out)) out[name] = part.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** Forms are small; a quarantined payload being edited is the largest thing posted (the API caps it at 1 MiB). */
+const MAX_FORM_BYTES = 2 * 1024 * 1024;
+
+export async function readForm(request: Request): Promise<URLSearchParams> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!type.startsWith("application/x-www-form-urlencoded")) {
+    throw ApiError.of(415, "unsupported_media_type", "Forms are posted as application/x-www-form-urlencoded.");
+  }
+  const length = Number(request.headers.get("content-length") ?? 0);
+  if (length > MAX_FORM_BYTES) throw ApiError.of(413, "payload_too_large", "The form is too large.");
+  const text = await request.text();
+  if (text.length > MAX_FORM_BYTES) throw ApiError.of(413, "payload_too_large", "The form is too large.");
+  return new URLSearchParams(text);
+}
+
+/** A required form field, trimmed; 422 when missing. */
+export function field(form: URLSearchParams, name: string): string {
+  const v = form.get(name);
+  if (v === null || v.trim() === "") throw ApiError.of(422, "validation_failed", `The field "${name}" is required.`, name);
+  return v.trim();
+}
+
+export function requireAdmin(req: DashboardRequest): void {
+  if (req.session.role !== "admin") throw ApiError.of(403, "forbidden", "Viewers cannot change anything.");
+}
+
+export function actorOf(req: DashboardRequest): string {
+  return `dashboard:${req.session.username}`;
+}
+
+export function isViewer(req: DashboardRequest): boolean {
+  return req.session.role !== "admin";
+}
