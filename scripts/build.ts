@@ -7,7 +7,7 @@
  * `require("@libsql/<target>/index.node")`; Bun then embeds the `.node` file and loads it from the executable.
  * Migrations are embedded too: migrations/index.ts imports each one as text.
  */
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { BunPlugin } from "bun";
@@ -46,7 +46,10 @@ export async function buildBinary(opts: { target?: Target; outfile?: string } = 
   if (!TARGETS.includes(target)) throw new Error(`unknown target "${target}" (one of ${TARGETS.join(", ")})`);
   const nativeLib = join(root, "node_modules/@libsql", target, "index.node");
   if (!existsSync(nativeLib)) {
-    throw new Error(`${nativeLib} is missing: install it first with \`npm install --no-save @libsql/${target}\``);
+    // npm installs only the library of the machine it runs on; another target's must be asked for, at the
+    // exact version libsql expects (--force: npm otherwise refuses a package for another CPU).
+    const version = JSON.parse(readFileSync(join(root, "node_modules/libsql/package.json"), "utf8")).version as string;
+    throw new Error(`${nativeLib} is missing: install it first with \`npm install --no-save --force @libsql/${target}@${version}\``);
   }
   const outfile = resolve(opts.outfile ?? join(root, "dist/vibefollow"));
   mkdirSync(dirname(outfile), { recursive: true });

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
 import { openDatabase, type Database } from "../../src/db/client";
 import { KeyVerifier, createKey, revokeKey } from "../../src/keys/service";
-import { emptyDir, runCli } from "./support";
+import { startTestServer } from "../support/harness";
+import { emptyDir, runCli, startServe } from "./support";
 
 /** API keys through the real CLI (subprocesses) against a real database file, checked from a second process. */
 const tmp = emptyDir();
@@ -112,4 +113,45 @@ test("keys create refuses an unknown project, and a missing --project when there
   const noAction = await cli("keys");
   expect(noAction.code).toBe(2);
   expect(noAction.stderr).toContain("keys needs an action: create, list or revoke");
+});
+
+test("over HTTP: a key revoked with the CLI is refused by a running server within about a second", async () => {
+  const served = await startServe(["--config", config], { cwd: tmp.dir });
+  try {
+    const created = await cli("keys", "create", "--project", "acme", "--name", "http");
+    const httpKey = created.stdout.trim();
+    const httpKeyId = /Created (key_[0-9a-z]+)/.exec(created.stderr)![1]!;
+    const post = () =>
+      fetch(served.url + "/api/v1/events", {
+        method: "POST",
+        headers: { authorization: `Bearer ${httpKey}`, "content-type": "application/json" },
+        body: JSON.stringify({ external_user_id: "u1", name: "clicked_thing" }),
+      });
+    expect((await post()).status).toBe(202);
+    expect((await cli("keys", "revoke", httpKeyId)).code).toBe(0);
+    const t0 = performance.now();
+    let status = 202;
+    while ((status = (await post()).status) === 202) {
+      expect(performance.now() - t0).toBeLessThan(1_500);
+      await Bun.sleep(25);
+    }
+    expect(status).toBe(401);
+  } finally {
+    expect(await served.stop()).toBe(0);
+  }
+});
+
+test("over HTTP: a key revoked in the serving process is refused on the very next request", async () => {
+  const server = await startTestServer();
+  try {
+    const post = () => server.api("/api/v1/events", { body: { external_user_id: "u1", name: "clicked_thing" } });
+    expect((await post()).status).toBe(202);
+    const [row] = (await server.ctx.database.read("SELECT id FROM api_keys")).rows;
+    expect(await revokeKey(server.ctx.database, String(row!.id), server.ctx.keys)).toBe(true);
+    const res = await post();
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe("auth_required");
+  } finally {
+    await server.close();
+  }
 });
