@@ -6,6 +6,7 @@ import { healthRoutes } from "./ops/health";
 import { metricsRoutes } from "./ops/metrics";
 import { ingestRoutes } from "./ingest";
 import { mailRoutes } from "./mail";
+import { segmentRoutes } from "./segment";
 import { dashboardRoutes } from "./dashboard";
 
 /**
@@ -36,6 +37,7 @@ export function createApp(ctx: AppContext, extra: Elysia<any>[] = []) {
     .use(metricsRoutes(ctx))
     .use(ingestRoutes(ctx))
     .use(mailRoutes(ctx))
+    .use(segmentRoutes(ctx))
     .use(dashboardRoutes(ctx));
   for (const plugin of extra) app.use(plugin);
   return app;
