@@ -1,0 +1,41 @@
+import { Database } from "bun:sqlite";
+import { expect, test } from "bun:test";
+import { compileWhere, whereSchema } from "../../src/rules/where";
+
+const rows = [
+  { id: 1, p: { plan: "pro", seats: 3, source: "google_ads", trial: true } },
+  { id: 2, p: { plan: "free", seats: 1, source: "seo" } },
+  { id: 3, p: { plan: "team", seats: 12, source: "ads_50%_off", trial: false } },
+];
+
+function match(where: Record<string, unknown>): number[] {
+  const db = new Database(":memory:");
+  db.run("CREATE TABLE e (id INTEGER PRIMARY KEY, properties TEXT)");
+  for (const r of rows) db.run("INSERT INTO e VALUES (?, ?)", [r.id, JSON.stringify(r.p)]);
+  const f = compileWhere("e.properties", whereSchema.parse(where));
+  return (db.query(`SELECT id FROM e WHERE ${f.sql} ORDER BY id`).all(...(f.args as any[])) as { id: number }[]).map((r) => r.id);
+}
+
+test("where operators compile to the expected SQL conditions", () => {
+  expect(match({})).toEqual([1, 2, 3]);
+  expect(match({ plan: "pro" })).toEqual([1]);
+  expect(match({ plan: { neq: "pro" } })).toEqual([2, 3]);
+  expect(match({ plan: { in: ["pro", "team"] } })).toEqual([1, 3]);
+  expect(match({ plan: { not_in: ["pro"] } })).toEqual([2, 3]);
+  expect(match({ source: { contains: "ads" } })).toEqual([1, 3]);
+  expect(match({ source: { contains: "50%" } })).toEqual([3]); // % is literal, not a wildcard
+  expect(match({ source: { starts_with: "google" } })).toEqual([1]);
+  expect(match({ source: { ends_with: "seo" } })).toEqual([2]);
+  expect(match({ trial: { exists: true } })).toEqual([1, 3]);
+  expect(match({ trial: { exists: false } })).toEqual([2]);
+  expect(match({ trial: true })).toEqual([1]);
+  expect(match({ seats: { gt: 1, lte: 12 } })).toEqual([1, 3]);
+  expect(match({ seats: { gte: 3, lt: 12 } })).toEqual([1]);
+  expect(match({ Seats: { gte: 3 }, planName: { exists: false } })).toEqual([1, 3]); // keys are snake_cased
+});
+
+test("where rejects unknown operators and empty conditions", () => {
+  expect(whereSchema.safeParse({ a: { between: 1 } }).success).toBe(false);
+  expect(whereSchema.safeParse({ a: {} }).success).toBe(false);
+  expect(whereSchema.safeParse({ a: { in: [] } }).success).toBe(false);
+});
