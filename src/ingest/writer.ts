@@ -31,6 +31,11 @@ export type WriteJob = {
 
 type Pending = WriteJob & { rows: number; resolve(): void; reject(error: unknown): void };
 
+const GATHER_MS = Number(process.env.VF_GATHER_MS ?? 2);
+
+/** Rows per merged VALUES statement (5 parameters each, far below SQLite's limit). */
+const ROWS_PER_VALUES = 500;
+
 const INSERT_GROUP =
   "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT ?, ?, ?, value, ? FROM json_each(?) ORDER BY key";
 
@@ -102,11 +107,21 @@ export class GroupCommitWriter implements Service {
       while (this.pending.length > 0) {
         await this.commitNext();
         // Let the HTTP side read the requests that arrived during the fsync before the next commit.
-        if (this.pending.length > 0) await new Promise<void>((r) => setImmediate(r));
+        if (this.pending.length > 0) await this.gather();
       }
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Yields to I/O at least once, and again while each turn brings more jobs (up to GATHER_MS). */
+  private async gather(): Promise<void> {
+    const start = performance.now();
+    let seen: number;
+    do {
+      seen = this.pending.length;
+      await new Promise<void>((r) => setImmediate(r));
+    } while (this.pending.length > seen && this.pendingRows < this.options.maxItems && performance.now() - start < GATHER_MS);
   }
 
   /** Whole jobs, up to `maxItems` rows (at least one job, however large). */
@@ -158,13 +173,37 @@ export class GroupCommitWriter implements Service {
   }
 }
 
+/**
+ * One commit's statements. Single rows (the common single-event request) are merged into multi-row VALUES
+ * statements — preparing one statement per request would cost more than the inserts. A larger group (a batch)
+ * is one statement that lets SQLite split its JSON array. Rows keep the order in which jobs arrived.
+ */
 function buildStatements(jobs: Pending[]): InStatement[] {
   const statements: InStatement[] = [];
+  let values: string[] = [];
+  let args: (string | number)[] = [];
+  const flushValues = () => {
+    if (values.length === 0) return;
+    statements.push({ sql: `INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ${values.join(",")}`, args });
+    values = [];
+    args = [];
+  };
   for (const job of jobs) {
     for (const g of job.groups) {
-      if (g.count > 0) statements.push({ sql: INSERT_GROUP, args: [job.projectId, g.kind, job.source, job.receivedAt, g.payloads] });
+      if (g.count === 1) {
+        values.push("(?,?,?,?,?)");
+        args.push(job.projectId, g.kind, job.source, g.payloads.slice(1, -1), job.receivedAt);
+        if (values.length >= ROWS_PER_VALUES) flushValues();
+      } else if (g.count > 1) {
+        flushValues();
+        statements.push({ sql: INSERT_GROUP, args: [job.projectId, g.kind, job.source, job.receivedAt, g.payloads] });
+      }
     }
-    // REPLACE: a row older than 24 h that the purge has not reached yet is simply superseded.
+  }
+  flushValues();
+  for (const job of jobs) {
+    // REPLACE: a row older than 24 h that the purge has not reached yet is simply superseded. `messageKeys` are
+    // Segment's per-message dedupe keys (src/segment/dedupe.ts): they must commit with the rows.
     for (const r of job.idempotency ? [job.idempotency, ...(job.messageKeys ?? [])] : (job.messageKeys ?? [])) {
       statements.push({
         sql: "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) VALUES (?,?,?,?,?,?)",
