@@ -45,7 +45,12 @@ export async function startVibefollow(options: StartOptions): Promise<Running> {
   const services = ctx.services;
 
   const [host, port] = splitListen(options.listen ?? config.server.listen);
-  app.listen({ hostname: host, port, maxRequestBodySize: 8 * 1024 * 1024 });
+  try {
+    app.listen({ hostname: host, port, maxRequestBodySize: 8 * 1024 * 1024 });
+  } catch (e) {
+    database.close(); // e.g. the port is taken: leave nothing open behind the error
+    throw e;
+  }
   const server = app.server!;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
 

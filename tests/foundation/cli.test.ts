@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import pkg from "../../package.json" with { type: "json" };
-import { COMMANDS } from "../../src/cli/index";
+import { COMMANDS, runCli as runInProcess } from "../../src/cli/index";
 import { emptyDir, runCli, type RunResult } from "./support";
 
 /** The CLI's surface: help for every command, version, and wrong invocations, as a user's shell sees them. */
@@ -8,9 +8,25 @@ const tmp = emptyDir();
 afterAll(() => tmp.cleanup());
 
 const SPEC_COMMANDS = ["serve", "migrate", "check-config", "keys", "version"];
+/** `runCli` in this process with console.log/error captured: the same dispatch code, without a process per
+ * command (the subprocess tests below cover the process boundary). */
+async function runCaptured(args: string[]): Promise<RunResult> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const saved = { log: console.log, error: console.error };
+  console.log = (...a: unknown[]) => void out.push(a.join(" ") + "\n");
+  console.error = (...a: unknown[]) => void err.push(a.join(" ") + "\n");
+  try {
+    const code = await runInProcess(args);
+    return { code, stdout: out.join(""), stderr: err.join("") };
+  } finally {
+    Object.assign(console, saved);
+  }
+}
+
 let helps: RunResult[] = [];
 beforeAll(async () => {
-  helps = await Promise.all(COMMANDS.map((c) => runCli([c.name, "--help"], { cwd: tmp.dir })));
+  for (const c of COMMANDS) helps.push(await runCaptured([c.name, "--help"]));
 });
 
 test("the SPEC's commands all exist", () => {
@@ -37,13 +53,11 @@ test("`--help` after an action and `-h` work too", async () => {
 });
 
 test("no arguments print the command list (exit 2); --help and `help` print it with exit 0", async () => {
-  const [none, help, word, topic, badTopic] = await Promise.all([
-    runCli([], { cwd: tmp.dir }),
-    runCli(["--help"], { cwd: tmp.dir }),
-    runCli(["help"], { cwd: tmp.dir }),
-    runCli(["help", "keys"], { cwd: tmp.dir }),
-    runCli(["help", "nope"], { cwd: tmp.dir }),
-  ]);
+  const none = await runCli([], { cwd: tmp.dir });
+  const help = await runCaptured(["--help"]);
+  const word = await runCaptured(["help"]);
+  const topic = await runCaptured(["help", "keys"]);
+  const badTopic = await runCaptured(["help", "nope"]);
   expect(none.code).toBe(2);
   expect(help.code).toBe(0);
   expect(word.code).toBe(0);
@@ -56,14 +70,16 @@ test("no arguments print the command list (exit 2); --help and `help` print it w
 });
 
 test("version prints the package version", async () => {
-  const [v, flag] = await Promise.all([runCli(["version"], { cwd: tmp.dir }), runCli(["--version"], { cwd: tmp.dir })]);
+  const v = await runCli(["version"], { cwd: tmp.dir });
+  const flag = await runCaptured(["--version"]);
   expect(v.code).toBe(0);
   expect(v.stdout).toStartWith(`vibefollow ${pkg.version} (bun `);
   expect(flag.stdout).toBe(v.stdout);
 });
 
 test("an unknown command or flag is a usage error: exit 2, message and usage on stderr", async () => {
-  const [cmd, flag] = await Promise.all([runCli(["srve"], { cwd: tmp.dir }), runCli(["check-config", "--nope"], { cwd: tmp.dir })]);
+  const cmd = await runCaptured(["srve"]);
+  const flag = await runCli(["check-config", "--nope"], { cwd: tmp.dir });
   expect(cmd.code).toBe(2);
   expect(cmd.stderr).toContain('unknown command "srve"');
   expect(flag.code).toBe(2);
