@@ -5,22 +5,34 @@ import type { Check, FieldRef, Filter, Scalar } from "./filter";
 export type SqlFragment = { sql: string; args: InValue[] };
 
 /**
+ * Event conditions whose counts a whole-project recompute has precomputed (see `event-sets.ts`): node → temp
+ * table `(user_id, n)` holding the count of matching events with `id <= maxEventId`. Users with a newer event
+ * are listed in `temp.audience_fresh` and evaluated by the correlated subquery instead.
+ */
+export type EventCounts = { tables: ReadonlyMap<Filter, string> };
+
+/**
  * Compiles a filter into ONE SQL boolean expression over `tracked_users u` — the only evaluator of audience
  * filters: the whole-project recompute and the touched-users refresh both run it, so they cannot disagree.
  * Event conditions become correlated EXISTS subqueries on `events e` that seek the
  * `events_user_name_time (user_id, name, occurred_at)` index. Every value — and `now`, for relative times and
  * windows — is a bound parameter. Every leaf yields 0 or 1, never NULL, so `not` is a true complement.
  *
+ * With `counts` (a recompute), an event condition that has a `where` reads its precomputed count instead, for
+ * users without events newer than the precompute: the same condition, counted in one sequential pass over the
+ * events instead of one random row read per event per user.
+ *
  * @example compileFilter({ type: "field", field: "plan", ref, checks: [{ op: "eq", value: "pro" }] }, now())
  *   // → { sql: "ifnull(u.\"plan\" = ?, 0)", args: ["pro"] }
  */
-export function compileFilter(filter: Filter, now: number): SqlFragment {
+export function compileFilter(filter: Filter, now: number, counts?: EventCounts): SqlFragment {
   const args: InValue[] = [];
-  const sql = compileNode(filter, { now, args });
+  const sql = compileNode(filter, { now, args, counts });
   return { sql, args };
 }
 
-type Ctx = { now: number; args: InValue[] };
+type Ctx = { now: number; args: InValue[]; counts?: EventCounts };
+type EventFilter = Extract<Filter, { type: "event" }>;
 
 function compileNode(filter: Filter, ctx: Ctx): string {
   switch (filter.type) {
@@ -34,29 +46,58 @@ function compileNode(filter: Filter, ctx: Ctx): string {
       const parts = filter.checks.map((c) => compileCheck(filter.ref, c, ctx));
       return parts.length === 1 ? parts[0]! : `(${parts.join(" AND ")})`;
     }
-    case "event":
-      return compileEvent(filter, ctx);
+    case "event": {
+      const table = ctx.counts?.tables.get(filter);
+      const holds = table === undefined ? compileEventHolds(filter, ctx) : compileCountedHolds(filter, table, ctx);
+      return filter.negate ? `(NOT ${holds})` : holds;
+    }
   }
 }
 
-function compileEvent(filter: Extract<Filter, { type: "event" }>, ctx: Ctx): string {
+/** The matching events of one user: name, window and property conditions. */
+function eventMatch(filter: EventFilter, ctx: Ctx): string {
+  let sql = "e.name = ?";
+  ctx.args.push(filter.name);
+  if (filter.withinMs !== undefined) {
+    sql += " AND e.occurred_at > ?";
+    ctx.args.push(ctx.now - filter.withinMs);
+  }
+  if (filter.where) sql += ` AND ${compileNode(filter.where, ctx)}`;
+  return sql;
+}
+
+/** "count of matching events within [at_least, at_most]", correlated on u.id. */
+function compileEventHolds(filter: EventFilter, ctx: Ctx): string {
   // Built once per use so its parameters land in the right order each time it appears.
-  const base = (): string => {
-    let sql = "SELECT 1 FROM events e WHERE e.user_id = u.id AND e.name = ?";
-    ctx.args.push(filter.name);
-    if (filter.withinMs !== undefined) {
-      sql += " AND e.occurred_at > ?";
-      ctx.args.push(ctx.now - filter.withinMs);
-    }
-    if (filter.where) sql += ` AND ${compileNode(filter.where, ctx)}`;
-    return sql;
-  };
+  const base = () => `SELECT 1 FROM events e WHERE e.user_id = u.id AND ${eventMatch(filter, ctx)}`;
   const parts: string[] = [];
   // "the N-th matching event exists" stops at N rows instead of counting every event of the user.
   if (filter.atLeast > 0) parts.push(`EXISTS (${base()} LIMIT 1 OFFSET ${filter.atLeast - 1})`);
   if (filter.atMost !== undefined) parts.push(`NOT EXISTS (${base()} LIMIT 1 OFFSET ${filter.atMost})`);
-  const holds = parts.length === 0 ? "1" : parts.length === 1 ? parts[0]! : `(${parts.join(" AND ")})`;
-  return filter.negate ? `(NOT ${holds})` : holds;
+  return parts.length === 0 ? "1" : parts.length === 1 ? parts[0]! : `(${parts.join(" AND ")})`;
+}
+
+function compileCountedHolds(filter: EventFilter, table: string, ctx: Ctx): string {
+  const fresh = "EXISTS (SELECT 1 FROM temp.audience_fresh f WHERE f.user_id = u.id)";
+  const correlated = compileEventHolds(filter, ctx);
+  const count = `ifnull((SELECT c.n FROM temp."${table}" c WHERE c.user_id = u.id), 0)`;
+  const counted = `${count} BETWEEN ${filter.atLeast} AND ${filter.atMost ?? Number.MAX_SAFE_INTEGER}`;
+  return `(CASE WHEN ${fresh} THEN ${correlated} ELSE ${counted} END)`;
+}
+
+/**
+ * `SELECT user_id, count(*)` of the events matching an event condition (ignoring its counts), for events with
+ * `id <= ?` (bound last). It walks `events_project_name_time`, i.e. the condition's name and window in time
+ * order — which is arrival order, so the rows it reads for `where` lie together on disk.
+ */
+export function compileEventCounts(filter: EventFilter, projectId: string, maxEventId: number, now: number): SqlFragment {
+  const args: InValue[] = [projectId];
+  const match = eventMatch(filter, { now, args });
+  args.push(maxEventId);
+  return {
+    sql: `SELECT e.user_id, count(*) FROM events e INDEXED BY events_project_name_time WHERE e.project_id = ? AND ${match} AND e.id <= ? GROUP BY e.user_id`,
+    args,
+  };
 }
 
 function sqlString(s: string): string {

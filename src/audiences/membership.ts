@@ -3,6 +3,7 @@ import type { ProjectConfig } from "../config/schema";
 import type { Database, Transaction } from "../db/client";
 import { compileFilter } from "./compile";
 import { resolveAudiences, type ResolvedAudience } from "./defaults";
+import { dropEventCounts, prepareEventCounts, type PreparedCounts } from "./event-counts";
 
 /** Which users a membership pass looks at: the ones the normaliser touched, or a slice of user ids. */
 export type Scope = { kind: "users"; ids: readonly number[] } | { kind: "range"; from: number; to: number };
@@ -35,8 +36,9 @@ const TEMP_TABLES = [
   "CREATE TEMP TABLE IF NOT EXISTS audience_match (audience_id TEXT NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (audience_id, user_id)) WITHOUT ROWID",
   "CREATE TEMP TABLE IF NOT EXISTS audience_enter (audience_id TEXT NOT NULL, user_id INTEGER NOT NULL)",
   "CREATE TEMP TABLE IF NOT EXISTS audience_exit (member_rowid INTEGER NOT NULL, audience_id TEXT NOT NULL, user_id INTEGER NOT NULL)",
+  "CREATE TEMP TABLE IF NOT EXISTS audience_fresh (user_id INTEGER PRIMARY KEY)",
 ];
-const CLEAR = ["DELETE FROM temp.audience_match", "DELETE FROM temp.audience_enter", "DELETE FROM temp.audience_exit"];
+const CLEAR = ["DELETE FROM temp.audience_match", "DELETE FROM temp.audience_enter", "DELETE FROM temp.audience_exit", "DELETE FROM temp.audience_fresh"];
 
 /**
  * Brings `audience_members` and `audience_history` in line with the filters for the users in `scope`, inside
@@ -52,11 +54,14 @@ export async function applyMembership(
   audiences: readonly ResolvedAudience[],
   scope: Scope,
   at: number,
+  counts?: PreparedCounts,
 ): Promise<MembershipChange> {
   for (const sql of [...TEMP_TABLES, ...CLEAR]) await tx.execute(sql);
+  // Users with events newer than the precomputed counts are evaluated the correlated way (see event-counts.ts).
+  if (counts) await tx.execute({ sql: "INSERT OR IGNORE INTO temp.audience_fresh (user_id) SELECT user_id FROM events WHERE id > ?", args: [counts.maxEventId] });
   const users = scopeSql("u.id", scope);
   for (const audience of audiences) {
-    const filter = compileFilter(audience.filter, at);
+    const filter = compileFilter(audience.filter, at, counts);
     // `+u.project_id` keeps the planner on the rowid (range or IN list) instead of a project-wide index scan.
     await tx.execute({
       sql: `INSERT INTO temp.audience_match (audience_id, user_id) SELECT ?, u.id FROM tracked_users u WHERE ${users.sql} AND +u.project_id = ? AND ${filter.sql}`,
@@ -130,17 +135,22 @@ export async function recomputeAudiences(
   const hi = row.hi === null ? 0 : Number(row.hi);
   const total: RecomputeResult = { entered: 0, exited: 0, audiences: audiences.length, users: Number(row.n), transactions: 0, ms: 0 };
   await ensurePageCache(database);
-  // The first and last slices are open-ended so members whose user row is gone are still exited.
-  for (let from = lo; from <= hi; from += chunk) {
-    const scope: Scope = {
-      kind: "range",
-      from: from === lo ? Number.MIN_SAFE_INTEGER : from,
-      to: from + chunk > hi ? Number.MAX_SAFE_INTEGER : from + chunk,
-    };
-    const change = await database.write((tx) => applyMembership(tx, project.id, audiences, scope, at));
-    total.entered += change.entered;
-    total.exited += change.exited;
-    total.transactions++;
+  const counts = await prepareEventCounts(database, project.id, audiences, at);
+  try {
+    // The first and last slices are open-ended so members whose user row is gone are still exited.
+    for (let from = lo; from <= hi; from += chunk) {
+      const scope: Scope = {
+        kind: "range",
+        from: from === lo ? Number.MIN_SAFE_INTEGER : from,
+        to: from + chunk > hi ? Number.MAX_SAFE_INTEGER : from + chunk,
+      };
+      const change = await database.write((tx) => applyMembership(tx, project.id, audiences, scope, at, counts));
+      total.entered += change.entered;
+      total.exited += change.exited;
+      total.transactions++;
+    }
+  } finally {
+    await dropEventCounts(database, counts);
   }
   total.ms = Math.round(performance.now() - started);
   return total;

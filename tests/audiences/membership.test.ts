@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { audienceMembers, audienceSizes, recomputeAudiences, refreshMembership, userAudiences } from "../../src/audiences";
+import { applyMembership, audienceMembers, audienceSizes, recomputeAudiences, refreshMembership, resolveAudiences, userAudiences } from "../../src/audiences";
+import { dropEventCounts, prepareEventCounts } from "../../src/audiences/event-counts";
 import type { Database } from "../../src/db/client";
 import { manualClock, now, setClock, systemClock } from "../../src/lib/clock";
 import { DAY, insertEvent, insertUser, members, openTestDb, projectFrom, T0, updateUser } from "./support";
@@ -146,5 +147,34 @@ describe("materialised membership", () => {
     expect(all.members.map((m) => m.externalUserId).sort()).toEqual(await members(d, "p4", "pros"));
     expect(all.members[0]).toMatchObject({ externalUserId: expect.any(String), stage: expect.any(String), enteredAt: T0 + 16 * DAY });
     expect(await audienceSizes(d, "nobody")).toEqual([]);
+  });
+
+  test("recompute counts `where` events in one pass; events arriving mid-recompute are not missed", async () => {
+    const d = db.database;
+    const project = projectFrom(`[[projects]]
+id = "p6"
+  [[projects.audiences]]
+  id = "exporters"
+  filter = { performed = "feature_used", where = { field = "feature", eq = "export" }, at_least = 2 }
+  [[projects.audiences]]
+  id = "rare_exporters"
+  filter = { performed = "feature_used", where = { field = "feature", eq = "export" }, at_least = 0, at_most = 1 }
+`);
+    const audiences = resolveAudiences(project);
+    const eve = await insertUser(d, "p6", { external: "eve" });
+    const fay = await insertUser(d, "p6", { external: "fay" });
+    await insertEvent(d, "p6", eve, "feature_used", T0 - DAY, { feature: "export" });
+    await insertEvent(d, "p6", eve, "feature_used", T0 - DAY, { feature: "export" });
+    await insertEvent(d, "p6", fay, "feature_used", T0 - DAY, { feature: "export" });
+    const counts = await prepareEventCounts(d, "p6", audiences, T0);
+    expect(counts?.tableNames).toHaveLength(1); // the same condition twice: one count table
+    // fay's second export arrives after the counts were taken, before her slice is applied.
+    await insertEvent(d, "p6", fay, "feature_used", T0, { feature: "export" });
+    await d.write((tx) => applyMembership(tx, "p6", audiences, { kind: "range", from: 0, to: Number.MAX_SAFE_INTEGER }, T0, counts));
+    await dropEventCounts(d, counts);
+    expect(await members(d, "p6", "exporters")).toEqual(["eve", "fay"]);
+    expect(await members(d, "p6", "rare_exporters")).toEqual([]);
+    // The touched-user refresh (correlated) agrees.
+    expect(await d.write((tx) => refreshMembership(tx, project, [eve, fay], T0))).toEqual({ entered: 0, exited: 0 });
   });
 });
