@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
-import { SEGMENT_EVENT_MAP } from "../../src/segment";
+import { mapEventName, SEGMENT_EVENT_MAP } from "../../src/segment";
 import type { TestServer } from "../support/harness";
 import { count, drain, eventsOf, mid, rows, send, startSegmentServer, userRow } from "./support";
 
@@ -78,6 +78,26 @@ test("the mapping table has SPEC §13's examples and reaches all nine canonical 
   for (const name of ["user_signed_up", "trial_started", "feature_used", "onboarding_step", "subscription_changed", "subscription_cancelled", "payment_failed", "trial_expiring", "user_invited"]) {
     expect(targets.has(name)).toBe(true);
   }
+});
+
+test("names match ignoring case and separators; others are snake_cased", () => {
+  for (const spelling of ["Signed Up", "signed_up", "SIGNED-UP", "  signed   up "]) expect(mapEventName(spelling)).toBe("user_signed_up");
+  expect(mapEventName("Trial Ending Soon")).toBe("trial_expiring");
+  expect(mapEventName("Account Deleted")).toBe("account_deleted");
+  expect(mapEventName("Trial Ended")).toBe("trial_ended");
+  expect(mapEventName("reportExported")).toBe("report_exported");
+  expect(mapEventName("user_signed_up")).toBe("user_signed_up");
+});
+
+test("trial_expiring takes days_left from trial_end_date when it is not sent", async () => {
+  setClock(manualClock(T0));
+  await identify("map-5");
+  await batch([{ type: "track", userId: "map-5", event: "Trial Ending", properties: { trial_end_date: iso(T0 + 2 * 86_400_000) } }]);
+  expect((await drain(server)).quarantined).toBe(0);
+  const [e] = await eventsOf(db(), "map-5");
+  expect(e!.name).toBe("trial_expiring");
+  expect(e!.properties.days_left).toBe(2);
+  expect((await userRow(db(), "map-5"))!.trial_ends_at).toBe(T0 + 2 * 86_400_000);
 });
 
 test("a canonical property of the wrong type is not refused at the edge: the normaliser quarantines it", async () => {
