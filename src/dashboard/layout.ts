@@ -38,14 +38,15 @@ main{padding:20px;max-width:1200px;margin:0 auto}h1{font-size:20px;margin:4px 0 
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1e8}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #eceef2;vertical-align:top}
 th{background:#f0f2f5;font-weight:600}pre{background:#fff;border:1px solid #dde1e8;padding:8px;white-space:pre-wrap;word-break:break-word;max-height:420px;overflow:auto;margin:0}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:12px}.card{background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:12px}
-.card .n{font-size:26px;font-weight:700}.card .l{color:#5b6475}.muted{color:#6b7385}.notice{background:#e5f6ea;border:1px solid #9bd3ad;padding:8px 12px;border-radius:4px;margin-bottom:12px}
+.card .n{font-size:26px;font-weight:700}.card .n a{color:#2456d6;text-decoration:none}.card .l{color:#5b6475}.muted{color:#6b7385}.notice{background:#e5f6ea;border:1px solid #9bd3ad;padding:8px 12px;border-radius:4px;margin-bottom:12px}
 .error{background:#fdecec;border:1px solid #f0a6a6;padding:8px 12px;border-radius:4px;margin-bottom:12px}
 button,.btn{font:inherit;padding:4px 10px;border:1px solid #9aa3b5;border-radius:4px;background:#fff;cursor:pointer;color:#1d2330;text-decoration:none;display:inline-block}
 button.primary{background:#2456d6;border-color:#2456d6;color:#fff}button.danger{border-color:#c33;color:#c33}
 input[type=text],input[type=search],input[type=email],input[type=password],input[type=datetime-local],select,textarea{font:inherit;padding:4px 6px;border:1px solid #9aa3b5;border-radius:4px;background:#fff}
 textarea{width:100%;font-family:ui-monospace,Menlo,monospace}form.inline{display:inline}.row{display:flex;gap:8px;align-items:center;flex-wrap:wrap;margin:8px 0}
 iframe{width:100%;height:320px;border:1px solid #dde1e8;background:#fff}.key{font-family:ui-monospace,monospace;background:#fff8d6;border:1px solid #e6c94d;padding:8px;display:block;margin:6px 0}
-label{display:block;margin:6px 0 2px;font-weight:600}.badge{display:inline-block;padding:0 6px;border-radius:10px;background:#e8ebf1;font-size:12px}
+label{display:block;margin:6px 0 2px;font-weight:600}.badge{display:inline-block;padding:0 6px;border-radius:10px;background:#e8ebf1;color:#1d2330;font-size:12px}
+a{color:#2456d6}header .me .badge{background:#394257;color:#fff}
 `);
 
 /** A link inside the dashboard that keeps the chosen project. */

@@ -1,11 +1,18 @@
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, expect, test, setDefaultTimeout } from "bun:test";
 import { createHash } from "node:crypto";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { ADMIN, signIn, startSite, VIEWER, type Site } from "./support";
 
+// Real Argon2id logins and a real browser: slower than the 5 s default of a bare `bun test`.
+setDefaultTimeout(30_000);
+
 let site: Site;
+/** Sessions shared by the tests that do not end them (each sign-in costs an Argon2id check). */
+let admin: Awaited<ReturnType<typeof signIn>>;
+let viewer: Awaited<ReturnType<typeof signIn>>;
 beforeAll(async () => {
   site = await startSite();
+  [admin, viewer] = await Promise.all([signIn(site.url, ADMIN), signIn(site.url, VIEWER)]);
 });
 afterAll(() => site.close());
 afterEach(() => setClock(systemClock));
@@ -74,13 +81,13 @@ test("an https public_url makes the session cookie Secure", async () => {
 });
 
 test("CSRF: a POST without the token, with a wrong one, or from another origin is 403 and changes nothing", async () => {
-  const s = await signIn(site.url, ADMIN);
+  const s = admin;
   const autopilot = async () => (await site.sql("SELECT autopilot_override AS v FROM projects WHERE id = 'acme'"))[0]!.v;
   expect(await autopilot()).toBeNull();
   expect((await s.post("/dashboard/settings/autopilot", { project: "acme", autopilot: "on" })).status).toBe(403);
   expect((await s.post("/dashboard/settings/autopilot", { project: "acme", autopilot: "on", _csrf: "x".repeat(s.csrf.length) })).status).toBe(403);
   // Another session's token is no good either: tokens are per session.
-  const other = await signIn(site.url, ADMIN);
+  const other = viewer;
   expect(other.csrf).not.toBe(s.csrf);
   expect((await s.post("/dashboard/settings/autopilot", { project: "acme", autopilot: "on", _csrf: other.csrf })).status).toBe(403);
   expect(
@@ -103,7 +110,7 @@ test("CSRF: a POST without the token, with a wrong one, or from another origin i
 });
 
 test("a viewer can read but every action is 403, with a valid token", async () => {
-  const v = await signIn(site.url, VIEWER);
+  const v = viewer;
   expect(v.res.status).toBe(303);
   expect((await v.get("/dashboard/settings")).status).toBe(200);
   const keysBefore = await site.sql("SELECT count(*) AS n FROM api_keys");
@@ -128,8 +135,8 @@ test("a viewer sees email and name masked everywhere; an admin sees them in full
   await site.identify("u-mask", { email: "jane.doe@acme.io", traits: { name: "Jane Doe", plan: "pro" } });
   await site.track("u-mask", "user_invited", { invitedEmail: "bob.smith@corp.io" });
   await site.process();
-  const v = await signIn(site.url, VIEWER);
-  const a = await signIn(site.url, ADMIN);
+  const v = viewer;
+  const a = admin;
   for (const path of ["/dashboard/users?project=acme", "/dashboard/users/u-mask?project=acme"]) {
     const viewer = await (await v.get(path)).text();
     expect(viewer).toContain("j***@a***.io");
@@ -176,7 +183,7 @@ test("a removed account's sessions end with it", async () => {
 });
 
 test("unknown pages and projects are 404 pages, not errors", async () => {
-  const s = await signIn(site.url, ADMIN);
+  const s = admin;
   expect((await s.get("/dashboard/nope")).status).toBe(404);
   expect((await s.get("/dashboard/users?project=zzz")).status).toBe(404);
   expect((await s.get("/dashboard/drafts/drf_missing?project=acme")).status).toBe(404);

@@ -42,8 +42,10 @@ name = "Beta Corp"
 `,
     { background: false },
   );
-  await addAdmin(server.ctx.database, ADMIN.username, ADMIN.password, "admin");
-  await addAdmin(server.ctx.database, VIEWER.username, VIEWER.password, "viewer");
+  await Promise.all([
+    addAdmin(server.ctx.database, ADMIN.username, ADMIN.password, "admin"),
+    addAdmin(server.ctx.database, VIEWER.username, VIEWER.password, "viewer"),
+  ]);
   const post = async (path: string, body: unknown) => {
     const res = await server.api(path, { body });
     if (res.status >= 300) throw new Error(`${path} → ${res.status} ${await res.text()}`);

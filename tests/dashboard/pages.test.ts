@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { ADMIN, signIn, startSite, VIEWER, type Site } from "./support";
+
+// Real Argon2id logins against a real server: slower than the 5 s default of a bare `bun test`.
+setDefaultTimeout(30_000);
+
+let site: Site;
+let admin: Awaited<ReturnType<typeof signIn>>;
+let viewer: Awaited<ReturnType<typeof signIn>>;
+beforeAll(async () => {
+  site = await startSite();
+  [admin, viewer] = await Promise.all([signIn(site.url, ADMIN), signIn(site.url, VIEWER)]);
+  await site.identify("ann", { email: "ann@example.com", traits: { name: "Ann Example" } });
+  await site.track("ann", "user_signed_up", { plan: "free", source: "test" });
+  await site.process();
+});
+afterAll(() => site.close());
+
+const draftOf = async (externalId: string) =>
+  (await site.sql("SELECT d.* FROM drafts d JOIN tracked_users u ON u.id = d.user_id WHERE u.external_user_id = ?", [externalId]))[0];
+
+test("rules: preview lists who would match without recording; 'evaluate now' creates the drafts", async () => {
+  const page = await (await admin.get("/dashboard/rules?project=acme")).text();
+  expect(page).toContain('data-rule="welcome"');
+  expect(page).toContain("Last run: never");
+  const preview = await (await admin.get("/dashboard/rules/welcome/preview?project=acme")).text();
+  expect(preview).toContain('data-total="1"');
+  expect(preview).toContain("ann@example.com");
+  expect(await site.sql("SELECT * FROM rule_firings")).toEqual([]);
+  expect((await viewer.get("/dashboard/rules/welcome/preview?project=acme")).status).toBe(200);
+  expect(await (await viewer.get("/dashboard/rules/welcome/preview?project=acme")).text()).toContain("a***@e***.com");
+
+  const run = await admin.post("/dashboard/rules/evaluate", { project: "acme", _csrf: admin.csrf });
+  expect(run.status).toBe(303);
+  expect(run.headers.get("location")).toBe("/dashboard/rules?project=acme&notice=evaluated");
+  expect((await draftOf("ann"))!.state).toBe("pending_review");
+  const after = await (await admin.get("/dashboard/rules?project=acme")).text();
+  expect(after).toMatch(/Last run: .*manual, ok/);
+  const [runRow] = await site.sql("SELECT trigger FROM evaluator_runs ORDER BY id DESC LIMIT 1");
+  expect(runRow!.trigger).toBe("manual");
+});
+
+test("drafts: edit, reschedule, test send (downloadable .eml), reject — each recorded with the account", async () => {
+  const draft = (await draftOf("ann"))!;
+  const id = String(draft.id);
+  const edit = await admin.post(`/dashboard/drafts/${id}/edit`, { project: "acme", _csrf: admin.csrf, subject: "Hello <Ann>", text: "Hi Ann,\r\nwelcome aboard." });
+  expect(edit.status).toBe(303);
+  const edited = (await draftOf("ann"))!;
+  expect(edited.subject).toBe("Hello <Ann>");
+  expect(String(edited.text_body)).toStartWith("Hi Ann,\nwelcome aboard.");
+  const page = await (await admin.get(`/dashboard/drafts/${id}?project=acme`)).text();
+  expect(page).toContain("Hello &lt;Ann&gt;");
+  expect(page).toContain('sandbox=""');
+
+  const bad = await admin.post(`/dashboard/drafts/${id}/reschedule`, { project: "acme", _csrf: admin.csrf, at: "tomorrow" });
+  expect(bad.status).toBe(422);
+  const resched = await admin.post(`/dashboard/drafts/${id}/reschedule`, { project: "acme", _csrf: admin.csrf, at: "2031-05-04T10:30" });
+  expect(resched.status).toBe(303);
+  expect(Number((await draftOf("ann"))!.deadline)).toBe(Date.parse("2031-05-04T10:30:00Z"));
+
+  const sent = await admin.post(`/dashboard/drafts/${id}/test`, { project: "acme", _csrf: admin.csrf, address: "qa@acme.io" });
+  expect(sent.status).toBe(303);
+  const [message] = await site.sql("SELECT id, is_test, transport FROM messages WHERE draft_id = ?", [id]);
+  expect(message).toMatchObject({ is_test: 1, transport: "outbox" });
+  const list = await (await admin.get("/dashboard/messages?project=acme&transport=outbox")).text();
+  expect(list).toContain(String(message!.id));
+  expect(list).toContain("qa@acme.io");
+  const eml = await admin.get(`/dashboard/messages/${message!.id}.eml?project=acme`);
+  expect(eml.status).toBe(200);
+  expect(eml.headers.get("content-type")).toBe("message/rfc822");
+  expect(eml.headers.get("content-disposition")).toBe(`attachment; filename="${message!.id}.eml"`);
+  expect(await eml.text()).toContain("To: qa@acme.io");
+  // Another project's message is not reachable through this one.
+  expect((await admin.get(`/dashboard/messages/${message!.id}.eml?project=beta`)).status).toBe(404);
+  // Viewers see the list masked and cannot download.
+  const viewerList = await (await viewer.get("/dashboard/messages?project=acme")).text();
+  expect(viewerList).toContain("q***@a***.io");
+  expect(viewerList).not.toContain("qa@acme.io");
+
+  const reject = await admin.post(`/dashboard/drafts/${id}/reject`, { project: "acme", _csrf: admin.csrf, reason: "not now" });
+  expect(reject.status).toBe(303);
+  expect((await draftOf("ann"))!.state).toBe("rejected");
+  const actors = await site.sql("SELECT actor, note FROM draft_history WHERE draft_id = ? ORDER BY id", [id]);
+  expect(actors.filter((a) => a.actor === "dashboard:jane").map((a) => a.note)).toEqual(["edited", "rescheduled to 2031-05-04T10:30:00.000Z", "not now"]);
+  // A second reject is a 409 page, not a crash.
+  expect((await admin.post(`/dashboard/drafts/${id}/reject`, { project: "acme", _csrf: admin.csrf })).status).toBe(409);
+  // The draft is not reachable through another project.
+  expect((await admin.get(`/dashboard/drafts/${id}?project=beta`)).status).toBe(404);
+});
+
+test("a viewer's draft page masks the recipient inside the body too", async () => {
+  await site.identify("zed", { email: "zed.zulu@example.com", traits: { name: "Zed Zulu" } });
+  await site.track("zed", "user_signed_up", { plan: "free", source: "test" });
+  await site.process(true);
+  const id = String((await draftOf("zed"))!.id);
+  const page = await (await viewer.get(`/dashboard/drafts/${id}?project=acme`)).text();
+  expect(page).not.toContain("Zed");
+  expect(page).not.toContain("zed.zulu");
+  expect(page).toContain("Z***");
+  expect(await (await admin.get(`/dashboard/drafts/${id}?project=acme`)).text()).toContain("Zed");
+});
+
+test("audiences: sizes and members; webhooks page without a deliveries table", async () => {
+  const list = await (await admin.get("/dashboard/audiences?project=acme")).text();
+  expect(list).toMatch(/data-audience="signups"[\s\S]*?data-size="(\d+)"/);
+  const size = Number(/data-audience="signups"[\s\S]*?data-size="(\d+)"/.exec(list)![1]);
+  const [count] = await site.sql("SELECT count(*) AS n FROM audience_members WHERE project_id = 'acme' AND audience_id = 'signups'");
+  expect(size).toBe(Number(count!.n));
+  expect(size).toBeGreaterThan(0);
+  const members = await (await admin.get("/dashboard/audiences/signups?project=acme")).text();
+  expect(members).toContain("ann@example.com");
+  const masked = await (await viewer.get("/dashboard/audiences/signups?project=acme")).text();
+  expect(masked).toContain("a***@e***.com");
+  expect(masked).not.toContain("ann@example.com");
+  expect((await admin.get("/dashboard/audiences/nope?project=acme")).status).toBe(404);
+  const hooks = await admin.get("/dashboard/webhooks?project=acme");
+  expect(hooks.status).toBe(200);
+});
+
+test("quarantine: replaying twice is a 409; a non-JSON edit is a 422; bulk reports items already handled", async () => {
+  await site.identify("qz", { email: "qz@example.com" });
+  await site.track("qz", "e", { fooBar: 1, foo_bar: 2 });
+  await site.track("qz", "e2", { fooBar: 1, foo_bar: 3 });
+  await site.process();
+  const items = await site.sql("SELECT id FROM quarantine WHERE external_user_id = 'qz' ORDER BY id");
+  expect(items.length).toBe(2);
+  const [a, b] = items.map((r) => String(r.id));
+  const notJson = await admin.post(`/dashboard/quarantine/${a}/replay`, { project: "acme", _csrf: admin.csrf, payload: "{nope" });
+  expect(notJson.status).toBe(422);
+  expect(await notJson.text()).toContain("not valid JSON");
+  expect((await admin.post(`/dashboard/quarantine/${a}/replay`, { project: "acme", _csrf: admin.csrf })).status).toBe(303);
+  expect((await admin.post(`/dashboard/quarantine/${a}/replay`, { project: "acme", _csrf: admin.csrf })).status).toBe(409);
+  const [queued] = await site.sql("SELECT payload, source FROM ingest_queue WHERE source = 'replay'");
+  expect(JSON.parse(String(queued!.payload)).properties).toEqual({ fooBar: 1, foo_bar: 2 });
+  const bulk = await admin.post("/dashboard/quarantine/bulk", { project: "acme", _csrf: admin.csrf, action: "replay", ids: [a!, b!] });
+  expect(bulk.status).toBe(200);
+  const text = await bulk.text();
+  expect(text).toContain("Replayed 1 item(s).");
+  expect(text).toContain(`${a}: Item ${a} is already replayed.`);
+  expect((await site.sql("SELECT state FROM quarantine WHERE id = ?", [b!]))[0]!.state).toBe("replayed");
+  // A viewer sees the payload read-only.
+  const item = await (await viewer.get(`/dashboard/quarantine/${b}?project=acme`)).text();
+  expect(item).not.toContain("<textarea");
+  expect(item).toContain("foo_bar");
+});
