@@ -1,0 +1,64 @@
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { TestServer } from "../support/harness";
+import { count, drain, send, startSegmentServer } from "./support";
+
+/**
+ * Hostile and random messages: every field of a Segment message given every kind of JSON value. The server must
+ * answer with a SPEC status (never 500), and whatever it accepted must be applied or quarantined by the
+ * normaliser without an error — nothing stuck in the queue.
+ */
+let server: TestServer;
+beforeAll(async () => {
+  server = await startSegmentServer();
+});
+afterAll(() => server.close());
+
+// A small seeded generator, so a failure can be reproduced.
+let seed = 20260301;
+const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+
+function value(depth = 0): unknown {
+  const scalars = [null, true, false, 0, -1, 1e308, 1.5, "", "x", "Signed Up", "2026-01-01T00:00:00Z", "not a time", "$x", "vf_y", "__proto__", "a".repeat(300)];
+  if (depth > 2 || rand() < 0.6) return pick(scalars);
+  if (rand() < 0.5) return Array.from({ length: Math.floor(rand() * 3) }, () => value(depth + 1));
+  const obj: Record<string, unknown> = {};
+  for (let i = 0; i < 3; i++) obj[pick(["email", "company", "name", "firstName", "createdAt", "trial_end_date", "feature", "invitee_email", "plan_name", "__proto__", "constructor", "k"])] = value(depth + 1);
+  return obj;
+}
+
+function message(): Record<string, unknown> {
+  const m: Record<string, unknown> = { type: pick(["track", "identify", "page", "alias", undefined, 7, "TRACK"]) };
+  for (const field of ["userId", "anonymousId", "event", "properties", "traits", "timestamp", "sentAt", "receivedAt", "messageId", "context", "writeKey"]) {
+    if (rand() < 0.7) m[field] = field === "event" && rand() < 0.5 ? pick(["Signed Up", "Trial Started", "Feature Used", "Invite Sent", "Onboarding Step Completed", "Subscription Changed", "Trial Ending"]) : value();
+  }
+  if (rand() < 0.5) m.userId = pick(["h-1", "h-2", 42]);
+  return m;
+}
+
+test("random and hostile messages get SPEC statuses, and the normaliser applies or quarantines all of them", async () => {
+  const statuses = new Map<number, number>();
+  for (let i = 0; i < 150; i++) {
+    const path = pick(["/v1/batch", "/v1/batch", "/v1/track", "/v1/identify", "/v1/page"]);
+    const body = path === "/v1/batch" ? { batch: Array.from({ length: 1 + Math.floor(rand() * 8) }, message), sentAt: value() } : message();
+    const res = await send(server, path, body);
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    expect([200, 413, 422]).toContain(res.status);
+    if (res.status !== 200) expect(Array.isArray(res.json.errors)).toBe(true);
+  }
+  expect(statuses.get(200)).toBeGreaterThan(50);
+  const stats = await drain(server);
+  expect(stats.errors).toBe(0);
+  expect(await count(server.ctx.database, "SELECT count(*) AS n FROM ingest_queue")).toBe(0);
+  expect(stats.quarantined).toBeGreaterThan(0);
+});
+
+test("a __proto__ key stays data: it neither pollutes prototypes nor breaks the mapping", async () => {
+  const body = '{"batch":[{"type":"identify","userId":"proto","traits":{"__proto__":{"polluted":true},"company":{"__proto__":{"x":1},"name":"Evil"}}},' +
+    '{"type":"track","userId":"proto","event":"Clicked","properties":{"__proto__":{"polluted":true}}}]}';
+  expect((await send(server, "/v1/batch", body)).status).toBe(200);
+  await drain(server);
+  expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  const user = (await server.ctx.database.read("SELECT company FROM tracked_users WHERE external_user_id = 'proto'")).rows[0];
+  expect(user?.company).toBe("Evil");
+});
