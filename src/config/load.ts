@@ -187,6 +187,7 @@ function describeIssue(issue: z.core.$ZodIssue, root: unknown): ConfigProblem {
   const found = valueAt(root, issue.path);
   let expected = issue.message;
   if (issue.code === "invalid_type") expected = /^Invalid input/.test(issue.message) ? `${issue.expected}` : issue.message;
+  if (issue.code === "invalid_type" && found === undefined) expected = `${expected} (a required key)`;
   if (issue.code === "invalid_value" && /^Invalid/.test(issue.message)) expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   if (issue.code === "invalid_union" && /^Invalid/.test(issue.message)) expected = "one of the allowed forms";
   if (issue.code === "too_small" && /^Too small/.test(issue.message)) expected = `at least ${issue.minimum}`;

@@ -1,9 +1,14 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { ConfigError, loadConfig } from "../../src/config/load";
 import { emptyDir, runCli } from "./support";
 
-/** `vibefollow check-config` run as a real subprocess on broken files: exit 2, one precise line per problem. */
+/**
+ * Broken configs: exit 2, one precise line per problem, all at once. Each kind of problem is checked through
+ * `loadConfig` (the very text check-config prints); the real CLI runs as a subprocess on a file holding many
+ * problems at once, on invalid TOML, and on a missing file.
+ */
 const tmp = emptyDir();
 afterAll(() => tmp.cleanup());
 
@@ -32,27 +37,45 @@ describe("check-config on broken configs", () => {
     ["duplicate project id", '[[projects]]\nid = "acme"\n[[projects]]\nid = "acme"\n', 'projects[1].id: expected a project id used once, found "acme"'],
     ["missing env var", '[smtp]\nurl = "smtps://u:${VF_TEST_UNSET_PW}@h:465"\n', "smtp.url: expected environment variable VF_TEST_UNSET_PW to be set, found it unset"],
     ["invalid TOML", 'a = \n', "line 1, column 5: expected valid TOML, found Invalid TOML document"],
+    ["missing required key", '[[projects]]\nname = "Acme"\n', "projects[0].id: expected an id of letters, digits, _ or - (a required key), found nothing"],
+    ["unknown key in a rule", '[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "w"\nkind = "welcome"\ndelai = "1h"\n', 'projects[0].rules[0]: expected only known keys, found unknown key "delai"'],
+    ["bad audience filter", '[[projects]]\nid = "acme"\n[[projects.audiences]]\nid = "a"\nfilter = { field = "plan", gt = "x" }\n', 'projects[0].audiences[0].filter.gt: expected an operator that fits text field "plan"'],
   ];
   // The subprocesses run side by side; each test then checks its own result.
-  let results: Awaited<ReturnType<typeof check>>[] = [];
-  beforeAll(async () => {
-    results = await Promise.all(cases.map(([, toml]) => check(toml)));
-  });
-  cases.forEach(([name, , line], i) => {
+  cases.forEach(([name, toml, line]) => {
     test(name, () => {
-      const r = results[i]!;
-      expect(r.code).toBe(2);
-      expect(r.stdout).toBe("");
-      expect(r.stderr).toStartWith(`${r.file}: 1 problem\n`);
-      expect(r.lines).toHaveLength(1);
-      expect(r.lines[0]).toStartWith(line);
+      const file = join(tmp.dir, `c${n++}.toml`);
+      writeFileSync(file, toml);
+      let error: unknown;
+      try {
+        loadConfig(file, {});
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      const [head, ...lines] = (error as ConfigError).message.split("\n");
+      expect(head).toBe(`${file}: 1 problem`);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]!.trim()).toStartWith(line);
     });
+  });
+
+  test("the CLI on invalid TOML: exit 2, the line and column, nothing on stdout", async () => {
+    const r = await check('[server]\nlisten = "127.0.0.1:8080\n');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toStartWith(`${r.file}: 1 problem\n`);
+    expect(r.lines[0]).toMatch(/^line 2, column \d+: expected valid TOML, found /);
   });
 
   test("every problem is reported at once, each with its key path", async () => {
     const r = await check(`[server]
 listen = 8080
 lisen = "x"
+
+[database]
+url = "./data/x.db"
+synchronous = "sometimes"
 
 [evaluator]
 schedule = "every hour"
@@ -63,6 +86,12 @@ url = "smtps://u:\${VF_TEST_UNSET_PW}@h:465"
 [[projects]]
 id = "acme"
 timezone = "Mars/Olympus"
+review_window = "2 hours"
+send_window = { start = "9:00" }
+
+  [[projects.audiences]]
+  id = "a"
+  filter = { field = "plan", gt = "x" }
 
   [[projects.rules]]
   id = "welcome"
@@ -70,7 +99,7 @@ timezone = "Mars/Olympus"
 
   [[projects.rules]]
   id = "trial"
-  kind = "trial_expiring"
+  kind = "telepathy"
 
   [[projects.rules]]
   id = "w2"
@@ -78,9 +107,26 @@ timezone = "Mars/Olympus"
   delay = "soon"
 `);
     expect(r.code).toBe(2);
-    expect(r.stderr).toStartWith(`${r.file}: 6 problems\n`);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toStartWith(`${r.file}: 12 problems\n`);
     const paths = r.lines.map((l) => l.slice(0, l.indexOf(":")));
-    expect(paths.sort()).toEqual(["evaluator.schedule", "projects[0].rules[2].delay", "projects[0].timezone", "server", "server.listen", "smtp.url"]);
+    expect(paths.sort()).toEqual([
+      "database.synchronous",
+      "database.url",
+      "evaluator.schedule",
+      "projects[0].audiences[0].filter.gt",
+      "projects[0].review_window",
+      "projects[0].rules[1].kind",
+      "projects[0].rules[2].delay",
+      "projects[0].send_window.start",
+      "projects[0].timezone",
+      "server",
+      "server.listen",
+      "smtp.url",
+    ]);
+    // Each line is the same precise text as for that problem alone.
+    expect(r.lines).toContain('projects[0].rules[2].delay: expected a duration like "90s", "15m", "2h", "3d" or "1w", found string "soon"');
+    expect(r.lines).toContain("smtp.url: expected environment variable VF_TEST_UNSET_PW to be set, found it unset");
   });
 
   test("a missing file is a problem, not a silent fallback to defaults", async () => {
