@@ -31,10 +31,15 @@ export type WriteJob = {
 
 type Pending = WriteJob & { rows: number; resolve(): void; reject(error: unknown): void };
 
-const GATHER_MS = Number(process.env.VF_GATHER_MS ?? 2);
+/** How long, at most, a backlog waits for more arrivals before the next commit (only while they keep coming). */
+const GATHER_MS = 1;
 
 /** Rows per merged VALUES statement (5 parameters each, far below SQLite's limit). */
 const ROWS_PER_VALUES = 500;
+
+const INSERT_MESSAGE_KEYS =
+  "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) " +
+  "SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 FROM json_each(?3)";
 
 const INSERT_GROUP =
   "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT ?, ?, ?, value, ? FROM json_each(?) ORDER BY key";
@@ -202,13 +207,18 @@ function buildStatements(jobs: Pending[]): InStatement[] {
   }
   flushValues();
   for (const job of jobs) {
-    // REPLACE: a row older than 24 h that the purge has not reached yet is simply superseded. `messageKeys` are
-    // Segment's per-message dedupe keys (src/segment/dedupe.ts): they must commit with the rows.
-    for (const r of job.idempotency ? [job.idempotency, ...(job.messageKeys ?? [])] : (job.messageKeys ?? [])) {
+    // REPLACE: a row older than 24 h that the purge has not reached yet is simply superseded.
+    const r = job.idempotency;
+    if (r) {
       statements.push({
         sql: "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) VALUES (?,?,?,?,?,?)",
         args: [job.projectId, r.key, r.requestHash, r.status, r.responseBody, job.receivedAt],
       });
+    }
+    // Segment's per-message dedupe keys (src/segment/dedupe.ts) must commit with the rows: one statement per job.
+    const m = job.messageKeys;
+    if (m && m.length > 0) {
+      statements.push({ sql: INSERT_MESSAGE_KEYS, args: [job.projectId, job.receivedAt, JSON.stringify(m.map((k) => [k.key, k.requestHash, k.status, k.responseBody]))] });
     }
   }
   return statements;
