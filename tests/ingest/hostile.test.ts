@@ -131,6 +131,45 @@ test("__proto__ keys never pollute: refused inside properties/traits, ignored at
   expect(polluted()).toBe(false);
 });
 
+test("fuzz: random mutations of valid bodies get 202/200, 400 or 422 with the envelope — never a 500", async () => {
+  let seed = 20261126;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const weird: unknown[] = [null, true, 0, -1.5e308, "", "$x", "vf_y", "__proto__", [], {}, [[[]]], { __proto__: null }, "é\u0000", "9".repeat(400), { a: { b: { c: { d: { e: { f: { g: { h: { i: 1 } } } } } } } } }];
+  const mutate = (value: any, depth = 0): any => {
+    if (depth > 3 || rand() < 0.2) return pick(weird);
+    if (Array.isArray(value)) return value.map((v) => (rand() < 0.3 ? mutate(v, depth + 1) : v));
+    if (value && typeof value === "object") {
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) if (rand() > 0.1) out[rand() < 0.1 ? pick(["$k", "vf_k", "Name", "name "]) : k] = rand() < 0.3 ? mutate(v, depth + 1) : v;
+      return out;
+    }
+    return rand() < 0.5 ? pick(weird) : value;
+  };
+  const bases: [string, unknown][] = [
+    ["/api/v1/events", { external_user_id: "u", name: "feature_used", properties: { feature: "x", count: 2 }, timestamp: "2026-01-01T00:00:00Z" }],
+    ["/api/v1/users", { external_user_id: "u", email: "a@example.com", traits: { plan: "pro" } }],
+    ["/api/v1/events/batch", { events: [{ external_user_id: "u", name: "x" }, { external_user_id: "v", name: "trial_started", properties: { trialDays: 3 } }] }],
+    ["/api/v1/events/bulk", { events: [{ external_user_id: "u", name: "x" }, { external_user_id: "v", name: "user_invited", properties: { invitedEmail: "b@example.com" } }] }],
+    ["/api/v1/users/bulk", { users: [{ external_user_id: "u" }, { external_user_id: "v", traits: { a: 1 } }] }],
+  ];
+  const seen = new Set<number>();
+  for (let i = 0; i < 400; i++) {
+    const [path, base] = pick(bases);
+    let text = JSON.stringify(mutate(base));
+    if (rand() < 0.15) {
+      const at = Math.floor(rand() * text.length);
+      text = text.slice(0, at) + pick(["{", "}", '"', ",", "\\", "\u0001", "]"]) + text.slice(at + 1);
+    }
+    const r = await post(server, path, text);
+    seen.add(r.status);
+    expect({ path, text, status: [200, 202, 400, 422].includes(r.status) }).toEqual({ path, text, status: true });
+    if (r.status >= 400) expect(r.json.errors.length).toBeGreaterThan(0);
+    else expect(r.json.data).toBeDefined();
+  }
+  expect([...seen].sort()).toEqual([200, 202, 400, 422]);
+});
+
 test("the server still answers normally after all of the above", async () => {
   expect((await post(server, "/api/v1/events", event())).status).toBe(202);
 });
