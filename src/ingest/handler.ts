@@ -107,7 +107,11 @@ async function accept(deps: IngestDeps, endpoint: Endpoint, projectId: string, t
 
 /** Bulk (backfill) traffic waits while the project already has `backfill_queue_limit` items queued. */
 async function checkBackfill(deps: IngestDeps, projectId: string): Promise<void> {
-  const result = await deps.database.read({ sql: "SELECT count(*) AS n FROM ingest_queue WHERE project_id = ?", args: [projectId] });
+  // Counting stops at the limit: a long queue costs no more than the limit's worth of index entries.
+  const result = await deps.database.read({
+    sql: "SELECT count(*) AS n FROM (SELECT 1 FROM ingest_queue WHERE project_id = ? LIMIT ?)",
+    args: [projectId, deps.backfillQueueLimit],
+  });
   if (Number(result.rows[0]!.n) >= deps.backfillQueueLimit) {
     throw new ApiError(429, [{ code: "backfill_queue_full", message: "The project's queue is full; retry the bulk request later." }], { "retry-after": "5" });
   }
