@@ -12,16 +12,25 @@ export async function addAdmin(database: Database, username: string, password: s
   await database.db.insert(adminUsers).values({ id: newId("adm"), username, role, passwordHash, createdAt: now() });
 }
 
+/** A new password also ends the account's dashboard sessions (in the same transaction): a leaked session dies with the old password. */
 export async function setAdminPassword(database: Database, username: string, password: string): Promise<boolean> {
   const passwordHash = await Bun.password.hash(password, { algorithm: "argon2id" });
-  const rows = await database.db.update(adminUsers).set({ passwordHash }).where(eq(adminUsers.username, username)).returning();
-  return rows.length > 0;
+  const [updated] = await database.batch([
+    { sql: "UPDATE admin_users SET password_hash = ? WHERE username = ?", args: [passwordHash, username] },
+    { sql: `DELETE FROM dashboard_sessions WHERE ${SESSIONS_OF}`, args: [username] },
+  ]);
+  return updated!.rowsAffected > 0;
 }
 
 export async function removeAdmin(database: Database, username: string): Promise<boolean> {
-  const rows = await database.db.delete(adminUsers).where(eq(adminUsers.username, username)).returning();
-  return rows.length > 0;
+  const [, removed] = await database.batch([
+    { sql: `DELETE FROM dashboard_sessions WHERE ${SESSIONS_OF}`, args: [username] },
+    { sql: "DELETE FROM admin_users WHERE username = ?", args: [username] },
+  ]);
+  return removed!.rowsAffected > 0;
 }
+
+const SESSIONS_OF = "admin_id IN (SELECT id FROM admin_users WHERE username = ?)";
 
 /** Checks a login; returns the account or undefined. */
 export async function verifyAdmin(database: Database, username: string, password: string) {

@@ -1,5 +1,6 @@
 import type { AppContext } from "../context";
 import { verifyAdmin } from "./accounts";
+import type { LoginThrottle } from "./login-throttle";
 import { html } from "./html";
 import { STYLE } from "./layout";
 import { htmlResponse, parseCookies, readForm, redirect } from "./request";
@@ -24,7 +25,7 @@ function clearedCookie(ctx: AppContext, name: string, path: string): string {
   return `${name}=; Path=${path}; HttpOnly; SameSite=Lax; Max-Age=0${secure(ctx)}`;
 }
 
-function loginPage(ctx: AppContext, status: number, error?: string): Response {
+function loginPage(ctx: AppContext, status: number, error?: string, headers: Record<string, string> = {}): Response {
   const token = randomSecret();
   const body = html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Sign in · Vibefollow</title><style>${STYLE} .login{max-width:340px;margin:80px auto;background:#fff;border:1px solid #dde1e8;border-radius:6px;padding:20px} .login input{width:100%}</style></head>
@@ -37,6 +38,7 @@ ${error ? html`<div class="error" role="alert">${error}</div>` : ""}
 <div class="row"><button type="submit" class="primary">Sign in</button></div>
 </form></div></body></html>`;
   return htmlResponse(body, status, {
+    ...headers,
     "set-cookie": `${LOGIN_COOKIE}=${token}; Path=/dashboard/login; HttpOnly; SameSite=Strict; Max-Age=3600${secure(ctx)}`,
   });
 }
@@ -45,14 +47,25 @@ export function showLogin(ctx: AppContext): Response {
   return loginPage(ctx, 200);
 }
 
-export async function submitLogin(ctx: AppContext, request: Request): Promise<Response> {
+export async function submitLogin(ctx: AppContext, request: Request, throttle: LoginThrottle): Promise<Response> {
   const form = await readForm(request);
   const cookie = parseCookies(request.headers.get("cookie"))[LOGIN_COOKIE];
   if (!sameToken(form.get("_csrf"), cookie)) return loginPage(ctx, 403, "The form expired. Please sign in again.");
   const username = (form.get("username") ?? "").trim();
   const password = form.get("password") ?? "";
+  const wait = throttle.blockedFor(username);
+  if (wait > 0) {
+    const minutes = Math.ceil(wait / 60_000);
+    return loginPage(ctx, 429, `Too many failed sign-ins for this name. Try again in ${minutes} minute${minutes === 1 ? "" : "s"}.`, {
+      "retry-after": String(Math.ceil(wait / 1000)),
+    });
+  }
   const account = username && password ? await verifyAdmin(ctx.database, username, password) : undefined;
-  if (!account) return loginPage(ctx, 401, "Wrong name or password.");
+  if (!account) {
+    throttle.fail(username);
+    return loginPage(ctx, 401, "Wrong name or password.");
+  }
+  throttle.succeed(username);
   const { token } = await createSession(ctx.database, account.id);
   const headers = new Headers({ location: "/dashboard" });
   headers.append("set-cookie", sessionCookie(ctx, token));

@@ -5,6 +5,7 @@ import { html } from "./html";
 import { page } from "./layout";
 import { logout, SESSION_COOKIE, showLogin, submitLogin } from "./login";
 import { htmlResponse, parseCookies, readForm, redirect, type DashboardRequest, type Handler } from "./request";
+import { LoginThrottle } from "./login-throttle";
 import { loadSession, sameToken, type Session } from "./sessions";
 
 /**
@@ -19,6 +20,7 @@ type Compiled = Route & { parts: string[] };
 
 export function createRouter(ctx: AppContext, routes: Route[]) {
   const compiled: Compiled[] = routes.map((r) => ({ ...r, parts: split(r.path) }));
+  const throttle = new LoginThrottle();
 
   return async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
@@ -27,7 +29,7 @@ export function createRouter(ctx: AppContext, routes: Route[]) {
     try {
       if (path === "/login") {
         if (method === "GET") return showLogin(ctx);
-        if (method === "POST") return await submitLogin(ctx, request);
+        if (method === "POST") return await submitLogin(ctx, request, throttle);
       }
       const session = await loadSession(ctx.database, parseCookies(request.headers.get("cookie"))[SESSION_COOKIE]);
       if (!session) {
