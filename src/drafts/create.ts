@@ -3,6 +3,7 @@ import type { Transaction } from "../db/client";
 import { now } from "../lib/clock";
 import { newId } from "../lib/ids";
 import { log } from "../lib/log";
+import { emitMailEvent } from "../mail/events";
 import { loadLinkSecret, type Executor } from "../mail/tokens";
 import { buildTemplateContext, loadEvent, loadUser } from "./context";
 import { defaultTemplateFor, templateFor } from "./default-templates";
@@ -73,6 +74,12 @@ async function createDraft(
   await tx.execute({
     sql: "INSERT INTO draft_history (draft_id, from_state, to_state, actor, note, at) VALUES (?, NULL, ?, ?, ?, ?)",
     args: [id, state, "evaluator", autopilot ? "autopilot: scheduled for its deadline" : "waiting for review", createdAt],
+  });
+  await emitMailEvent(tx, {
+    type: "draft.created",
+    projectId: project.id,
+    at: createdAt,
+    data: { draft_id: id, rule_id: rule.id, state, deadline: new Date(deadline).toISOString(), subject: rendered.subject, external_user_id: user.externalUserId, email: user.email },
   });
   return id;
 }

@@ -56,6 +56,9 @@ export function sendingService(deps: { database: Database; config: Config; inter
     name: "sending",
     env,
     async start() {
+      if (!deps.config.server.public_url && deps.config.projects.some((p) => smtpFor(deps.config, p))) {
+        log.warn("server.public_url is not set: unsubscribe links in outgoing mail point at the listen address");
+      }
       await reconcileInterrupted(deps.database);
       running = true;
       loop("sending", () => runSendingTick(env, () => running));

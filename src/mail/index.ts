@@ -6,3 +6,4 @@ export { suppressAddress, suppressUser } from "./suppress";
 export { loadLinkSecret, publicBase, readUnsubscribeToken, unsubscribeToken } from "./tokens";
 export { classifyFailure, Messengers, smtpFor, type Messenger } from "./transport";
 export { countMessagesByState, getMessageEml, listMessages, type MessageFilter, type MessageView } from "./queries";
+export { emitMailEvent, setOnMailEvent, type MailEvent, type MailEventType, type OnMailEvent } from "./events";

@@ -4,6 +4,7 @@ import type { Database } from "../db/client";
 import { escapeHtml } from "../drafts/render";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
+import { emitMailEvent, userFields } from "./events";
 import { suppressUser } from "./suppress";
 import { loadLinkSecret, readTrackingToken, readUnsubscribeToken, type UnsubscribeTarget } from "./tokens";
 
@@ -78,7 +79,12 @@ export function mailRoutes(ctx: AppContext) {
         if (!t) return INVALID();
         const project = ctx.config.projects.find((p) => p.id === t.projectId)!;
         if (t.test) return page(200, "This was a test email", "<p>Nothing changed: the link in a test send does not unsubscribe anyone.</p>");
-        await ctx.database.write((tx) => suppressUser(tx, t.projectId, t.userId, "unsubscribed", "recipient"));
+        await ctx.database.write(async (tx) => {
+          const done = await suppressUser(tx, t.projectId, t.userId, "unsubscribed", "recipient");
+          if (done?.changed) {
+            await emitMailEvent(tx, { type: "email.unsubscribed", projectId: t.projectId, at: now(), data: await userFields(tx, t.userId) });
+          }
+        });
         log.info("unsubscribed", { project: t.projectId, userId: t.userId });
         return page(200, "You're unsubscribed", `<p>You will get no more emails from ${escapeHtml(project.name ?? project.id)}.</p>`);
       },
@@ -86,12 +92,7 @@ export function mailRoutes(ctx: AppContext) {
     )
     .get("/t/o/:token", async ({ params }) => {
       const t = readTrackingToken(await secretOf(ctx.database), params.token.replace(/\.gif$/, ""));
-      if (t?.what === "open") {
-        await ctx.database.execute({
-          sql: "UPDATE messages SET open_count = open_count + 1, opened_at = coalesce(opened_at, ?) WHERE id = ? AND is_test = 0",
-          args: [now(), t.messageId],
-        });
-      }
+      if (t?.what === "open") await recordEngagement(ctx, t.messageId, "open");
       return new Response(PIXEL, { headers: { "content-type": "image/gif", "cache-control": "no-store" } });
     })
     .get("/t/c/:token", async ({ params }) => {
@@ -102,12 +103,28 @@ export function mailRoutes(ctx: AppContext) {
       const url = links[Number(t.what.slice("click-".length))];
       // Only a URL this very message contains: the signed index cannot point anywhere else (no open redirect).
       if (!url || !/^https?:\/\//.test(url)) return INVALID();
-      await ctx.database.execute({
-        sql: "UPDATE messages SET click_count = click_count + 1, clicked_at = coalesce(clicked_at, ?) WHERE id = ? AND is_test = 0",
-        args: [now(), t.messageId],
-      });
+      await recordEngagement(ctx, t.messageId, "click", url);
       return new Response(null, { status: 302, headers: { location: url, "cache-control": "no-store", "referrer-policy": "no-referrer" } });
     });
+}
+
+/** Counts an open or click on the message; the first of each kind is also an `email.opened` / `email.clicked` event. */
+async function recordEngagement(ctx: AppContext, messageId: string, kind: "open" | "click", url?: string): Promise<void> {
+  const [count, first] = kind === "open" ? ["open_count", "opened_at"] : ["click_count", "clicked_at"];
+  await ctx.database.write(async (tx) => {
+    const at = now();
+    const row = (
+      await tx.execute({
+        sql: `UPDATE messages SET ${count} = ${count} + 1, ${first} = coalesce(${first}, ?) WHERE id = ? AND is_test = 0
+              RETURNING ${count} AS n, project_id, user_id, draft_id`,
+        args: [at, messageId],
+      })
+    ).rows[0];
+    if (!row || Number(row.n) !== 1) return;
+    const user = await userFields(tx, row.user_id === null ? null : Number(row.user_id));
+    const data = { message_id: messageId, draft_id: row.draft_id, ...(url ? { url } : {}), ...user };
+    await emitMailEvent(tx, { type: kind === "open" ? "email.opened" : "email.clicked", projectId: String(row.project_id), at, data });
+  });
 }
 
 /** A transparent 1×1 GIF. */

@@ -4,6 +4,7 @@ import type { Database } from "../db/client";
 import { transitionDraft } from "../drafts/history";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
+import { emitMailEvent, userFields } from "./events";
 import { isAddressSuppressed, suppressAddress } from "./suppress";
 import { classifyFailure, type Messengers } from "./transport";
 
@@ -100,6 +101,10 @@ async function recordSent(env: SenderEnv, row: Row, response: string): Promise<v
     if (row.draft_id !== null && !Number(row.is_test)) {
       await transitionDraft(tx, { draftId: String(row.draft_id), from: ["sending"], to: "sent", actor: "sender", note: response.slice(0, 200) });
     }
+    if (!Number(row.is_test)) {
+      const user = await userFields(tx, row.user_id === null ? null : Number(row.user_id));
+      await emitMailEvent(tx, { type: "email.sent", projectId: String(row.project_id), at: t, data: { message_id: String(row.id), draft_id: row.draft_id, to: String(row.to_address), ...user } });
+    }
   });
 }
 
@@ -122,7 +127,11 @@ async function recordFailure(env: SenderEnv, row: Row, failure: { permanent: boo
     if (row.draft_id !== null && !isTest) {
       await transitionDraft(tx, { draftId: String(row.draft_id), from: ["sending"], to: "failed", actor: "sender", note: reason.slice(0, 500), set: { reason: reason.slice(0, 500) } });
     }
-    if (failure.suppress && !isTest) await suppressAddress(tx, String(row.project_id), String(row.to_address), "bounced", "sender");
+    if (failure.suppress && !isTest) {
+      await suppressAddress(tx, String(row.project_id), String(row.to_address), "bounced", "sender");
+      const user = await userFields(tx, row.user_id === null ? null : Number(row.user_id));
+      await emitMailEvent(tx, { type: "email.bounced", projectId: String(row.project_id), at: t, data: { message_id: id, draft_id: row.draft_id, to: String(row.to_address), reason: failure.detail, ...user } });
+    }
   });
   return { messageId: id, outcome: giveUp ? "failed" : "retry", detail: failure.detail };
 }

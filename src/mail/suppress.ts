@@ -7,11 +7,11 @@ const OPEN_DRAFTS = "('pending_review', 'scheduled')";
  * Suppresses one user of a project at once (unsubscribe): the user row, the address, and every open draft of the
  * user is cancelled with the reason. Run inside a write transaction.
  */
-export async function suppressUser(tx: Executor, projectId: string, userId: number, reason: string, actor: string): Promise<{ email: string | null } | undefined> {
+export async function suppressUser(tx: Executor, projectId: string, userId: number, reason: string, actor: string): Promise<{ email: string | null; changed: boolean } | undefined> {
   const row = (await tx.execute({ sql: "SELECT email FROM tracked_users WHERE id = ? AND project_id = ?", args: [userId, projectId] })).rows[0];
   if (!row) return undefined;
   const at = now();
-  await tx.execute({
+  const updated = await tx.execute({
     sql: `UPDATE tracked_users SET suppressed = 1, suppressed_reason = ?, suppressed_at = ?, updated_at = ?
           WHERE id = ? AND suppressed = 0`,
     args: [reason, at, at, userId],
@@ -24,7 +24,7 @@ export async function suppressUser(tx: Executor, projectId: string, userId: numb
     });
   }
   await cancelOpenDrafts(tx, "user_id = ?", [userId], reason, actor, at);
-  return { email };
+  return { email, changed: updated.rowsAffected > 0 };
 }
 
 /** A hard bounce: the address is suppressed for the project, with every user that has it. */
