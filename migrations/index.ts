@@ -4,6 +4,7 @@ import m1 from "./0001_panoramic_owl.sql" with { type: "text" };
 import m2 from "./0002_lame_robbie_robertson.sql" with { type: "text" };
 import m3 from "./0003_funny_umar.sql" with { type: "text" };
 import m4 from "./0004_new_silverclaw.sql" with { type: "text" };
+import m5 from "./0005_unknown_maelstrom.sql" with { type: "text" };
 
 export const migrations: { tag: string; sql: string }[] = [
   { tag: "0000_smart_white_tiger", sql: m0 },
@@ -11,4 +12,5 @@ export const migrations: { tag: string; sql: string }[] = [
   { tag: "0002_lame_robbie_robertson", sql: m2 },
   { tag: "0003_funny_umar", sql: m3 },
   { tag: "0004_new_silverclaw", sql: m4 },
+  { tag: "0005_unknown_maelstrom", sql: m5 },
 ];

@@ -6,3 +6,4 @@ export * from "./drafts";
 export * from "./rules";
 export * from "./audiences";
 export * from "./dashboard";
+export * from "./webhooks";
