@@ -131,3 +131,22 @@ test("closeWhenIdle waits for the write in flight", async () => {
     again.close();
   }
 });
+
+test("two processes migrating a new database at once apply each migration exactly once", async () => {
+  const file = join(tmp.dir, "race.db");
+  const startAt = Date.now() + 3_000;
+  const script = `
+    import { openDatabase } from ${JSON.stringify(join(import.meta.dir, "../../src/db/client.ts"))};
+    import { migrate } from ${JSON.stringify(join(import.meta.dir, "../../src/db/migrate.ts"))};
+    const db = await openDatabase({ url: ${JSON.stringify(`file:${file}`)}, synchronous: "full", busy_timeout: 10000 });
+    while (Date.now() < ${startAt}) await Bun.sleep(1); // all three start migrating together
+    console.log(JSON.stringify(await migrate(db)));
+    db.close();`;
+  const run = () => Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
+  const procs = [run(), run(), run()];
+  const results = await Promise.all(procs.map(async (p) => ({ code: await p.exited, out: await new Response(p.stdout).text(), err: await new Response(p.stderr).text() })));
+  for (const r of results) expect(r.err).toBe("");
+  expect(results.map((r) => r.code)).toEqual([0, 0, 0]);
+  const applied = results.flatMap((r) => JSON.parse(r.out) as string[]);
+  expect(applied.sort()).toEqual(migrations.map((m) => m.tag).sort());
+});
