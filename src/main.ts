@@ -55,7 +55,15 @@ export async function startVibefollow(options: StartOptions): Promise<Running> {
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
 
   if (options.background !== false) for (const s of services) await s.start();
-  log.info("started", { url, database: database.url, projects: config.projects.map((p) => p.id), migrationsApplied: applied.length });
+  log.info("started", {
+    url,
+    config: options.loaded.file ?? "embedded defaults",
+    database: database.url,
+    synchronous: config.database.synchronous,
+    projects: config.projects.map((p) => p.id),
+    mail: config.smtp || config.projects.some((p) => p.smtp) ? "smtp" : "outbox",
+    migrationsApplied: applied.length,
+  });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>
