@@ -37,6 +37,7 @@ async function ensureBinary(): Promise<string> {
   const [out, err, code] = await Promise.all([new Response(build.stdout).text(), new Response(build.stderr).text(), build.exited]);
   if (code !== 0) throw new Error(`bun run build failed:\n${out}\n${err}`);
   renameSync(partial, dist);
+  if (existsSync(`${partial}.map`)) renameSync(`${partial}.map`, `${dist}.map`);
   return dist;
 }
 
