@@ -1,0 +1,134 @@
+import type { Config } from "../config/schema";
+import type { Service } from "../context";
+import type { Database } from "../db/client";
+import type { DeliveryState } from "../db/schema/webhooks";
+import { now } from "../lib/clock";
+import { log } from "../lib/log";
+import { setWebhookEndpoints } from "./enqueue";
+import { ShutdownAbort, postOnce } from "./post";
+import { claimDue, finishAttempt, recoverClaims, releaseClaim, type ClaimedDelivery } from "./queries";
+import { signBody } from "./sign";
+import { DEFAULT_TIMEOUT_MS } from "./types";
+
+export type WebhookEnv = {
+  database: Database;
+  config: Config;
+  /** How long an attempt may take (SPEC §10: 10 s). Tests shorten it. */
+  timeoutMs: number;
+  /** Attempts in flight at once. */
+  concurrency: number;
+  /** Aborted on stop: in-flight attempts are handed back untouched. */
+  shutdown: AbortSignal;
+};
+
+export type AttemptOutcome = { id: string; attempt: number; state: DeliveryState | "released"; status: number | null; error?: string };
+
+/** A claim older than this is an attempt whose process died: no live attempt lasts past its timeout. */
+const staleAfter = (env: WebhookEnv) => env.timeoutMs + 60_000;
+
+/**
+ * Delivers everything due, at most `env.concurrency` attempts in flight, until nothing is due (or `keepGoing`
+ * turns false). Never throws for a delivery's sake: each outcome is recorded on its row. Tests call this by hand
+ * with a manual clock.
+ */
+export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () => true): Promise<AttemptOutcome[]> {
+  const outcomes: AttemptOutcome[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let drained = false;
+  while (true) {
+    const room = env.concurrency - inFlight.size;
+    if (!drained && room > 0 && keepGoing()) {
+      const claimed = await claimDue(env.database, room, staleAfter(env));
+      if (claimed.length < room) drained = true;
+      for (const d of claimed) {
+        const p: Promise<void> = attempt(env, d)
+          .then((o) => void outcomes.push(o))
+          .finally(() => inFlight.delete(p));
+        inFlight.add(p);
+      }
+    }
+    if (inFlight.size === 0) break;
+    await Promise.race(inFlight);
+  }
+  return outcomes;
+}
+
+async function attempt(env: WebhookEnv, d: ClaimedDelivery): Promise<AttemptOutcome> {
+  const base = { id: d.id, attempt: d.attempts };
+  try {
+    const endpoint = env.config.projects.find((p) => p.id === d.projectId)?.webhooks.find((w) => w.url === d.endpointUrl);
+    if (!endpoint) {
+      // Without the endpoint there is no secret to sign with; kept as a dead letter, re-sendable if it returns.
+      const error = "endpoint is no longer in the configuration";
+      await finishAttempt(env.database, d, { ok: false, status: null, error }, true);
+      return { ...base, state: "dead", status: null, error };
+    }
+    const headers = {
+      "content-type": "application/json",
+      "user-agent": "Vibefollow-Webhooks/1",
+      "x-vibefollow-event": d.eventType,
+      "x-vibefollow-delivery": d.id,
+      "x-vibefollow-attempt": String(d.attempts),
+      "x-vibefollow-signature": signBody(d.body, endpoint.secret, Math.floor(now() / 1000)),
+    };
+    const result = await postOnce(d.endpointUrl, d.body, headers, env.timeoutMs, env.shutdown);
+    const state = await finishAttempt(env.database, d, result);
+    if (state === "dead") log.warn("webhook dead-lettered", { id: d.id, project: d.projectId, host: new URL(d.endpointUrl).host, attempts: d.attempts });
+    return result.ok ? { ...base, state, status: result.status } : { ...base, state, status: result.status, error: result.error };
+  } catch (error) {
+    if (error instanceof ShutdownAbort) {
+      await releaseClaim(env.database, d);
+      return { ...base, state: "released", status: null };
+    }
+    // A database error: the claim goes stale and the attempt is retried after restart or the stale limit.
+    log.error("webhook attempt failed to record", { id: d.id, error });
+    return { ...base, state: "pending", status: null, error: String(error) };
+  }
+}
+
+/**
+ * The delivery loop of SPEC §10 as a Service: every `intervalMs` it delivers what is due. On start, attempts a
+ * crash left in flight are due again; on stop, attempts in flight are aborted and handed back (a receiver may
+ * have seen one already — delivery is at-least-once by design).
+ */
+export function webhookService(deps: { database: Database; config: Config; intervalMs?: number; timeoutMs?: number; concurrency?: number }): Service & { env: WebhookEnv } {
+  setWebhookEndpoints(deps.config.projects);
+  let abort = new AbortController();
+  const env: WebhookEnv = {
+    database: deps.database,
+    config: deps.config,
+    timeoutMs: deps.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    concurrency: deps.concurrency ?? 4,
+    shutdown: abort.signal,
+  };
+  const interval = deps.intervalMs ?? 500;
+  let running = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let current: Promise<unknown> | undefined;
+  const step = () => {
+    if (!running) return;
+    current = deliverDue(env, () => running)
+      .catch((error) => log.error("webhook tick failed", { error }))
+      .finally(() => {
+        if (running) timer = setTimeout(step, interval);
+      });
+  };
+  return {
+    name: "webhooks",
+    env,
+    async start() {
+      abort = new AbortController();
+      env.shutdown = abort.signal;
+      const recovered = await recoverClaims(deps.database);
+      if (recovered > 0) log.info("webhook attempts interrupted by a restart are due again", { count: recovered });
+      running = true;
+      step();
+    },
+    async stop() {
+      running = false;
+      clearTimeout(timer);
+      abort.abort();
+      await current;
+    },
+  };
+}

@@ -1,0 +1,190 @@
+import { afterEach, expect, test } from "bun:test";
+import { VibeFollow, WebhookSignatureError } from "../../sdk/src/index.ts";
+import { deliverDue, listDeliveries, MAX_ATTEMPTS, redeliver, RETRY_DELAYS_MS } from "../../src/webhooks";
+import { ONLY_WELCOME, startWorld, type World } from "../drafts/support";
+import { endpointToml, SECRET, startReceiver, webhookEnv, type Receiver } from "./support";
+
+const receivers: Receiver[] = [];
+afterEach(() => {
+  while (receivers.length) receivers.pop()!.stop();
+});
+
+function receiver(...args: Parameters<typeof startReceiver>): Receiver {
+  const r = startReceiver(...args);
+  receivers.push(r);
+  return r;
+}
+
+/** A world whose only webhook endpoint gets `draft.created`, and one signed-up user with a fresh draft. */
+async function worldWithDraft(r: Receiver, extra = ""): Promise<World> {
+  const w = await startWorld(ONLY_WELCOME + endpointToml(r.url + "/hook", ["draft.created"]) + extra);
+  await w.signUp("ann");
+  await w.evaluate();
+  return w;
+}
+
+const vf = new VibeFollow({ apiKey: "sk_live_unused_in_this_test_000000000000", baseUrl: "http://127.0.0.1:1" });
+
+test("a delivery is a signed POST that the SDK's constructEvent verifies; body {type, id, created, data}", async () => {
+  const r = receiver();
+  const w = await worldWithDraft(r);
+  const outcomes = await deliverDue(webhookEnv(w));
+  expect(outcomes.map((o) => o.state)).toEqual(["delivered"]);
+  const [got] = r.received;
+  expect(got!.path).toBe("/hook");
+  expect(got!.headers.get("content-type")).toBe("application/json");
+  const signature = got!.headers.get("x-vibefollow-signature")!;
+  expect(signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+  expect(Number(/t=(\d+)/.exec(signature)![1])).toBe(Math.floor(w.clock.now() / 1000));
+
+  const event = vf.webhooks.constructEvent(got!.body, signature, SECRET, { now: w.clock.now() });
+  const [draft] = await w.sql("SELECT id FROM drafts");
+  expect(event).toEqual({
+    type: "draft.created",
+    id: expect.stringMatching(/^whd_/),
+    created: new Date(w.clock.now()).toISOString(),
+    data: expect.objectContaining({ draft_id: draft!.id, rule_id: "welcome", external_user_id: "ann", email: "ann@example.com" }),
+  });
+  expect(got!.headers.get("x-vibefollow-delivery")).toBe(event.id);
+  expect(got!.headers.get("x-vibefollow-event")).toBe("draft.created");
+  // A wrong secret or an altered body does not verify.
+  expect(() => vf.webhooks.constructEvent(got!.body, signature, "another_secret_0123456789", { now: w.clock.now() })).toThrow(WebhookSignatureError);
+  expect(() => vf.webhooks.constructEvent(got!.body.replace("ann", "bob"), signature, SECRET, { now: w.clock.now() })).toThrow(WebhookSignatureError);
+
+  const [row] = await listDeliveries(w.server.ctx.database, "acme");
+  expect(row).toMatchObject({ id: event.id, state: "delivered", attempts: 1, lastStatus: 200, lastError: null, deliveredAt: w.clock.now(), eventType: "draft.created" });
+  // Nothing is due any more.
+  expect(await deliverDue(webhookEnv(w))).toEqual([]);
+  expect(r.received).toHaveLength(1);
+});
+
+test("500, 500, then 200: retried after 30 s and 2 m on the injectable clock, same id every time", async () => {
+  const r = receiver([500, 500], 200);
+  const w = await worldWithDraft(r);
+  const env = webhookEnv(w);
+  const t0 = w.clock.now();
+  expect((await deliverDue(env)).map((o) => [o.state, o.status])).toEqual([["pending", 500]]);
+  let [row] = await listDeliveries(w.server.ctx.database, "acme");
+  expect(row).toMatchObject({ state: "pending", attempts: 1, lastStatus: 500, lastError: "HTTP 500", nextAttemptAt: t0 + 30_000 });
+
+  w.clock.advance(29_999);
+  expect(await deliverDue(env)).toEqual([]); // not yet
+  w.clock.advance(1);
+  expect((await deliverDue(env)).map((o) => o.state)).toEqual(["pending"]);
+  [row] = await listDeliveries(w.server.ctx.database, "acme");
+  expect(row!.nextAttemptAt).toBe(t0 + 30_000 + 120_000);
+
+  w.clock.advance(119_000);
+  expect(await deliverDue(env)).toEqual([]);
+  w.clock.advance(1_000);
+  expect((await deliverDue(env)).map((o) => o.state)).toEqual(["delivered"]);
+  [row] = await listDeliveries(w.server.ctx.database, "acme");
+  expect(row).toMatchObject({ state: "delivered", attempts: 3, lastStatus: 200, lastError: null });
+
+  const ids = r.bodies().map((b) => b.id);
+  expect(ids).toHaveLength(3);
+  expect(new Set(ids).size).toBe(1);
+  expect(r.received.map((x) => x.headers.get("x-vibefollow-attempt"))).toEqual(["1", "2", "3"]);
+  // Each attempt is signed afresh with the time of that attempt.
+  const stamps = r.received.map((x) => Number(/t=(\d+)/.exec(x.headers.get("x-vibefollow-signature")!)![1]));
+  expect(stamps).toEqual([t0, t0 + 30_000, t0 + 150_000].map((t) => Math.floor(t / 1000)));
+});
+
+test("an endpoint slower than the timeout is a failed attempt, retried later", async () => {
+  const r = receiver([{ status: 200, delayMs: 1_000 }], 200);
+  const w = await worldWithDraft(r);
+  const env = webhookEnv(w);
+  env.timeoutMs = 100;
+  const started = Date.now();
+  const [outcome] = await deliverDue(env);
+  expect(Date.now() - started).toBeLessThan(900);
+  expect(outcome).toMatchObject({ state: "pending", status: null, error: expect.stringContaining("timed out after 100 ms") });
+  w.clock.advance(30_000);
+  expect((await deliverDue(env)).map((o) => o.state)).toEqual(["delivered"]);
+});
+
+test("after the last retry the delivery is dead-lettered and visible; redeliver re-sends it with the same id", async () => {
+  const r = receiver([], 503);
+  const w = await worldWithDraft(r);
+  const env = webhookEnv(w);
+  const db = w.server.ctx.database;
+  expect(MAX_ATTEMPTS).toBe(8);
+  expect(RETRY_DELAYS_MS).toEqual([30_000, 120_000, 600_000, 1_800_000, 7_200_000, 21_600_000, 43_200_000]);
+  for (let i = 0; i < MAX_ATTEMPTS; i++) {
+    const outcomes = await deliverDue(env);
+    expect(outcomes.map((o) => o.state)).toEqual([i < MAX_ATTEMPTS - 1 ? "pending" : "dead"]);
+    if (i < RETRY_DELAYS_MS.length) w.clock.advance(RETRY_DELAYS_MS[i]!);
+  }
+  w.clock.advance(86_400_000);
+  expect(await deliverDue(env)).toEqual([]); // dead stays dead
+  const dead = await listDeliveries(db, "acme", { state: "dead" });
+  expect(dead).toHaveLength(1);
+  expect(dead[0]).toMatchObject({ state: "dead", attempts: 8, lastStatus: 503, lastError: "HTTP 503", nextAttemptAt: null, deliveredAt: null });
+  expect(await listDeliveries(db, "acme", { state: "pending" })).toEqual([]);
+
+  expect(await redeliver(db, "whd_unknown")).toBe(false);
+  expect(await redeliver(db, dead[0]!.id, "other-project")).toBe(false);
+  r.state.fallback = 204;
+  expect(await redeliver(db, dead[0]!.id)).toBe(true);
+  expect(await redeliver(db, dead[0]!.id)).toBe(false); // not dead any more
+  expect((await deliverDue(env)).map((o) => o.state)).toEqual(["delivered"]);
+  const ids = new Set(r.bodies().map((b) => b.id));
+  expect([...ids]).toEqual([dead[0]!.id]);
+  expect(r.received).toHaveLength(9);
+  expect(await listDeliveries(db, "acme", { state: "delivered" })).toMatchObject([{ id: dead[0]!.id, lastStatus: 204, attempts: 1 }]);
+});
+
+test("only subscribed event types are delivered, to each subscribed endpoint", async () => {
+  const a = receiver();
+  const b = receiver();
+  const w = await startWorld(ONLY_WELCOME + endpointToml(a.url, ["email.sent"]) + endpointToml(b.url, ["draft.created", "email.sent"], "second_secret_abcdefghij"));
+  await w.signUp("ann");
+  await w.signUp("bob");
+  await w.evaluate();
+  await deliverDue(webhookEnv(w));
+  expect(a.received).toHaveLength(0);
+  expect(b.bodies().map((x) => x.type)).toEqual(["draft.created", "draft.created"]);
+  // Each endpoint's deliveries are signed with its own secret.
+  for (const got of b.received) vf.webhooks.constructEvent(got.body, got.headers.get("x-vibefollow-signature"), "second_secret_abcdefghij", { now: w.clock.now() });
+});
+
+test("at most 4 attempts are in flight at once", async () => {
+  const r = receiver([], { status: 200, delayMs: 60 });
+  const w = await startWorld(ONLY_WELCOME + endpointToml(r.url, ["draft.created"]));
+  for (let i = 0; i < 10; i++) await w.signUp(`u${i}`);
+  await w.evaluate();
+  const outcomes = await deliverDue(webhookEnv(w));
+  expect(outcomes.filter((o) => o.state === "delivered")).toHaveLength(10);
+  expect(r.state.maxInFlight).toBe(4);
+});
+
+test("redirects are followed only to the same host; to another host they fail the attempt", async () => {
+  const other = receiver();
+  const r = receiver([{ status: 307, headers: { location: "/moved" } }, { status: 308, headers: { location: `${other.url}/steal` } }], 200);
+  const w = await startWorld(ONLY_WELCOME + endpointToml(r.url + "/hook", ["draft.created"]));
+  await w.signUp("ann");
+  await w.evaluate();
+  const env = webhookEnv(w);
+  // First attempt: 307 to /moved on the same host, then 308 to another host — refused, nothing reaches it.
+  const [first] = await deliverDue(env);
+  expect(r.received.map((x) => x.path)).toEqual(["/hook", "/moved"]);
+  expect(first).toMatchObject({ state: "pending", status: 308, error: expect.stringContaining("redirect to another host") });
+  expect(other.received).toHaveLength(0);
+  w.clock.advance(30_000);
+  expect((await deliverDue(env)).map((o) => o.state)).toEqual(["delivered"]);
+});
+
+test("an endpoint that cannot be reached is a failed attempt with the reason recorded", async () => {
+  const r = receiver();
+  const url = r.url;
+  r.stop();
+  receivers.pop();
+  const w = await startWorld(ONLY_WELCOME + endpointToml(url, ["draft.created"]));
+  await w.signUp("ann");
+  await w.evaluate();
+  const [outcome] = await deliverDue(webhookEnv(w));
+  expect(outcome).toMatchObject({ state: "pending", status: null });
+  const [row] = await listDeliveries(w.server.ctx.database, "acme");
+  expect(row!.lastError).toBeTruthy();
+  expect(row!.lastError).not.toContain(SECRET);
+});
