@@ -6,6 +6,9 @@
  * one full scan of the events table measured in the same process on the same file.
  *
  *   BENCH_USERS=1000000 BENCH_EVENTS_PER_USER=10 bun run bench:evaluator
+ *   BENCH_KEEP=1 …                    keep the generated file (its path is printed)
+ *   BENCH_REUSE=/path/bench.db …      measure again on a kept file (its ledger is emptied first; churn and
+ *                                     audience membership stay as the last run left them)
  *
  * Bars (2 cores): ≤ 60 s, ≤ 1 GiB RSS. The run is measured with its audience recompute (the hourly job does
  * both); `onMatches` pages through every match but does not render drafts (that is the drafts' own cost).
@@ -130,15 +133,21 @@ function child(mode: string, file: string): any {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), "vf-bench-eval-"));
-  const file = join(dir, "bench.db");
+  const reuse = process.env.BENCH_REUSE;
+  const dir = reuse ? undefined : mkdtempSync(join(tmpdir(), "vf-bench-eval-"));
+  const file = reuse ?? join(dir!, "bench.db");
   try {
     console.log(`evaluator bench: ${USERS.toLocaleString("en")} users, ~${(USERS * EVENTS_PER_USER).toLocaleString("en")} events, all default rules`);
     const g0 = performance.now();
-    child("migrate", file);
-    const gen = child("generate", file);
-    const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-    console.log(`  data generated in ${s(performance.now() - g0)} (users ${s(gen.usersMs)}, events ${s(gen.eventsMs)}, derived ${s(gen.derivedMs)}, indexes ${s(gen.indexesMs)}); ${gen.events.toLocaleString("en")} events, file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB`);
+    if (reuse) {
+      child("reset", file);
+      console.log(`  reusing ${file} (ledger emptied)`);
+    } else {
+      child("migrate", file);
+      const gen = child("generate", file);
+      const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+      console.log(`  data generated in ${s(performance.now() - g0)} (users ${s(gen.usersMs)}, events ${s(gen.eventsMs)}, derived ${s(gen.derivedMs)}, indexes ${s(gen.indexesMs)}); ${gen.events.toLocaleString("en")} events, file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB`);
+    }
     const m = child("measure", file);
     const line = (label: string, r: { ms: number; value: { total: number; rules: { rule: string; matches: number; ms: number }[] } }) => {
       console.log(`  ${label}: ${(r.ms / 1000).toFixed(2)} s, ${r.value.total.toLocaleString("en")} new matches (${(r.ms / m.scanMs).toFixed(1)}x the events scan)`);
@@ -154,8 +163,8 @@ async function main(): Promise<void> {
     console.log(`  bars ≤ ${BAR_SECONDS} s and ≤ ${BAR_RSS_MIB} MiB: ${ok ? "PASS" : "FAIL"} (worst ${worst.toFixed(2)} s, ${m.maxRssMiB.toFixed(0)} MiB)`);
     if (!ok) process.exitCode = 1;
   } finally {
-    if (process.env.BENCH_KEEP) console.log(`  kept ${file}`);
-    else rmSync(dir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP || reuse) console.log(`  kept ${file}`);
+    else rmSync(dir!, { recursive: true, force: true });
   }
 }
 
@@ -167,8 +176,19 @@ async function migrateOnly(file: string): Promise<void> {
   console.log("{}");
 }
 
+/** Child: empties the ledger and run log of a kept file, so the next run is again a first run. */
+function reset(file: string): void {
+  const db = new RawSqlite(file);
+  db.run("DELETE FROM rule_firings");
+  db.run("DELETE FROM evaluator_runs");
+  db.run("PRAGMA wal_checkpoint(TRUNCATE)");
+  db.close();
+  console.log("{}");
+}
+
 const [mode, file] = process.argv.slice(2);
 if (mode === "migrate") await migrateOnly(file!);
+else if (mode === "reset") reset(file!);
 else if (mode === "generate") await generate(file!);
 else if (mode === "measure") await measure(file!);
 else await main();

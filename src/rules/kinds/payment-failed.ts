@@ -3,18 +3,26 @@ import type { KindModule } from "./types";
 
 /**
  * SPEC §7 #4: a `payment_failed` with no `subscription_changed` after it for `grace`. Once per failure (the
- * occasion is the failure's event id). Only the user's latest failure counts: an older one is superseded by
- * the newer, so a dunning sequence of retries mails once per failure still open, not once per retry ever seen.
+ * occasion is the failure's event id).
+ *
+ * Only the user's latest failure counts (retries of a dunning sequence supersede each other), and only users
+ * still `past_due`: the stage a failure sets "until the next subscription_changed" (SPEC §4). A user who
+ * cancelled meanwhile gets the cancellation rules instead. Driving from the stage index and reading each user's
+ * latest failure from the (user, name, time) index keeps this to a few index probes per past-due user.
  */
 export const paymentFailed: KindModule<"payment_failed"> = {
   kind: "payment_failed",
   candidates(rule, ctx) {
-    return sql`
-      SELECT pf.user_id AS user_id, CAST(pf.id AS TEXT) AS occasion, pf.id AS event_id
-      FROM (SELECT e.user_id, e.id, max(e.occurred_at) AS occurred_at FROM events e
-            WHERE e.project_id = ${ctx.projectId} AND e.name = 'payment_failed'${ctx.onlyUser("e.user_id")} GROUP BY e.user_id) pf
-      JOIN tracked_users u ON u.id = pf.user_id
-      WHERE ${ctx.eligible} AND pf.occurred_at <= ${ctx.at - rule.grace}
-        AND NOT EXISTS (SELECT 1 FROM events s WHERE s.user_id = pf.user_id AND s.name = 'subscription_changed' AND s.occurred_at > pf.occurred_at)`;
+    const latest = sql`SELECT u.id AS user_id,
+        (SELECT max(e.occurred_at) FROM events e WHERE e.user_id = u.id AND e.name = 'payment_failed') AS failed_at
+      FROM tracked_users u WHERE ${ctx.eligible} AND u.stage = 'past_due'`;
+    // MATERIALIZED: computed once per user, not re-evaluated wherever the outer query mentions the column.
+    return sql`WITH f AS MATERIALIZED (${latest}),
+      p AS MATERIALIZED (SELECT f.user_id,
+          (SELECT max(e.id) FROM events e WHERE e.user_id = f.user_id AND e.name = 'payment_failed' AND e.occurred_at = f.failed_at) AS event_id
+        FROM f
+        WHERE f.failed_at <= ${ctx.at - rule.grace}
+          AND NOT EXISTS (SELECT 1 FROM events s WHERE s.user_id = f.user_id AND s.name = 'subscription_changed' AND s.occurred_at > f.failed_at))
+      SELECT p.user_id AS user_id, CAST(p.event_id AS TEXT) AS occasion, p.event_id AS event_id FROM p`;
   },
 };
