@@ -35,29 +35,69 @@ export function isReservedKey(key: string): boolean {
   return toSnakeCase(key).startsWith("vf_");
 }
 
-const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?([Zz]|([+-])(\d{2}):?(\d{2})))?$/;
+/** The number written by `length` ASCII digits at `at`, or -1. */
+function digitsAt(text: string, at: number, length: number): number {
+  let n = 0;
+  for (let i = at; i < at + length; i++) {
+    const c = text.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
 
 /**
  * Parses an ISO 8601 timestamp to UTC milliseconds: a date (`2026-03-01`, midnight UTC) or a date-time with a
- * zone (`Z` or `±hh:mm`). A date-time without a zone is refused: its meaning would depend on our time zone.
+ * zone (`Z` or `±hh:mm` / `±hhmm`, optional seconds and fraction). A date-time without a zone is refused: its
+ * meaning would depend on our time zone. Impossible dates (`2026-02-30`) are refused — `Date.parse` would
+ * roll them over. Hand-written because it runs for every event on the hot path.
  */
 export function parseIsoTimestamp(text: string): number | undefined {
-  if (text.length > 40) return undefined;
-  const m = ISO.exec(text);
-  if (!m) return undefined;
-  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  const [h, mi, s] = [Number(m[4] ?? 0), Number(m[5] ?? 0), Number(m[6] ?? 0)];
-  if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return undefined;
-  const ms = m[7] ? Math.floor(Number(`0.${m[7]}`) * 1000) : 0;
-  const utc = Date.UTC(y, mo - 1, d, h, mi, s, ms);
-  if (new Date(utc).getUTCDate() !== d) return undefined; // 2026-02-30 and the like
-  let offset = 0;
-  if (m[9]) {
-    const [oh, om] = [Number(m[10]), Number(m[11])];
-    if (oh > 23 || om > 59) return undefined;
-    offset = (m[9] === "-" ? -1 : 1) * (oh * 60 + om) * 60_000;
+  const len = text.length;
+  if (len < 10 || len > 40) return undefined;
+  const y = digitsAt(text, 0, 4);
+  const mo = digitsAt(text, 5, 2);
+  const d = digitsAt(text, 8, 2);
+  if (y < 0 || mo < 1 || mo > 12 || d < 1 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return undefined;
+  if (d > daysInMonth(y, mo)) return undefined;
+  if (len === 10) return Date.UTC(y, mo - 1, d);
+  const t = text.charCodeAt(10);
+  if ((t !== 84 && t !== 116) || len < 17 || text.charCodeAt(13) !== 58) return undefined; // "T"/"t", "hh:mm"
+  const h = digitsAt(text, 11, 2);
+  const mi = digitsAt(text, 14, 2);
+  if (h < 0 || h > 23 || mi < 0 || mi > 59) return undefined;
+  let i = 16;
+  let sec = 0;
+  let ms = 0;
+  if (text.charCodeAt(i) === 58) {
+    sec = digitsAt(text, i + 1, 2);
+    if (sec < 0 || sec > 59) return undefined;
+    i += 3;
+    const dot = text.charCodeAt(i);
+    if (dot === 46 || dot === 44) {
+      const start = ++i;
+      while (i < len && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+      if (i === start || i - start > 9) return undefined;
+      ms = Math.floor(digitsAt(text, start, Math.min(3, i - start)) * 10 ** (3 - Math.min(3, i - start)));
+    }
   }
-  return utc - offset;
+  const z = text.charCodeAt(i);
+  let offset = 0;
+  if (z === 90 || z === 122) {
+    if (i + 1 !== len) return undefined; // "Z"/"z"
+  } else if (z === 43 || z === 45) {
+    const oh = digitsAt(text, i + 1, 2);
+    const colon = text.charCodeAt(i + 3) === 58 ? 1 : 0;
+    const om = digitsAt(text, i + 3 + colon, 2);
+    if (oh < 0 || oh > 23 || om < 0 || om > 59 || i + 5 + colon !== len) return undefined;
+    offset = (z === 45 ? -1 : 1) * (oh * 60 + om) * 60_000;
+  } else return undefined;
+  return Date.UTC(y, mo - 1, d, h, mi, sec, ms) - offset;
 }
 
 /** Why a timestamp is refused, or undefined when it is fine (ISO 8601, at most 24 h ahead of `now()`). */
