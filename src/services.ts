@@ -1,9 +1,11 @@
 import { refreshMembership } from "./audiences";
 import type { AppContext } from "./context";
 import { createDrafts, sendingService } from "./drafts";
-import { createNormaliser, setAfterApply } from "./pipeline";
+import { setOnMailEvent } from "./mail";
+import { createNormaliser, setAfterApply, setOnQuarantine } from "./pipeline";
 import { retentionService } from "./ops/retention";
 import { createEvaluator, evaluatorService } from "./rules";
+import { webhookHooks, webhookService } from "./webhooks";
 
 /**
  * The background loops of the process, in start order (they stop in reverse): each capability adds its own
@@ -22,6 +24,11 @@ export function registerServices(ctx: AppContext): void {
   ctx.services.push(evaluatorService({ ...ctx, evaluator }));
   // Drafts → deadline → SMTP/outbox (SPEC §8/§9); re-queues messages a crash left `sending` on start.
   ctx.services.push(sendingService(ctx));
+  // Outbound webhooks (SPEC §10): mail, draft and quarantine events become deliveries in their cause's transaction.
+  const hooks = webhookHooks(ctx.config);
+  setOnMailEvent(hooks.onSourceEvent);
+  setOnQuarantine(hooks.onQuarantine);
+  ctx.services.push(webhookService(ctx));
   // Daily: delete events past each project's retention_days (SPEC §14).
   ctx.services.push(retentionService(ctx));
 }
