@@ -21,6 +21,11 @@ export function shownJson(req: DashboardRequest, text: string): string {
   return JSON.stringify(isViewer(req) ? maskJson(value) : value, null, 2);
 }
 
+/**
+ * Draft and message text as the session may see it. For viewers, also the recipient's signed links
+ * (unsubscribe, tracking): a viewer must not be able to unsubscribe someone by following one.
+ */
 export function shownText(req: DashboardRequest, text: string, email: string | null | undefined, name: string | null | undefined): string {
-  return isViewer(req) ? maskText(text, email, name) : text;
+  if (!isViewer(req)) return text;
+  return maskText(text, email, name).replace(/\/(u|t\/o|t\/c)\/[A-Za-z0-9._~-]+/g, "/$1/…");
 }

@@ -16,7 +16,8 @@ function parameters(rule: ResolvedRule): string {
   const shown = Object.fromEntries(
     Object.entries(rest).map(([k, v]) => [k, DURATION_KEYS.has(k) && typeof v === "number" ? formatDuration(v) : v]),
   );
-  return JSON.stringify(shown, null, 1);
+  const entries = Object.entries(shown).filter(([, v]) => v !== undefined);
+  return entries.length === 0 ? "—" : entries.map(([k, v]) => `${k} = ${typeof v === "string" ? v : JSON.stringify(v)}`).join("\n");
 }
 
 export async function showRules(req: DashboardRequest): Promise<Response> {
@@ -29,7 +30,7 @@ export async function showRules(req: DashboardRequest): Promise<Response> {
 <table><thead><tr><th>Rule</th><th>Kind</th><th>Enabled</th><th>Parameters</th><th>Last run matches</th><th></th></tr></thead><tbody>
 ${rules.map((r) => {
   const o = outcome(r.id);
-  return html`<tr data-rule="${r.id}"><td>${r.id}</td><td>${r.kind}</td><td>${r.enabled ? "yes" : "no"}</td><td><pre>${parameters(r)}</pre></td>
+  return html`<tr data-rule="${r.id}"><td>${r.id}</td><td>${r.kind}</td><td>${r.enabled ? "yes" : "no"}</td><td><code style="white-space:pre-wrap">${parameters(r)}</code></td>
 <td>${o ? html`${o.matches}${o.error ? html` <span class="muted">error: ${o.error}</span>` : ""}` : "—"}</td>
 <td><a href="${link(req, `/rules/${encodeURIComponent(r.id)}/preview`)}">Preview</a></td></tr>`;
 })}</tbody></table>
