@@ -8,7 +8,6 @@ type EventFilter = Extract<Filter, { type: "event" }>;
 /** Precomputed counts for one recompute, on the write connection's temp schema. */
 export type PreparedCounts = EventCounts & { maxEventId: number; tableNames: string[] };
 
-let sequence = 0;
 
 /** Event conditions with a `where`: the ones that must read event rows, not only the covering index. */
 function collectCounted(filter: Filter, out: EventFilter[]): void {
@@ -34,7 +33,6 @@ export async function prepareEventCounts(
   const nodes: EventFilter[] = [];
   for (const a of audiences) collectCounted(a.filter, nodes);
   if (nodes.length === 0) return undefined;
-  const run = ++sequence;
   const tables = new Map<Filter, string>();
   const byShape = new Map<string, string>();
   const tableNames: string[] = [];
@@ -51,11 +49,14 @@ export async function prepareEventCounts(
           tables.set(node, known);
           continue;
         }
-        const table = `audience_counts_${run}_${tableNames.length}`;
+        // Fixed names, emptied rather than dropped: DROP TABLE fails (SQLITE_LOCKED) while libSQL still holds a
+        // statement that read the table. Recomputes are serialised, so one set of names is enough.
+        const table = `audience_counts_${tableNames.length}`;
         tableNames.push(table);
         byShape.set(shape, table);
         tables.set(node, table);
-        await tx.execute(`CREATE TEMP TABLE "${table}" (user_id INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
+        await tx.execute(`CREATE TEMP TABLE IF NOT EXISTS "${table}" (user_id INTEGER PRIMARY KEY, n INTEGER NOT NULL)`);
+        await tx.execute(`DELETE FROM temp."${table}"`);
         const counts = compileEventCounts(node, projectId, maxEventId, at);
         await tx.execute({ sql: `INSERT INTO temp."${table}" (user_id, n) ${counts.sql}`, args: counts.args });
       }
@@ -67,6 +68,7 @@ export async function prepareEventCounts(
   return { tables, maxEventId, tableNames };
 }
 
+/** Frees the rows of the count tables (the empty tables stay for the next recompute). */
 export async function dropEventCounts(database: Database, counts: PreparedCounts | undefined): Promise<void> {
-  for (const table of counts?.tableNames ?? []) await database.execute(`DROP TABLE IF EXISTS temp."${table}"`);
+  for (const table of counts?.tableNames ?? []) await database.execute(`DELETE FROM temp."${table}"`);
 }

@@ -1,6 +1,7 @@
 import type { InValue } from "@libsql/client";
 import type { ProjectConfig } from "../config/schema";
 import type { Database, Transaction } from "../db/client";
+import { Mutex } from "../lib/mutex";
 import { compileFilter } from "./compile";
 import { resolveAudiences, type ResolvedAudience } from "./defaults";
 import { dropEventCounts, prepareEventCounts, type PreparedCounts } from "./event-counts";
@@ -11,9 +12,9 @@ export type Scope = { kind: "users"; ids: readonly number[] } | { kind: "range";
 export type MembershipChange = { entered: number; exited: number };
 
 /**
- * Event conditions with `where` read event rows in user order, i.e. all over the events table; SQLite's default
- * 2 MiB page cache then thrashes (measured 4x slower at 1M users). 64 MiB for the write connection, raised
- * once, never lowered (a larger configured cache is kept).
+ * A recompute seeks `events_user_name_time` once per user per event condition, all over a large index; with
+ * SQLite's default 2 MiB page cache that thrashes. 64 MiB for the write connection, raised once, never lowered
+ * (a larger configured cache is kept).
  */
 const RECOMPUTE_CACHE_KIB = 65_536;
 
@@ -33,20 +34,28 @@ function scopeSql(column: string, scope: Scope): { sql: string; args: InValue[] 
 }
 
 const TEMP_TABLES = [
-  "CREATE TEMP TABLE IF NOT EXISTS audience_match (audience_id TEXT NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (audience_id, user_id)) WITHOUT ROWID",
-  "CREATE TEMP TABLE IF NOT EXISTS audience_enter (audience_id TEXT NOT NULL, user_id INTEGER NOT NULL)",
-  "CREATE TEMP TABLE IF NOT EXISTS audience_exit (member_rowid INTEGER NOT NULL, audience_id TEXT NOT NULL, user_id INTEGER NOT NULL)",
+  // One row per change: member_rowid NULL = the user enters, else the member row to delete (an exit).
+  "CREATE TEMP TABLE IF NOT EXISTS audience_change (audience_id TEXT NOT NULL, user_id INTEGER NOT NULL, member_rowid INTEGER)",
   "CREATE TEMP TABLE IF NOT EXISTS audience_fresh (user_id INTEGER PRIMARY KEY)",
 ];
-const CLEAR = ["DELETE FROM temp.audience_match", "DELETE FROM temp.audience_enter", "DELETE FROM temp.audience_exit", "DELETE FROM temp.audience_fresh"];
+const CLEAR = ["DELETE FROM temp.audience_change", "DELETE FROM temp.audience_fresh"];
+
+export type ApplyOptions = {
+  /** Precomputed event counts of a whole-project recompute (see event-counts.ts). */
+  counts?: PreparedCounts;
+  /** Audience ids with members that are no longer configured (a recompute finds them once, up front). */
+  staleAudienceIds?: readonly string[];
+};
 
 /**
  * Brings `audience_members` and `audience_history` in line with the filters for the users in `scope`, inside
- * `tx`, set-based: the matches go to a temp table (one INSERT … SELECT per audience, through the one filter
- * compiler); one pass each way diffs them against the stored membership (entries, exits); the four writes
- * then touch only the changed rows — open history and insert members for entries, close history and delete
- * members for exits. Memberships of audiences no longer configured are exits too. Crash-safe because it all
- * commits or rolls back with `tx`; the temp tables are per connection and emptied before and after.
+ * `tx`, set-based. Per audience, ONE statement walks the users in scope beside their membership row and keeps
+ * only the differences — the filter holds and there is no member row (an entry), or it does not and there is
+ * one (an exit) — so the filter (the one compiled expression) runs once per user and audience and nothing is
+ * written for the users who stay put. Members of audiences no longer configured are exits too. Then four
+ * writes apply the changes: open history rows and insert members; close history rows and delete members.
+ * Crash-safe because it all commits or rolls back with `tx`; the temp tables are per connection and emptied
+ * before and after.
  */
 export async function applyMembership(
   tx: Transaction,
@@ -54,9 +63,10 @@ export async function applyMembership(
   audiences: readonly ResolvedAudience[],
   scope: Scope,
   at: number,
-  counts?: PreparedCounts,
+  opts: ApplyOptions = {},
 ): Promise<MembershipChange> {
   for (const sql of [...TEMP_TABLES, ...CLEAR]) await tx.execute(sql);
+  const { counts } = opts;
   // Users with events newer than the precomputed counts are evaluated the correlated way (see event-counts.ts).
   if (counts) await tx.execute({ sql: "INSERT OR IGNORE INTO temp.audience_fresh (user_id) SELECT user_id FROM events WHERE id > ?", args: [counts.maxEventId] });
   const users = scopeSql("u.id", scope);
@@ -64,40 +74,54 @@ export async function applyMembership(
     const filter = compileFilter(audience.filter, at, counts);
     // `+u.project_id` keeps the planner on the rowid (range or IN list) instead of a project-wide index scan.
     await tx.execute({
-      sql: `INSERT INTO temp.audience_match (audience_id, user_id) SELECT ?, u.id FROM tracked_users u WHERE ${users.sql} AND +u.project_id = ? AND ${filter.sql}`,
-      args: [audience.id, ...users.args, projectId, ...filter.args],
+      sql: `INSERT INTO temp.audience_change (audience_id, user_id, member_rowid)
+            SELECT ?, u.id, am.rowid FROM tracked_users u
+            LEFT JOIN audience_members am ON am.project_id = ? AND am.audience_id = ? AND am.user_id = u.id
+            WHERE ${users.sql} AND +u.project_id = ? AND CASE WHEN ${filter.sql} THEN am.rowid IS NULL ELSE am.rowid IS NOT NULL END`,
+      args: [audience.id, projectId, audience.id, ...users.args, projectId, ...filter.args],
     });
   }
+  await collectStale(tx, projectId, audiences, scope, opts.staleAudienceIds);
   await tx.execute({
-    sql: `INSERT INTO temp.audience_enter (audience_id, user_id) SELECT m.audience_id, m.user_id FROM temp.audience_match m
-          WHERE NOT EXISTS (SELECT 1 FROM audience_members am WHERE am.project_id = ? AND am.audience_id = m.audience_id AND am.user_id = m.user_id)`,
-    args: [projectId],
-  });
-  // INDEXED BY / CROSS JOIN pin the plans that seek by user: without statistics SQLite may otherwise scan every
-  // member (or every open history row) of the project, which is the whole table on the normaliser's hot path.
-  const members = scopeSql("am.user_id", scope);
-  await tx.execute({
-    sql: `INSERT INTO temp.audience_exit (member_rowid, audience_id, user_id) SELECT am.rowid, am.audience_id, am.user_id FROM audience_members am INDEXED BY audience_members_user
-          WHERE am.project_id = ? AND ${members.sql}
-            AND NOT EXISTS (SELECT 1 FROM temp.audience_match m WHERE m.audience_id = am.audience_id AND m.user_id = am.user_id)`,
-    args: [projectId, ...members.args],
-  });
-  await tx.execute({
-    sql: "INSERT INTO audience_history (project_id, audience_id, user_id, entered_at) SELECT ?, audience_id, user_id, ? FROM temp.audience_enter",
+    sql: "INSERT INTO audience_history (project_id, audience_id, user_id, entered_at) SELECT ?, audience_id, user_id, ? FROM temp.audience_change WHERE member_rowid IS NULL",
     args: [projectId, at],
   });
   const entered = await tx.execute({
-    sql: "INSERT INTO audience_members (project_id, audience_id, user_id, entered_at) SELECT ?, audience_id, user_id, ? FROM temp.audience_enter",
+    sql: "INSERT INTO audience_members (project_id, audience_id, user_id, entered_at) SELECT ?, audience_id, user_id, ? FROM temp.audience_change WHERE member_rowid IS NULL",
     args: [projectId, at],
   });
+  // CROSS JOIN pins the plan that seeks the open-history index per exit (without statistics SQLite may scan
+  // every open history row of the project instead).
   await tx.execute({
-    sql: `UPDATE audience_history SET exited_at = ? WHERE id IN (SELECT h.id FROM temp.audience_exit x CROSS JOIN audience_history h
-            ON h.project_id = ? AND h.user_id = x.user_id AND h.audience_id = x.audience_id AND h.exited_at IS NULL)`,
+    sql: `UPDATE audience_history SET exited_at = ? WHERE id IN (SELECT h.id FROM temp.audience_change x CROSS JOIN audience_history h
+            ON h.project_id = ? AND h.user_id = x.user_id AND h.audience_id = x.audience_id AND h.exited_at IS NULL WHERE x.member_rowid IS NOT NULL)`,
     args: [at, projectId],
   });
-  const exited = await tx.execute("DELETE FROM audience_members WHERE rowid IN (SELECT member_rowid FROM temp.audience_exit)");
+  const exited = await tx.execute("DELETE FROM audience_members WHERE rowid IN (SELECT member_rowid FROM temp.audience_change WHERE member_rowid IS NOT NULL)");
   for (const sql of CLEAR) await tx.execute(sql);
   return { entered: entered.rowsAffected, exited: exited.rowsAffected };
+}
+
+/** Records exits from audiences that are no longer configured, for the users in scope. */
+async function collectStale(tx: Transaction, projectId: string, audiences: readonly ResolvedAudience[], scope: Scope, stale?: readonly string[]): Promise<void> {
+  if (scope.kind === "users") {
+    // A few users: their member rows, by the (project_id, user_id) index.
+    const users = scopeSql("am.user_id", scope);
+    await tx.execute({
+      sql: `INSERT INTO temp.audience_change (audience_id, user_id, member_rowid)
+            SELECT am.audience_id, am.user_id, am.rowid FROM audience_members am INDEXED BY audience_members_user
+            WHERE am.project_id = ? AND ${users.sql} AND am.audience_id NOT IN (SELECT value FROM json_each(?))`,
+      args: [projectId, ...users.args, JSON.stringify(audiences.map((a) => a.id))],
+    });
+    return;
+  }
+  for (const audienceId of stale ?? []) {
+    await tx.execute({
+      sql: `INSERT INTO temp.audience_change (audience_id, user_id, member_rowid) SELECT am.audience_id, am.user_id, am.rowid FROM audience_members am
+            WHERE am.project_id = ? AND am.audience_id = ? AND am.user_id >= ? AND am.user_id < ?`,
+      args: [projectId, audienceId, scope.from, scope.to],
+    });
+  }
 }
 
 /**
@@ -117,12 +141,21 @@ export type RecomputeResult = MembershipChange & { audiences: number; users: num
  * `within`) and what a config edit changes. Runs in slices of user ids, one write transaction each, so the
  * normaliser and ingest interleave with a long recompute; each slice is consistent on its own.
  */
-export async function recomputeAudiences(
+export function recomputeAudiences(
   database: Database,
   project: ProjectConfig,
   at: number,
   opts: { chunkSize?: number } = {},
 ): Promise<RecomputeResult> {
+  // One at a time per database: they share the write connection's temp count tables.
+  let lock = recomputeLocks.get(database);
+  if (!lock) recomputeLocks.set(database, (lock = new Mutex()));
+  return lock.run(() => recomputeAll(database, project, at, opts));
+}
+
+const recomputeLocks = new WeakMap<Database, Mutex>();
+
+async function recomputeAll(database: Database, project: ProjectConfig, at: number, opts: { chunkSize?: number }): Promise<RecomputeResult> {
   const started = performance.now();
   const audiences = resolveAudiences(project);
   const chunk = opts.chunkSize ?? RECOMPUTE_CHUNK;
@@ -135,6 +168,9 @@ export async function recomputeAudiences(
   const hi = row.hi === null ? 0 : Number(row.hi);
   const total: RecomputeResult = { entered: 0, exited: 0, audiences: audiences.length, users: Number(row.n), transactions: 0, ms: 0 };
   await ensurePageCache(database);
+  const configured = new Set(audiences.map((a) => a.id));
+  const present = await database.read({ sql: "SELECT DISTINCT audience_id FROM audience_members WHERE project_id = ?", args: [project.id] });
+  const staleAudienceIds = present.rows.map((r) => String(r.audience_id)).filter((id) => !configured.has(id));
   const counts = await prepareEventCounts(database, project.id, audiences, at);
   try {
     // The first and last slices are open-ended so members whose user row is gone are still exited.
@@ -144,7 +180,7 @@ export async function recomputeAudiences(
         from: from === lo ? Number.MIN_SAFE_INTEGER : from,
         to: from + chunk > hi ? Number.MAX_SAFE_INTEGER : from + chunk,
       };
-      const change = await database.write((tx) => applyMembership(tx, project.id, audiences, scope, at, counts));
+      const change = await database.write((tx) => applyMembership(tx, project.id, audiences, scope, at, { counts, staleAudienceIds }));
       total.entered += change.entered;
       total.exited += change.exited;
       total.transactions++;

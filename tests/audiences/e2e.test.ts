@@ -73,4 +73,4 @@ test("the normaliser keeps membership of the users it touches up to date; recomp
   expect(out.some((l) => /^\s+inactive_14d\s+2\s+default$/.test(l))).toBe(true);
   expect(await members(db, "acme", "exporters")).toEqual([]);
   expect(await members(db, "acme", "inactive_14d")).toEqual(["ann", "bob"]);
-});
+}, 60_000);

@@ -158,4 +158,4 @@ test(`refresh of touched users and whole-project recompute agree (seed ${SEED})`
   expect(await recomputeAudiences(d, project, later)).toMatchObject({ entered: 0, exited: 0 });
   expect(await snapshot()).toEqual(refreshedLater);
   await expectHistoryMatchesMembers();
-});
+}, 60_000);
