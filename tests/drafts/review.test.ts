@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { runCli } from "../../src/cli/index";
 import { editDraft, listDrafts, rejectDraft, rescheduleDraft } from "../../src/drafts";
 import { DAY, HOUR, ONLY_WELCOME, startWorld, T0 } from "./support";
 
@@ -65,29 +66,43 @@ test("vibefollow drafts list|show|approve|reject|reschedule work headless", asyn
   await w.evaluate();
   const config = join(w.server.dir, "cli.toml");
   writeFileSync(config, `[database]\nurl = "file:${join(w.server.dir, "vf.db")}"\n[[projects]]\nid = "acme"\nname = "Acme"\n${ONLY_WELCOME}`);
-  const cli = (...args: string[]) => {
-    const p = Bun.spawnSync([process.execPath, "src/cli/index.ts", "drafts", ...args, "--config", config], { cwd: join(import.meta.dir, "../.."), env: { ...process.env, VIBEFOLLOW_LOG: "silent" } });
-    return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
+  // The first call runs the real executable entry point; the rest run the same CLI in this process (faster).
+  const spawned = Bun.spawnSync([process.execPath, "src/cli/index.ts", "drafts", "list", "--project", "acme", "--state", "pending_review", "--json", "--config", config], {
+    cwd: join(import.meta.dir, "../.."),
+    env: { ...process.env, VIBEFOLLOW_LOG: "silent" },
+  });
+  const cli = async (...args: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const saved = [console.log, console.error] as const;
+    console.log = (...a: unknown[]) => void out.push(a.join(" ") + "\n");
+    console.error = (...a: unknown[]) => void err.push(a.join(" ") + "\n");
+    try {
+      const code = await runCli(["drafts", ...args, "--config", config]);
+      return { code, out: out.join(""), err: err.join("") };
+    } finally {
+      [console.log, console.error] = saved;
+    }
   };
-  const list = cli("list", "--project", "acme", "--state", "pending_review", "--json");
+  const list = { code: spawned.exitCode, out: spawned.stdout.toString() };
   expect(list.code).toBe(0);
   const rows = JSON.parse(list.out) as { id: string; email: string; state: string }[];
   expect(rows.map((r) => r.email).sort()).toEqual(["fay@example.com", "gus@example.com"]);
   const [fay, gus] = [rows.find((r) => r.email.startsWith("fay"))!, rows.find((r) => r.email.startsWith("gus"))!];
 
-  const human = cli("list");
+  const human = await cli("list");
   expect(human.out).toContain(fay.id);
   expect(human.out).toContain('"Welcome to Acme, Fay"');
 
-  expect(cli("approve", fay.id).code).toBe(0);
-  expect(cli("reject", gus.id, "--reason", "duplicate account").code).toBe(0);
-  const again = cli("approve", gus.id);
+  expect((await cli("approve", fay.id)).code).toBe(0);
+  expect((await cli("reject", gus.id, "--reason", "duplicate account")).code).toBe(0);
+  const again = await cli("approve", gus.id);
   expect(again.code).toBe(1);
   expect(again.err).toContain("rejected");
-  expect(cli("reschedule", fay.id, "--at", "2026-03-04T10:00:00Z").code).toBe(0);
-  expect(cli("reschedule", fay.id, "--at", "tomorrow").code).toBe(2);
+  expect((await cli("reschedule", fay.id, "--at", "2026-03-04T10:00:00Z")).code).toBe(0);
+  expect((await cli("reschedule", fay.id, "--at", "tomorrow")).code).toBe(2);
 
-  const show = cli("show", fay.id);
+  const show = await cli("show", fay.id);
   expect(show.code).toBe(0);
   expect(show.out).toContain("Subject: Welcome to Acme, Fay");
   expect(show.out).toContain("pending_review → scheduled  by cli  approved");

@@ -85,6 +85,15 @@ test("an unreachable SMTP server is a temporary failure; after the last attempt 
   expect(await w.sql("SELECT suppressed FROM tracked_users")).toEqual([{ suppressed: 0 }]);
 }, 30_000);
 
+test("a project's own smtp section wins over the global one", async () => {
+  const s = await sink();
+  const w = await startWorld(`smtp = { url = "${s.url}", from = "Acme <hello@acme.io>" }\n${FAST}`, `[smtp]\nurl = "smtp://127.0.0.1:1"\n`);
+  expect((await signUpAndSend(w, "p1")).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+  const [arrival] = await s.waitFor(1);
+  expect(arrival!.envelopeTo).toEqual(["p1@example.com"]);
+  expect(arrival!.mail.from?.value[0]?.address).toBe("jane@acme.io"); // sender.from wins over smtp.from
+});
+
 test("without SMTP config mail goes to the outbox: stored as .eml, nothing leaves", async () => {
   const s = await sink();
   const w = await startWorld(FAST);
