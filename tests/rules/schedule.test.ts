@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { createEvaluator, evaluatorService, findMissedSlot, listRuns, previousSlot } from "../../src/rules";
+import { setClock, systemClock } from "../../src/lib/clock";
 import { HOUR, MINUTE, signUp, startWorld, T0 } from "./support";
 
 test("previousSlot follows the cron expression in UTC", () => {
@@ -57,3 +58,22 @@ test("with the evaluator disabled in the config nothing is scheduled", async () 
   await service.stop();
   expect(await listRuns(database)).toHaveLength(0);
 });
+
+test("the cron job runs on its schedule (every second here) and never two runs at once", async () => {
+  const w = await startWorld("", `[evaluator]\nschedule = "* * * * * *"`);
+  setClock(systemClock); // croner ticks in real time
+  const { database, config } = w.server.ctx;
+  await signUp(w, "ann");
+  await w.settle();
+  const evaluator = createEvaluator(w.server.ctx);
+  const service = evaluatorService({ config, database, evaluator });
+  await service.start();
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline && !(await listRuns(database)).some((r) => r.trigger === "schedule" && r.status === "ok")) await Bun.sleep(50);
+  await service.stop();
+  const runs = await listRuns(database);
+  expect(runs.some((r) => r.trigger === "schedule" && r.status === "ok" && r.slot !== null && r.slot % 1000 === 0)).toBe(true);
+  expect(runs.reduce((n, r) => n + r.rules.reduce((m, x) => m + (x.rule === "welcome" ? x.matches : 0), 0), 0)).toBe(1);
+  // Runs never overlap: each starts after the previous one finished.
+  for (let i = 1; i < runs.length; i++) expect(runs[i - 1]!.startedAt).toBeGreaterThanOrEqual(runs[i]!.finishedAt ?? runs[i]!.startedAt);
+}, 15_000);
