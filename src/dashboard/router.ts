@@ -27,11 +27,11 @@ export function createRouter(ctx: AppContext, routes: Route[]) {
     const path = url.pathname.replace(/^\/dashboard/, "") || "/";
     const method = request.method === "HEAD" ? "GET" : request.method;
     try {
+      const session = await loadSession(ctx.database, parseCookies(request.headers.get("cookie"))[SESSION_COOKIE]);
       if (path === "/login") {
-        if (method === "GET") return showLogin(ctx);
+        if (method === "GET") return session ? redirect("/dashboard") : showLogin(ctx);
         if (method === "POST") return await submitLogin(ctx, request, throttle);
       }
-      const session = await loadSession(ctx.database, parseCookies(request.headers.get("cookie"))[SESSION_COOKIE]);
       if (!session) {
         if (method === "GET") return redirect("/dashboard/login");
         return plainError(403, "Not signed in.");

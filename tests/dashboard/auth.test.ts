@@ -62,6 +62,9 @@ test("login sets an HttpOnly SameSite session cookie (not Secure over http); the
   const hashes = rows.map((r) => r.token_hash);
   expect(hashes).toContain(createHash("sha256").update(s.token).digest("hex"));
   expect(hashes).not.toContain(s.token);
+  const again = await s.get("/dashboard/login");
+  expect(again.status).toBe(303);
+  expect(again.headers.get("location")).toBe("/dashboard");
   const page = await s.get("/dashboard");
   expect(page.status).toBe(200);
   expect(page.headers.get("content-security-policy")).toContain("default-src 'none'");

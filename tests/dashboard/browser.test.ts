@@ -76,6 +76,20 @@ test("XSS: hostile traits and event properties render as visible text, never as 
   expect(await page.locator('img[src="x"]').count()).toBe(0);
   expect(await page.locator("script").count()).toBe(0);
   expect(await page.locator("b", { hasText: "key" }).count()).toBe(0);
+
+  // A draft made from that user: its subject and text render as text, its HTML only inside the sandboxed frame.
+  await site.track("xss-user", "user_signed_up", { plan: "free", source: "test" });
+  await site.process(true);
+  const [draft] = await site.sql("SELECT d.id, d.subject FROM drafts d JOIN tracked_users u ON u.id = d.user_id WHERE u.external_user_id = 'xss-user'");
+  const subject = String(draft!.subject); // the welcome template uses the first word of the name
+  expect(subject).toContain("<img");
+  await page.goto(`/dashboard/drafts/${draft!.id}?project=acme`);
+  expect(await page.locator("[data-section=subject]").textContent()).toBe(subject);
+  expect(await page.locator('img[src="x"]').count()).toBe(0);
+  expect(await page.locator("iframe[title='HTML preview']").getAttribute("sandbox")).toBe("");
+  await page.goto(`/dashboard/drafts?project=acme`);
+  expect(await page.locator(`tr[data-draft="${draft!.id}"]`).textContent()).toContain(subject);
+  expect(await page.locator('img[src="x"]').count()).toBe(0);
   await page.waitForTimeout(100);
   expect(dialogs).toEqual([]);
 });
