@@ -1,4 +1,3 @@
-import MailComposer from "nodemailer/lib/mail-composer";
 import type { Config, ProjectConfig } from "../config/schema";
 import { now } from "../lib/clock";
 import { publicBase, trackingToken } from "./tokens";
@@ -38,6 +37,8 @@ export async function composeMessage(input: ComposeInput): Promise<Composed> {
   const from = fromAddress(config, project);
   const smtpMessageId = `<${input.messageId}@${domainOf(from)}>`;
   const { html, links } = input.test ? { html: input.html, links: extractLinks(input.html, input.unsubscribeUrl) } : applyTracking(input);
+  // Loaded on first use, like the transport (start-up time).
+  const { default: MailComposer } = await import("nodemailer/lib/mail-composer");
   const composer = new MailComposer({
     from,
     to: input.to,

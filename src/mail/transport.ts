@@ -1,4 +1,4 @@
-import nodemailer, { type Transporter } from "nodemailer";
+import type { Transporter } from "nodemailer";
 import type { Config, ProjectConfig, SmtpConfig } from "../config/schema";
 
 /**
@@ -21,24 +21,29 @@ const outbox: Messenger = {
 };
 
 function smtpMessenger(smtp: SmtpConfig): Messenger {
-  // Pooled: a burst of sends reuses up to max_connections connections instead of one handshake per message.
-  const transporter: Transporter = nodemailer.createTransport({
-    url: smtp.url,
-    pool: true,
-    maxConnections: smtp.max_connections,
-    connectionTimeout: 30_000,
-    greetingTimeout: 30_000,
-    socketTimeout: 60_000,
-  } as Parameters<typeof nodemailer.createTransport>[0]);
+  // nodemailer loads on first use: a process that never sends (or only uses the outbox) starts faster.
+  let transporter: Promise<Transporter> | undefined;
+  const open = () =>
+    (transporter ??= import("nodemailer").then(({ default: nodemailer }) =>
+      // Pooled: a burst of sends reuses up to max_connections connections instead of one handshake per message.
+      nodemailer.createTransport({
+        url: smtp.url,
+        pool: true,
+        maxConnections: smtp.max_connections,
+        connectionTimeout: 30_000,
+        greetingTimeout: 30_000,
+        socketTimeout: 60_000,
+      } as Parameters<typeof nodemailer.createTransport>[0]),
+    ));
   return {
     kind: "smtp",
     async send({ from, to, raw }) {
       // `raw` sends the stored bytes as they are, so a retry carries the same Message-ID.
-      const info = await transporter.sendMail({ envelope: { from: envelopeAddress(from), to: [to] }, raw });
+      const info = await (await open()).sendMail({ envelope: { from: envelopeAddress(from), to: [to] }, raw });
       return { response: String(info.response ?? "") };
     },
     close() {
-      transporter.close();
+      void transporter?.then((t) => t.close());
     },
   };
 }
