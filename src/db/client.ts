@@ -79,9 +79,16 @@ export class Database {
     if (this.readClient !== this.client) this.readClient.close();
   }
 
-  /** Waits for the write in flight (and any queued behind it), then closes: what a clean shutdown wants. */
+  /**
+   * Waits for the write in flight (and any queued behind it), then closes: what a clean shutdown wants. A file
+   * database is checkpointed first, so after a clean stop the `.db` file alone holds everything (libSQL leaves
+   * the WAL in place on close, and an operator copying only the `.db` file would otherwise miss recent commits).
+   */
   closeWhenIdle(): Promise<void> {
-    return this.lock.run(() => this.close());
+    return this.lock.run(async () => {
+      if (this.url.startsWith("file:")) await this.client.execute("PRAGMA wal_checkpoint(TRUNCATE)").catch(() => undefined);
+      this.close();
+    });
   }
 }
 
