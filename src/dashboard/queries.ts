@@ -158,6 +158,14 @@ export async function messageEml(database: Database, projectId: string, id: stri
   return rs.rows[0] ? String(rs.rows[0].eml) : undefined;
 }
 
+/** Names of the given users (to mask them inside draft subjects shown to viewers). */
+export async function namesOf(database: Database, userIds: readonly number[]): Promise<Map<number, string>> {
+  const ids = [...new Set(userIds)].slice(0, 1000);
+  if (ids.length === 0) return new Map();
+  const rs = await database.read({ sql: `SELECT id, name FROM tracked_users WHERE id IN (${ids.map(() => "?").join(",")}) AND name IS NOT NULL`, args: ids });
+  return new Map(rs.rows.map((r) => [Number(r.id), String(r.name)]));
+}
+
 export async function userNameOf(database: Database, userId: number): Promise<{ email: string | null; name: string | null }> {
   const rs = await database.read({ sql: "SELECT email, name FROM tracked_users WHERE id = ?", args: [userId] });
   return { email: s(rs.rows[0]?.email), name: s(rs.rows[0]?.name) };

@@ -101,6 +101,12 @@ test("a viewer's draft page masks the recipient inside the body too", async () =
   expect(page).not.toMatch(/\/u\/[A-Za-z0-9]/);
   expect(page).toContain("/u/…");
   expect(await (await admin.get(`/dashboard/drafts/${id}?project=acme`)).text()).toContain("Zed");
+  // The review queue shows the subject with the name masked, too.
+  const queue = await (await viewer.get("/dashboard/drafts?project=acme")).text();
+  expect(queue).toContain(`data-draft="${id}"`);
+  expect(queue).toContain("Welcome to Acme, Z***");
+  expect(queue).not.toContain("Zed");
+  expect(await (await admin.get("/dashboard/drafts?project=acme")).text()).toContain("Welcome to Acme, Zed");
 });
 
 test("audiences: sizes and members; webhooks page without a deliveries table", async () => {

@@ -4,16 +4,17 @@ import { ApiError } from "../../lib/errors";
 import { html, type Html } from "../html";
 import { action, hidden, link, page, time } from "../layout";
 import { shownEmail, shownText } from "../pii";
-import { userNameOf } from "../queries";
+import { namesOf, userNameOf } from "../queries";
 import { actorOf, field, htmlResponse, isViewer, redirect, type DashboardRequest } from "../request";
 
 /** Drafts (SPEC §11): the review queue sorted by deadline; approve, edit, reject, reschedule, test send. */
-export function draftRows(req: DashboardRequest, drafts: DraftView[]): Html {
+/** `names` (user id → name) lets a viewer's list show subjects with the recipient's name masked. */
+export function draftRows(req: DashboardRequest, drafts: DraftView[], names: Map<number, string> = new Map()): Html {
   if (drafts.length === 0) return html`<p class="muted">No drafts.</p>`;
   return html`<table data-section="drafts"><thead><tr><th>Deadline</th><th>State</th><th>Rule</th><th>To</th><th>Subject</th><th></th></tr></thead><tbody>
 ${drafts.map(
   (d) => html`<tr data-draft="${d.id}"><td>${time(d.deadline)}</td><td><span class="badge">${d.state}</span></td><td>${d.ruleId}</td>
-<td>${shownEmail(req, d.email)}</td><td><a href="${link(req, `/drafts/${d.id}`)}">${isViewer(req) ? "(open)" : d.subject}</a></td>
+<td>${shownEmail(req, d.email)}</td><td><a href="${link(req, `/drafts/${d.id}`)}">${shownText(req, d.subject, d.email, names.get(d.userId))}</a></td>
 <td>${d.state === "pending_review" ? action(req, `/drafts/${d.id}/approve`, "Approve", { cls: "primary" }) : ""}</td></tr>`,
 )}</tbody></table>`;
 }
@@ -22,10 +23,11 @@ export async function showDrafts(req: DashboardRequest): Promise<Response> {
   const wanted = req.url.searchParams.get("state") ?? "pending_review";
   const state = (DRAFT_STATES as readonly string[]).includes(wanted) ? (wanted as DraftState) : undefined;
   const drafts = await listDrafts(req.ctx.database, { projectId: req.project.id, state, limit: 200 });
+  const names = isViewer(req) ? await namesOf(req.ctx.database, drafts.map((d) => d.userId)) : new Map<number, string>();
   const tabs = html`<div class="row">${[...DRAFT_STATES, "all"].map(
     (s) => html`<a class="btn" href="${link(req, "/drafts", { state: s })}" ${s === (state ?? "all") ? html`aria-current="page" style="font-weight:700"` : ""}>${s.replace("_", " ")}</a>`,
   )}</div>`;
-  return htmlResponse(page(req, state === "pending_review" ? "Review queue" : "Drafts", html`${tabs}${draftRows(req, drafts)}`));
+  return htmlResponse(page(req, state === "pending_review" ? "Review queue" : "Drafts", html`${tabs}${draftRows(req, drafts, names)}`));
 }
 
 async function draftOf(req: DashboardRequest): Promise<DraftView> {
