@@ -99,3 +99,48 @@ test("every acknowledged event survives kill -9 at random moments", async () => 
     cleanup();
   }
 }, 90_000);
+
+test("SIGTERM under load: the server stops cleanly and every acknowledged event is in the file", async () => {
+  const { dir, cleanup } = tempDir("vf-term-");
+  try {
+    const toml = join(dir, "vf.toml");
+    writeFileSync(toml, `[database]\nurl = "file:${join(dir, "vf.db")}"\n\n[ingest]\nrate_limit = { per_second = 1000000, burst = 1000000 }\n`);
+    const key = spawnSync(BUN, ["src/cli/index.ts", "keys", "create", "--project", "default", "--name", "t", "--config", toml], { cwd: ROOT, encoding: "utf8" }).stdout.trim();
+    const { child, url } = await startServer(toml);
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    const acknowledged = new Set<string>();
+    let alive = true;
+    const client = async (conn: number) => {
+      for (let n = 0; alive; n++) {
+        const marker = `t${conn}n${n}`;
+        try {
+          const res = await fetch(url + "/api/v1/events", {
+            method: "POST",
+            headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+            body: JSON.stringify({ external_user_id: `u${conn}`, name: "term_probe", properties: { marker } }),
+          });
+          if (res.status === 202) acknowledged.add(marker);
+        } catch {
+          return;
+        }
+      }
+    };
+    const clients = Array.from({ length: CONNECTIONS }, (_, c) => client(c));
+    while (acknowledged.size < 100) await Bun.sleep(10);
+    child.kill("SIGTERM");
+    expect(await exited).toBe(0);
+    alive = false;
+    await Promise.all(clients);
+    const db = createClient({ url: `file:${join(dir, "vf.db")}` });
+    const found = new Set<string>();
+    for (const table of ["ingest_queue", "events", "event_buffer", "quarantine"]) {
+      for (const row of (await db.execute(`SELECT payload FROM ${table}`)).rows) {
+        for (const m of String(row.payload).matchAll(/"marker":"([^"]+)"/g)) found.add(m[1]!);
+      }
+    }
+    db.close();
+    expect([...acknowledged].filter((m) => !found.has(m))).toEqual([]);
+  } finally {
+    cleanup();
+  }
+}, 60_000);
