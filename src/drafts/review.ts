@@ -61,6 +61,10 @@ export async function rescheduleDraft(database: Database, id: string, at: number
   return database.write(async (tx) => {
     const draft = await requireDraft(tx, id);
     if (!OPEN.includes(draft.state)) throw invalidState(draft, "rescheduled");
+    // A draft waiting for review would expire at once: approve it instead (a scheduled one may go "now").
+    if (draft.state === "pending_review" && at <= now()) {
+      throw ApiError.of(422, "validation_failed", "A draft waiting for review needs a deadline in the future (approve it to send it now).", "at");
+    }
     await tx.execute({ sql: "UPDATE drafts SET deadline = ?, send_at = ?, updated_at = ? WHERE id = ?", args: [at, at, now(), id] });
     await recordHistory(tx, id, draft.state, draft.state, actor, `rescheduled to ${new Date(at).toISOString()}`);
     return (await getDraft(tx, id))!;

@@ -42,6 +42,7 @@ test("edit, reschedule and reject are recorded with their actor; closed drafts r
   expect(edited.html).toContain("<p>Short and sweet.</p>");
   await expect(editDraft(db, d!.id, { subject: "  " }, "x")).rejects.toMatchObject({ status: 422 });
 
+  await expect(rescheduleDraft(db, d!.id, T0 - HOUR, "cli")).rejects.toMatchObject({ status: 422 });
   const at = T0 + DAY + 5 * HOUR;
   const moved = await rescheduleDraft(db, d!.id, at, "cli");
   expect([moved.state, moved.deadline, moved.sendAt]).toEqual(["pending_review", at, at]);
