@@ -5,6 +5,7 @@ import m2 from "./0002_lame_robbie_robertson.sql" with { type: "text" };
 import m3 from "./0003_funny_umar.sql" with { type: "text" };
 import m4 from "./0004_new_silverclaw.sql" with { type: "text" };
 import m5 from "./0005_unknown_maelstrom.sql" with { type: "text" };
+import m6 from "./0006_odd_nomad.sql" with { type: "text" };
 
 export const migrations: { tag: string; sql: string }[] = [
   { tag: "0000_smart_white_tiger", sql: m0 },
@@ -13,4 +14,5 @@ export const migrations: { tag: string; sql: string }[] = [
   { tag: "0003_funny_umar", sql: m3 },
   { tag: "0004_new_silverclaw", sql: m4 },
   { tag: "0005_unknown_maelstrom", sql: m5 },
+  { tag: "0006_odd_nomad", sql: m6 },
 ];

@@ -19,11 +19,9 @@ export const ruleFirings = sqliteTable(
     /** The evaluator run that created the firing. */
     runId: integer("run_id"),
   },
-  (t) => [
-    uniqueIndex("rule_firings_occasion").on(t.projectId, t.ruleId, t.userId, t.occasion),
-    index("rule_firings_run").on(t.runId, t.id),
-    index("rule_firings_user").on(t.userId, t.firedAt),
-  ],
+  // One index only: every secondary index is paid per row on a first run that records ~1M firings
+  // (bench:evaluator). Lookups by (project, rule, user) — cooldowns, the anti-join — use its prefix.
+  (t) => [uniqueIndex("rule_firings_occasion").on(t.projectId, t.ruleId, t.userId, t.occasion)],
 );
 
 export const EVALUATOR_TRIGGERS = ["schedule", "startup", "manual", "cli"] as const;

@@ -1,0 +1,2 @@
+DROP INDEX `rule_firings_run`;--> statement-breakpoint
+DROP INDEX `rule_firings_user`;
