@@ -145,3 +145,9 @@ function toView(r: Row): DeliveryView {
     body: String(r.body),
   };
 }
+
+/** Deletes delivered rows delivered before `before` (dead letters stay until re-sent). Returns how many. */
+export async function purgeDelivered(database: Database, before: number): Promise<number> {
+  const rs = await database.execute({ sql: "DELETE FROM webhook_deliveries WHERE state = 'delivered' AND delivered_at < ?", args: [before] });
+  return rs.rowsAffected;
+}

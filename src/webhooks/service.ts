@@ -6,9 +6,9 @@ import { now } from "../lib/clock";
 import { log } from "../lib/log";
 import { setWebhookEndpoints } from "./enqueue";
 import { ShutdownAbort, postOnce } from "./post";
-import { claimDue, finishAttempt, recoverClaims, releaseClaim, type ClaimedDelivery } from "./queries";
+import { claimDue, finishAttempt, purgeDelivered, recoverClaims, releaseClaim, type ClaimedDelivery } from "./queries";
 import { signBody } from "./sign";
-import { DEFAULT_TIMEOUT_MS } from "./types";
+import { DEFAULT_TIMEOUT_MS, DELIVERED_KEEP_MS } from "./types";
 
 export type WebhookEnv = {
   database: Database;
@@ -105,9 +105,18 @@ export function webhookService(deps: { database: Database; config: Config; inter
   let running = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let current: Promise<unknown> | undefined;
+  let purgedAt = -Infinity;
+  const tick = async () => {
+    await deliverDue(env, () => running);
+    // Delivered rows are only history: kept for DELIVERED_KEEP_MS, swept at most hourly.
+    if (now() - purgedAt >= 3_600_000) {
+      purgedAt = now();
+      await purgeDelivered(deps.database, purgedAt - DELIVERED_KEEP_MS);
+    }
+  };
   const step = () => {
     if (!running) return;
-    current = deliverDue(env, () => running)
+    current = tick()
       .catch((error) => log.error("webhook tick failed", { error }))
       .finally(() => {
         if (running) timer = setTimeout(step, interval);

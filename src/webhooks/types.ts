@@ -21,5 +21,8 @@ export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
 /** A 2xx within this long is success (SPEC §10). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
+/** How long delivered rows are kept (as history for the dashboard) before the loop deletes them: 30 days. */
+export const DELIVERED_KEEP_MS = 30 * 86_400_000;
+
 /** Anything that runs a statement: a transaction (the cause's) or the database. */
 export type Executor = { execute(statement: InStatement): Promise<ResultSet> };

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
 import { VibeFollow, WebhookSignatureError } from "../../sdk/src/index.ts";
-import { deliverDue, listDeliveries, MAX_ATTEMPTS, redeliver, RETRY_DELAYS_MS } from "../../src/webhooks";
+import { countDeliveries, deliverDue, enqueueWebhook, listDeliveries, MAX_ATTEMPTS, redeliver, RETRY_DELAYS_MS, webhookService } from "../../src/webhooks";
 import { ONLY_WELCOME, startWorld, type World } from "../drafts/support";
 import { endpointToml, SECRET, startReceiver, webhookEnv, type Receiver } from "./support";
 
@@ -187,4 +187,25 @@ test("an endpoint that cannot be reached is a failed attempt with the reason rec
   const [row] = await listDeliveries(w.server.ctx.database, "acme");
   expect(row!.lastError).toBeTruthy();
   expect(row!.lastError).not.toContain(SECRET);
+});
+
+test("the running loop delivers what is due and deletes delivered rows older than 30 days", async () => {
+  const r = receiver([200, 500], 200);
+  const w = await startWorld(ONLY_WELCOME + endpointToml(r.url, ["email.sent"]));
+  const db = w.server.ctx.database;
+  const [old] = await enqueueWebhook(db, "acme", "email.sent", { message_id: "msg_1" });
+  const [late] = await enqueueWebhook(db, "acme", "email.sent", { message_id: "msg_2" });
+  await deliverDue(webhookEnv(w));
+  expect(await countDeliveries(db, "acme")).toEqual({ pending: 1, delivered: 1, dead: 0 });
+  w.clock.advance(31 * 86_400_000);
+  const service = webhookService({ database: db, config: w.server.ctx.config, intervalMs: 10 });
+  await service.start();
+  try {
+    const deadline = Date.now() + 5_000;
+    while ((await listDeliveries(db, "acme")).map((d) => `${d.id}:${d.state}`).join() !== `${late}:delivered` && Date.now() < deadline) await Bun.sleep(10);
+  } finally {
+    await service.stop();
+  }
+  expect((await listDeliveries(db, "acme")).map((d) => [d.id, d.state])).toEqual([[late!, "delivered"]]);
+  expect(old).not.toBe(late);
 });
