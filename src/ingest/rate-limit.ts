@@ -7,19 +7,21 @@ export type RateLimit = { per_second: number; burst: number };
  * costs one token whatever its size (a 500-event batch is one request). Uses `now()`, so tests can move time.
  */
 export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  /** endpoint → project → bucket (nested maps: no key string built per request). */
+  private readonly buckets = new Map<string, Map<string, { tokens: number; at: number }>>();
 
   constructor(private readonly limitFor: (endpoint: string) => RateLimit) {}
 
   /** Takes a token; returns 0 when allowed, else the seconds to wait before a retry (for `Retry-After`). */
   take(projectId: string, endpoint: string): number {
     const limit = this.limitFor(endpoint);
-    const id = `${projectId}\n${endpoint}`;
+    let byProject = this.buckets.get(endpoint);
+    if (!byProject) this.buckets.set(endpoint, (byProject = new Map()));
     const t = now();
-    let bucket = this.buckets.get(id);
+    let bucket = byProject.get(projectId);
     if (!bucket) {
       bucket = { tokens: limit.burst, at: t };
-      this.buckets.set(id, bucket);
+      byProject.set(projectId, bucket);
     } else {
       bucket.tokens = Math.min(limit.burst, bucket.tokens + (Math.max(0, t - bucket.at) / 1000) * limit.per_second);
       bucket.at = t;

@@ -34,8 +34,11 @@ type Pending = WriteJob & { rows: number; resolve(): void; reject(error: unknown
 /** How long, at most, a backlog waits for more arrivals before the next commit (only while they keep coming). */
 const GATHER_MS = 1;
 
-/** Rows per merged VALUES statement (5 parameters each, far below SQLite's limit). */
-const ROWS_PER_VALUES = 500;
+/** Rows given as a JSON array of `[project, kind, source, received_at, payload]`; `->` renders the payload back
+ * to JSON text exactly as JSON.stringify wrote it. */
+const INSERT_ROWS =
+  "INSERT INTO ingest_queue (project_id, kind, source, received_at, payload) " +
+  "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4 FROM json_each(?) ORDER BY key";
 
 const INSERT_MESSAGE_KEYS =
   "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) " +
@@ -179,33 +182,31 @@ export class GroupCommitWriter implements Service {
 }
 
 /**
- * One commit's statements. Single rows (the common single-event request) are merged into multi-row VALUES
- * statements — preparing one statement per request would cost more than the inserts. A larger group (a batch)
- * is one statement that lets SQLite split its JSON array. Rows keep the order in which jobs arrived.
+ * One commit's statements. Single rows (the common single-event request) from every job are merged into one
+ * statement over a JSON array of `[project, kind, source, received_at, payload]` rows — preparing a statement
+ * (or binding five parameters) per request would cost more than the inserts. A larger group (a batch) is one
+ * statement that lets SQLite split its payload array. Rows keep the order in which jobs arrived.
  */
 function buildStatements(jobs: Pending[]): InStatement[] {
   const statements: InStatement[] = [];
-  let values: string[] = [];
-  let args: (string | number)[] = [];
-  const flushValues = () => {
-    if (values.length === 0) return;
-    statements.push({ sql: `INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ${values.join(",")}`, args });
-    values = [];
-    args = [];
+  let singles: string[] = [];
+  const flushSingles = () => {
+    if (singles.length === 0) return;
+    statements.push({ sql: INSERT_ROWS, args: [`[${singles.join(",")}]`] });
+    singles = [];
   };
   for (const job of jobs) {
     for (const g of job.groups) {
       if (g.count === 1) {
-        values.push("(?,?,?,?,?)");
-        args.push(job.projectId, g.kind, job.source, g.payloads.slice(1, -1), job.receivedAt);
-        if (values.length >= ROWS_PER_VALUES) flushValues();
+        const head = JSON.stringify([job.projectId, g.kind, job.source, job.receivedAt]);
+        singles.push(`${head.slice(0, -1)},${g.payloads.slice(1, -1)}]`);
       } else if (g.count > 1) {
-        flushValues();
+        flushSingles();
         statements.push({ sql: INSERT_GROUP, args: [job.projectId, g.kind, job.source, job.receivedAt, g.payloads] });
       }
     }
   }
-  flushValues();
+  flushSingles();
   for (const job of jobs) {
     // REPLACE: a row older than 24 h that the purge has not reached yet is simply superseded.
     const r = job.idempotency;
