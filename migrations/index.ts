@@ -6,6 +6,7 @@ import m3 from "./0003_funny_umar.sql" with { type: "text" };
 import m4 from "./0004_new_silverclaw.sql" with { type: "text" };
 import m5 from "./0005_unknown_maelstrom.sql" with { type: "text" };
 import m6 from "./0006_odd_nomad.sql" with { type: "text" };
+import m7 from "./0007_mushy_swarm.sql" with { type: "text" };
 
 export const migrations: { tag: string; sql: string }[] = [
   { tag: "0000_smart_white_tiger", sql: m0 },
@@ -15,4 +16,5 @@ export const migrations: { tag: string; sql: string }[] = [
   { tag: "0004_new_silverclaw", sql: m4 },
   { tag: "0005_unknown_maelstrom", sql: m5 },
   { tag: "0006_odd_nomad", sql: m6 },
+  { tag: "0007_mushy_swarm", sql: m7 },
 ];

@@ -1,4 +1,3 @@
-import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 /**
@@ -31,8 +30,7 @@ export const audienceHistory = sqliteTable(
     enteredAt: integer("entered_at").notNull(),
     exitedAt: integer("exited_at"),
   },
-  (t) => [
-    index("audience_history_user").on(t.projectId, t.userId, t.enteredAt),
-    index("audience_history_open").on(t.projectId, t.userId, t.audienceId).where(sql`exited_at IS NULL`),
-  ],
+  // One index serves both the exits (the open row of a user in an audience: a seek plus the few rows of earlier
+  // stays) and a user's history for the dashboard; a second one cost ~15% of a first fill at 1M users.
+  (t) => [index("audience_history_user_audience").on(t.projectId, t.userId, t.audienceId)],
 );
