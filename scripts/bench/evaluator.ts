@@ -140,6 +140,7 @@ async function main(): Promise<void> {
     console.log(`evaluator bench: ${USERS.toLocaleString("en")} users, ~${(USERS * EVENTS_PER_USER).toLocaleString("en")} events, all default rules`);
     const g0 = performance.now();
     if (reuse) {
+      child("migrate", file); // migrations added since the file was made
       child("reset", file);
       console.log(`  reusing ${file} (ledger emptied)`);
     } else {

@@ -5,7 +5,8 @@ import { log } from "../lib/log";
 import { Mutex } from "../lib/mutex";
 import { recomputeAudiences } from "../audiences";
 import { applyChurnIn } from "../pipeline";
-import { insertFirings } from "./query";
+import { scansUsers } from "./kinds";
+import { countNewMatches, insertFirings, type QueryScope } from "./query";
 import { enabledRules } from "./resolve";
 import { finishRun, startRun, type EvaluatorTrigger, type RuleOutcome } from "./runs";
 import type { ResolvedRule, RuleKind } from "./schema";
@@ -34,7 +35,7 @@ export type EvaluatorContext = { config: Pick<Config, "projects">; database: Dat
 
 export type RunOptions = {
   trigger: EvaluatorTrigger;
-  /** Evaluate and report, write nothing (everything runs in one transaction that is rolled back). */
+  /** Count what would match, write nothing (read connection only: never holds the write lock). */
   dryRun?: boolean;
   /** The evaluation instant; defaults to `now()`. */
   at?: number;
@@ -43,6 +44,8 @@ export type RunOptions = {
   /** The scheduled slot this run stands for (scheduler only). */
   slot?: number;
   onMatches?: OnMatches;
+  /** Users per transaction for kinds that scan users (default USER_RANGE). */
+  userRange?: number;
   /** Checked between rules: a stopping process ends the run early (recorded as `interrupted`). */
   signal?: AbortSignal;
 };
@@ -58,6 +61,12 @@ export type RunResult = {
 };
 
 const MATCH_PAGE = 2_000;
+/**
+ * Users per write transaction for kinds that scan users: long enough to amortise the statement, short enough
+ * that ingest and the normaliser (which queue behind the write lock) wait well under a second, and that another
+ * process's writer never runs into `busy_timeout`.
+ */
+export const USER_RANGE = 50_000;
 const runLocks = new WeakMap<Database, Mutex>();
 
 /**
@@ -102,11 +111,16 @@ async function runForReal(ctx: EvaluatorContext, options: RunOptions): Promise<R
       log.error("churn or audience recompute failed", { project: project.id, error });
       status = "failed";
     }
+    const ids = await userIdBounds(database, project.id);
     for (const rule of enabledRules(project)) {
       if (options.signal?.aborted) break;
       const t0 = performance.now();
       try {
-        const matches = await database.write((tx) => fireRule(tx, project.id, rule, at, runId, options.onMatches));
+        let matches = 0;
+        for (const range of rangesFor(rule, ids, options.userRange ?? USER_RANGE)) {
+          const scope: QueryScope = { projectId: project.id, at, range };
+          matches += await database.write((tx) => fireRule(tx, scope, rule, runId, options.onMatches));
+        }
         rules.push(outcome(project.id, rule, matches, t0));
       } catch (error) {
         // One broken rule must not stop the others; it is retried on the next run.
@@ -125,31 +139,43 @@ async function runForReal(ctx: EvaluatorContext, options: RunOptions): Promise<R
   return { runId, at, dryRun: false, status, durationMs, rules, total };
 }
 
-class DryRunRollback extends Error {}
-
 async function runDry(ctx: EvaluatorContext, options: RunOptions): Promise<RunResult> {
   const startedAt = now();
   const at = options.at ?? startedAt;
   const rules: RuleOutcome[] = [];
-  // The real statements in one transaction that is always rolled back: churn included, nothing kept. Audience
-  // membership is used as last recomputed (a recompute commits in slices of its own).
-  await ctx.database
-    .write(async (tx) => {
-      for (const project of projectsOf(ctx, options.projectId)) {
-        await applyChurnIn(tx, project.id, at);
-        for (const rule of enabledRules(project)) {
-          const t0 = performance.now();
-          const r = await tx.execute(toStatement(insertFirings(rule, { projectId: project.id, at }, null)));
-          rules.push(outcome(project.id, rule, r.rowsAffected, t0));
-        }
-      }
-      throw new DryRunRollback();
-    })
-    .catch((e) => {
-      if (!(e instanceof DryRunRollback)) throw e;
-    });
+  // The rules' own queries, counted on the read connection against the ledger: nothing is written and the
+  // write lock is never taken, so a dry run beside a busy server holds nobody up. Churn due since the last
+  // run is not applied (cancelled users past their grace count as cancelled until a real run).
+  for (const project of projectsOf(ctx, options.projectId)) {
+    for (const rule of enabledRules(project)) {
+      const t0 = performance.now();
+      const r = await ctx.database.read(toStatement(countNewMatches(rule, { projectId: project.id, at })));
+      rules.push(outcome(project.id, rule, Number(r.rows[0]!.n), t0));
+    }
+  }
   const total = rules.reduce((n, r) => n + r.matches, 0);
   return { runId: null, at, dryRun: true, status: "ok", durationMs: Math.max(0, now() - startedAt), rules, total };
+}
+
+type IdBounds = { lo: number; hi: number } | undefined;
+
+async function userIdBounds(database: Database, projectId: string): Promise<IdBounds> {
+  const r = await database.read({ sql: "SELECT min(id) AS lo, max(id) AS hi FROM tracked_users WHERE project_id = ?", args: [projectId] });
+  const row = r.rows[0];
+  return !row || row.lo === null ? undefined : { lo: Number(row.lo), hi: Number(row.hi) };
+}
+
+/**
+ * The user-id ranges a rule runs in: one open range for kinds driven by another table; consecutive ranges of
+ * `size` ids for kinds that scan users. The last range is open-ended, so users created during the run are
+ * still covered.
+ */
+function rangesFor(rule: ResolvedRule, ids: IdBounds, size: number): ({ from: number; to: number } | undefined)[] {
+  if (!scansUsers(rule) || !ids) return [undefined];
+  const out: { from: number; to: number }[] = [];
+  for (let from = ids.lo; from <= ids.hi; from += size) out.push({ from, to: from + size });
+  out[out.length - 1]!.to = Number.MAX_SAFE_INTEGER;
+  return out;
 }
 
 function outcome(project: string, rule: ResolvedRule, matches: number, t0: number): RuleOutcome {
@@ -157,10 +183,11 @@ function outcome(project: string, rule: ResolvedRule, matches: number, t0: numbe
 }
 
 /** Records the rule's new firings and hands them to `onMatches`, in the caller's transaction. */
-async function fireRule(tx: Transaction, projectId: string, rule: ResolvedRule, at: number, runId: number, onMatches?: OnMatches): Promise<number> {
+async function fireRule(tx: Transaction, scope: QueryScope, rule: ResolvedRule, runId: number, onMatches?: OnMatches): Promise<number> {
+  const projectId = scope.projectId;
   // Inside a write transaction nobody else inserts, so every row above this id is one of ours.
   const before = Number((await tx.execute("SELECT COALESCE(max(id), 0) AS id FROM rule_firings")).rows[0]!.id);
-  const inserted = await tx.execute(toStatement(insertFirings(rule, { projectId, at }, runId)));
+  const inserted = await tx.execute(toStatement(insertFirings(rule, scope, runId)));
   if (!onMatches || inserted.rowsAffected === 0) return inserted.rowsAffected;
   let cursor = before;
   for (;;) {

@@ -7,6 +7,8 @@ export type QueryScope = {
   at: number;
   /** Only this user (pre-send re-check). */
   userId?: number;
+  /** Only users with `from <= id < to` (the evaluator's ranges for kinds that scan users). */
+  range?: { from: number; to: number };
   mode?: KindContext["mode"];
 };
 
@@ -20,6 +22,7 @@ function eligibleUsers(rule: ResolvedRule, scope: QueryScope): Fragment {
     sql`NOT EXISTS (SELECT 1 FROM suppressions sp WHERE sp.project_id = u.project_id AND sp.email = u.email)`,
   ];
   if (scope.userId !== undefined) parts.push(sql`u.id = ${scope.userId}`);
+  if (scope.range) parts.push(sql`u.id >= ${scope.range.from} AND u.id < ${scope.range.to}`);
   if (rule.audience) {
     parts.push(sql`EXISTS (SELECT 1 FROM audience_members am WHERE am.project_id = u.project_id AND am.audience_id = ${rule.audience} AND am.user_id = u.id)`);
   }

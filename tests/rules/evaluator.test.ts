@@ -78,3 +78,23 @@ test("a failing onMatches rolls the rule's firings back; the next run fires them
   expect(next.rules.find((r) => r.rule === "welcome")!.matches).toBe(3);
   expect(next.matches.filter((m) => m.ruleId !== "welcome")).toHaveLength(0);
 });
+
+test("kinds that scan users run in user-id ranges with the same result", async () => {
+  const w = await startWorld();
+  await seed(w, 9);
+  await w.settle();
+  const expected = await w.evaluate({ dryRun: true });
+  const seen: string[] = [];
+  let calls = 0;
+  const result = await runEvaluator(w.server.ctx, {
+    trigger: "manual",
+    userRange: 2,
+    onMatches: (_tx, m) => {
+      calls++;
+      seen.push(...m.map((x) => `${x.ruleId}/${x.userId}/${x.occasion}`));
+    },
+  });
+  expect(result.rules.map((r) => [r.rule, r.matches])).toEqual(expected.rules.map((r) => [r.rule, r.matches]));
+  expect(new Set(seen).size).toBe(expected.total);
+  expect(calls).toBeGreaterThanOrEqual(5 + 3); // welcome and first_feature over 5 ranges each, and more
+});

@@ -7,6 +7,7 @@ import type { KindModule } from "./types";
  */
 export const cancellation: KindModule<"cancellation"> = {
   kind: "cancellation",
+  scansUsers: true,
   candidates(rule, ctx) {
     const entered = sql`COALESCE(u.stage_changed_at, (SELECT max(h.at) FROM stage_history h WHERE h.user_id = u.id AND h.to_stage = u.stage))`;
     return sql`

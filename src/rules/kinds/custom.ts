@@ -11,6 +11,7 @@ import type { KindModule } from "./types";
  */
 export const custom: KindModule<"custom"> = {
   kind: "custom",
+  scansUsers: false,
   candidates(rule, ctx) {
     const unless = rule.unless
       ? sql` AND NOT EXISTS (SELECT 1 FROM events x WHERE x.user_id = e.user_id AND x.name = ${rule.unless}

@@ -10,6 +10,7 @@ export const ANY_FEATURE = "*";
  */
 export const featureAdoption: KindModule<"feature_adoption"> = {
   kind: "feature_adoption",
+  scansUsers: true,
   candidates(rule, ctx) {
     const feature = rule.feature ? sql` AND f.feature = ${rule.feature}` : sql.empty;
     return sql`

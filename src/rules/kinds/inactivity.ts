@@ -9,6 +9,7 @@ import type { KindModule } from "./types";
  */
 export const inactivity: KindModule<"inactivity"> = {
   kind: "inactivity",
+  scansUsers: true,
   candidates(rule, ctx) {
     return sql`
       SELECT u.id AS user_id, CAST(u.last_seen_at AS TEXT) AS occasion, NULL AS event_id

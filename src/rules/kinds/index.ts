@@ -28,3 +28,8 @@ export function buildCandidates(rule: ResolvedRule, ctx: KindContext): Fragment 
 }
 
 export type { KindContext } from "./types";
+
+/** Whether the rule's query may be split into user-id ranges (see `KindModule.scansUsers`). */
+export function scansUsers(rule: ResolvedRule): boolean {
+  return KINDS[rule.kind].scansUsers;
+}

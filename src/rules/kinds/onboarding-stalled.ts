@@ -8,6 +8,7 @@ import type { KindModule } from "./types";
  */
 export const onboardingStalled: KindModule<"onboarding_stalled"> = {
   kind: "onboarding_stalled",
+  scansUsers: false,
   candidates(rule, ctx) {
     // SQLite fills bare columns of a max() aggregate from the row holding the max: the latest step per user.
     const notFinished = rule.final_step

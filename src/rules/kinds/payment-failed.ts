@@ -12,6 +12,7 @@ import type { KindModule } from "./types";
  */
 export const paymentFailed: KindModule<"payment_failed"> = {
   kind: "payment_failed",
+  scansUsers: true,
   candidates(rule, ctx) {
     const latest = sql`SELECT u.id AS user_id,
         (SELECT max(e.occurred_at) FROM events e WHERE e.user_id = u.id AND e.name = 'payment_failed') AS failed_at

@@ -9,6 +9,7 @@ import type { KindModule } from "./types";
  */
 export const trialExpiring: KindModule<"trial_expiring"> = {
   kind: "trial_expiring",
+  scansUsers: true,
   candidates(rule, ctx) {
     return sql`
       SELECT u.id AS user_id, CAST(COALESCE(u.stage_changed_at, u.trial_ends_at) AS TEXT) AS occasion, NULL AS event_id

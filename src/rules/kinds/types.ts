@@ -24,5 +24,10 @@ export type KindContext = {
  */
 export type KindModule<K extends RuleKind> = {
   kind: K;
+  /**
+   * True when the query is one pass over `tracked_users u` (filtered by `eligible`): the evaluator may then
+   * split it into user-id ranges, one short transaction each. Kinds driven by another table run whole.
+   */
+  scansUsers: boolean;
   candidates(rule: RuleOf<K>, ctx: KindContext): Fragment;
 };

@@ -7,6 +7,7 @@ import type { KindModule } from "./types";
  */
 export const welcome: KindModule<"welcome"> = {
   kind: "welcome",
+  scansUsers: true,
   candidates(rule, ctx) {
     return sql`
       SELECT u.id AS user_id, 'once' AS occasion,
