@@ -17,17 +17,26 @@ export type UserRow = {
 
 const ISO_COLUMNS = new Set(["signup_date", "first_seen_at", "last_seen_at", "trial_ends_at", "stage_changed_at"]);
 
+const USER_COLUMNS = `id, project_id, external_user_id, email, name, plan, signup_date, company, role, traits, first_seen_at,
+  last_seen_at, stage, stage_changed_at, interval, mrr, trial_ends_at, suppressed, paused`;
+
 export async function loadUser(exec: Executor, userId: number): Promise<UserRow | undefined> {
-  const rows = (
-    await exec.execute({
-      sql: `SELECT id, project_id, external_user_id, email, name, plan, signup_date, company, role, traits, first_seen_at,
-                   last_seen_at, stage, stage_changed_at, interval, mrr, trial_ends_at, suppressed, paused
-            FROM tracked_users WHERE id = ?`,
-      args: [userId],
-    })
-  ).rows;
-  const r = rows[0];
-  if (!r) return undefined;
+  return (await loadUsers(exec, [userId])).get(userId);
+}
+
+/** Users by id, in chunks (a first run hands over thousands of matches at once). */
+export async function loadUsers(exec: Executor, userIds: readonly number[]): Promise<Map<number, UserRow>> {
+  const out = new Map<number, UserRow>();
+  const ids = [...new Set(userIds)];
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const rows = (await exec.execute({ sql: `SELECT ${USER_COLUMNS} FROM tracked_users WHERE id IN (${chunk.map(() => "?").join(",")})`, args: chunk })).rows;
+    for (const r of rows) out.set(Number(r.id), toUserRow(r));
+  }
+  return out;
+}
+
+function toUserRow(r: Record<string, unknown>): UserRow {
   const columns: Record<string, unknown> = {};
   for (const key of ["external_user_id", "email", "name", "plan", "signup_date", "company", "role", "first_seen_at", "last_seen_at", "stage", "stage_changed_at", "interval", "mrr", "trial_ends_at"]) {
     const v = r[key];
@@ -48,10 +57,22 @@ export async function loadUser(exec: Executor, userId: number): Promise<UserRow 
 
 export async function loadEvent(exec: Executor, eventId: number | null | undefined): Promise<Record<string, unknown> | null> {
   if (eventId === null || eventId === undefined) return null;
-  const r = (await exec.execute({ sql: "SELECT id, name, occurred_at, properties FROM events WHERE id = ?", args: [eventId] })).rows[0];
-  if (!r) return null;
-  const properties = withCamelAliases(parseObject(r.properties));
-  return { ...properties, name: String(r.name), occurred_at: new Date(Number(r.occurred_at)).toISOString(), properties };
+  return (await loadEvents(exec, [eventId])).get(eventId) ?? null;
+}
+
+/** Triggering events by id, shaped for templates: `event.name`, `event.occurred_at`, `event.properties.*`. */
+export async function loadEvents(exec: Executor, eventIds: readonly number[]): Promise<Map<number, Record<string, unknown>>> {
+  const out = new Map<number, Record<string, unknown>>();
+  const ids = [...new Set(eventIds)];
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    const rows = (await exec.execute({ sql: `SELECT id, name, occurred_at, properties FROM events WHERE id IN (${chunk.map(() => "?").join(",")})`, args: chunk })).rows;
+    for (const r of rows) {
+      const properties = withCamelAliases(parseObject(r.properties));
+      out.set(Number(r.id), { ...properties, name: String(r.name), occurred_at: new Date(Number(r.occurred_at)).toISOString(), properties });
+    }
+  }
+  return out;
 }
 
 function parseObject(v: unknown): Record<string, unknown> {

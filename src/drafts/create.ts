@@ -1,3 +1,4 @@
+import type { InValue } from "@libsql/client";
 import type { Config, ProjectConfig } from "../config/schema";
 import type { Transaction } from "../db/client";
 import { now } from "../lib/clock";
@@ -5,7 +6,7 @@ import { newId } from "../lib/ids";
 import { log } from "../lib/log";
 import { emitMailEvent } from "../mail/events";
 import { loadLinkSecret, type Executor } from "../mail/tokens";
-import { buildTemplateContext, loadEvent, loadUser } from "./context";
+import { buildTemplateContext, loadEvents, loadUsers, type UserRow } from "./context";
 import { defaultTemplateFor, templateFor } from "./default-templates";
 import { renderTemplates, type Rendered } from "./render";
 import { lookupRule } from "./rules-link";
@@ -22,36 +23,45 @@ export async function createDrafts(tx: Transaction, matches: readonly DraftMatch
   if (matches.length === 0) return [];
   const secret = await loadLinkSecret(tx);
   const overrides = new Map<string, boolean | null>();
-  const created: string[] = [];
+  const rules = new Map<string, DraftRule | undefined>(); // resolved once per call, not per match
+  const users = await loadUsers(tx, matches.map((m) => m.userId));
+  const events = await loadEvents(tx, matches.flatMap((m) => (m.eventId === null || m.eventId === undefined ? [] : [m.eventId])));
+  const rows: DraftRow[] = [];
   for (const match of matches) {
     const project = config.projects.find((p) => p.id === match.projectId);
-    const rule = project && lookupRule(project, match.ruleId);
+    const ruleKey = `${match.projectId}\0${match.ruleId}`;
+    if (project && !rules.has(ruleKey)) rules.set(ruleKey, lookupRule(project, match.ruleId));
+    const rule = rules.get(ruleKey);
     if (!project || !rule) {
       log.warn("match for an unknown project or rule", { projectId: match.projectId, ruleId: match.ruleId });
       continue;
     }
+    const user = users.get(match.userId);
+    if (!user || user.projectId !== project.id || !user.email) continue;
     if (!overrides.has(project.id)) overrides.set(project.id, await loadAutopilotOverride(tx, project.id));
-    const id = await createDraft(tx, config, project, rule, match, secret, overrides.get(project.id) ?? null);
-    if (id) created.push(id);
+    const event = match.eventId === null || match.eventId === undefined ? null : (events.get(match.eventId) ?? null);
+    rows.push(prepareDraft(config, project, rule, match, user, event, secret, overrides.get(project.id) ?? null));
   }
+  const created: string[] = [];
+  // Multi-row statements: a first run can hand over thousands of matches in one page.
+  for (let i = 0; i < rows.length; i += 100) created.push(...(await insertDrafts(tx, rows.slice(i, i + 100))));
   return created;
 }
 
-async function createDraft(
-  tx: Executor,
+type DraftRow = { values: InValue[]; id: string; state: string; createdAt: number; deadline: number; projectId: string; ruleId: string; subject: string; user: UserRow; autopilot: boolean };
+
+function prepareDraft(
   config: Config,
   project: ProjectConfig,
   rule: DraftRule,
   match: DraftMatch,
+  user: UserRow,
+  event: Record<string, unknown> | null,
   secret: string,
   autopilotOverride: boolean | null,
-): Promise<string | undefined> {
-  const user = await loadUser(tx, match.userId);
-  if (!user || user.projectId !== project.id || !user.email) return undefined;
-  const event = await loadEvent(tx, match.eventId);
+): DraftRow {
   const context = buildTemplateContext({ user, event, project, rule, occasion: match.occasion, secret, config });
   const rendered = renderSafely(rule, context);
-
   const autopilot = rule.autopilot ?? autopilotOverride ?? project.autopilot;
   const reviewWindow = rule.review_window ?? project.review_window;
   const timeZone = chooseTimeZone(user.traits, project.timezone);
@@ -59,29 +69,42 @@ async function createDraft(
   const deadline = nextWindowSlot(createdAt + reviewWindow, project.send_window, timeZone);
   const state = autopilot ? "scheduled" : "pending_review";
   const id = newId("drf");
-  const inserted = await tx.execute({
-    sql: `INSERT INTO drafts (id, project_id, rule_id, rule_kind, user_id, occasion, event_id, state, subject, text_body, html_body,
-                              source, drafting, autopilot, time_zone, created_at, deadline, send_at, updated_at)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'template', ?, ?, ?, ?, ?, ?, ?)
-          ON CONFLICT (project_id, rule_id, user_id, occasion) DO NOTHING`,
-    args: [
-      id, project.id, rule.id, rule.kind, user.id, match.occasion, match.eventId ?? null, state,
-      rendered.subject, rendered.text, rendered.html, config.drafting ? "pending" : null, autopilot ? 1 : 0, timeZone,
-      createdAt, deadline, deadline, createdAt,
-    ],
-  });
-  if (inserted.rowsAffected === 0) return undefined;
+  const values: InValue[] = [
+    id, project.id, rule.id, rule.kind, user.id, match.occasion, match.eventId ?? null, state,
+    rendered.subject, rendered.text, rendered.html, config.drafting ? "pending" : null, autopilot ? 1 : 0, timeZone,
+    createdAt, deadline, deadline, createdAt,
+  ];
+  return { values, id, state, createdAt, deadline, projectId: project.id, ruleId: rule.id, subject: rendered.subject, user, autopilot };
+}
+
+async function insertDrafts(tx: Executor, rows: DraftRow[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const inserted = (
+    await tx.execute({
+      sql: `INSERT INTO drafts (id, project_id, rule_id, rule_kind, user_id, occasion, event_id, state, subject, text_body, html_body,
+                                source, drafting, autopilot, time_zone, created_at, deadline, send_at, updated_at)
+            VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'template', ?, ?, ?, ?, ?, ?, ?)").join(", ")}
+            ON CONFLICT (project_id, rule_id, user_id, occasion) DO NOTHING
+            RETURNING id`,
+      args: rows.flatMap((r) => r.values),
+    })
+  ).rows.map((r) => String(r.id));
+  const fresh = new Set(inserted);
+  const made = rows.filter((r) => fresh.has(r.id));
+  if (made.length === 0) return [];
   await tx.execute({
-    sql: "INSERT INTO draft_history (draft_id, from_state, to_state, actor, note, at) VALUES (?, NULL, ?, ?, ?, ?)",
-    args: [id, state, "evaluator", autopilot ? "autopilot: scheduled for its deadline" : "waiting for review", createdAt],
+    sql: `INSERT INTO draft_history (draft_id, from_state, to_state, actor, note, at) VALUES ${made.map(() => "(?, NULL, ?, 'evaluator', ?, ?)").join(", ")}`,
+    args: made.flatMap((r) => [r.id, r.state, r.autopilot ? "autopilot: scheduled for its deadline" : "waiting for review", r.createdAt]),
   });
-  await emitMailEvent(tx, {
-    type: "draft.created",
-    projectId: project.id,
-    at: createdAt,
-    data: { draft_id: id, rule_id: rule.id, state, deadline: new Date(deadline).toISOString(), subject: rendered.subject, external_user_id: user.externalUserId, email: user.email },
-  });
-  return id;
+  for (const r of made) {
+    await emitMailEvent(tx, {
+      type: "draft.created",
+      projectId: r.projectId,
+      at: r.createdAt,
+      data: { draft_id: r.id, rule_id: r.ruleId, state: r.state, deadline: new Date(r.deadline).toISOString(), subject: r.subject, external_user_id: r.user.externalUserId, email: r.user.email },
+    });
+  }
+  return made.map((r) => r.id);
 }
 
 /** A template that fails at render time (e.g. a filter given a bad value) falls back to the rule's default. */

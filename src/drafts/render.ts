@@ -13,11 +13,25 @@ const htmlEngine = new Liquid({ strictFilters: true, jsTruthy: true, outputEscap
 
 export type Rendered = { subject: string; text: string; html: string };
 
+/** Parsed templates by source: a first run renders thousands of drafts from the same few templates. */
+const parsed = new Map<string, ReturnType<Liquid["parse"]>>();
+
+function render(engine: Liquid, source: string, context: Record<string, unknown>): string {
+  const key = `${engine === htmlEngine ? "h" : "p"}\0${source}`;
+  let templates = parsed.get(key);
+  if (!templates) {
+    templates = engine.parse(source);
+    if (parsed.size > 1000) parsed.clear(); // bounded: templates come from the config, this never grows in practice
+    parsed.set(key, templates);
+  }
+  return engine.renderSync(templates, context) as string;
+}
+
 /** Renders a template set; html is derived from the text when the set has none. Adds the unsubscribe footer. */
 export function renderTemplates(set: TemplateSet, context: Record<string, unknown>): Rendered {
-  const subject = oneLine(plainEngine.parseAndRenderSync(set.subject, context));
-  const text = plainEngine.parseAndRenderSync(set.text, context).trim();
-  const html = set.html !== undefined ? htmlEngine.parseAndRenderSync(set.html, context) : textToHtml(text);
+  const subject = oneLine(render(plainEngine, set.subject, context));
+  const text = render(plainEngine, set.text, context).trim();
+  const html = set.html !== undefined ? render(htmlEngine, set.html, context) : textToHtml(text);
   return addUnsubscribeFooter({ subject, text, html }, String(context.unsubscribe_url ?? ""));
 }
 
