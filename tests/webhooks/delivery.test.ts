@@ -209,3 +209,17 @@ test("the running loop delivers what is due and deletes delivered rows older tha
   expect((await listDeliveries(db, "acme")).map((d) => [d.id, d.state])).toEqual([[late!, "delivered"]]);
   expect(old).not.toBe(late);
 });
+
+test("a delivery whose endpoint left the config is dead-lettered at once (no secret to sign with)", async () => {
+  const r = receiver();
+  const w = await startWorld(ONLY_WELCOME + endpointToml(r.url, ["email.sent"]));
+  const db = w.server.ctx.database;
+  const [id] = await enqueueWebhook(db, "acme", "email.sent", { message_id: "msg_1" });
+  const env = webhookEnv(w);
+  const config = { ...env.config, projects: env.config.projects.map((p) => ({ ...p, webhooks: [] })) };
+  expect(await deliverDue({ ...env, config })).toMatchObject([{ id, state: "dead", error: "endpoint is no longer in the configuration" }]);
+  expect(r.received).toHaveLength(0);
+  // Back in the config: re-sending delivers it.
+  expect(await redeliver(db, id!)).toBe(true);
+  expect((await deliverDue(env)).map((o) => o.state)).toEqual(["delivered"]);
+});
