@@ -9,7 +9,10 @@ import { dispatchDue, expireDue, type DispatchSummary } from "./scheduler";
 
 export type SendingEnv = { database: Database; config: Config; messengers: Messengers };
 
-export type TickSummary = DispatchSummary & { expired: number; outcomes: Outcome[] };
+export type TickSummary = DispatchSummary & { expired: number; outcomes: Outcome[]; /** a page was full: run again at once */ more: boolean };
+
+const DISPATCH_PAGE = 200;
+const DELIVERY_PAGE = 500;
 
 /** How many SMTP calls may be in flight at once: the largest configured pool. */
 export function sendConcurrency(config: Config): number {
@@ -22,9 +25,10 @@ export function sendConcurrency(config: Config): number {
  */
 export async function runSendingTick(env: SendingEnv, keepGoing: () => boolean = () => true): Promise<TickSummary> {
   const expired = await expireDue(env.database);
-  const dispatched = await dispatchDue(env);
-  const outcomes = await deliverDue(env, sendConcurrency(env.config), 500, keepGoing);
-  return { expired, ...dispatched, outcomes };
+  const dispatched = await dispatchDue(env, DISPATCH_PAGE);
+  const outcomes = await deliverDue(env, sendConcurrency(env.config), DELIVERY_PAGE, keepGoing);
+  const more = dispatched.queued + dispatched.cancelled + dispatched.deferred >= DISPATCH_PAGE || outcomes.length >= DELIVERY_PAGE;
+  return { expired, ...dispatched, outcomes, more };
 }
 
 /**
@@ -43,10 +47,13 @@ export function sendingService(deps: { database: Database; config: Config; inter
     loops.push(state);
     const step = () => {
       if (!running) return;
+      let more = false;
       state.current = work()
+        .then((result) => void (more = (result as { more?: boolean } | undefined)?.more === true))
         .catch((error) => log.error(`${name} tick failed`, { error }))
         .finally(() => {
-          if (running) state.timer = setTimeout(step, interval);
+          // A full page means a backlog (a big first run): go on at once instead of waiting a whole interval.
+          if (running) state.timer = setTimeout(step, more ? 0 : interval);
         });
     };
     step();
