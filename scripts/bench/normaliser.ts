@@ -29,10 +29,13 @@ const EVENTS = Number(process.env.BENCH_EVENTS ?? 200_000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RATE = Number(process.env.BENCH_RATE ?? 10_000);
 const AUDIENCES = process.env.BENCH_AUDIENCES !== "0";
+const BATCH = Number(process.env.BENCH_BATCH ?? 1000);
+/** BENCH_PROFILE=1: CPU time per SQL statement of the drain (where the time goes). */
+const PROFILE = process.env.BENCH_PROFILE === "1";
 
 setQuiet(true);
 const dir = mkdtempSync(join(tmpdir(), "vf-bench-normaliser-"));
-const config = parseConfigText(`[database]\nurl = "file:${join(dir, "bench.db")}"\nsynchronous = "full"\n[normaliser]\nbatch_size = 1000\n[[projects]]\nid = "bench"\n`);
+const config = parseConfigText(`[database]\nurl = "file:${join(dir, "bench.db")}"\nsynchronous = "full"\n[normaliser]\nbatch_size = ${BATCH}\n[[projects]]\nid = "bench"\n`);
 const database = await openDatabase(config.database);
 await migrate(database);
 await syncProjects(database, config);
@@ -102,9 +105,17 @@ await database.execute("DROP TABLE bench_raw");
 
 // 2. Throughput: the backlog drained.
 for (let i = 0; i < rows.length; i += 5000) await enqueue(database, rows.slice(i, i + 5000), Date.now());
+const cpu = new Map<string, number>();
+if (PROFILE) profileStatements(database, cpu);
 t0 = performance.now();
+const cpu0 = process.cpuUsage();
 const drained = await drainQueue(ctx);
 const seconds = (performance.now() - t0) / 1000;
+const cpuUsed = process.cpuUsage(cpu0);
+if (PROFILE) {
+  console.log(`drain CPU ${Math.round((cpuUsed.user + cpuUsed.system) / 1000)} ms (system ${Math.round(cpuUsed.system / 1000)} ms); by statement:`);
+  for (const [sql, ms] of [...cpu].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${Math.round(ms).toString().padStart(7)} ms  ${sql}`);
+}
 const rate = drained.items / seconds;
 console.log(`raw batched inserts:  ${Math.round(rawRate).toLocaleString()} rows/s`);
 console.log(`normaliser drain:     ${Math.round(rate).toLocaleString()} items/s sustained (${drained.items.toLocaleString()} items in ${seconds.toFixed(2)} s; applied ${drained.applied}, buffered ${drained.buffered}, attached ${drained.attached}, quarantined ${drained.quarantined})`);
@@ -140,3 +151,32 @@ console.log(`queue lag:            p50 ${p(0.5)} ms, p99 ${p(0.99)} ms, max ${ma
 
 database.close();
 rmSync(dir, { recursive: true, force: true });
+
+function profileStatements(db: Database, into: Map<string, number>): void {
+  const open = db.client.transaction.bind(db.client);
+  const add = (key: string, since: NodeJS.CpuUsage) => {
+    const u = process.cpuUsage(since);
+    into.set(key, (into.get(key) ?? 0) + (u.user + u.system) / 1000);
+  };
+  (db.client as { transaction: unknown }).transaction = async (mode: "write") => {
+    const tx = await open(mode);
+    const execute = tx.execute.bind(tx);
+    const commit = tx.commit.bind(tx);
+    Object.assign(tx, {
+      execute: async (st: Parameters<typeof execute>[0]) => {
+        const since = process.cpuUsage();
+        try {
+          return await execute(st);
+        } finally {
+          add((typeof st === "string" ? st : st.sql).replace(/\s+/g, " ").slice(0, 90), since);
+        }
+      },
+      commit: async () => {
+        const since = process.cpuUsage();
+        await commit();
+        add("COMMIT", since);
+      },
+    });
+    return tx;
+  };
+}
