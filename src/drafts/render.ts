@@ -8,8 +8,9 @@ import type { TemplateSet } from "./default-templates";
  * every output (`| raw` opts out), so a user named `<script>` cannot inject markup into an email.
  * `strictFilters` makes a misspelled filter a parse error, caught when the config loads.
  */
-const plainEngine = new Liquid({ strictFilters: true, jsTruthy: true });
-const htmlEngine = new Liquid({ strictFilters: true, jsTruthy: true, outputEscape: "escape" });
+// `date` formats in UTC, whatever the server's TZ, so the same draft renders the same everywhere.
+const plainEngine = new Liquid({ strictFilters: true, jsTruthy: true, timezoneOffset: 0 });
+const htmlEngine = new Liquid({ strictFilters: true, jsTruthy: true, timezoneOffset: 0, outputEscape: "escape" });
 
 export type Rendered = { subject: string; text: string; html: string };
 
