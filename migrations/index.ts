@@ -7,6 +7,7 @@ import m4 from "./0004_new_silverclaw.sql" with { type: "text" };
 import m5 from "./0005_unknown_maelstrom.sql" with { type: "text" };
 import m6 from "./0006_odd_nomad.sql" with { type: "text" };
 import m7 from "./0007_mushy_swarm.sql" with { type: "text" };
+import m8 from "./0008_slimy_misty_knight.sql" with { type: "text" };
 
 export const migrations: { tag: string; sql: string }[] = [
   { tag: "0000_smart_white_tiger", sql: m0 },
@@ -17,4 +18,5 @@ export const migrations: { tag: string; sql: string }[] = [
   { tag: "0005_unknown_maelstrom", sql: m5 },
   { tag: "0006_odd_nomad", sql: m6 },
   { tag: "0007_mushy_swarm", sql: m7 },
+  { tag: "0008_slimy_misty_knight", sql: m8 },
 ];

@@ -69,7 +69,9 @@ export function sendingService(deps: { database: Database; config: Config; inter
       await reconcileInterrupted(deps.database);
       running = true;
       loop("sending", () => runSendingTick(env, () => running));
-      loop("drafting", () => draftPendingWithModel(deps.database, deps.config));
+      // Without [drafting], drafts left pending by an earlier config keep their template text and may go out.
+      if (deps.config.drafting) loop("drafting", () => draftPendingWithModel(deps.database, deps.config));
+      else await draftPendingWithModel(deps.database, deps.config);
     },
     async stop() {
       running = false;

@@ -85,3 +85,12 @@ test("a person's edit made before the rewrite wins: the model is not asked to ov
   const [after] = await listDrafts(w.server.ctx.database);
   expect([after!.subject, after!.source, after!.drafting]).toEqual(["Written by Jane", "template", "done"]);
 });
+
+test("drafts left pending when [drafting] is switched off keep their template and are sent", async () => {
+  const w = await draftFor("ok");
+  const config = { ...w.server.ctx.config, drafting: undefined };
+  expect(await draftPendingWithModel(w.server.ctx.database, config)).toBe(0);
+  const [d] = await listDrafts(w.server.ctx.database);
+  expect([d!.drafting, d!.source]).toEqual(["failed", "template"]);
+  expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+});

@@ -48,6 +48,7 @@ export const drafts = sqliteTable(
     index("drafts_state_deadline").on(t.state, t.deadline),
     index("drafts_project_state").on(t.projectId, t.state, t.deadline),
     index("drafts_user").on(t.userId),
+    index("drafts_drafting").on(t.drafting, t.createdAt),
   ],
 );
 

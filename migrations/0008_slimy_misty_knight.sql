@@ -1,0 +1,1 @@
+CREATE INDEX `drafts_drafting` ON `drafts` (`drafting`,`created_at`);
