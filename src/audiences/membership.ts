@@ -1,13 +1,11 @@
-import type { InValue } from "@libsql/client";
 import type { ProjectConfig } from "../config/schema";
 import type { Database, Transaction } from "../db/client";
 import { Mutex } from "../lib/mutex";
-import { compileFilter } from "./compile";
+import { collectChanges, collectStale, type Scope } from "./changes";
 import { resolveAudiences, type ResolvedAudience } from "./defaults";
 import { dropEventCounts, prepareEventCounts, type PreparedCounts } from "./event-counts";
 
-/** Which users a membership pass looks at: the ones the normaliser touched, or a slice of user ids. */
-export type Scope = { kind: "users"; ids: readonly number[] } | { kind: "range"; from: number; to: number };
+export type { Scope };
 
 export type MembershipChange = { entered: number; exited: number };
 
@@ -28,11 +26,6 @@ async function ensurePageCache(database: Database): Promise<void> {
 /** Rows of tracked_users per recompute transaction: short write locks, so ingest keeps flowing. */
 export const RECOMPUTE_CHUNK = 100_000;
 
-function scopeSql(column: string, scope: Scope): { sql: string; args: InValue[] } {
-  if (scope.kind === "users") return { sql: `${column} IN (SELECT value FROM json_each(?))`, args: [JSON.stringify(scope.ids)] };
-  return { sql: `${column} >= ? AND ${column} < ?`, args: [scope.from, scope.to] };
-}
-
 const TEMP_TABLES = [
   // One row per change: member_rowid NULL = the user enters, else the member row to delete (an exit).
   "CREATE TEMP TABLE IF NOT EXISTS audience_change (audience_id TEXT NOT NULL, user_id INTEGER NOT NULL, member_rowid INTEGER)",
@@ -49,13 +42,10 @@ export type ApplyOptions = {
 
 /**
  * Brings `audience_members` and `audience_history` in line with the filters for the users in `scope`, inside
- * `tx`, set-based. Per audience, ONE statement walks the users in scope beside their membership row and keeps
- * only the differences — the filter holds and there is no member row (an entry), or it does not and there is
- * one (an exit) — so the filter (the one compiled expression) runs once per user and audience and nothing is
- * written for the users who stay put. Members of audiences no longer configured are exits too. Then four
- * writes apply the changes: open history rows and insert members; close history rows and delete members.
- * Crash-safe because it all commits or rolls back with `tx`; the temp tables are per connection and emptied
- * before and after.
+ * `tx`, set-based: `collectChanges` writes the entries and exits of each audience to a temp table (nothing for
+ * the users who stay put; memberships of audiences no longer configured are exits too), then four writes apply
+ * them — open history rows and insert members; close history rows and delete members. Crash-safe because it all
+ * commits or rolls back with `tx`; the temp tables are per connection and emptied before and after.
  */
 export async function applyMembership(
   tx: Transaction,
@@ -69,18 +59,7 @@ export async function applyMembership(
   const { counts } = opts;
   // Users with events newer than the precomputed counts are evaluated the correlated way (see event-counts.ts).
   if (counts) await tx.execute({ sql: "INSERT OR IGNORE INTO temp.audience_fresh (user_id) SELECT user_id FROM events WHERE id > ?", args: [counts.maxEventId] });
-  const users = scopeSql("u.id", scope);
-  for (const audience of audiences) {
-    const filter = compileFilter(audience.filter, at, counts);
-    // `+u.project_id` keeps the planner on the rowid (range or IN list) instead of a project-wide index scan.
-    await tx.execute({
-      sql: `INSERT INTO temp.audience_change (audience_id, user_id, member_rowid)
-            SELECT ?, u.id, am.rowid FROM tracked_users u
-            LEFT JOIN audience_members am ON am.project_id = ? AND am.audience_id = ? AND am.user_id = u.id
-            WHERE ${users.sql} AND +u.project_id = ? AND CASE WHEN ${filter.sql} THEN am.rowid IS NULL ELSE am.rowid IS NOT NULL END`,
-      args: [audience.id, projectId, audience.id, ...users.args, projectId, ...filter.args],
-    });
-  }
+  for (const audience of audiences) await collectChanges(tx, projectId, audience, scope, at, counts);
   await collectStale(tx, projectId, audiences, scope, opts.staleAudienceIds);
   await tx.execute({
     sql: "INSERT INTO audience_history (project_id, audience_id, user_id, entered_at) SELECT ?, audience_id, user_id, ? FROM temp.audience_change WHERE member_rowid IS NULL",
@@ -100,28 +79,6 @@ export async function applyMembership(
   const exited = await tx.execute("DELETE FROM audience_members WHERE rowid IN (SELECT member_rowid FROM temp.audience_change WHERE member_rowid IS NOT NULL)");
   for (const sql of CLEAR) await tx.execute(sql);
   return { entered: entered.rowsAffected, exited: exited.rowsAffected };
-}
-
-/** Records exits from audiences that are no longer configured, for the users in scope. */
-async function collectStale(tx: Transaction, projectId: string, audiences: readonly ResolvedAudience[], scope: Scope, stale?: readonly string[]): Promise<void> {
-  if (scope.kind === "users") {
-    // A few users: their member rows, by the (project_id, user_id) index.
-    const users = scopeSql("am.user_id", scope);
-    await tx.execute({
-      sql: `INSERT INTO temp.audience_change (audience_id, user_id, member_rowid)
-            SELECT am.audience_id, am.user_id, am.rowid FROM audience_members am INDEXED BY audience_members_user
-            WHERE am.project_id = ? AND ${users.sql} AND am.audience_id NOT IN (SELECT value FROM json_each(?))`,
-      args: [projectId, ...users.args, JSON.stringify(audiences.map((a) => a.id))],
-    });
-    return;
-  }
-  for (const audienceId of stale ?? []) {
-    await tx.execute({
-      sql: `INSERT INTO temp.audience_change (audience_id, user_id, member_rowid) SELECT am.audience_id, am.user_id, am.rowid FROM audience_members am
-            WHERE am.project_id = ? AND am.audience_id = ? AND am.user_id >= ? AND am.user_id < ?`,
-      args: [projectId, audienceId, scope.from, scope.to],
-    });
-  }
 }
 
 /**

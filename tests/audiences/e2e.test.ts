@@ -73,4 +73,16 @@ test("the normaliser keeps membership of the users it touches up to date; recomp
   expect(out.some((l) => /^\s+inactive_14d\s+2\s+default$/.test(l))).toBe(true);
   expect(await members(db, "acme", "exporters")).toEqual([]);
   expect(await members(db, "acme", "inactive_14d")).toEqual(["ann", "bob"]);
+
+  out.length = 0;
+  console.log = (...a: unknown[]) => void out.push(a.join(" "));
+  try {
+    expect(await runCli(["audiences", "list", "--json", "--project", "acme", "--config", configPath])).toBe(0);
+  } finally {
+    console.log = log;
+  }
+  const listed = JSON.parse(out.join("\n"))[0];
+  expect(listed.project).toBe("acme");
+  expect(listed.audiences.map((a: { id: string }) => a.id)).toEqual(["signups", "trialing", "paying", "past_due", "cancelled", "churned", "inactive_14d", "exporters", "big_accounts"]);
+  expect(listed.audiences.find((a: { id: string }) => a.id === "big_accounts")).toEqual({ id: "big_accounts", name: "big_accounts", default: false, size: 1 });
 }, 60_000);

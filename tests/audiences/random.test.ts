@@ -150,6 +150,20 @@ test(`refresh of touched users and whole-project recompute agree (seed ${SEED})`
     expect(await snapshot()).toEqual(refreshed);
   }
 
+  // The other direction: users change behind the audiences' back (as time-based conditions do); the recompute
+  // finds every entry and exit, and a refresh of everyone afterwards finds nothing left to change.
+  for (let round = 4; round <= 5; round++) {
+    for (const id of ids.filter(() => r.chance(0.4))) {
+      const u = randomUser(r, id);
+      await updateUser(d, id, { plan: u.plan, stage: u.stage, mrr: u.mrr, email: u.email, last_seen_at: u.last_seen_at });
+      await addEvents(d, r, id, r.int(4), T0);
+    }
+    const change = await recomputeAudiences(d, project, T0, { chunkSize: 23 });
+    expect(change.entered + change.exited).toBeGreaterThan(0);
+    await expectHistoryMatchesMembers();
+    expect(await d.write((tx) => refreshMembership(tx, project, ids, T0))).toEqual({ entered: 0, exited: 0 });
+  }
+
   // Time passes: a refresh of everyone and a recompute still agree, and history stays consistent.
   const later = T0 + 10 * DAY;
   await d.write((tx) => refreshMembership(tx, project, ids, later));
