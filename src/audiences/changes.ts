@@ -12,8 +12,18 @@ export function scopeSql(column: string, scope: Scope): { sql: string; args: InV
   return { sql: `${column} >= ? AND ${column} < ?`, args: [scope.from, scope.to] };
 }
 
-/** The stage values of a filter that is just `stage eq/in …` — those can be found by the stage index. */
+/**
+ * The stages a user must be in for the filter to hold — `stage eq/in …`, alone or as one condition of a
+ * top-level `all` — so its matches can be found through the stage index.
+ */
 function indexedStages(filter: Filter): string[] | undefined {
+  if (filter.type === "all") {
+    for (const f of filter.filters) {
+      const stages = indexedStages(f);
+      if (stages) return stages;
+    }
+    return undefined;
+  }
   if (filter.type !== "field" || filter.ref.source !== "column" || filter.ref.column !== "stage" || filter.checks.length !== 1) return undefined;
   const check = filter.checks[0]!;
   if (check.op === "eq") return [String(check.value)];
@@ -27,9 +37,10 @@ function indexedStages(filter: Filter): string[] | undefined {
  * The filter is always the one compiled expression; only the way to the rows differs:
  * - in general ONE pass over the users in scope beside their member row (LEFT JOIN), so the filter runs once
  *   per user and nothing is written for users who stay put;
- * - for a recompute of a pure stage audience (trialing, paying, …), two narrow passes instead — the users with
- *   that stage (tracked_users_stage index) who are not members, and the members whose filter no longer holds —
- *   which touch a few percent of the rows a full pass would.
+ * - for a recompute of an audience that requires given stages (trialing, paying, …, or `all` with a stage
+ *   condition), two narrow passes instead — the users in those stages (tracked_users_stage index) who match
+ *   and are not members, and the members whose filter no longer holds — which touch a few percent of the rows
+ *   a full pass would.
  */
 export async function collectChanges(
   tx: Transaction,

@@ -114,7 +114,11 @@ const snapshot = async () =>
 test(`refresh of touched users and whole-project recompute agree (seed ${SEED})`, async () => {
   const r = rng(SEED);
   const d = db.database;
-  const audiences = Array.from({ length: 30 }, (_, i) => ({ id: `a${i}`, filter: randomFilter(r) }));
+  const audiences: { id: string; filter: unknown }[] = Array.from({ length: 30 }, (_, i) => ({ id: `a${i}`, filter: randomFilter(r) }));
+  // Stage-scoped audiences take the recompute's narrow path (stage index); the refresh never does.
+  for (let i = 0; i < 4; i++) {
+    audiences.push({ id: `s${i}`, filter: { all: [randomFilter(r), { field: "stage", in: ["trialing", "active", "churned"].slice(i % 3) }] } });
+  }
   const project = parseConfig({ projects: [{ id: "rnd", audiences }] }).projects[0]!;
 
   // Round 0: users arrive in batches; each batch is refreshed as the normaliser would.
