@@ -13,7 +13,7 @@ export type EndpointName = "users" | "users_bulk" | "events" | "events_batch" | 
 export type Outcome = { status: number; body: string; source: WriteJob["source"]; groups: QueueGroup[]; accepted: number };
 
 /** One group of rows from the accepted items, serialised in one call. */
-function groupOf(kind: QueueGroup["kind"], values: Record<string, unknown>[]): QueueGroup[] {
+function groupValues(kind: QueueGroup["kind"], values: Record<string, unknown>[]): QueueGroup[] {
   return values.length === 0 ? [] : [{ kind, payloads: JSON.stringify(values), count: values.length }];
 }
 
@@ -32,7 +32,7 @@ function single(kind: QueueGroup["kind"], validate: (item: unknown, prefix: stri
   return (body: Record<string, unknown>): Outcome => {
     const result = validate(body, "");
     if (!result.ok) throw new ApiError(422, result.errors);
-    return { status: 202, body: ACCEPTED_BODY, source: "api", groups: groupOf(kind, [result.value]), accepted: 1 };
+    return { status: 202, body: ACCEPTED_BODY, source: "api", groups: groupValues(kind, [result.value]), accepted: 1 };
   };
 }
 
@@ -55,7 +55,7 @@ function runBatch(body: Record<string, unknown>): Outcome {
     else errors.push(...result.errors);
   }
   if (errors.length > 0) throw new ApiError(422, errors.slice(0, MAX_REPORTED_ERRORS));
-  return { status: 202, body: ACCEPTED_BODY, source: "api", groups: groupOf("track", values), accepted: values.length };
+  return { status: 202, body: ACCEPTED_BODY, source: "api", groups: groupValues("track", values), accepted: values.length };
 }
 
 /** Per-record: good records are enqueued, each bad one is reported once (its first problem), by index. */
@@ -70,7 +70,7 @@ function bulk(key: "events" | "users", envelope: z.ZodType, kind: QueueGroup["ki
       else errors.push({ index: i, ...result.errors[0]! });
     }
     const response = { data: { accepted: values.length, rejected: errors.length, errors }, meta: { received: list.length } };
-    return { status: 200, body: JSON.stringify(response), source: "bulk", groups: groupOf(kind, values), accepted: values.length };
+    return { status: 200, body: JSON.stringify(response), source: "bulk", groups: groupValues(kind, values), accepted: values.length };
   };
 }
 
