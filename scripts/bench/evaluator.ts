@@ -16,7 +16,7 @@
  */
 import { Database as RawSqlite } from "bun:sqlite";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseConfig } from "../../src/config/load";
@@ -111,10 +111,13 @@ async function measure(file: string): Promise<void> {
   setQuiet(true);
   const cfg = config(`file:${file}`);
   const database = await openDatabase(cfg.database);
+  // CPU time beside wall time: on a shared machine the wall clock mostly measures the neighbours.
   const time = async <T>(fn: () => Promise<T>) => {
     const t = performance.now();
+    const c = process.cpuUsage();
     const value = await fn();
-    return { ms: performance.now() - t, value };
+    const used = process.cpuUsage(c);
+    return { ms: performance.now() - t, cpuMs: (used.user + used.system) / 1000, value };
   };
   // payload is in no index, so this reads every row of the table.
   const scan = await time(() => database.read("SELECT count(*) AS n, sum(length(payload)) AS b FROM events"));
@@ -123,7 +126,7 @@ async function measure(file: string): Promise<void> {
   const first = await time(() => runEvaluator({ config: cfg, database }, { trigger: "manual", at: NOW, onMatches }));
   const second = await time(() => runEvaluator({ config: cfg, database }, { trigger: "manual", at: NOW + 3_600_000, onMatches }));
   database.close();
-  console.log(JSON.stringify({ scanMs: scan.ms, events: Number(scan.value.rows[0]!.n), first, second, handed, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+  console.log(JSON.stringify({ scanMs: scan.ms, scanCpuMs: scan.cpuMs, events: Number(scan.value.rows[0]!.n), first, second, handed, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
 }
 
 function child(mode: string, file: string): any {
@@ -150,22 +153,33 @@ async function main(): Promise<void> {
       console.log(`  data generated in ${s(performance.now() - g0)} (users ${s(gen.usersMs)}, events ${s(gen.eventsMs)}, derived ${s(gen.derivedMs)}, indexes ${s(gen.indexesMs)}); ${gen.events.toLocaleString("en")} events, file ${(statSync(file).size / 2 ** 20).toFixed(0)} MiB`);
     }
     const m = child("measure", file);
-    const line = (label: string, r: { ms: number; value: { total: number; rules: { rule: string; matches: number; ms: number }[] } }) => {
-      console.log(`  ${label}: ${(r.ms / 1000).toFixed(2)} s, ${r.value.total.toLocaleString("en")} new matches (${(r.ms / m.scanMs).toFixed(1)}x the events scan)`);
+    const line = (label: string, r: { ms: number; cpuMs: number; value: { total: number; rules: { rule: string; matches: number; ms: number }[] } }) => {
+      console.log(`  ${label}: ${(r.ms / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU, ${r.value.total.toLocaleString("en")} new matches (${(r.ms / m.scanMs).toFixed(1)}x the events scan's wall, ${(r.cpuMs / m.scanCpuMs).toFixed(1)}x its CPU)`);
       console.log(`    ${r.value.rules.map((x) => `${x.rule}=${x.matches} (${(x.ms / 1000).toFixed(1)} s)`).join(", ")}`);
     };
-    console.log(`  one full scan of events: ${(m.scanMs / 1000).toFixed(2)} s (${m.events.toLocaleString("en")} rows)`);
+    console.log(`  one full scan of events: ${(m.scanMs / 1000).toFixed(2)} s wall, ${(m.scanCpuMs / 1000).toFixed(2)} s CPU (${m.events.toLocaleString("en")} rows)`);
     line("run #1 (every occasion new)", m.first);
     line("run #2 (an hour later)     ", m.second);
     console.log(`  matches handed to onMatches: ${m.handed.toLocaleString("en")}`);
     console.log(`  peak RSS of the evaluator process: ${m.maxRssMiB.toFixed(0)} MiB`);
     const worst = Math.max(m.first.ms, m.second.ms) / 1000;
+    const worstCpu = Math.max(m.first.cpuMs, m.second.cpuMs) / 1000;
     const ok = worst <= BAR_SECONDS && m.maxRssMiB <= BAR_RSS_MIB;
-    console.log(`  bars ≤ ${BAR_SECONDS} s and ≤ ${BAR_RSS_MIB} MiB: ${ok ? "PASS" : "FAIL"} (worst ${worst.toFixed(2)} s, ${m.maxRssMiB.toFixed(0)} MiB)`);
+    console.log(`  bars ≤ ${BAR_SECONDS} s and ≤ ${BAR_RSS_MIB} MiB: ${ok ? "PASS" : "FAIL"} (worst ${worst.toFixed(2)} s wall, ${worstCpu.toFixed(2)} s CPU, ${m.maxRssMiB.toFixed(0)} MiB)`);
+    const pressure = cpuPressure();
+    if (pressure !== undefined) console.log(`  machine CPU pressure (avg60, /proc/pressure/cpu): ${pressure}% of the time some task waited for a CPU`);
     if (!ok) process.exitCode = 1;
   } finally {
     if (process.env.BENCH_KEEP || reuse) console.log(`  kept ${file}`);
     else rmSync(dir!, { recursive: true, force: true });
+  }
+}
+
+function cpuPressure(): string | undefined {
+  try {
+    return /some avg10=[\d.]+ avg60=([\d.]+)/.exec(readFileSync("/proc/pressure/cpu", "utf8"))?.[1];
+  } catch {
+    return undefined;
   }
 }
 
