@@ -118,6 +118,7 @@ async function runForReal(ctx: EvaluatorContext, options: RunOptions): Promise<R
       try {
         let matches = 0;
         for (const range of rangesFor(rule, ids, options.userRange ?? USER_RANGE)) {
+          if (options.signal?.aborted) break; // the ranges left are done by the next run
           const scope: QueryScope = { projectId: project.id, at, range };
           matches += await database.write((tx) => fireRule(tx, scope, rule, runId, options.onMatches));
         }
