@@ -32,11 +32,14 @@ async function release(tx: Transaction, rows: QueueRow[]): Promise<void> {
   if (rs.rowsAffected !== rows.length) throw new Error(`queue changed under the normaliser: ${rs.rowsAffected} rows for ${rows.length}`);
 }
 
-/** Errors of the database itself (locked, disk full, closed): retry later rather than blame an item. */
+/**
+ * Errors of the database itself (locked, disk full, closed, schema missing): retry later rather than blame an
+ * item — quarantining every item as `apply_failed` because a table is missing would be the wrong answer.
+ */
 export function isStorageError(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown };
   const text = `${String(e?.code ?? "")} ${String(e?.message ?? "")}`;
-  return /SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOMEM|NOTADB|PROTOCOL)|closed|CLIENT_CLOSED|TRANSACTION_CLOSED/i.test(text);
+  return /SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOMEM|NOTADB|PROTOCOL|SCHEMA)|no such (table|column)|closed|CLIENT_CLOSED|TRANSACTION_CLOSED/i.test(text);
 }
 
 export type StepResult = { taken: number; counts: BatchCounts };

@@ -89,3 +89,28 @@ test("the loop as a service drains what arrives, reports depth and lag, and stop
   expect((await queueStats(db)).depth).toBe(1); // stopped means stopped
   await drain(server);
 });
+
+test("when the database itself fails the loop backs off and retries: nothing is blamed on the items", async () => {
+  const db = server.ctx.database;
+  await enqueue(db, [identify("sick")]);
+  await drain(server);
+  await db.execute("ALTER TABLE events RENAME TO events_away");
+  const service = createNormaliser({ ...server.ctx, config: { ...server.ctx.config, normaliser: { batch_size: 10, idle_interval: 5 } } });
+  try {
+    await enqueue(db, [track("sick", "one"), track("sick", "two")]);
+    service.start();
+    await Bun.sleep(300); // several failed attempts
+    expect((await queueStats(db)).depth).toBe(2);
+    expect(await count(db, "SELECT count(*) AS n FROM quarantine WHERE external_user_id = 'sick'")).toBe(0);
+  } finally {
+    await db.execute("ALTER TABLE events_away RENAME TO events");
+  }
+  try {
+    for (let i = 0; i < 400 && (await queueStats(db)).depth > 0; i++) await Bun.sleep(10);
+    expect((await queueStats(db)).depth).toBe(0);
+    expect((await userRow(db, "sick"))!.event_count).toBe(2);
+  } finally {
+    await service.stop();
+  }
+});
+
