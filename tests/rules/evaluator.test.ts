@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { listRuns, previewRule, runEvaluator } from "../../src/rules";
+import { listRuns, previewRule, ruleStillHolds, runEvaluator } from "../../src/rules";
 import { DAY, HOUR, signUp, startWorld } from "./support";
 
 async function seed(w: Awaited<ReturnType<typeof startWorld>>, n: number) {
@@ -97,4 +97,40 @@ test("kinds that scan users run in user-id ranges with the same result", async (
   expect(result.rules.map((r) => [r.rule, r.matches])).toEqual(expected.rules.map((r) => [r.rule, r.matches]));
   expect(new Set(seen).size).toBe(expected.total);
   expect(calls).toBeGreaterThanOrEqual(5 + 3); // welcome and first_feature over 5 ranges each, and more
+});
+
+test("an aborted run stops and is recorded as interrupted", async () => {
+  const w = await startWorld();
+  await seed(w, 2);
+  await w.settle();
+  const abort = new AbortController();
+  abort.abort();
+  const result = await runEvaluator(w.server.ctx, { trigger: "schedule", signal: abort.signal });
+  expect(result.status).toBe("interrupted");
+  expect(result.total).toBe(0);
+  expect((await listRuns(w.server.ctx.database))[0]!.status).toBe("interrupted");
+});
+
+test("ruleStillHolds: false once the user is suppressed, came back, or the rule is unknown", async () => {
+  const w = await startWorld();
+  for (const u of ["ann", "bob", "cat"]) await signUp(w, u);
+  w.clock.advance(15 * DAY);
+  const { matches } = await w.evaluate();
+  const project = w.server.ctx.config.projects[0]!;
+  const db = w.server.ctx.database;
+  const occasionOf = async (u: string) => {
+    const id = await w.id(u);
+    return [id, matches.find((m) => m.ruleId === "inactive_14d" && m.userId === id)!.occasion] as const;
+  };
+  const [ann, annOcc] = await occasionOf("ann");
+  const [bob, bobOcc] = await occasionOf("bob");
+  const [cat, catOcc] = await occasionOf("cat");
+  await w.track("bob", "page_viewed");
+  await w.settle();
+  await db.execute({ sql: "UPDATE tracked_users SET suppressed = 1 WHERE id = ?", args: [cat] });
+  const at = w.clock.now();
+  expect(await ruleStillHolds(db, project, "inactive_14d", ann, annOcc, at)).toBe(true);
+  expect(await ruleStillHolds(db, project, "inactive_14d", bob, bobOcc, at)).toBe(false); // came back
+  expect(await ruleStillHolds(db, project, "inactive_14d", cat, catOcc, at)).toBe(false); // suppressed
+  expect(await ruleStillHolds(db, project, "no_such_rule", ann, annOcc, at)).toBe(false);
 });
