@@ -12,7 +12,7 @@
  */
 import { Database as RawSqlite } from "bun:sqlite";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { recomputeAudiences } from "../../src/audiences";
@@ -94,6 +94,15 @@ async function generate(file: string): Promise<void> {
   );
 }
 
+/** Bytes this process caused to be written to storage (Linux), to tell I/O from CPU in the wall time. */
+function writtenBytes(): number {
+  try {
+    return Number(/write_bytes: (\d+)/.exec(readFileSync("/proc/self/io", "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
 /** Child: the measurement — baseline scan, then two recomputes. */
 async function measure(file: string): Promise<void> {
   const cfg = config(`file:${file}`);
@@ -103,9 +112,10 @@ async function measure(file: string): Promise<void> {
   const time = async <T>(fn: () => Promise<T>) => {
     const t = performance.now();
     const c = process.cpuUsage();
+    const w = writtenBytes();
     const value = await fn();
     const cpu = process.cpuUsage(c);
-    return { ms: performance.now() - t, cpuMs: (cpu.user + cpu.system) / 1000, value };
+    return { ms: performance.now() - t, cpuMs: (cpu.user + cpu.system) / 1000, writtenMiB: (writtenBytes() - w) / 2 ** 20, value };
   };
   await database.execute("DELETE FROM audience_members");
   await database.execute("DELETE FROM audience_history");
@@ -144,7 +154,7 @@ async function main(): Promise<void> {
     const m = child("measure", file);
     const worst = Math.max(m.first.ms, m.second.ms);
     console.log(`  bare SELECT count(*) FROM tracked_users: ${m.scanMs.toFixed(1)} ms (${m.users.toLocaleString("en")} rows)`);
-    const cpu = (r: { cpuMs: number }) => `(CPU ${(r.cpuMs / 1000).toFixed(2)} s)`;
+    const cpu = (r: { cpuMs: number; writtenMiB: number }) => `(CPU ${(r.cpuMs / 1000).toFixed(2)} s, ${r.writtenMiB.toFixed(0)} MiB written)`;
     console.log(`  recompute #1 (all entries): ${(m.first.ms / 1000).toFixed(2)} s ${cpu(m.first)} — ${m.first.value.entered.toLocaleString("en")} entered, ${m.first.value.transactions} transactions`);
     console.log(`  recompute #2 (steady):      ${(m.second.ms / 1000).toFixed(2)} s ${cpu(m.second)} — ${m.second.value.entered} entered, ${m.second.value.exited} exited`);
     console.log(`  sizes: ${m.sizes.join(" ")}`);
