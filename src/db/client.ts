@@ -9,8 +9,10 @@ import * as schema from "./schema";
 
 export type Db = LibSQLDatabase<typeof schema>;
 
-/** Set while a `write()` runs, so a nested use of the write connection fails loudly instead of deadlocking. */
-const insideWrite = new AsyncLocalStorage<true>();
+/** Set while a `write()` runs, so a nested use of the write connection fails loudly instead of deadlocking.
+ * The marker is switched off when the write ends: a timer scheduled inside a write inherits the async context,
+ * and must not be refused the database later. */
+const insideWrite = new AsyncLocalStorage<{ active: boolean }>();
 
 /**
  * The database: one libSQL connection for every write (DESIGN "one writer"), so there are no SQLITE_BUSY
@@ -45,7 +47,8 @@ export class Database {
     return this.lock.run(async () => {
       const tx = await this.client.transaction("write");
       try {
-        const result = await insideWrite.run(true, () => work(tx));
+        const marker = { active: true };
+        const result = await insideWrite.run(marker, () => work(tx)).finally(() => (marker.active = false));
         await tx.commit();
         return result;
       } catch (e) {
@@ -93,7 +96,7 @@ export class Database {
 }
 
 function assertNotInsideWrite(): void {
-  if (insideWrite.getStore()) {
+  if (insideWrite.getStore()?.active) {
     throw new Error("database.write(): use the transaction handed to the callback, not the database (that would wait for itself)");
   }
 }

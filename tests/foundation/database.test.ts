@@ -168,3 +168,19 @@ test("a clean close checkpoints the WAL, so the .db file alone holds every commi
     again.close();
   }
 });
+
+test("work scheduled from inside a write may use the database once that write is over", async () => {
+  const db = await open("", "scheduled.db");
+  try {
+    await migrate(db);
+    let later!: Promise<unknown>;
+    await db.write(async (tx) => {
+      await tx.execute("INSERT INTO meta (key, value) VALUES ('a', '1')");
+      later = new Promise((resolve, reject) => setTimeout(() => db.execute("INSERT INTO meta (key, value) VALUES ('b', '2')").then(resolve, reject), 5));
+    });
+    await later;
+    expect((await db.read("SELECT count(*) AS n FROM meta")).rows[0]!.n).toBe(2);
+  } finally {
+    db.close();
+  }
+});
