@@ -18,8 +18,15 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 export type StoredResponse = { requestHash: string; status: number; responseBody: string };
 
+const FIND_KEYS =
+  "SELECT j.key AS i, k.request_hash, k.status, k.response_body FROM json_each(?1) AS j " +
+  "JOIN idempotency_keys AS k ON k.project_id = j.value ->> 0 AND k.key = j.value ->> 1 WHERE k.created_at > ?2";
+
+type Lookup = { projectId: string; key: string; resolve(found: StoredResponse | undefined): void; reject(error: unknown): void };
+
 export class IdempotencyStore {
   private readonly inFlight = new Set<string>();
+  private lookups: Lookup[] = [];
 
   constructor(private readonly database: Database) {}
 
@@ -49,15 +56,31 @@ export class IdempotencyStore {
     this.inFlight.delete(`${projectId}\n${key}`);
   }
 
-  /** The remembered response for a key used within the last 24 h. */
-  async find(projectId: string, key: string): Promise<StoredResponse | undefined> {
-    const result = await this.database.read({
-      sql: "SELECT request_hash, status, response_body FROM idempotency_keys WHERE project_id = ? AND key = ? AND created_at > ?",
-      args: [projectId, key, now() - IDEMPOTENCY_TTL_MS],
+  /**
+   * The remembered response for a key used within the last 24 h. Lookups made in the same I/O turn share one
+   * query (like the group commit): the SDK sends a key with every request, and one statement per request would
+   * cost more than the rest of the request's handling.
+   */
+  find(projectId: string, key: string): Promise<StoredResponse | undefined> {
+    return new Promise((resolve, reject) => {
+      this.lookups.push({ projectId, key, resolve, reject });
+      if (this.lookups.length === 1) setImmediate(() => void this.runLookups());
     });
-    const row = result.rows[0];
-    if (!row) return undefined;
-    return { requestHash: String(row.request_hash), status: Number(row.status), responseBody: String(row.response_body) };
+  }
+
+  private async runLookups(): Promise<void> {
+    const batch = this.lookups;
+    this.lookups = [];
+    try {
+      const result = await this.database.read({ sql: FIND_KEYS, args: [JSON.stringify(batch.map((b) => [b.projectId, b.key])), now() - IDEMPOTENCY_TTL_MS] });
+      const found = new Map<number, StoredResponse>();
+      for (const row of result.rows) {
+        found.set(Number(row.i), { requestHash: String(row.request_hash), status: Number(row.status), responseBody: String(row.response_body) });
+      }
+      batch.forEach((b, i) => b.resolve(found.get(i)));
+    } catch (error) {
+      for (const b of batch) b.reject(error);
+    }
   }
 
   /** Deletes keys older than 24 h; returns how many. */

@@ -40,6 +40,11 @@ const INSERT_ROWS =
   "INSERT INTO ingest_queue (project_id, kind, source, received_at, payload) " +
   "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4 FROM json_each(?) ORDER BY key";
 
+/** REPLACE: a key older than 24 h that the purge has not reached yet is simply superseded. */
+const INSERT_KEYS =
+  "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) " +
+  "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)";
+
 const INSERT_MESSAGE_KEYS =
   "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) " +
   "SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 FROM json_each(?3)";
@@ -207,15 +212,14 @@ function buildStatements(jobs: Pending[]): InStatement[] {
     }
   }
   flushSingles();
+  // Every job's idempotency record in one statement (one per job would cost a statement preparation each).
+  const keys: string[] = [];
   for (const job of jobs) {
-    // REPLACE: a row older than 24 h that the purge has not reached yet is simply superseded.
     const r = job.idempotency;
-    if (r) {
-      statements.push({
-        sql: "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) VALUES (?,?,?,?,?,?)",
-        args: [job.projectId, r.key, r.requestHash, r.status, r.responseBody, job.receivedAt],
-      });
-    }
+    if (r) keys.push(JSON.stringify([job.projectId, r.key, r.requestHash, r.status, r.responseBody, job.receivedAt]));
+  }
+  if (keys.length > 0) statements.push({ sql: INSERT_KEYS, args: [`[${keys.join(",")}]`] });
+  for (const job of jobs) {
     // Segment's per-message dedupe keys (src/segment/dedupe.ts) must commit with the rows: one statement per job.
     const m = job.messageKeys;
     if (m && m.length > 0) {

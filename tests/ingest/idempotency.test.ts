@@ -143,3 +143,14 @@ test("keys survive a restart (same database file)", async () => {
     cleanup();
   }
 });
+
+test("concurrent requests with keys (looked up together) each get their own answer", async () => {
+  const keys = Array.from({ length: 50 }, () => crypto.randomUUID());
+  const first = await Promise.all(keys.map((k, i) => post(server, "/api/v1/events", event(i), withKey(k))));
+  expect(first.map((r) => r.status)).toEqual(keys.map(() => 202));
+  const again = await Promise.all(keys.map((k, i) => post(server, "/api/v1/events", event(i % 2 === 0 ? i : i + 1000), withKey(k))));
+  expect(again.map((r) => r.status)).toEqual(keys.map((_, i) => (i % 2 === 0 ? 202 : 409)));
+  expect(again.filter((r) => r.status === 202).every((r) => r.headers.get("idempotent-replayed") === "true")).toBe(true);
+  expect(await queueRows(server)).toHaveLength(50);
+  expect(await count(server, "idempotency_keys")).toBe(50);
+});
