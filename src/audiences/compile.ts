@@ -5,7 +5,7 @@ import type { Check, FieldRef, Filter, Scalar } from "./filter";
 export type SqlFragment = { sql: string; args: InValue[] };
 
 /**
- * Event conditions whose counts a whole-project recompute has precomputed (see `event-sets.ts`): node → temp
+ * Event conditions whose counts a whole-project recompute has precomputed (see `event-counts.ts`): node → temp
  * table `(user_id, n)` holding the count of matching events with `id <= maxEventId`. Users with a newer event
  * are listed in `temp.audience_fresh` and evaluated by the correlated subquery instead.
  */
