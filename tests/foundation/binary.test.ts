@@ -1,10 +1,13 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { copyFileSync, existsSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { openDatabase } from "../../src/db/client";
 import { KeyVerifier } from "../../src/keys/service";
 import { migrations } from "../../migrations";
 import { emptyDir, ROOT, runCli, startServe, waitForStatus } from "./support";
+
+// Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
+setDefaultTimeout(60_000);
 
 /**
  * The single executable (SPEC §14): built by `bun run build`, copied alone into an empty directory under the

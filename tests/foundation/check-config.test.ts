@@ -1,8 +1,11 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, loadConfig } from "../../src/config/load";
 import { emptyDir, runCli } from "./support";
+
+// Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
+setDefaultTimeout(60_000);
 
 /**
  * Broken configs: exit 2, one precise line per problem, all at once. Each kind of problem is checked through

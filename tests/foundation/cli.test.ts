@@ -1,7 +1,10 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import pkg from "../../package.json" with { type: "json" };
 import { COMMANDS, runCli as runInProcess } from "../../src/cli/index";
 import { emptyDir, runCli, type RunResult } from "./support";
+
+// Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
+setDefaultTimeout(60_000);
 
 /** The CLI's surface: help for every command, version, and wrong invocations, as a user's shell sees them. */
 const tmp = emptyDir();

@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseToml } from "smol-toml";
@@ -7,6 +7,9 @@ import { parseConfigText } from "../../src/config/load";
 import { configSchema } from "../../src/config/schema";
 import { RULE_KINDS } from "../../src/rules/schema";
 import { ROOT, runCli } from "./support";
+
+// Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
+setDefaultTimeout(60_000);
 
 /** config.example.toml must load, and must mention every key the schema knows (so it keeps up as keys are added). */
 const file = join(ROOT, "config.example.toml");

@@ -1,4 +1,4 @@
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
@@ -7,6 +7,9 @@ import { isMigrated, migrate } from "../../src/db/migrate";
 import { apiKeys } from "../../src/db/schema";
 import { migrations } from "../../migrations";
 import { emptyDir } from "./support";
+
+// Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
+setDefaultTimeout(60_000);
 
 /** The database client on a real file: pragmas, migrations, and the one-writer lock. */
 const tmp = emptyDir();

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
@@ -6,6 +6,9 @@ import { openDatabase, type Database } from "../../src/db/client";
 import { KeyVerifier, createKey, revokeKey } from "../../src/keys/service";
 import { startTestServer } from "../support/harness";
 import { emptyDir, runCli, startServe } from "./support";
+
+// Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
+setDefaultTimeout(60_000);
 
 /** API keys through the real CLI (subprocesses) against a real database file, checked from a second process. */
 const tmp = emptyDir();

@@ -1,4 +1,4 @@
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -7,6 +7,9 @@ import { verifyAdmin } from "../../src/dashboard/accounts";
 import { openDatabase } from "../../src/db/client";
 import { KeyVerifier } from "../../src/keys/service";
 import { CLI, cleanEnv, emptyDir, startServe, waitForStatus } from "./support";
+
+// Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
+setDefaultTimeout(60_000);
 
 /** `vibefollow serve` as a real process: embedded-default first start, configured listen, clean shutdown. */
 const dirs: { cleanup(): void }[] = [];

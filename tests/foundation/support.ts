@@ -2,11 +2,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
-import { setDefaultTimeout } from "bun:test";
-
-// These tests spawn real processes on a shared machine; a plain `bun test tests/foundation` gets the same
-// allowance as `npm test`.
-setDefaultTimeout(60_000);
 
 /** The repository root and the CLI entry, run from source by the same Bun that runs the tests. */
 export const ROOT = resolve(import.meta.dir, "../..");
