@@ -27,7 +27,16 @@ export const admin: Command = {
     const loaded = loadForCommand(values.config);
     if (action === "add") {
       const password = await readPassword();
-      await withDatabase(loaded, (db) => addAdmin(db, name, password, role));
+      const added = await withDatabase(loaded, async (db) => {
+        const exists = await db.read({ sql: "SELECT 1 FROM admin_users WHERE username = ?", args: [name] });
+        if (exists.rows.length > 0) return false;
+        await addAdmin(db, name, password, role);
+        return true;
+      });
+      if (!added) {
+        console.error(`an account ${name} exists already (change its password with: vibefollow admin passwd ${name})`);
+        return 1;
+      }
       console.log(`added ${role} ${name}`);
       return 0;
     }

@@ -63,7 +63,10 @@ export async function runCli(argv: string[]): Promise<number> {
       return 2;
     }
     // An operational failure (port in use, unreadable database): one line, the stack only when debugging.
-    console.error(`vibefollow ${command.name}: ${(e as Error)?.message ?? String(e)}`);
+    // A failed query's message carries its parameters (hashes, payloads): show only the database's reason.
+    const error = e as Error & { cause?: Error };
+    const message = /^Failed query:/.test(error?.message ?? "") && error.cause ? `database error: ${error.cause.message}` : (error?.message ?? String(e));
+    console.error(`vibefollow ${command.name}: ${message}`);
     if (process.env.VIBEFOLLOW_DEBUG) console.error(e);
     return 1;
   }

@@ -1,0 +1,60 @@
+import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
+import { join } from "node:path";
+import { verifyAdmin } from "../../src/dashboard/accounts";
+import { openDatabase } from "../../src/db/client";
+import { emptyDir, runCli } from "./support";
+
+// Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
+setDefaultTimeout(60_000);
+
+/** `vibefollow admin add|passwd|remove` as subprocesses, the password on stdin, checked against the database. */
+const tmp = emptyDir();
+afterAll(() => tmp.cleanup());
+const admin = (args: string[], stdin?: string) => runCli(["admin", ...args], { cwd: tmp.dir, stdin });
+
+async function login(name: string, password: string) {
+  const database = await openDatabase({ url: `file:${join(tmp.dir, "data/vibefollow.db")}`, synchronous: "full", busy_timeout: 5000 });
+  try {
+    return await verifyAdmin(database, name, password);
+  } finally {
+    database.close();
+  }
+}
+
+test("add with a role, change the password, remove — the password only ever on stdin", async () => {
+  const added = await admin(["add", "vera", "--role", "viewer"], "first-password\n");
+  expect(added.code).toBe(0);
+  expect(added.stdout).toBe("added viewer vera\n");
+  expect((await login("vera", "first-password"))?.role).toBe("viewer");
+
+  const changed = await admin(["passwd", "vera"], "second-password\n");
+  expect(changed.code).toBe(0);
+  expect(await login("vera", "first-password")).toBeUndefined();
+  expect((await login("vera", "second-password"))?.role).toBe("viewer");
+
+  expect((await admin(["remove", "vera"])).code).toBe(0);
+  expect(await login("vera", "second-password")).toBeUndefined();
+  const again = await admin(["remove", "vera"]);
+  expect(again.code).toBe(1);
+  expect(again.stderr).toContain("no account vera");
+});
+
+test("a second account of the same name is refused plainly, with no hash or query in the message", async () => {
+  expect((await admin(["add", "olga"], "olga-password\n")).code).toBe(0);
+  const dup = await admin(["add", "olga"], "other-password\n");
+  expect(dup.code).toBe(1);
+  expect(dup.stderr).toBe("an account olga exists already (change its password with: vibefollow admin passwd olga)\n");
+  expect((await login("olga", "olga-password"))?.role).toBe("admin");
+});
+
+test("wrong usage: a short password, a bad role, no name — exit 2", async () => {
+  const short = await admin(["add", "pat"], "short\n");
+  expect(short.code).toBe(2);
+  expect(short.stderr).toContain("at least 8 characters");
+  const role = await admin(["add", "pat", "--role", "owner"], "long-enough-password\n");
+  expect(role.code).toBe(2);
+  expect(role.stderr).toContain('--role is "admin" or "viewer"');
+  const noName = await admin(["passwd"]);
+  expect(noName.code).toBe(2);
+  expect(await login("pat", "long-enough-password")).toBeUndefined();
+});
