@@ -14,6 +14,7 @@ const NOTICES: Record<string, string> = {
   evaluated: "Evaluator run finished.",
   autopilot: "Autopilot setting saved.",
   revoked: "Key revoked.",
+  redelivered: "Delivery re-sent: it is pending again, with the same id.",
 };
 
 const NAV: [string, string][] = [

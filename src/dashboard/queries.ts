@@ -171,12 +171,6 @@ export async function userNameOf(database: Database, userId: number): Promise<{ 
   return { email: s(rs.rows[0]?.email), name: s(rs.rows[0]?.name) };
 }
 
-/** Whether a table exists (the webhooks page appears once that capability's tables do). */
-export async function tableExists(database: Database, name: string): Promise<boolean> {
-  const rs = await database.read({ sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", args: [name] });
-  return rs.rows.length > 0;
-}
-
 /** The dashboard's autopilot switch for a project: null follows the config. */
 export async function readAutopilotOverride(database: Database, projectId: string): Promise<boolean | null> {
   const rs = await database.read({ sql: "SELECT autopilot_override FROM projects WHERE id = ?", args: [projectId] });

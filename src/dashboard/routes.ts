@@ -8,7 +8,7 @@ import { postBulk, postDiscard, postReplay, showQuarantineItem, showQuarantineLi
 import { dashboardEvaluator, postEvaluate, showPreview, showRules } from "./pages/rules";
 import { postAutopilot, postCreateKey, postRevokeKey, showSettings } from "./pages/settings";
 import { showUser, showUsers } from "./pages/users";
-import { showWebhooks } from "./pages/webhooks";
+import { postRedeliver, showWebhooks } from "./pages/webhooks";
 import { createRouter, type Route } from "./router";
 
 /**
@@ -42,6 +42,7 @@ export function dashboardRoutes(ctx: AppContext) {
     { method: "GET", path: "/audiences", handler: showAudiences },
     { method: "GET", path: "/audiences/:id", handler: showAudience },
     { method: "GET", path: "/webhooks", handler: showWebhooks },
+    { method: "POST", path: "/webhooks/:id/redeliver", handler: postRedeliver, admin: true },
     { method: "GET", path: "/settings", handler: showSettings },
     { method: "POST", path: "/settings/autopilot", handler: postAutopilot, admin: true },
     { method: "POST", path: "/settings/keys", handler: postCreateKey, admin: true },

@@ -109,7 +109,7 @@ test("a viewer's draft page masks the recipient inside the body too", async () =
   expect(await (await admin.get("/dashboard/drafts?project=acme")).text()).toContain("Welcome to Acme, Zed");
 });
 
-test("audiences: sizes and members; webhooks page without a deliveries table", async () => {
+test("audiences: sizes and members; the webhooks page renders with no deliveries", async () => {
   const list = await (await admin.get("/dashboard/audiences?project=acme")).text();
   expect(list).toMatch(/data-audience="signups"[\s\S]*?data-size="(\d+)"/);
   const size = Number(/data-audience="signups"[\s\S]*?data-size="(\d+)"/.exec(list)![1]);
@@ -124,6 +124,7 @@ test("audiences: sizes and members; webhooks page without a deliveries table", a
   expect((await admin.get("/dashboard/audiences/nope?project=acme")).status).toBe(404);
   const hooks = await admin.get("/dashboard/webhooks?project=acme");
   expect(hooks.status).toBe(200);
+  expect(await hooks.text()).toContain("Dead letters");
 });
 
 test("quarantine: replaying twice is a 409; a non-JSON edit is a 422; bulk reports items already handled", async () => {
@@ -151,4 +152,24 @@ test("quarantine: replaying twice is a 409; a non-JSON edit is a 422; bulk repor
   const item = await (await viewer.get(`/dashboard/quarantine/${b}?project=acme`)).text();
   expect(item).not.toContain("<textarea");
   expect(item).toContain("foo_bar");
+});
+
+test("webhooks: dead letters are listed and an admin re-sends one with the same id; a viewer cannot", async () => {
+  const t = Date.now();
+  await site.sql(
+    `INSERT INTO webhook_deliveries (id, project_id, endpoint_url, event_type, body, state, attempts, next_attempt_at, last_status, last_error, created_at)
+     VALUES ('whd_dead1', 'acme', 'https://hooks.example.com/<x>', 'email.sent', '{}', 'dead', 8, ?, 500, 'HTTP 500 <b>boom</b>', ?)`,
+    [t, t],
+  );
+  const page = await (await admin.get("/dashboard/webhooks?project=acme")).text();
+  expect(page).toContain('data-delivery="whd_dead1"');
+  expect(page).toContain("HTTP 500 &lt;b&gt;boom&lt;/b&gt;");
+  expect(page).not.toContain("<b>boom</b>");
+  expect((await viewer.post("/dashboard/webhooks/whd_dead1/redeliver", { project: "acme", _csrf: viewer.csrf })).status).toBe(403);
+  const res = await admin.post("/dashboard/webhooks/whd_dead1/redeliver", { project: "acme", _csrf: admin.csrf });
+  expect(res.status).toBe(303);
+  const [row] = await site.sql("SELECT state, attempts FROM webhook_deliveries WHERE id = 'whd_dead1'");
+  expect(row).toEqual({ state: "pending", attempts: 0 });
+  // Only dead deliveries can be re-sent, and only in their own project.
+  expect((await admin.post("/dashboard/webhooks/whd_dead1/redeliver", { project: "acme", _csrf: admin.csrf })).status).toBe(404);
 });

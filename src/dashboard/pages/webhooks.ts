@@ -1,32 +1,35 @@
+import { ApiError } from "../../lib/errors";
+import { listDeliveries, redeliver, type DeliveryView } from "../../webhooks";
 import { html } from "../html";
-import { page } from "../layout";
-import { tableExists } from "../queries";
-import { htmlResponse, type DashboardRequest } from "../request";
+import { action, link, page, time } from "../layout";
+import { htmlResponse, redirect, type DashboardRequest } from "../request";
 
-/**
- * Webhooks (SPEC §10, §11): deliveries and dead letters. The webhook sender is its own capability; this page
- * reads its `webhook_deliveries` table generically when it exists, and says so plainly when it does not.
- */
-const TABLE = "webhook_deliveries";
-
+/** Webhooks (SPEC §10, §11): configured endpoints, dead letters (re-sendable, same id) and recent deliveries. */
 export async function showWebhooks(req: DashboardRequest): Promise<Response> {
   const endpoints = req.project.webhooks;
-  const endpointList = html`<h2>Endpoints</h2>${endpoints.length === 0
+  const [dead, recent] = await Promise.all([
+    listDeliveries(req.ctx.database, req.project.id, { state: "dead", limit: 200 }),
+    listDeliveries(req.ctx.database, req.project.id, { limit: 200 }),
+  ]);
+  const endpointList = endpoints.length === 0
     ? html`<p class="muted">No webhook endpoints configured for this project.</p>`
-    : html`<ul>${endpoints.map((e) => html`<li><code>${e.url}</code> <span class="muted">${e.events.join(", ")}</span></li>`)}</ul>`}`;
-  if (!(await tableExists(req.ctx.database, TABLE))) {
-    return htmlResponse(page(req, "Webhooks", html`${endpointList}<p class="muted">Webhook deliveries are not recorded by this build.</p>`));
-  }
-  const rs = await req.ctx.database.read({ sql: `SELECT * FROM ${TABLE} WHERE project_id = ? ORDER BY rowid DESC LIMIT 200`, args: [req.project.id] });
-  const columns = rs.columns.filter((c) => !/body|payload|secret/i.test(c));
-  const isDead = (r: Record<string, unknown>) => ["dead", "dead_letter", "dead_lettered"].includes(String(r.state ?? r.status ?? ""));
-  const rows = rs.rows as unknown as Record<string, unknown>[];
-  const table = (list: Record<string, unknown>[]) =>
+    : html`<ul>${endpoints.map((e) => html`<li><code>${e.url}</code> <span class="muted">${e.events.join(", ")}</span></li>`)}</ul>`;
+  const table = (list: DeliveryView[], resend: boolean) =>
     list.length === 0
       ? html`<p class="muted">None.</p>`
-      : html`<table><thead><tr>${columns.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${list.map(
-          (r) => html`<tr>${columns.map((c) => html`<td>${r[c] === null ? "" : String(r[c])}</td>`)}</tr>`,
+      : html`<table><thead><tr><th>Id</th><th>Event</th><th>Endpoint</th><th>State</th><th>Attempts</th><th>Last status</th><th>Last error</th><th>Created</th><th>Next attempt</th>${resend ? html`<th></th>` : ""}</tr></thead><tbody>${list.map(
+          (d) => html`<tr data-delivery="${d.id}"><td><code>${d.id}</code></td><td>${d.eventType}</td><td><code>${d.endpointUrl}</code></td>
+<td><span class="badge">${d.state}</span></td><td>${d.attempts}</td><td>${d.lastStatus ?? ""}</td><td>${d.lastError ?? ""}</td>
+<td>${time(d.createdAt)}</td><td>${d.state === "pending" && d.nextAttemptAt ? time(d.nextAttemptAt) : ""}</td>
+${resend ? html`<td>${action(req, `/webhooks/${d.id}/redeliver`, "Re-send")}</td>` : ""}</tr>`,
         )}</tbody></table>`;
-  const body = html`${endpointList}<h2>Dead letters</h2>${table(rows.filter(isDead))}<h2>Recent deliveries</h2>${table(rows)}`;
+  const body = html`<h2>Endpoints</h2>${endpointList}<h2>Dead letters</h2>${table(dead, true)}<h2>Recent deliveries</h2>${table(recent, false)}`;
   return htmlResponse(page(req, "Webhooks", body));
+}
+
+/** Puts a dead delivery back on the schedule with the same id and body. */
+export async function postRedeliver(req: DashboardRequest): Promise<Response> {
+  const ok = await redeliver(req.ctx.database, req.params.id!, req.project.id);
+  if (!ok) throw ApiError.of(404, "not_found", "No dead delivery with this id in this project.");
+  return redirect(link(req, "/webhooks", { notice: "redelivered" }));
 }
