@@ -43,7 +43,8 @@ export class Database {
   /** Runs `work` inside one write transaction, alone. A throw rolls everything back. Inside `work` use `tx`
    * (or `drizzle(tx)`), never `database.db`/`execute` — those wait for this very transaction. */
   write<T>(work: (tx: LibsqlTransaction) => Promise<T>): Promise<T> {
-    assertNotInsideWrite();
+    const nested = nestedWriteError();
+    if (nested) return Promise.reject(nested);
     return this.lock.run(async () => {
       const tx = await this.client.transaction("write");
       try {
@@ -62,13 +63,15 @@ export class Database {
 
   /** Runs statements as one transaction, alone. */
   batch(statements: InStatement[]): Promise<ResultSet[]> {
-    assertNotInsideWrite();
+    const nested = nestedWriteError();
+    if (nested) return Promise.reject(nested);
     return this.lock.run(() => this.client.batch(statements, "write"));
   }
 
   /** Runs a single statement after any transaction in flight. */
   execute(statement: InStatement): Promise<ResultSet> {
-    assertNotInsideWrite();
+    const nested = nestedWriteError();
+    if (nested) return Promise.reject(nested);
     return this.lock.run(() => this.client.execute(statement));
   }
 
@@ -95,10 +98,10 @@ export class Database {
   }
 }
 
-function assertNotInsideWrite(): void {
-  if (insideWrite.getStore()?.active) {
-    throw new Error("database.write(): use the transaction handed to the callback, not the database (that would wait for itself)");
-  }
+/** The error for a use of the write connection from inside `write()`, or undefined when the use is fine. */
+function nestedWriteError(): Error | undefined {
+  if (!insideWrite.getStore()?.active) return undefined;
+  return new Error("database.write(): use the transaction handed to the callback, not the database (that would wait for itself)");
 }
 
 /**
@@ -107,8 +110,8 @@ function assertNotInsideWrite(): void {
  */
 function lockedClient(client: Client, lock: Mutex): Client {
   const locked = <T>(work: () => Promise<T>): Promise<T> => {
-    assertNotInsideWrite();
-    return lock.run(work);
+    const nested = nestedWriteError();
+    return nested ? Promise.reject(nested) : lock.run(work);
   };
   return new Proxy(client, {
     get(target, prop, receiver) {
@@ -123,7 +126,8 @@ function lockedClient(client: Client, lock: Mutex): Client {
 }
 
 function holdForTransaction(client: Client, lock: Mutex, mode: TransactionMode = "write"): Promise<LibsqlTransaction> {
-  assertNotInsideWrite();
+  const nested = nestedWriteError();
+  if (nested) return Promise.reject(nested);
   return new Promise((resolveTx, rejectTx) => {
     void lock.run(
       () =>
