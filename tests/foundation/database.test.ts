@@ -109,7 +109,7 @@ test("using the database instead of the transaction inside write() fails loudly,
     await expect(attempt).rejects.toThrow("use the transaction handed to the callback");
     // Also for a drizzle call and a batch, as a rejected promise (so `.catch()` chains see it).
     await db.write(async () => {
-      await expect(db.db.select().from(apiKeys)).rejects.toThrow("use the transaction handed to the callback");
+      await expect(Promise.resolve(db.db.select().from(apiKeys))).rejects.toThrow("use the transaction handed to the callback");
       await expect(db.batch(["SELECT 1"])).rejects.toThrow("use the transaction handed to the callback");
     });
     // The lock is free again afterwards.
