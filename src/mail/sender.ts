@@ -1,12 +1,12 @@
 import type { Row } from "@libsql/client";
 import type { Config } from "../config/schema";
-import type { Database } from "../db/client";
+import type { Database, Transaction } from "../db/client";
 import { transitionDraft } from "../drafts/history";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
 import { emitMailEvent, userFields } from "./events";
 import { isAddressSuppressed, suppressAddress } from "./suppress";
-import { classifyFailure, type Messengers } from "./transport";
+import { classifyFailure, type FailureClass, type Messengers } from "./transport";
 
 /** Delay before retry N (after attempt N failed temporarily); after the last one the message fails for good. */
 export const RETRY_DELAYS_MS = [60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 3 * 3_600_000, 6 * 3_600_000] as const;
@@ -31,109 +31,173 @@ export async function reconcileInterrupted(database: Database): Promise<number> 
   return result.rowsAffected;
 }
 
+/** How many due messages one claim marks `sending` (one commit). Only those handed to SMTP can repeat after a crash. */
+const CLAIM_BATCH = 50;
+
 /**
- * Claims one due message and marks it `sending` in a single committed statement, before any byte goes to SMTP
+ * Claims due messages and marks them `sending` in a single committed statement, before any byte goes to SMTP
  * (so a crash after this point is visible to `reconcileInterrupted`).
  */
-async function claimOne(database: Database): Promise<Row | undefined> {
+async function claimBatch(database: Database, n: number): Promise<Row[]> {
   const t = now();
-  const rows = (
+  return (
     await database.execute({
       sql: `UPDATE messages SET state = 'sending', attempts = attempts + 1, updated_at = ?
-            WHERE id = (SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT 1)
-            RETURNING id, project_id, draft_id, user_id, to_address, from_address, eml, transport, is_test, attempts`,
-      args: [t, t],
+            WHERE id IN (SELECT id FROM messages WHERE state = 'queued' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?)
+            RETURNING id, project_id, draft_id, user_id, to_address, from_address, eml, transport, is_test, attempts, next_attempt_at`,
+      args: [t, t, n],
     })
-  ).rows;
-  return rows[0];
+  ).rows.sort((a, b) => Number(a.next_attempt_at) - Number(b.next_attempt_at) || String(a.id).localeCompare(String(b.id)));
 }
 
-/** Sends every due message, `concurrency` at a time; returns what happened to each. Never throws. */
+/** Claimed messages a stopping process never handed to SMTP go back to the queue, their attempt not counted. */
+async function releaseUnstarted(database: Database, rows: Row[]): Promise<void> {
+  await database.execute({
+    sql: `UPDATE messages SET state = 'queued', attempts = attempts - 1 WHERE state = 'sending' AND id IN (${rows.map(() => "?").join(",")})`,
+    args: rows.map((r) => String(r.id)),
+  });
+}
+
+/** Sends every due message, `concurrency` SMTP calls at a time; returns what happened to each. Never throws. */
 export async function deliverDue(env: SenderEnv, concurrency = 5, limit = 500, keepGoing: () => boolean = () => true): Promise<Outcome[]> {
-  const outcomes: Outcome[] = [];
+  const outcomes: Promise<Outcome>[] = [];
+  const recorder = new Recorder(env);
   let budget = limit;
-  const worker = async () => {
-    // A stopping process claims nothing new but finishes the SMTP calls in flight (no restart duplicates).
-    while (budget > 0 && keepGoing()) {
-      budget--;
-      const row = await claimOne(env.database);
-      if (!row) return;
-      outcomes.push(await deliverClaimed(env, row));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
-  return outcomes;
+  // A stopping process claims nothing new but finishes (and records) the calls in flight: no restart duplicates.
+  while (budget > 0 && keepGoing()) {
+    const rows = await claimBatch(env.database, Math.min(budget, CLAIM_BATCH));
+    if (rows.length === 0) break;
+    budget -= rows.length;
+    let next = 0;
+    const worker = async () => {
+      while (next < rows.length) {
+        if (!keepGoing()) return;
+        const row = rows[next++]!;
+        // The worker goes on to its next call while the result waits for the recorder's next commit.
+        const { recorded } = await deliverClaimed(env, row, recorder);
+        outcomes.push(recorded);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, rows.length)) }, worker));
+    if (next < rows.length) await releaseUnstarted(env.database, rows.slice(next));
+  }
+  return Promise.all(outcomes);
 }
 
-async function deliverClaimed(env: SenderEnv, row: Row): Promise<Outcome> {
-  const id = String(row.id);
+/** Makes the call; resolves once it is done, with the promise of its recording (a wrapper, so it is not awaited). */
+async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Promise<{ recorded: Promise<Outcome> }> {
   const project = env.config.projects.find((p) => p.id === String(row.project_id));
   const isTest = Boolean(Number(row.is_test));
+  if (!project) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, detail: "project no longer configured" } }) };
   try {
-    if (!project) return await recordFailure(env, row, { permanent: true, suppress: false, detail: "project no longer configured" });
     // A retry may come hours after the re-check: an unsubscribe or bounce since then still stops it.
     if (!isTest && (await isAddressSuppressed({ execute: (s) => env.database.read(s) }, project.id, String(row.to_address)))) {
-      return await recordFailure(env, row, { permanent: true, suppress: false, detail: "address suppressed before sending" });
+      return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, detail: "address suppressed before sending" } }) };
     }
     const messenger = env.messengers.forKind(String(row.transport) as "smtp" | "outbox", project);
-    let response: string;
-    try {
-      response = (await messenger.send({ from: String(row.from_address), to: String(row.to_address), raw: String(row.eml) })).response;
-    } catch (error) {
-      return await recordFailure(env, row, classifyFailure(error));
-    }
-    await recordSent(env, row, response);
-    return { messageId: id, outcome: "sent" };
+    const { response } = await messenger.send({ from: String(row.from_address), to: String(row.to_address), raw: String(row.eml) });
+    return { recorded: recorder.record({ row, response }) };
   } catch (error) {
-    // Recording failed (database trouble): the row stays `sending` and is reconciled on the next start.
-    log.error("recording a delivery failed", { messageId: id, error });
-    return { messageId: id, outcome: "retry", detail: String(error) };
+    return { recorded: recorder.record({ row, failure: classifyFailure(error) }) };
   }
 }
 
-async function recordSent(env: SenderEnv, row: Row, response: string): Promise<void> {
-  await env.database.write(async (tx) => {
-    const t = now();
-    await tx.execute({
-      sql: "UPDATE messages SET state = 'sent', sent_at = ?, smtp_response = ?, error = NULL, updated_at = ? WHERE id = ?",
-      args: [t, response.slice(0, 500), t, row.id],
+type Result = { row: Row; response: string; failure?: undefined } | { row: Row; failure: FailureClass; response?: undefined };
+
+/**
+ * Group commit for delivery results: whatever finished while the previous commit was on disk goes into the
+ * next one. Results are recorded within about one commit of the SMTP reply, at a fraction of the fsyncs.
+ */
+class Recorder {
+  private pending: { result: Result; resolve: (o: Outcome) => void }[] = [];
+  private flushing = false;
+
+  constructor(private readonly env: SenderEnv) {}
+
+  record(result: Result): Promise<Outcome> {
+    return new Promise((resolve) => {
+      this.pending.push({ result, resolve });
+      if (!this.flushing) void this.flush();
     });
-    if (row.draft_id !== null && !Number(row.is_test)) {
-      await transitionDraft(tx, { draftId: String(row.draft_id), from: ["sending"], to: "sent", actor: "sender", note: response.slice(0, 200) });
+  }
+
+  private async flush(): Promise<void> {
+    this.flushing = true;
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending.splice(0);
+        try {
+          const outcomes = await this.env.database.write(async (tx) => {
+            const out: Outcome[] = [];
+            for (const p of batch) out.push(await applyResult(tx, p.result));
+            return out;
+          });
+          batch.forEach((p, i) => p.resolve(outcomes[i]!));
+        } catch (error) {
+          // One bad row must not lose the others' results: record them one by one.
+          for (const p of batch) p.resolve(await this.recordAlone(p.result, error));
+        }
+      }
+    } finally {
+      this.flushing = false;
     }
-    if (!Number(row.is_test)) {
-      const user = await userFields(tx, row.user_id === null ? null : Number(row.user_id));
-      await emitMailEvent(tx, { type: "email.sent", projectId: String(row.project_id), at: t, data: { message_id: String(row.id), draft_id: row.draft_id, to: String(row.to_address), ...user } });
+  }
+
+  private async recordAlone(result: Result, batchError: unknown): Promise<Outcome> {
+    try {
+      return await this.env.database.write((tx) => applyResult(tx, result));
+    } catch (error) {
+      // The row stays `sending` and is reconciled on the next start.
+      log.error("recording a delivery failed", { messageId: String(result.row.id), error, batchError });
+      return { messageId: String(result.row.id), outcome: "retry", detail: String(error) };
     }
-  });
+  }
 }
 
-async function recordFailure(env: SenderEnv, row: Row, failure: { permanent: boolean; suppress: boolean; detail: string }): Promise<Outcome> {
+async function applyResult(tx: Transaction, result: Result): Promise<Outcome> {
+  return result.failure ? applyFailure(tx, result.row, result.failure) : applySent(tx, result.row, result.response!);
+}
+
+async function applySent(tx: Transaction, row: Row, response: string): Promise<Outcome> {
+  const t = now();
+  await tx.execute({
+    sql: "UPDATE messages SET state = 'sent', sent_at = ?, smtp_response = ?, error = NULL, updated_at = ? WHERE id = ?",
+    args: [t, response.slice(0, 500), t, row.id],
+  });
+  if (row.draft_id !== null && !Number(row.is_test)) {
+    await transitionDraft(tx, { draftId: String(row.draft_id), from: ["sending"], to: "sent", actor: "sender", note: response.slice(0, 200) });
+  }
+  if (!Number(row.is_test)) {
+    const user = await userFields(tx, row.user_id === null ? null : Number(row.user_id));
+    await emitMailEvent(tx, { type: "email.sent", projectId: String(row.project_id), at: t, data: { message_id: String(row.id), draft_id: row.draft_id, to: String(row.to_address), ...user } });
+  }
+  return { messageId: String(row.id), outcome: "sent" };
+}
+
+async function applyFailure(tx: Transaction, row: Row, failure: FailureClass): Promise<Outcome> {
   const id = String(row.id);
   const attempts = Number(row.attempts);
   const giveUp = failure.permanent || attempts >= MAX_ATTEMPTS;
-  await env.database.write(async (tx) => {
-    const t = now();
-    if (!giveUp) {
-      await tx.execute({
-        sql: "UPDATE messages SET state = 'queued', next_attempt_at = ?, error = ?, updated_at = ? WHERE id = ?",
-        args: [t + RETRY_DELAYS_MS[attempts - 1]!, failure.detail, t, id],
-      });
-      return;
-    }
-    const reason = failure.permanent ? failure.detail : `gave up after ${attempts} attempts: ${failure.detail}`;
-    await tx.execute({ sql: "UPDATE messages SET state = 'failed', error = ?, updated_at = ? WHERE id = ?", args: [reason, t, id] });
-    const isTest = Boolean(Number(row.is_test));
-    if (row.draft_id !== null && !isTest) {
-      await transitionDraft(tx, { draftId: String(row.draft_id), from: ["sending"], to: "failed", actor: "sender", note: reason.slice(0, 500), set: { reason: reason.slice(0, 500) } });
-    }
-    if (failure.suppress && !isTest) {
-      await suppressAddress(tx, String(row.project_id), String(row.to_address), "bounced", "sender");
-      const user = await userFields(tx, row.user_id === null ? null : Number(row.user_id));
-      await emitMailEvent(tx, { type: "email.bounced", projectId: String(row.project_id), at: t, data: { message_id: id, draft_id: row.draft_id, to: String(row.to_address), reason: failure.detail, ...user } });
-    }
-  });
-  return { messageId: id, outcome: giveUp ? "failed" : "retry", detail: failure.detail };
+  const t = now();
+  if (!giveUp) {
+    await tx.execute({
+      sql: "UPDATE messages SET state = 'queued', next_attempt_at = ?, error = ?, updated_at = ? WHERE id = ?",
+      args: [t + RETRY_DELAYS_MS[attempts - 1]!, failure.detail, t, id],
+    });
+    return { messageId: id, outcome: "retry", detail: failure.detail };
+  }
+  const reason = failure.permanent ? failure.detail : `gave up after ${attempts} attempts: ${failure.detail}`;
+  await tx.execute({ sql: "UPDATE messages SET state = 'failed', error = ?, updated_at = ? WHERE id = ?", args: [reason, t, id] });
+  const isTest = Boolean(Number(row.is_test));
+  if (row.draft_id !== null && !isTest) {
+    await transitionDraft(tx, { draftId: String(row.draft_id), from: ["sending"], to: "failed", actor: "sender", note: reason.slice(0, 500), set: { reason: reason.slice(0, 500) } });
+  }
+  if (failure.suppress && !isTest) {
+    await suppressAddress(tx, String(row.project_id), String(row.to_address), "bounced", "sender");
+    const user = await userFields(tx, row.user_id === null ? null : Number(row.user_id));
+    await emitMailEvent(tx, { type: "email.bounced", projectId: String(row.project_id), at: t, data: { message_id: id, draft_id: row.draft_id, to: String(row.to_address), reason: failure.detail, ...user } });
+  }
+  return { messageId: id, outcome: "failed", detail: failure.detail };
 }
 
 export type NewMessage = {
