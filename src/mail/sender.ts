@@ -73,9 +73,12 @@ export async function deliverDue(env: SenderEnv, concurrency = 5, limit = 500, k
       while (next < rows.length) {
         if (!keepGoing()) return;
         const row = rows[next++]!;
-        // The worker goes on to its next call while the result waits for the recorder's next commit.
         const { recorded } = await deliverClaimed(env, row, recorder);
         outcomes.push(recorded);
+        // An SMTP worker starts its next call only once this result is committed (shared with the other
+        // workers' results): so after a crash at most one accepted-but-unrecorded message per connection can
+        // repeat. The outbox has nothing to repeat, so its worker goes straight on.
+        if (String(row.transport) === "smtp") await recorded;
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, rows.length)) }, worker));
