@@ -28,7 +28,19 @@ const operatorSchema = z
   })
   .refine((o) => Object.keys(o).length > 0, { error: `at least one operator: ${OPERATORS.join(", ")}` });
 
-export const whereSchema = z.record(z.string().min(1), z.union([scalar, operatorSchema]));
+/** The audience filter's spelling (`{ field = "plan", eq = "pro" }`, `{ all = [...] }`) would silently mean
+ * "property `field` equals …" here, so it is refused with a pointer to this form. */
+function looksLikeAudienceFilter(o: Record<string, unknown>): boolean {
+  const keys = Object.keys(o);
+  if (keys.some((k) => ["all", "any", "not"].includes(k) && typeof o[k] === "object")) return true;
+  return typeof o.field === "string" && keys.some((k) => (OPERATORS as readonly string[]).includes(k));
+}
+
+export const whereSchema = z
+  .record(z.string().min(1), z.union([scalar, operatorSchema]))
+  .refine((o) => !looksLikeAudienceFilter(o), {
+    error: 'property conditions written { key = value } or { key = { gte = 2 } } (not the audience form { field = …, eq = … })',
+  });
 export type Where = z.output<typeof whereSchema>;
 
 /** SQLite has no booleans: JSON true/false come out of json_extract as 1/0. */

@@ -38,4 +38,8 @@ test("where rejects unknown operators and empty conditions", () => {
   expect(whereSchema.safeParse({ a: { between: 1 } }).success).toBe(false);
   expect(whereSchema.safeParse({ a: {} }).success).toBe(false);
   expect(whereSchema.safeParse({ a: { in: [] } }).success).toBe(false);
+  // The audience filter's form would silently mean something else here: refused.
+  expect(whereSchema.safeParse({ field: "plan", eq: "pro" }).success).toBe(false);
+  expect(whereSchema.safeParse({ all: [{ field: "plan", eq: "pro" }] }).success).toBe(false);
+  expect(whereSchema.safeParse({ field: "plan" }).success).toBe(true); // a property that happens to be named "field"
 });
