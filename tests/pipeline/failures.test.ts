@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
-import { createNormaliser, queueStats, setAfterApply, setOnQuarantine } from "../../src/pipeline";
+import { createNormaliser, drainQueue, queueStats, setAfterApply, setOnQuarantine } from "../../src/pipeline";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import type { TestServer } from "../support/harness";
 import { count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
@@ -114,3 +114,15 @@ test("when the database itself fails the loop backs off and retries: nothing is 
   }
 });
 
+
+test("while a backlog drains batches grow (up to 4× batch_size) and shrink back once the queue is shallow", async () => {
+  const db = server.ctx.database;
+  await enqueue(db, Array.from({ length: 30 }, (_, i) => track("f1", `grow-${i}`)));
+  const ctx = { ...server.ctx, config: { ...server.ctx.config, normaliser: { batch_size: 2, idle_interval: 5 } } };
+  const r = await drainQueue(ctx);
+  expect(r.items).toBe(30);
+  expect(r.batches).toBe(5); // 2 + 4 + 8 + 8 + 8
+  const u = (await userRow(db, "f1"))!;
+  const names = (await rows(db, "SELECT name FROM events WHERE user_id = ? AND name LIKE 'grow-%' ORDER BY id", [u.id])).map((e) => e.name);
+  expect(names).toEqual(Array.from({ length: 30 }, (_, i) => `grow-${i}`)); // still in arrival order
+});
