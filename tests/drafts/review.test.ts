@@ -2,7 +2,7 @@ import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../../src/cli/index";
-import { editDraft, listDrafts, rejectDraft, rescheduleDraft } from "../../src/drafts";
+import { approveDraft, editDraft, listDrafts, rejectDraft, rescheduleDraft } from "../../src/drafts";
 import { DAY, HOUR, ONLY_WELCOME, startWorld, T0 } from "./support";
 
 test("deadlines land in the send window in the user's own time zone, else the project's", async () => {
@@ -110,3 +110,16 @@ test("vibefollow drafts list|show|approve|reject|reschedule work headless", asyn
   expect(show.out).toContain("deadline 2026-03-04T10:00Z");
   expect(show.out).toMatch(/History:\n(.*\n){3}$/);
 }, 30_000);
+
+test("approving after the deadline sends at once while the window is open, else when it next opens", async () => {
+  const w = await startWorld(ONLY_WELCOME);
+  await w.signUp("hal");
+  await w.signUp("ivy");
+  await w.evaluate();
+  const [hal, ivy] = (await listDrafts(w.server.ctx.database)).sort((a, b) => a.externalUserId!.localeCompare(b.externalUserId!));
+  const { database, config } = w.server.ctx;
+  w.clock.set(T0 + 3 * HOUR); // 12:00 in Berlin: the deadline (11:00) has passed, the window is open
+  expect((await approveDraft(database, config, hal!.id, "cli")).sendAt).toBe(T0 + 3 * HOUR);
+  w.clock.set(T0 + 10 * HOUR); // 19:00 in Berlin: closed until tomorrow 09:00
+  expect((await approveDraft(database, config, ivy!.id, "cli")).sendAt).toBe(T0 + DAY);
+});
