@@ -73,7 +73,7 @@ const UPDATABLE = USER_COLUMNS.filter((c) => c !== "id" && c !== "project_id" &&
 
 const SQL = {
   users:
-    `INSERT INTO tracked_users (${USER_COLUMNS.join(", ")}) SELECT ${cols(USER_COLUMNS.length)} FROM json_each(?) j WHERE true ` +
+    `INSERT INTO tracked_users (${USER_COLUMNS.join(", ")}) SELECT ${cols(USER_COLUMNS.length)} FROM json_each(jsonb(?)) j WHERE true ` +
     `ON CONFLICT(id) DO UPDATE SET ${UPDATABLE.map((c) => `${c} = excluded.${c}`).join(", ")}`,
   usersHot:
     "UPDATE tracked_users SET first_seen_at = j.value ->> 1, last_seen_at = j.value ->> 2, event_count = j.value ->> 3, updated_at = j.value ->> 4 " +
