@@ -62,6 +62,8 @@ async function applyStep(database: Database, settings: ReadonlyMap<string, Proje
  * (`apply_failed`) and the rest goes through. Storage errors are thrown: the loop backs off and retries.
  */
 export async function processBatch(database: Database, settings: ReadonlyMap<string, ProjectSettings>, limit: number): Promise<StepResult> {
+  // An idle poll asks the read connection first, so an empty queue never takes the write lock from ingest.
+  if ((await database.read("SELECT 1 FROM ingest_queue LIMIT 1")).rows.length === 0) return { taken: 0, counts: zero() };
   try {
     return await applyStep(database, settings, limit);
   } catch (error) {
