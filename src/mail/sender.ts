@@ -16,22 +16,48 @@ export type SenderEnv = { database: Database; config: Config; messengers: Messen
 
 export type Outcome = { messageId: string; outcome: "sent" | "retry" | "failed"; detail?: string };
 
+/** What a message `delivering` at a restart is recorded with: no reply was ever read for it. */
+export const ASSUMED_DELIVERED = "reconciled: assumed delivered after restart";
+
 /**
- * After a crash, messages left `sending` were in an SMTP call whose result we never recorded. They go back to
- * the queue and are sent again with the same bytes and Message-ID (at-least-once; SPEC §9). Only a message the
- * server accepted in the instant before the crash can arrive twice, and the stable Message-ID makes that copy
- * identifiable. Claiming one message per in-flight slot keeps that set as small as the connection pool.
+ * After a crash, a message is in one of two states, told apart by the final dot of DATA (see final-dot.ts):
+ *  - `sending`: the dot never left this process, so the server discarded whatever it got. It goes back to the
+ *    queue and is sent again with the same bytes and Message-ID — it cannot arrive twice.
+ *  - `delivering`: committed just before the dot was released. The server had the whole message and was one
+ *    loopback/LAN round trip from reading the dot, so it is recorded as sent without a reply (at-most-once
+ *    for that window; re-sending instead would duplicate every one the server accepted).
  */
 export async function reconcileInterrupted(database: Database): Promise<number> {
+  const handedOver = (
+    await database.read("SELECT id, project_id, draft_id, user_id, to_address, is_test FROM messages WHERE state = 'delivering'")
+  ).rows;
+  if (handedOver.length > 0) {
+    await database.write(async (tx) => {
+      for (const row of handedOver) await applySent(tx, row, ASSUMED_DELIVERED);
+    });
+    log.warn("recorded messages handed over before a restart as sent", { count: handedOver.length });
+  }
   const result = await database.execute({
-    sql: "UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ?, error = 'interrupted by a restart; sent again' WHERE state = 'sending'",
+    sql: "UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ?, error = 'interrupted by a restart before the final dot; sent again' WHERE state = 'sending'",
     args: [now(), now()],
   });
   if (result.rowsAffected > 0) log.warn("re-queued messages interrupted by a restart", { count: result.rowsAffected });
-  return result.rowsAffected;
+  return result.rowsAffected + handedOver.length;
 }
 
-/** How many due messages one claim marks `sending` (one commit). Only those handed to SMTP can repeat after a crash. */
+/**
+ * Commits `delivering` — alone, before the final dot goes out — so a crash from here on is reconciled as
+ * delivered rather than sent again. A row no longer `sending` (another process reconciled it) stops the dot.
+ */
+async function markHandedOver(database: Database, id: string): Promise<void> {
+  const result = await database.execute({
+    sql: "UPDATE messages SET state = 'delivering', updated_at = ? WHERE id = ? AND state = 'sending'",
+    args: [now(), id],
+  });
+  if (result.rowsAffected !== 1) throw new Error(`message ${id} is no longer sending; final dot withheld`);
+}
+
+/** How many due messages one claim marks `sending` (one commit). A crash re-queues those not yet `delivering`. */
 const CLAIM_BATCH = 50;
 
 /**
@@ -76,8 +102,7 @@ export async function deliverDue(env: SenderEnv, concurrency = 5, limit = 500, k
         const { recorded } = await deliverClaimed(env, row, recorder);
         outcomes.push(recorded);
         // An SMTP worker starts its next call only once this result is committed (shared with the other
-        // workers' results): so after a crash at most one accepted-but-unrecorded message per connection can
-        // repeat. The outbox has nothing to repeat, so its worker goes straight on.
+        // workers' results), so at most one message per connection waits in `delivering` for its result.
         if (String(row.transport) === "smtp") await recorded;
       }
     };
@@ -92,15 +117,24 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
   const project = env.config.projects.find((p) => p.id === String(row.project_id));
   const isTest = Boolean(Number(row.is_test));
   if (!project) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, detail: "project no longer configured" } }) };
+  let handedOver = false;
   try {
     // A retry may come hours after the re-check: an unsubscribe or bounce since then still stops it.
     if (!isTest && (await isAddressSuppressed({ execute: (s) => env.database.read(s) }, project.id, String(row.to_address)))) {
       return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, detail: "address suppressed before sending" } }) };
     }
     const messenger = env.messengers.forKind(String(row.transport) as "smtp" | "outbox", project);
-    const { response } = await messenger.send({ from: String(row.from_address), to: String(row.to_address), raw: String(row.eml) });
+    const beforeFinalDot = async () => {
+      await markHandedOver(env.database, String(row.id));
+      handedOver = true;
+    };
+    const { response } = await messenger.send({ from: String(row.from_address), to: String(row.to_address), raw: String(row.eml), beforeFinalDot });
     return { recorded: recorder.record({ row, response }) };
   } catch (error) {
+    // The dot went out but the connection died before any reply: the same case as a crash in `delivering`.
+    if (handedOver && typeof (error as { responseCode?: unknown }).responseCode !== "number") {
+      return { recorded: recorder.record({ row, response: `assumed delivered: no reply after the final dot (${String((error as Error).message ?? error).slice(0, 200)})` }) };
+    }
     return { recorded: recorder.record({ row, failure: classifyFailure(error) }) };
   }
 }

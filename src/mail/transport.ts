@@ -1,5 +1,7 @@
+import type { Readable } from "node:stream";
 import type { Transporter } from "nodemailer";
 import type { Config, ProjectConfig, SmtpConfig } from "../config/schema";
+import { gateFinalDot } from "./final-dot";
 
 /**
  * Where a message goes (listmonk's "Messenger"): SMTP through nodemailer, or the built-in outbox. A send either
@@ -7,7 +9,8 @@ import type { Config, ProjectConfig, SmtpConfig } from "../config/schema";
  */
 export type Messenger = {
   kind: "smtp" | "outbox";
-  send(message: { from: string; to: string; raw: string }): Promise<{ response: string }>;
+  /** `beforeFinalDot` (SMTP only) runs once the server took DATA and the body; the final dot waits for it. */
+  send(message: { from: string; to: string; raw: string; beforeFinalDot?: () => Promise<void> }): Promise<{ response: string }>;
   close(): void;
 };
 
@@ -24,22 +27,30 @@ function smtpMessenger(smtp: SmtpConfig): Messenger {
   // nodemailer loads on first use: a process that never sends (or only uses the outbox) starts faster.
   let transporter: Promise<Transporter> | undefined;
   const open = () =>
-    (transporter ??= import("nodemailer").then(({ default: nodemailer }) =>
+    (transporter ??= import("nodemailer").then(({ default: nodemailer }) => {
       // Pooled: a burst of sends reuses up to max_connections connections instead of one handshake per message.
-      nodemailer.createTransport({
+      const t = nodemailer.createTransport({
         url: smtp.url,
         pool: true,
         maxConnections: smtp.max_connections,
         connectionTimeout: 30_000,
         greetingTimeout: 30_000,
         socketTimeout: 60_000,
-      } as Parameters<typeof nodemailer.createTransport>[0]),
-    ));
+      } as Parameters<typeof nodemailer.createTransport>[0]);
+      // The gate is the last stage of the message stream, the one the connection pipes after DATA's 354.
+      t.use("stream", (mail, done) => {
+        const hook = (mail.data as { beforeFinalDot?: () => Promise<void> }).beforeFinalDot;
+        if (hook) mail.message.processFunc((input: Readable) => gateFinalDot(input, hook));
+        done();
+      });
+      return t;
+    }));
   return {
     kind: "smtp",
-    async send({ from, to, raw }) {
+    async send({ from, to, raw, beforeFinalDot }) {
       // `raw` sends the stored bytes as they are, so a retry carries the same Message-ID.
-      const info = await (await open()).sendMail({ envelope: { from: envelopeAddress(from), to: [to] }, raw });
+      const data = { envelope: { from: envelopeAddress(from), to: [to] }, raw, beforeFinalDot };
+      const info = await (await open()).sendMail(data as Parameters<Transporter["sendMail"]>[0]);
       return { response: String(info.response ?? "") };
     },
     close() {

@@ -4,8 +4,11 @@ import { index, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqli
 export const DRAFT_STATES = ["pending_review", "scheduled", "sending", "sent", "failed", "rejected", "expired", "cancelled"] as const;
 export type DraftState = (typeof DRAFT_STATES)[number];
 
-/** Message states: `queued` (waiting for its attempt), `sending` (SMTP call in flight), `sent`, `failed`. */
-export const MESSAGE_STATES = ["queued", "sending", "sent", "failed"] as const;
+/**
+ * Message states: `queued` (waiting for its attempt), `sending` (SMTP call in flight, final dot not yet sent),
+ * `delivering` (committed just before the final dot of DATA; awaiting the reply), `sent`, `failed`.
+ */
+export const MESSAGE_STATES = ["queued", "sending", "delivering", "sent", "failed"] as const;
 export type MessageState = (typeof MESSAGE_STATES)[number];
 
 /** One email a rule match produced (SPEC §8). One per (project, rule, user, occasion): re-runs add nothing. */
