@@ -1,44 +1,25 @@
 import { expect, test } from "bun:test";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { createClient } from "@libsql/client";
 import { tempDir } from "../support/harness";
+import { createKeyWithCli, startServerProcess as startServer } from "../support/processes";
 
 // DESIGN reliability bar: no acknowledged request lost under kill -9. A client fires events as fast as it can
 // over several connections while the real server (a child process, synchronous = FULL) is killed at random
 // moments and restarted; afterwards every event that got a 202 must be in the database — still queued, or
 // already moved by the normaliser into events, the buffer or quarantine.
 
-const ROOT = resolve(import.meta.dir, "../..");
-const BUN = process.execPath;
 const ROUNDS = 3;
 const CONNECTIONS = 8;
 
-function startServer(toml: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(BUN, ["src/cli/index.ts", "serve", "--config", toml, "--listen", "127.0.0.1:0"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, VIBEFOLLOW_LOG: "silent" },
-  });
-  return new Promise((ok, fail) => {
-    let out = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) ok({ child, url: m[1]! });
-    });
-    child.once("exit", (code) => fail(new Error(`server exited (${code}) before listening: ${out}`)));
-  });
-}
 
 test("every acknowledged event survives kill -9 at random moments", async () => {
   const { dir, cleanup } = tempDir("vf-crash-");
   try {
     const toml = join(dir, "vf.toml");
     writeFileSync(toml, `[database]\nurl = "file:${join(dir, "vf.db")}"\nsynchronous = "full"\n\n[ingest]\nrate_limit = { per_second = 1000000, burst = 1000000 }\n`);
-    const created = spawnSync(BUN, ["src/cli/index.ts", "keys", "create", "--project", "default", "--name", "t", "--config", toml], { cwd: ROOT, encoding: "utf8" });
-    const key = created.stdout.trim();
+    const key = createKeyWithCli(toml);
     expect(key).toStartWith("sk_live_");
     const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
 
@@ -105,7 +86,7 @@ test("SIGTERM under load: the server stops cleanly and every acknowledged event 
   try {
     const toml = join(dir, "vf.toml");
     writeFileSync(toml, `[database]\nurl = "file:${join(dir, "vf.db")}"\n\n[ingest]\nrate_limit = { per_second = 1000000, burst = 1000000 }\n`);
-    const key = spawnSync(BUN, ["src/cli/index.ts", "keys", "create", "--project", "default", "--name", "t", "--config", toml], { cwd: ROOT, encoding: "utf8" }).stdout.trim();
+    const key = createKeyWithCli(toml);
     const { child, url } = await startServer(toml);
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     const acknowledged = new Set<string>();

@@ -9,6 +9,7 @@ import { drainQueue } from "../../src/pipeline";
 import { runEvaluator } from "../../src/rules";
 import { createKey } from "../../src/keys/service";
 import { tempDir } from "../support/harness";
+import { until } from "../support/processes";
 import { ONLY_WELCOME } from "../drafts/support";
 import { startSmtpSink } from "./smtp-sink";
 
@@ -26,13 +27,6 @@ function spawnServer(config: string) {
   });
 }
 
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 test("kill -9 during a burst of sends, restart, SIGTERM, restart: every email arrives at the SMTP server exactly once", async () => {
   const sink = await startSmtpSink({ delayMs: 15 });

@@ -1,35 +1,17 @@
 import { expect, test } from "bun:test";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { createClient } from "@libsql/client";
 import { tempDir } from "../support/harness";
+import { createKeyWithCli, startServerProcess as startServer } from "../support/processes";
 import { basic } from "./support";
 
 // kill -9 while Segment batches flow, then the client's retry: every acknowledged message is in the file, and
 // every message — acknowledged, cut off mid-request, or sent again — is stored exactly once, because its
 // messageId key is committed in the same transaction as its row.
 
-const ROOT = resolve(import.meta.dir, "../..");
-const BUN = process.execPath;
 const CONNECTIONS = 6;
 
-function startServer(toml: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(BUN, ["src/cli/index.ts", "serve", "--config", toml, "--listen", "127.0.0.1:0"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, VIBEFOLLOW_LOG: "silent" },
-  });
-  return new Promise((ok, fail) => {
-    let out = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening on (\S+)/.exec(out);
-      if (m) ok({ child, url: m[1]! });
-    });
-    child.once("exit", (code) => fail(new Error(`server exited (${code}) before listening: ${out}`)));
-  });
-}
 
 type Batch = { markers: string[]; body: string };
 
@@ -44,8 +26,7 @@ test("segment: acknowledged messages survive kill -9 and a retry after the crash
   try {
     const toml = join(dir, "vf.toml");
     writeFileSync(toml, `[database]\nurl = "file:${join(dir, "vf.db")}"\nsynchronous = "full"\n\n[ingest]\nrate_limit = { per_second = 1000000, burst = 1000000 }\n`);
-    const created = spawnSync(BUN, ["src/cli/index.ts", "keys", "create", "--project", "default", "--name", "t", "--config", toml], { cwd: ROOT, encoding: "utf8" });
-    const key = created.stdout.trim();
+    const key = createKeyWithCli(toml);
     expect(key).toStartWith("sk_live_");
     const headers = { authorization: basic(key), "content-type": "application/json" };
 

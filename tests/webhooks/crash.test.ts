@@ -8,6 +8,7 @@ import { startVibefollow } from "../../src/main";
 import { drainQueue } from "../../src/pipeline";
 import { listDeliveries, webhookService } from "../../src/webhooks";
 import { tempDir } from "../support/harness";
+import { until } from "../support/processes";
 import { ONLY_WELCOME, startWorld } from "../drafts/support";
 import { endpointToml, startReceiver, type Receiver } from "./support";
 
@@ -17,13 +18,6 @@ afterAll(() => tmp.cleanup());
 let receiver: Receiver | undefined;
 afterEach(() => receiver?.stop());
 
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 function spawnServer(config: string) {
   return Bun.spawn([process.execPath, "src/cli/index.ts", "serve", "--config", config, "--listen", "127.0.0.1:0"], {
