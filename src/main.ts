@@ -46,7 +46,9 @@ export async function startVibefollow(options: StartOptions): Promise<Running> {
 
   const [host, port] = splitListen(options.listen ?? config.server.listen);
   try {
-    app.listen({ hostname: host, port, maxRequestBodySize: 8 * 1024 * 1024 });
+    // Each route enforces its own, smaller limit with the SPEC envelope (ingest 1 MiB, Segment 500 KB); this
+    // outer cap only bounds what a body without Content-Length can make the process buffer.
+    app.listen({ hostname: host, port, maxRequestBodySize: 64 * 1024 * 1024 });
   } catch (e) {
     database.close(); // e.g. the port is taken: leave nothing open behind the error
     throw e;

@@ -61,6 +61,9 @@ test("a body over 1 MiB → 413 payload_too_large, with or without Content-Lengt
   // Just under the limit is fine.
   const fits = JSON.stringify({ external_user_id: "u", name: "x", properties: { s: "a".repeat(1024 * 1024 - 100) } });
   expect((await post(server, "/api/v1/events", fits)).status).toBe(202);
+  // Far over the limit (10 MiB) still gets the envelope, not a bare 413 from the HTTP layer.
+  const huge = JSON.stringify({ external_user_id: "u", name: "x", properties: { s: "a".repeat(10 * 1024 * 1024) } });
+  expectError(await post(server, "/api/v1/events", huge), 413, "payload_too_large");
 });
 
 test("hostile nesting: 100k-deep arrays are refused cleanly, not a crash", async () => {
