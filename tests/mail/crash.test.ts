@@ -9,23 +9,14 @@ import { drainQueue } from "../../src/pipeline";
 import { runEvaluator } from "../../src/rules";
 import { createKey } from "../../src/keys/service";
 import { tempDir } from "../support/harness";
-import { until } from "../support/processes";
+import { spawnServer, until } from "../support/processes";
 import { ONLY_WELCOME } from "../drafts/support";
 import { startSmtpSink } from "./smtp-sink";
 
 const USERS = 60;
-const root = join(import.meta.dir, "../..");
 const tmp = tempDir("vf-crash-");
 afterAll(() => tmp.cleanup());
 
-function spawnServer(config: string) {
-  return Bun.spawn([process.execPath, "src/cli/index.ts", "serve", "--config", config, "--listen", "127.0.0.1:0"], {
-    cwd: root,
-    env: { ...process.env, VIBEFOLLOW_LOG: "silent" },
-    stdout: "ignore",
-    stderr: "inherit",
-  });
-}
 
 
 test("kill -9 during a burst of sends, restart, SIGTERM, restart: every email arrives at the SMTP server exactly once", async () => {

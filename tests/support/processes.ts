@@ -37,3 +37,13 @@ export async function until(check: () => boolean | Promise<boolean>, ms: number,
     await Bun.sleep(20);
   }
 }
+
+/** Starts `vibefollow serve` without waiting for it (for tests that watch its effects, not its output). */
+export function spawnServer(configPath: string) {
+  return Bun.spawn([BUN, "src/cli/index.ts", "serve", "--config", configPath, "--listen", "127.0.0.1:0"], {
+    cwd: ROOT,
+    env: { ...process.env, VIBEFOLLOW_LOG: "silent" },
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+}

@@ -8,25 +8,16 @@ import { startVibefollow } from "../../src/main";
 import { drainQueue } from "../../src/pipeline";
 import { listDeliveries, webhookService } from "../../src/webhooks";
 import { tempDir } from "../support/harness";
-import { until } from "../support/processes";
+import { spawnServer, until } from "../support/processes";
 import { ONLY_WELCOME, startWorld } from "../drafts/support";
 import { endpointToml, startReceiver, type Receiver } from "./support";
 
-const root = join(import.meta.dir, "../..");
 const tmp = tempDir("vf-webhook-crash-");
 afterAll(() => tmp.cleanup());
 let receiver: Receiver | undefined;
 afterEach(() => receiver?.stop());
 
 
-function spawnServer(config: string) {
-  return Bun.spawn([process.execPath, "src/cli/index.ts", "serve", "--config", config, "--listen", "127.0.0.1:0"], {
-    cwd: root,
-    env: { ...process.env, VIBEFOLLOW_LOG: "silent" },
-    stdout: "ignore",
-    stderr: "inherit",
-  });
-}
 
 test("kill -9 while a delivery is in flight: after restart it is delivered again, same id (at-least-once)", async () => {
   // The first request hangs (the receiver is slow), so the kill lands mid-POST.
