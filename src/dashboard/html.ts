@@ -7,6 +7,8 @@
  *
  * @example html`<td>${user.email}</td>` // "<td>a&lt;b@x.io</td>" for the email "a<b@x.io"
  */
+import { escapeHtml } from "../lib/html";
+
 export class Html {
   constructor(readonly value: string) {}
   toString(): string {
@@ -14,12 +16,6 @@ export class Html {
   }
 }
 
-const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;" };
-
-/** Escapes text for element content and quoted attribute values. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
-}
 
 type Value = Html | string | number | boolean | null | undefined | readonly Value[];
 

@@ -2,6 +2,7 @@ import { Liquid } from "liquidjs";
 import type { ConfigProblem } from "../config/load";
 import type { Config } from "../config/schema";
 import type { TemplateSet } from "./default-templates";
+import { escapeHtml } from "../lib/html";
 
 /**
  * Rendering with Liquid (liquidjs). Subject and text are plain text: nothing is escaped. The HTML engine escapes
@@ -54,10 +55,6 @@ export function textToHtml(text: string): string {
 
 function linkify(escaped: string): string {
   return escaped.replace(/https?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)]/g, (u) => `<a href="${u}">${u}</a>`);
-}
-
-export function escapeHtml(s: string): string {
-  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 }
 
 function oneLine(s: string): string {

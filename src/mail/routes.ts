@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
 import type { Database } from "../db/client";
-import { escapeHtml } from "../drafts/render";
+import { escapeHtml } from "../lib/html";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
 import { emitMailEvent, userFields } from "./events";
