@@ -161,23 +161,34 @@ function composeFor(config: Config, project: ProjectConfig, draft: DraftView, to
   return composeMessage({ config, project, messageId, to, subject: draft.subject, text: draft.text, html: draft.html, unsubscribeUrl, secret });
 }
 
-/** Queues the composed message for its user and marks the draft `sending`, in the caller's transaction. */
-async function queueDraftMessage(tx: Transaction, config: Config, project: ProjectConfig, draft: DraftView, to: string, messageId: string, composed: Composed): Promise<void> {
-  await insertMessage(tx, {
-    id: messageId,
+/** Queues a message made from a draft (a real send or a test) for its first attempt. */
+function insertDraftMessage(
+  tx: Transaction,
+  config: Config,
+  project: ProjectConfig,
+  draft: DraftView,
+  m: { id: string; to: string; subject: string; composed: Composed; isTest: boolean },
+): Promise<void> {
+  return insertMessage(tx, {
+    id: m.id,
     projectId: project.id,
     draftId: draft.id,
     ruleId: draft.ruleId,
     userId: draft.userId,
-    to,
-    from: composed.from,
-    subject: draft.subject,
-    smtpMessageId: composed.smtpMessageId,
-    eml: composed.eml,
+    to: m.to,
+    from: m.composed.from,
+    subject: m.subject,
+    smtpMessageId: m.composed.smtpMessageId,
+    eml: m.composed.eml,
     transport: smtpFor(config, project) ? "smtp" : "outbox",
-    isTest: false,
-    links: composed.links,
+    isTest: m.isTest,
+    links: m.composed.links,
   });
+}
+
+/** Queues the composed message for its user and marks the draft `sending`, in the caller's transaction. */
+async function queueDraftMessage(tx: Transaction, config: Config, project: ProjectConfig, draft: DraftView, to: string, messageId: string, composed: Composed): Promise<void> {
+  await insertDraftMessage(tx, config, project, draft, { id: messageId, to, subject: draft.subject, composed, isTest: false });
   await transitionDraft(tx, { draftId: draft.id, from: ["scheduled"], to: "sending", actor: "system", note: `queued as ${messageId}`, set: { message_id: messageId } });
 }
 
@@ -200,21 +211,7 @@ export async function sendTestDraft(env: SchedulerEnv, draftId: string, address:
     const messageId = newId("msg");
     const unsubscribeUrl = `${publicBase(env.config)}/u/${testToken}`;
     const composed = await composeMessage({ config: env.config, project, messageId, to: address, subject: draft.subject, text: swap(draft.text), html: swap(draft.html), unsubscribeUrl, secret, test: true });
-    await insertMessage(tx, {
-      id: messageId,
-      projectId: project.id,
-      draftId: draft.id,
-      ruleId: draft.ruleId,
-      userId: draft.userId,
-      to: address,
-      from: composed.from,
-      subject: `[Test] ${draft.subject}`,
-      smtpMessageId: composed.smtpMessageId,
-      eml: composed.eml,
-      transport: smtpFor(env.config, project) ? "smtp" : "outbox",
-      isTest: true,
-      links: composed.links,
-    });
+    await insertDraftMessage(tx, env.config, project, draft, { id: messageId, to: address, subject: `[Test] ${draft.subject}`, composed, isTest: true });
     await recordHistory(tx, draft.id, draft.state, draft.state, "system", `test sent to ${address} as ${messageId}`);
     return messageId;
   });
