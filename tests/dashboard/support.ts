@@ -2,12 +2,8 @@ import { createDrafts } from "../../src/drafts";
 import { addAdmin } from "../../src/dashboard/accounts";
 import { drainQueue } from "../../src/pipeline";
 import { runEvaluator } from "../../src/rules";
+import { ONLY_WELCOME } from "../drafts/support";
 import { startTestServer, type TestServer } from "../support/harness";
-
-/** Only the welcome rule, so a test sees one kind of draft. */
-const ONLY_WELCOME = ["onboarding_stalled", "trial_expiring", "payment_failed", "cancellation_save", "win_back", "inactive_14d", "first_feature"]
-  .map((id) => `[[projects.rules]]\nid = "${id}"\nenabled = false\n`)
-  .join("");
 
 export const ADMIN = { username: "jane", password: "correct horse battery staple" };
 export const VIEWER = { username: "victor", password: "viewer password 123" };

@@ -1,8 +1,8 @@
-import { afterEach } from "bun:test";
 import { createDrafts, runSendingTick, type SendingEnv } from "../../src/drafts";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { drainQueue } from "../../src/pipeline";
 import { runEvaluator, type Match } from "../../src/rules";
+import { afterEachTest } from "../support/after-each";
 import { startTestServer, type TestServer } from "../support/harness";
 
 export const MINUTE = 60_000;
@@ -31,7 +31,7 @@ export type World = {
 };
 
 const open: World[] = [];
-afterEach(async () => {
+afterEachTest(async () => {
   setClock(systemClock);
   while (open.length) await open.pop()!.close();
 });

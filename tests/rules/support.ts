@@ -1,10 +1,10 @@
-import { afterEach } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { manualClock, now, setClock, systemClock } from "../../src/lib/clock";
 import { DAY } from "../../src/lib/durations";
 import { runEvaluator, type Match, type RunResult } from "../../src/rules";
 import { drainQueue } from "../../src/pipeline";
+import { afterEachTest } from "../support/after-each";
 import { startTestServer, type TestServer } from "../support/harness";
 
 export { DAY };
@@ -32,7 +32,7 @@ export type World = {
 };
 
 const open: World[] = [];
-afterEach(async () => {
+afterEachTest(async () => {
   setClock(systemClock);
   while (open.length) await open.pop()!.close();
 });
