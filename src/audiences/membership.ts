@@ -9,20 +9,6 @@ export type { Scope };
 
 export type MembershipChange = { entered: number; exited: number };
 
-/**
- * A recompute seeks `events_user_name_time` once per user per event condition, all over a large index; with
- * SQLite's default 2 MiB page cache that thrashes. 64 MiB for the write connection, raised once, never lowered
- * (a larger configured cache is kept).
- */
-const RECOMPUTE_CACHE_KIB = 65_536;
-
-async function ensurePageCache(database: Database): Promise<void> {
-  const rs = await database.execute("PRAGMA cache_size");
-  const current = Number(rs.rows[0]?.[0] ?? 0);
-  const kib = current < 0 ? -current : current * 4;
-  if (kib < RECOMPUTE_CACHE_KIB) await database.execute(`PRAGMA cache_size = -${RECOMPUTE_CACHE_KIB}`);
-}
-
 /** Rows of tracked_users per recompute transaction: short write locks, so ingest keeps flowing. */
 export const RECOMPUTE_CHUNK = 100_000;
 
@@ -124,7 +110,6 @@ async function recomputeAll(database: Database, project: ProjectConfig, at: numb
   const lo = row.lo === null ? 0 : Number(row.lo);
   const hi = row.hi === null ? 0 : Number(row.hi);
   const total: RecomputeResult = { entered: 0, exited: 0, audiences: audiences.length, users: Number(row.n), transactions: 0, ms: 0 };
-  await ensurePageCache(database);
   const configured = new Set(audiences.map((a) => a.id));
   const present = await database.read({ sql: "SELECT DISTINCT audience_id FROM audience_members WHERE project_id = ?", args: [project.id] });
   const staleAudienceIds = present.rows.map((r) => String(r.audience_id)).filter((id) => !configured.has(id));

@@ -8,7 +8,6 @@ import type { BatchCounts } from "./batch";
 import { sweepBuffer } from "./buffer";
 import { processBatch } from "./process-batch";
 import { projectSettings } from "./settings";
-import { tuneForNormaliser } from "./tuning";
 
 /**
  * The normaliser loop (SPEC §5 step 2): takes queued items in arrival order, a batch per transaction, until
@@ -53,7 +52,6 @@ function record(taken: number, counts: BatchCounts): void {
  */
 export async function drainQueue(ctx: Deps): Promise<NormaliserStats> {
   const settings = projectSettings(ctx.config);
-  await tuneForNormaliser(ctx.database);
   const total: NormaliserStats = { batches: 0, items: 0, applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0, expired: 0, errors: 0 };
   const base = ctx.config.normaliser.batch_size;
   let limit = base;
@@ -92,7 +90,6 @@ export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): 
     let backoff = 0;
     let lastSweep = -Infinity;
     let limit = batchSize;
-    await tuneForNormaliser(ctx.database).catch((error) => log.warn("could not tune the write connection", { error }));
     while (running) {
       try {
         const step = await processBatch(ctx.database, settings, limit);
