@@ -61,6 +61,17 @@ export class Database {
     });
   }
 
+  /**
+   * Holds the write lock while `work` runs, handing it the raw write client. For a writer that commits through
+   * a connection of its own (the ingest commit thread): holding the lock keeps its transactions from ever
+   * meeting this connection's.
+   */
+  exclusive<T>(work: (client: Client) => Promise<T>): Promise<T> {
+    const nested = nestedWriteError();
+    if (nested) return Promise.reject(nested);
+    return this.lock.run(() => work(this.client));
+  }
+
   /** Runs statements as one transaction, alone. */
   batch(statements: InStatement[]): Promise<ResultSet[]> {
     const nested = nestedWriteError();
@@ -155,7 +166,7 @@ function holdForTransaction(client: Client, lock: Mutex, mode: TransactionMode =
 export type Transaction = Parameters<Parameters<Database["write"]>[0]>[0];
 
 const WRITER_CACHE_KIB = 65_536;
-const WAL_CHECKPOINT_PAGES = 10_000;
+export const WAL_CHECKPOINT_PAGES = 10_000;
 
 /** Opens (creating the directory of) the configured database and sets its pragmas. */
 export async function openDatabase(config: Config["database"]): Promise<Database> {

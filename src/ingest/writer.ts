@@ -1,7 +1,8 @@
 import type { InStatement } from "@libsql/client";
 import type { Service } from "../context";
-import type { Database } from "../db/client";
+import { WAL_CHECKPOINT_PAGES, type Database } from "../db/client";
 import { log } from "../lib/log";
+import type { CommitThread } from "./commit-thread";
 
 /**
  * Queue rows of one kind (docs/architecture.md "ingest → normaliser"): `payloads` is a JSON array whose
@@ -61,7 +62,10 @@ const INSERT_GROUP =
  * that awaited commit after commit in microtasks would never let the HTTP side read new requests — every commit
  * would carry one. Yielding to I/O lets requests pile up while the disk syncs; the next commit carries them all.
  *
- * A job is never split across transactions (a 500-event batch is all-or-nothing). Commits go through the
+ * Where the transaction runs: on the commit thread (commit-thread.ts) when one is given and starts — the main
+ * thread then keeps serving HTTP during the write and fsync — else on the Database's write connection.
+ *
+ * A job is never split across transactions (a 500-event batch is all-or-nothing). Commits hold the
  * Database's write lock, so they never interleave with the normaliser's transactions. `stop()` flushes what
  * is pending and then refuses new work.
  */
@@ -76,12 +80,20 @@ export class GroupCommitWriter implements Service {
   /** Commits made and rows written (for tests and metrics). */
   readonly stats = { commits: 0, rows: 0, jobs: 0 };
 
+  private thread?: CommitThread;
+  private threadTried = false;
+
   constructor(
     private readonly database: Database,
-    private readonly options: { maxItems: number; intervalMs: number },
+    private readonly options: { maxItems: number; intervalMs: number; startThread?: () => Promise<CommitThread> },
   ) {}
 
   start(): void {}
+
+  /** Whether commits currently run on the commit thread (false before the first commit, or after a fallback). */
+  get threaded(): boolean {
+    return this.thread !== undefined && !this.thread.broken;
+  }
 
   /** Jobs waiting for a commit (tests use it to know a request has reached the writer). */
   get pendingJobs(): number {
@@ -119,8 +131,9 @@ export class GroupCommitWriter implements Service {
     try {
       while (this.pending.length > 0) {
         await this.commitNext();
-        // Let the HTTP side read the requests that arrived during the fsync before the next commit.
-        if (this.pending.length > 0) await this.gather();
+        // Inline, the commit froze the HTTP side: let it read what arrived meanwhile before the next commit.
+        // On the commit thread it kept reading, and whatever is pending goes now.
+        if (this.pending.length > 0 && !this.thread) await this.gather();
       }
     } finally {
       this.busy = false;
@@ -157,11 +170,16 @@ export class GroupCommitWriter implements Service {
    * held the database goes into this one commit.
    */
   private async commitNext(): Promise<void> {
+    await this.startThreadOnce();
     let jobs: Pending[] = [];
     try {
-      await this.database.write(async (tx) => {
+      await this.database.exclusive(async (client) => {
         jobs = this.take();
-        if (jobs.length > 0) await tx.batch(buildStatements(jobs));
+        if (jobs.length === 0) return;
+        const statements = buildStatements(jobs);
+        if (this.thread?.broken) await this.dropThread(client);
+        if (this.thread) await this.thread.commit(statements);
+        else await client.batch(statements, "write");
       });
     } catch (error) {
       log.error("ingest commit failed", { jobs: jobs.length, error });
@@ -176,6 +194,30 @@ export class GroupCommitWriter implements Service {
     }
   }
 
+  /** On first use: the commit thread, which from then on also owns the WAL checkpoints (off on the main connection). */
+  private async startThreadOnce(): Promise<void> {
+    if (this.threadTried || !this.options.startThread) return;
+    this.threadTried = true;
+    try {
+      const thread = await this.options.startThread();
+      await this.database.exclusive(async (client) => {
+        await client.execute("PRAGMA wal_autocheckpoint = 0");
+        this.thread = thread;
+      });
+    } catch (error) {
+      log.warn("ingest commit thread unavailable; committing on the main thread", { error });
+    }
+  }
+
+  /** A dead thread: commits (and checkpoints) come back to the main connection. */
+  private async dropThread(client: { execute(sql: string): Promise<unknown> }): Promise<void> {
+    log.error("ingest commit thread stopped; committing on the main thread from now on");
+    const thread = this.thread;
+    this.thread = undefined;
+    await thread?.close();
+    await client.execute(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     await this.flushing;
@@ -183,6 +225,7 @@ export class GroupCommitWriter implements Service {
       if (!this.busy) this.flushing = this.flushAll();
       await this.flushing;
     }
+    await this.thread?.close();
   }
 }
 

@@ -150,3 +150,28 @@ test("healthcheck (the Docker HEALTHCHECK) passes against a running binary and f
   const down = await runCli(["healthcheck", "--url", served.url, "--timeout", "1000"], { exe, cwd: tmp.dir });
   expect(down.code).toBe(1);
 });
+
+test("ingest from the binary commits on the embedded commit thread: 202, the row in the queue, no fallback", async () => {
+  const key = (await runCli(["keys", "create", "--name", "ingest"], { exe, cwd: tmp.dir })).stdout.trim();
+  const served = await startServe([], { exe, cwd: tmp.dir, env: { VIBEFOLLOW_LOG: "info" } });
+  try {
+    const r = await fetch(`${served.url}/api/v1/events`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ external_user_id: "bin_user", name: "binary_checked", properties: {} }),
+    });
+    expect(r.status).toBe(202);
+  } finally {
+    expect(await served.stop()).toBe(0);
+  }
+  // The worker script is an entrypoint of the build: had it failed to load, the writer would have said so.
+  expect(served.stdout() + served.stderr()).not.toContain("commit thread unavailable");
+  const database = await openDatabase({ url: `file:${join(tmp.dir, "data/vibefollow.db")}`, synchronous: "full", busy_timeout: 5000 });
+  try {
+    const stored = await database.read("SELECT count(*) AS n FROM ingest_queue WHERE payload LIKE '%binary_checked%'");
+    const applied = await database.read("SELECT count(*) AS n FROM event_buffer WHERE payload LIKE '%binary_checked%'");
+    expect(Number(stored.rows[0]!.n) + Number(applied.rows[0]!.n)).toBe(1);
+  } finally {
+    database.close();
+  }
+});

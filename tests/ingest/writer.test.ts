@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { groupOf, ingestWriterFor } from "../../src/ingest";
+import { GroupCommitWriter, groupOf, ingestWriterFor } from "../../src/ingest";
 import { createKey } from "../../src/keys/service";
 import { startTestServer, tempDir } from "../support/harness";
 import { event, holdWriteLock, post, queueRows, startOn, waitFor } from "./support";
@@ -109,6 +109,48 @@ test("the writer shares one write lock with everyone else: a batch and a queue c
     await consumer;
     expect(batches.every((r) => r.status === 202)).toBe(true);
     expect(consumed + (await queueRows(server)).length).toBe(1000);
+  } finally {
+    await server.close();
+  }
+});
+
+test("commits run on the commit thread; when it dies, ingest carries on committing on the main thread", async () => {
+  const server = await startTestServer("", { background: false });
+  try {
+    const writer = ingestWriterFor(server.ctx);
+    expect((await post(server, "/api/v1/events", event(1))).status).toBe(202);
+    expect(writer.threaded).toBe(true);
+    (writer as unknown as { thread: { kill(): void } }).thread.kill();
+    await waitFor(() => !writer.threaded);
+    const after = await Promise.all(Array.from({ length: 20 }, (_, i) => post(server, "/api/v1/events", event(100 + i))));
+    expect(after.map((r) => r.status)).toEqual(Array(20).fill(202));
+    expect(writer.threaded).toBe(false);
+    const ids = (await queueRows(server)).map((r) => (r.payload as { properties: { i: number } }).properties.i);
+    expect(ids.sort((a, b) => a - b)).toEqual([1, ...Array.from({ length: 20 }, (_, i) => 100 + i)]);
+  } finally {
+    await server.close();
+  }
+});
+
+test("a writer whose commit thread cannot start commits on the main thread", async () => {
+  const server = await startTestServer("", { background: false });
+  try {
+    const writer = new GroupCommitWriter(server.ctx.database, { maxItems: 100, intervalMs: 0, startThread: () => Promise.reject(new Error("no threads here")) });
+    await writer.enqueue({ projectId: "default", source: "api", receivedAt: 1, groups: [groupOf("track", [JSON.stringify(event(7))])] });
+    expect(writer.threaded).toBe(false);
+    expect((await queueRows(server)).map((r) => (r.payload as { properties: { i: number } }).properties.i)).toEqual([7]);
+    await writer.stop();
+  } finally {
+    await server.close();
+  }
+});
+
+test("commit_thread = false keeps commits on the main thread", async () => {
+  const server = await startTestServer(`[ingest]\ncommit_thread = false\n`, { background: false });
+  try {
+    expect((await post(server, "/api/v1/events", event(3))).status).toBe(202);
+    expect(ingestWriterFor(server.ctx).threaded).toBe(false);
+    expect(await queueRows(server)).toHaveLength(1);
   } finally {
     await server.close();
   }

@@ -1,0 +1,106 @@
+import type { InStatement } from "@libsql/client";
+import type { Config } from "../config/schema";
+import type { CommitMessage, OpenMessage, WorkerReply } from "./commit-worker";
+
+/** How often the commit thread checkpoints the WAL into the database file (PASSIVE: never waits for writers). */
+const CHECKPOINT_EVERY_MS = 1_000;
+/**
+ * The worker's script. In the compiled binary it is an embedded entrypoint (scripts/build.ts), addressed by its
+ * path under src/; the bundler would turn `import.meta.url` into this machine's source path.
+ */
+const WORKER_SCRIPT = Bun.main.startsWith("/$bunfs/") ? "./ingest/commit-worker.ts" : new URL("./commit-worker.ts", import.meta.url).href;
+
+/** How long the thread may take to open its connection before the writer gives up on it. */
+const OPEN_TIMEOUT_MS = 10_000;
+
+/**
+ * The main thread's handle on the ingest commit thread (commit-worker.ts): `commit` hands it one group
+ * commit's statements and resolves once they are durable. libSQL's local calls are synchronous, so a commit on
+ * the main thread would freeze HTTP for the whole write and fsync; on the thread it costs the main thread one
+ * message each way.
+ *
+ * The caller holds the Database's write lock around each `commit`, so this connection's transactions never
+ * meet the main connection's (no SQLITE_BUSY between them). If the thread dies, commits in flight fail (their
+ * requests get 500, never a 202) and `broken` is set: the writer goes back to committing on the main thread.
+ */
+export class CommitThread {
+  private readonly inFlight = new Map<number, { resolve(): void; reject(e: Error): void }>();
+  private nextId = 1;
+  private onClosed?: () => void;
+  broken = false;
+
+  private constructor(private readonly worker: Worker) {
+    worker.addEventListener("message", (e: MessageEvent<WorkerReply>) => {
+      const m = e.data;
+      if (m.type === "closed") return this.onClosed?.();
+      if (m.type !== "done") return;
+      const waiter = this.inFlight.get(m.id);
+      this.inFlight.delete(m.id);
+      if (m.error === undefined) waiter?.resolve();
+      else waiter?.reject(new Error(m.error));
+    });
+    worker.addEventListener("error", (e) => this.fail(new Error(`ingest commit thread failed: ${e.message}`)));
+    worker.addEventListener("close", () => this.fail(new Error("ingest commit thread exited")));
+  }
+
+  /** Starts the thread and opens its connection; rejects when that is not possible (the writer then commits inline). */
+  static async start(url: string, database: Config["database"]): Promise<CommitThread> {
+    const worker = new Worker(WORKER_SCRIPT);
+    const open: OpenMessage = {
+      type: "open",
+      url,
+      busyTimeout: Math.round(database.busy_timeout),
+      synchronous: database.synchronous === "full" ? "full" : "normal",
+      checkpointEveryMs: CHECKPOINT_EVERY_MS,
+    };
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("ingest commit thread did not open in time")), OPEN_TIMEOUT_MS);
+        worker.addEventListener("message", (e: MessageEvent<WorkerReply>) => {
+          clearTimeout(timer);
+          if (e.data.type === "ready") resolve();
+          else if (e.data.type === "failed") reject(new Error(e.data.error));
+        }, { once: true });
+        worker.addEventListener("error", (e) => (clearTimeout(timer), reject(new Error(e.message))), { once: true });
+        worker.postMessage(open);
+      });
+    } catch (error) {
+      worker.terminate();
+      throw error;
+    }
+    // The thread must not keep the process alive on its own (a CLI run that ingested exits when done).
+    (worker as Worker & { unref(): void }).unref();
+    return new CommitThread(worker);
+  }
+
+  commit(statements: InStatement[]): Promise<void> {
+    if (this.broken) return Promise.reject(new Error("ingest commit thread is not running"));
+    const id = this.nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.inFlight.set(id, { resolve, reject });
+      this.worker.postMessage({ type: "commit", id, statements } satisfies CommitMessage);
+    });
+  }
+
+  /** Closes the thread's connection and ends it. Call with no commit in flight. */
+  async close(): Promise<void> {
+    if (!this.broken) {
+      const closed = new Promise<void>((resolve) => (this.onClosed = resolve));
+      this.worker.postMessage({ type: "close" });
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 1_000))]);
+    }
+    this.broken = true;
+    this.worker.terminate();
+  }
+
+  /** Ends the thread abruptly, as a crash of the thread would (tests). */
+  kill(): void {
+    this.worker.terminate();
+  }
+
+  private fail(error: Error): void {
+    this.broken = true;
+    for (const waiter of this.inFlight.values()) waiter.reject(error);
+    this.inFlight.clear();
+  }
+}
