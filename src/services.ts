@@ -14,9 +14,9 @@ import { webhookHooks, webhookService } from "./webhooks";
 export function registerServices(ctx: AppContext): void {
   // The normaliser refreshes audience membership of the users each batch touched, in the batch's transaction.
   const projects = new Map(ctx.config.projects.map((p) => [p.id, p]));
-  setAfterApply(async (tx, projectId, userIds, at) => {
+  setAfterApply(async (tx, projectId, userIds, at, changes) => {
     const project = projects.get(projectId);
-    if (project) await refreshMembership(tx, project, userIds, at);
+    if (project) await refreshMembership(tx, project, userIds, at, changes);
   });
   ctx.services.push(createNormaliser(ctx));
   // Rules on a cron (SPEC §5 step 3): each new match becomes a draft in the transaction that records it.

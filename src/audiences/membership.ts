@@ -4,6 +4,7 @@ import { Mutex } from "../lib/mutex";
 import { collectChanges, collectStale, type Scope } from "./changes";
 import { resolveAudiences, type ResolvedAudience } from "./defaults";
 import { dropEventCounts, prepareEventCounts, type PreparedCounts } from "./event-counts";
+import { filterInputs, mayChange, type UserChange } from "./inputs";
 
 export type { Scope };
 
@@ -24,6 +25,10 @@ export type ApplyOptions = {
   counts?: PreparedCounts;
   /** Audience ids with members that are no longer configured (a recompute finds them once, up front). */
   staleAudienceIds?: readonly string[];
+  /** Per audience, the scope to evaluate instead of `scope` (undefined: nothing to evaluate for it). */
+  scopeOf?: (audience: ResolvedAudience) => Scope | undefined;
+  /** Skip the pass for audiences no longer configured (none has members). */
+  noStale?: boolean;
 };
 
 /**
@@ -45,8 +50,11 @@ export async function applyMembership(
   const { counts } = opts;
   // Users with events newer than the precomputed counts are evaluated the correlated way (see event-counts.ts).
   if (counts) await tx.execute({ sql: "INSERT OR IGNORE INTO temp.audience_fresh (user_id) SELECT user_id FROM events WHERE id > ?", args: [counts.maxEventId] });
-  for (const audience of audiences) await collectChanges(tx, projectId, audience, scope, at, counts);
-  await collectStale(tx, projectId, audiences, scope, opts.staleAudienceIds);
+  for (const audience of audiences) {
+    const own = opts.scopeOf ? opts.scopeOf(audience) : scope;
+    if (own) await collectChanges(tx, projectId, audience, own, at, counts);
+  }
+  if (!opts.noStale) await collectStale(tx, projectId, audiences, scope, opts.staleAudienceIds);
   await tx.execute({
     sql: "INSERT INTO audience_history (project_id, audience_id, user_id, entered_at) SELECT ?, audience_id, user_id, ? FROM temp.audience_change WHERE member_rowid IS NULL",
     args: [projectId, at],
@@ -70,12 +78,54 @@ export async function applyMembership(
 /**
  * Updates membership of every audience of `project` for the users the normaliser just touched, inside the
  * normaliser's transaction (docs/architecture.md). `at` is "now" for relative times and windows.
+ *
+ * With `changes` (what the batch changed per user), an audience is evaluated only for the users whose change
+ * touches what its filter reads (inputs.ts) — most events change `last_seen_at` and nothing else, so most
+ * audiences have nothing to look at. What time alone changes is the hourly recompute's. Without `changes`,
+ * every audience is evaluated for every user given.
  */
-export async function refreshMembership(tx: Transaction, project: ProjectConfig, userIds: readonly number[], at: number): Promise<MembershipChange> {
+export async function refreshMembership(
+  tx: Transaction,
+  project: ProjectConfig,
+  userIds: readonly number[],
+  at: number,
+  changes?: ReadonlyMap<number, UserChange>,
+): Promise<MembershipChange> {
   const ids = [...new Set(userIds)];
   if (ids.length === 0) return { entered: 0, exited: 0 };
-  return applyMembership(tx, project.id, resolveAudiences(project), { kind: "users", ids }, at);
+  const audiences = resolveAudiences(project);
+  if (!changes) return applyMembership(tx, project.id, audiences, { kind: "users", ids }, at);
+  const scopeOf = (audience: ResolvedAudience): Scope | undefined => {
+    const inputs = filterInputs(audience.filter);
+    const some = ids.filter((id) => {
+      const change = changes.get(id);
+      return change === undefined || mayChange(inputs, change);
+    });
+    return some.length > 0 ? { kind: "users", ids: some } : undefined;
+  };
+  const noStale = !(await mayHaveStaleMembers(tx, project, audiences));
+  return applyMembership(tx, project.id, audiences, { kind: "users", ids }, at, { scopeOf, noStale });
 }
+
+/**
+ * Whether members of audiences no longer configured may exist. Looked up once per project config in this
+ * process (a scan of the project's members): such members come only from an earlier config, and once one
+ * is seen the check is never skipped again.
+ */
+async function mayHaveStaleMembers(tx: Transaction, project: ProjectConfig, audiences: readonly ResolvedAudience[]): Promise<boolean> {
+  let known = staleChecked.get(project);
+  if (known === undefined) {
+    const rs = await tx.execute({
+      sql: "SELECT 1 FROM audience_members WHERE project_id = ? AND audience_id NOT IN (SELECT value FROM json_each(?)) LIMIT 1",
+      args: [project.id, JSON.stringify(audiences.map((a) => a.id))],
+    });
+    known = rs.rows.length > 0;
+    staleChecked.set(project, known);
+  }
+  return known;
+}
+
+const staleChecked = new WeakMap<ProjectConfig, boolean>();
 
 export type RecomputeResult = MembershipChange & { audiences: number; users: number; transactions: number; ms: number };
 

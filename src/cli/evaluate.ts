@@ -44,9 +44,9 @@ ${CONFIG_HELP}`,
       }
       // Same wiring as src/services.ts: churn refreshes audiences, matches become drafts.
       const projects = new Map(config.projects.map((p) => [p.id, p]));
-      setAfterApply(async (tx, projectId, userIds, at) => {
+      setAfterApply(async (tx, projectId, userIds, at, changes) => {
         const project = projects.get(projectId);
-        if (project) await refreshMembership(tx, project, userIds, at);
+        if (project) await refreshMembership(tx, project, userIds, at, changes);
       });
       const evaluator = createEvaluator({ config, database }, { onMatches: async (tx, matches) => void (await createDrafts(tx, matches, config)) });
       const result = await evaluator.run({ trigger: "cli", dryRun: values["dry-run"], projectId: values.project });

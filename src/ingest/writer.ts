@@ -1,6 +1,7 @@
 import type { InStatement } from "@libsql/client";
 import type { Service } from "../context";
 import { WAL_CHECKPOINT_PAGES, type Database } from "../db/client";
+import { JSON_ROWS, jsonColumns } from "../db/json-rows";
 import { log } from "../lib/log";
 import type { CommitThread } from "./commit-thread";
 
@@ -35,16 +36,16 @@ type Pending = WriteJob & { rows: number; resolve(): void; reject(error: unknown
 /** How long, at most, a backlog waits for more arrivals before the next commit (only while they keep coming). */
 const GATHER_MS = 1;
 
-/** Rows given as a JSON array of `[project, kind, source, received_at, payload]`; `->` renders the payload back
- * to JSON text exactly as JSON.stringify wrote it. */
+/** Rows given as a JSON array of `[project, kind, source, received_at, payload]` (src/db/json-rows.ts); `->`
+ * renders the payload back to JSON text exactly as JSON.stringify wrote it. */
 const INSERT_ROWS =
-  "INSERT INTO ingest_queue (project_id, kind, source, received_at, payload) " +
-  "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value -> 4 FROM json_each(?) ORDER BY key";
+  `${JSON_ROWS} INSERT INTO ingest_queue (project_id, kind, source, received_at, payload) ` +
+  "SELECT r.v ->> 0, r.v ->> 1, r.v ->> 2, r.v ->> 3, r.v -> 4 FROM r ORDER BY r.k";
 
 /** REPLACE: a key older than 24 h that the purge has not reached yet is simply superseded. */
 const INSERT_KEYS =
-  "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) " +
-  "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 FROM json_each(?)";
+  `${JSON_ROWS} INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) ` +
+  `SELECT ${jsonColumns(6)} FROM r`;
 
 const INSERT_MESSAGE_KEYS =
   "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) " +
@@ -81,14 +82,17 @@ export class GroupCommitWriter implements Service {
   readonly stats = { commits: 0, rows: 0, jobs: 0 };
 
   private thread?: CommitThread;
-  private threadTried = false;
+  private threadStarting?: Promise<void>;
 
   constructor(
     private readonly database: Database,
     private readonly options: { maxItems: number; intervalMs: number; startThread?: () => Promise<CommitThread> },
   ) {}
 
-  start(): void {}
+  /** As a service (serve): the commit thread starts now, not on the first request. */
+  start(): void {
+    void this.startThreadOnce();
+  }
 
   /** Whether commits currently run on the commit thread (false before the first commit, or after a fallback). */
   get threaded(): boolean {
@@ -194,10 +198,14 @@ export class GroupCommitWriter implements Service {
     }
   }
 
-  /** On first use: the commit thread, which from then on also owns the WAL checkpoints (off on the main connection). */
-  private async startThreadOnce(): Promise<void> {
-    if (this.threadTried || !this.options.startThread) return;
-    this.threadTried = true;
+  /** On start or first use: the commit thread, which from then on also owns the WAL checkpoints (off on the main
+   * connection). Concurrent callers share the one attempt. */
+  private startThreadOnce(): Promise<void> {
+    return (this.threadStarting ??= this.startThread());
+  }
+
+  private async startThread(): Promise<void> {
+    if (!this.options.startThread) return;
     try {
       const thread = await this.options.startThread();
       await this.database.exclusive(async (client) => {
@@ -225,6 +233,7 @@ export class GroupCommitWriter implements Service {
       if (!this.busy) this.flushing = this.flushAll();
       await this.flushing;
     }
+    await this.threadStarting;
     await this.thread?.close();
   }
 }

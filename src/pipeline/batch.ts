@@ -1,13 +1,16 @@
 import type { Transaction } from "../db/client";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
-import { getHooks } from "./hooks";
+import { getHooks, type UserChange } from "./hooks";
 import { isRejection, normalise } from "./normalise";
 import { quarantineItem, type QueueRow } from "./quarantine-item";
 import { UserIds } from "./user-ids";
 import { ProjectApply, type BatchCounts, type ProjectSettings } from "./project-apply";
 import { reject, type Rejection } from "./reasons";
+import { changedColumns } from "./user-state";
 import { BatchWrites, flushWrites } from "./writes";
+
+const NO_EVENTS: ReadonlySet<string> = new Set();
 
 export type { BatchCounts, ProjectSettings, QueueRow };
 
@@ -57,7 +60,9 @@ async function runHooks(tx: Transaction, w: BatchWrites, at: number): Promise<vo
   const { afterApply, onQuarantine } = getHooks();
   if (afterApply) {
     for (const [projectId, users] of w.touched) {
-      await inSavepoint(tx, "after_apply", () => afterApply(tx, projectId, [...users], at));
+      const changes = new Map<number, UserChange>();
+      for (const id of users) changes.set(id, { fields: changedColumns(w.users.get(id)!), events: w.eventNames.get(id) ?? NO_EVENTS });
+      await inSavepoint(tx, "after_apply", () => afterApply(tx, projectId, [...users], at, changes));
     }
   }
   if (onQuarantine && w.quarantine.length > 0) await inSavepoint(tx, "on_quarantine", () => onQuarantine(tx, w.quarantine, at));

@@ -25,7 +25,9 @@ export async function applyChurnIn(tx: Transaction, projectId: string, at: numbe
   if (hook && ids.length > 0) {
     await tx.execute("SAVEPOINT churn_hook");
     try {
-      await hook(tx, projectId, ids, at);
+      // Only the stage changed (and stage_changed_at, which no filter reads).
+      const changes = new Map(ids.map((id) => [id, { fields: STAGE_ONLY, events: NO_EVENTS }]));
+      await hook(tx, projectId, ids, at, changes);
       await tx.execute("RELEASE churn_hook");
     } catch (error) {
       log.error("after-apply hook failed during churn; its writes were undone", { error });
@@ -35,6 +37,9 @@ export async function applyChurnIn(tx: Transaction, projectId: string, at: numbe
   }
   return ids;
 }
+
+const STAGE_ONLY: ReadonlySet<string> = new Set(["stage"]);
+const NO_EVENTS: ReadonlySet<string> = new Set();
 
 /** `applyChurnIn` in its own transaction. */
 export function applyChurn(database: Database, projectId: string, at: number): Promise<number[]> {

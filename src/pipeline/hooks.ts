@@ -8,8 +8,14 @@ import type { QuarantineInsert } from "./writes";
  * bug must not stop ingestion). src/services.ts wires them.
  */
 
+/**
+ * What a batch changed for one user: `"all"` when it created the user, else the audience-visible columns of
+ * `tracked_users` whose value changed (`traits` for the traits object), and the names of the events stored.
+ */
+export type UserChange = { fields: "all" | ReadonlySet<string>; events: ReadonlySet<string> };
+
 /** Called once per project per batch with the users whose data changed (SPEC §6: membership is refreshed). */
-export type AfterApply = (tx: Transaction, projectId: string, userIds: number[], at: number) => Promise<void> | void;
+export type AfterApply = (tx: Transaction, projectId: string, userIds: number[], at: number, changes: ReadonlyMap<number, UserChange>) => Promise<void> | void;
 
 /** Called with the items the batch put in quarantine (the `quarantine.added` webhook event). */
 export type OnQuarantine = (tx: Transaction, items: QuarantineInsert[], at: number) => Promise<void> | void;

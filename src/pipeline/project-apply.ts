@@ -4,7 +4,7 @@ import { quarantineItem, type QueueRow } from "./quarantine-item";
 import type { UserIds } from "./user-ids";
 import { isRejection, normaliseTrack, type IdentifyItem, type Item, type TrackItem } from "./normalise";
 import { applyEvent } from "./stages";
-import { applyIdentify, newUser, userFromArray, USER_COLUMNS, type UserState } from "./user-state";
+import { applyIdentify, newUser, userFromArray, USER_COLUMNS, visibleValues, type UserState } from "./user-state";
 import type { BatchWrites } from "./writes";
 
 export type ProjectSettings = { bufferTtlMs: number; churnGraceMs: number };
@@ -63,6 +63,7 @@ export class ProjectApply {
     });
     for (const row of JSON.parse(String(rs.rows[0]?.j ?? "[]")) as unknown[][]) {
       const u = userFromArray(row);
+      u.before = visibleValues(u);
       this.users.set(u.externalUserId, u);
     }
     const unknown = [...this.identified].filter((id) => !this.users.has(id));
@@ -158,6 +159,7 @@ export class ProjectApply {
     this.seen.add(key);
     const effects = applyEvent(u, e, this.settings.churnGraceMs, this.at);
     this.w.events.push([this.projectId, u.id, e.name, e.occurredAt, receivedAt, JSON.stringify(e.properties), from.seq ?? null, from.bufferId ?? null]);
+    this.w.noteEvent(u.id, e.name);
     if (effects.stage) this.w.addStage(this.projectId, effects.stage);
     if (effects.feature) this.w.addFeature(this.projectId, u.id, effects.feature.feature, effects.feature.count, effects.feature.at);
     if (effects.step) this.w.addStep(this.projectId, u.id, effects.step.step, effects.step.completed, effects.step.at);

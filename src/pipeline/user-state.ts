@@ -39,6 +39,8 @@ export type UserState = {
   dirty: boolean;
   /** Changed beyond the per-event counters (seen times, event_count): needs the full-row write. */
   full: boolean;
+  /** `visibleValues` as loaded, before the batch changed anything (see `changedColumns`). */
+  before?: unknown[];
 };
 
 /** Column order of the upsert in writes.ts: keep the two in step. */
@@ -60,6 +62,23 @@ export function userToRow(u: UserState): unknown[] {
     u.firstSeenAt, u.lastSeenAt, u.stage, u.stageChangedAt, u.interval, u.mrr, u.trialEndsAt,
     u.trialChangedAt, u.billingChangedAt, u.churnAt, u.backfilled ? 1 : 0, u.eventCount, u.createdAt, u.updatedAt,
   ];
+}
+
+/** The columns audience filters can read (src/audiences/filter.ts USER_FIELDS), and `traits`. */
+const VISIBLE_COLUMNS = ["email", "name", "plan", "stage", "interval", "mrr", "company", "role", "signup_date", "first_seen_at", "last_seen_at", "traits"] as const;
+
+export function visibleValues(u: UserState): unknown[] {
+  const traits = u.traitsObject ? JSON.stringify(u.traitsObject) : u.traits;
+  return [u.email, u.name, u.plan, u.stage, u.interval, u.mrr, u.company, u.role, u.signupDate, u.firstSeenAt, u.lastSeenAt, traits];
+}
+
+/** What a batch changed of what audiences can see: "all" for a user it created, else the columns that differ. */
+export function changedColumns(u: UserState): "all" | Set<string> {
+  if (u.isNew || !u.before) return "all";
+  const now = visibleValues(u);
+  const changed = new Set<string>();
+  for (let i = 0; i < VISIBLE_COLUMNS.length; i++) if (now[i] !== u.before[i]) changed.add(VISIBLE_COLUMNS[i]!);
+  return changed;
 }
 
 type Row = Record<string, unknown>;

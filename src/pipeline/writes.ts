@@ -1,11 +1,12 @@
 import type { Transaction } from "../db/client";
+import { JSON_ROWS, jsonColumns } from "../db/json-rows";
 import type { QuarantineReason } from "./reasons";
 import type { StageChange } from "./stages";
 import { USER_COLUMNS, userToHotRow, userToRow, type UserState } from "./user-state";
 
 /**
  * Everything one batch writes, collected in memory and flushed with a handful of statements. Each statement
- * takes its rows as one JSON array (`json_each`), so a batch of 1,000 items costs ~10 statements instead of
+ * takes its rows as one JSON array (src/db/json-rows.ts), so a batch of 1,000 items costs ~10 statements instead of
  * thousands of round trips — and the SQL text never changes, so libSQL reuses its prepared form.
  */
 export type QuarantineInsert = {
@@ -32,6 +33,14 @@ export class BatchWrites {
   readonly quarantine: QuarantineInsert[] = [];
   /** Users whose data changed, per project: handed to the after-apply hook (audience membership). */
   readonly touched = new Map<string, Set<number>>();
+  /** Names of the events stored per user in this batch (the after-apply hook's `changes`). */
+  readonly eventNames = new Map<number, Set<string>>();
+
+  noteEvent(userId: number, name: string): void {
+    let names = this.eventNames.get(userId);
+    if (!names) this.eventNames.set(userId, (names = new Set()));
+    names.add(name);
+  }
 
   touch(u: UserState): void {
     this.users.set(u.id, u);
@@ -67,35 +76,33 @@ export class BatchWrites {
   }
 }
 
-const cols = (n: number) => Array.from({ length: n }, (_, i) => `j.value ->> ${i}`).join(", ");
-
 const UPDATABLE = USER_COLUMNS.filter((c) => c !== "id" && c !== "project_id" && c !== "external_user_id" && c !== "created_at");
 
 const SQL = {
   users:
-    `INSERT INTO tracked_users (${USER_COLUMNS.join(", ")}) SELECT ${cols(USER_COLUMNS.length)} FROM json_each(jsonb(?)) j WHERE true ` +
+    `${JSON_ROWS} INSERT INTO tracked_users (${USER_COLUMNS.join(", ")}) SELECT ${jsonColumns(USER_COLUMNS.length)} FROM r WHERE true ` +
     `ON CONFLICT(id) DO UPDATE SET ${UPDATABLE.map((c) => `${c} = excluded.${c}`).join(", ")}`,
   usersHot:
-    "UPDATE tracked_users SET first_seen_at = j.value ->> 1, last_seen_at = j.value ->> 2, event_count = j.value ->> 3, updated_at = j.value ->> 4 " +
-    "FROM json_each(?) j WHERE tracked_users.id = j.value ->> 0",
+    `${JSON_ROWS} UPDATE tracked_users SET first_seen_at = r.v ->> 1, last_seen_at = r.v ->> 2, event_count = r.v ->> 3, updated_at = r.v ->> 4 ` +
+    "FROM r WHERE tracked_users.id = r.v ->> 0",
   // The verbatim payload is copied from its queue row (same transaction, deleted after) or buffer row.
   events:
-    `INSERT INTO events (project_id, user_id, name, occurred_at, received_at, properties, payload) SELECT ${cols(6)}, coalesce(q.payload, b.payload) ` +
-    "FROM json_each(?) j LEFT JOIN ingest_queue q ON q.seq = j.value ->> 6 LEFT JOIN event_buffer b ON b.id = j.value ->> 7",
+    `${JSON_ROWS} INSERT INTO events (project_id, user_id, name, occurred_at, received_at, properties, payload) SELECT ${jsonColumns(6)}, coalesce(q.payload, b.payload) ` +
+    "FROM r LEFT JOIN ingest_queue q ON q.seq = r.v ->> 6 LEFT JOIN event_buffer b ON b.id = r.v ->> 7",
   bufferInsert:
-    "INSERT INTO event_buffer (project_id, external_user_id, source, payload, received_at) " +
-    "SELECT j.value ->> 0, j.value ->> 1, j.value ->> 2, q.payload, j.value ->> 4 FROM json_each(?) j JOIN ingest_queue q ON q.seq = j.value ->> 3",
+    `${JSON_ROWS} INSERT INTO event_buffer (project_id, external_user_id, source, payload, received_at) ` +
+    "SELECT r.v ->> 0, r.v ->> 1, r.v ->> 2, q.payload, r.v ->> 4 FROM r JOIN ingest_queue q ON q.seq = r.v ->> 3",
   bufferDelete: `DELETE FROM event_buffer WHERE id IN (SELECT value FROM json_each(?))`,
-  history: `INSERT INTO stage_history (project_id, user_id, from_stage, to_stage, at) SELECT ${cols(5)} FROM json_each(?) j`,
+  history: `${JSON_ROWS} INSERT INTO stage_history (project_id, user_id, from_stage, to_stage, at) SELECT ${jsonColumns(5)} FROM r`,
   features:
-    `INSERT INTO feature_usage (user_id, feature, project_id, count, first_at, last_at) SELECT ${cols(6)} FROM json_each(?) j WHERE true ` +
+    `${JSON_ROWS} INSERT INTO feature_usage (user_id, feature, project_id, count, first_at, last_at) SELECT ${jsonColumns(6)} FROM r WHERE true ` +
     `ON CONFLICT(user_id, feature) DO UPDATE SET count = count + excluded.count, first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)`,
   steps:
-    `INSERT INTO onboarding_steps (user_id, step, project_id, completed, first_at, last_at) SELECT ${cols(6)} FROM json_each(?) j WHERE true ` +
+    `${JSON_ROWS} INSERT INTO onboarding_steps (user_id, step, project_id, completed, first_at, last_at) SELECT ${jsonColumns(6)} FROM r WHERE true ` +
     `ON CONFLICT(user_id, step) DO UPDATE SET completed = max(completed, excluded.completed), first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at)`,
   quarantine:
-    `INSERT INTO quarantine (id, project_id, reason, detail, kind, source, payload, external_user_id, event_name, received_at, state, created_at, updated_at) ` +
-    `SELECT ${cols(10)}, 'open', j.value ->> 10, j.value ->> 10 FROM json_each(?) j`,
+    `${JSON_ROWS} INSERT INTO quarantine (id, project_id, reason, detail, kind, source, payload, external_user_id, event_name, received_at, state, created_at, updated_at) ` +
+    `SELECT ${jsonColumns(10)}, 'open', r.v ->> 10, r.v ->> 10 FROM r`,
 } as const;
 
 async function run(tx: Transaction, sql: string, rows: unknown[]): Promise<void> {
