@@ -167,6 +167,7 @@ export type Transaction = Parameters<Parameters<Database["write"]>[0]>[0];
 
 const WRITER_CACHE_KIB = 65_536;
 export const WAL_CHECKPOINT_PAGES = 10_000;
+export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 
 /** Opens (creating the directory of) the configured database and sets its pragmas. */
 export async function openDatabase(config: Config["database"]): Promise<Database> {
@@ -191,6 +192,9 @@ export async function openDatabase(config: Config["database"]): Promise<Database
     // pages after nearly every commit; every 10,000 pages copies each once per checkpoint.
     await client.execute(`PRAGMA cache_size = -${WRITER_CACHE_KIB}`);
     await client.execute(`PRAGMA wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+    // A burst (or checkpoints spaced out by the ingest checkpoint thread) can grow the WAL file far beyond its
+    // steady size; the file keeps its size after a checkpoint unless told to shrink when it restarts.
+    await client.execute(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   }
   return new Database(client, readClient, url);
 }

@@ -1,8 +1,9 @@
 /**
- * The ingest commit thread's entry point (a Bun Worker; see commit-thread.ts). It owns one more write
- * connection to the same database file and runs, for the main thread, the one transaction of each group
- * commit — so the main thread keeps reading and answering HTTP requests while SQLite writes and fsyncs.
- * It also runs the WAL checkpoints (PASSIVE, on a timer), which would otherwise stall the main thread.
+ * The entry point of the ingest commit thread and of the checkpoint thread (Bun Workers; see commit-thread.ts).
+ * Each owns one more connection to the same database file. The commit thread runs, for the main thread, the
+ * one transaction of each group commit — so the main thread keeps reading and answering HTTP requests while
+ * SQLite writes and fsyncs. The checkpoint thread (`checkpointEveryMs` > 0) runs the WAL checkpoints (PASSIVE,
+ * on a timer): on the main thread they would stall HTTP, on the commit thread they would hold up commits.
  *
  * Messages in:  open (once, first) · commit (one transaction) · close (checkpoint timer off, connection closed)
  * Messages out: ready | failed (open did not work) · done (with `error` when the commit failed) · closed
@@ -11,7 +12,7 @@ import { createClient, type Client, type InStatement } from "@libsql/client";
 
 declare const self: Worker;
 
-export type OpenMessage = { type: "open"; url: string; busyTimeout: number; synchronous: "full" | "normal"; checkpointEveryMs: number };
+export type OpenMessage = { type: "open"; url: string; busyTimeout: number; synchronous: "full" | "normal"; checkpointEveryMs: number; walSizeLimit: number };
 export type CommitMessage = { type: "commit"; id: number; statements: InStatement[] };
 export type CloseMessage = { type: "close" };
 export type WorkerReply = { type: "ready" } | { type: "failed"; error: string } | { type: "done"; id: number; error?: string } | { type: "closed" };
@@ -26,9 +27,12 @@ async function open(m: OpenMessage): Promise<void> {
   client = createClient({ url: m.url, concurrency: 1, timeout: m.busyTimeout });
   await client.execute(`PRAGMA busy_timeout = ${m.busyTimeout}`);
   await client.execute(`PRAGMA synchronous = ${m.synchronous === "full" ? "FULL" : "NORMAL"}`);
-  // Checkpoints are this thread's job alone: never inside a commit (the main connection has them off too).
+  // Checkpoints are the checkpoint thread's job alone: never inside a commit (the main connection has them off too).
   await client.execute("PRAGMA wal_autocheckpoint = 0");
-  timer = setInterval(() => void client?.execute("PRAGMA wal_checkpoint(PASSIVE)").catch(() => undefined), m.checkpointEveryMs);
+  await client.execute(`PRAGMA journal_size_limit = ${m.walSizeLimit}`);
+  if (m.checkpointEveryMs > 0) {
+    timer = setInterval(() => void client?.execute("PRAGMA wal_checkpoint(PASSIVE)").catch(() => undefined), m.checkpointEveryMs);
+  }
 }
 
 self.onmessage = async (event: MessageEvent<OpenMessage | CommitMessage | CloseMessage>) => {

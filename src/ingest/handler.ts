@@ -82,7 +82,7 @@ export function verifyOnce(keys: KeyVerifier, key: string) {
 
 async function authenticate(keys: KeyVerifier, header: string | null): Promise<string> {
   const match = header === null ? null : /^Bearer +(\S+) *$/i.exec(header);
-  const verified = match ? await verifyOnce(keys, match[1]!) : undefined;
+  const verified = match ? (keys.fresh(match[1]!) ?? (await verifyOnce(keys, match[1]!))) : undefined;
   if (!verified) {
     throw new ApiError(401, [{ code: "auth_required", message: "Send a valid API key as Authorization: Bearer sk_live_…" }], { "www-authenticate": "Bearer" });
   }

@@ -1,4 +1,9 @@
 import { expect, test } from "bun:test";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { openDatabase } from "../../src/db/client";
+import { migrate } from "../../src/db/migrate";
+import { CommitThread } from "../../src/ingest/commit-thread";
 import { GroupCommitWriter, groupOf, ingestWriterFor } from "../../src/ingest";
 import { createKey } from "../../src/keys/service";
 import { startTestServer, tempDir } from "../support/harness";
@@ -155,3 +160,24 @@ test("commit_thread = false keeps commits on the main thread", async () => {
     await server.close();
   }
 });
+
+test("the checkpoint thread copies committed pages into the database file, off the commit thread", async () => {
+  const { dir, cleanup } = tempDir();
+  const file = join(dir, "cp.db");
+  const database = await openDatabase({ url: `file:${file}`, synchronous: "full", busy_timeout: 5000 });
+  try {
+    await migrate(database);
+    await database.execute("PRAGMA wal_checkpoint(TRUNCATE)");
+    const before = statSync(file).size;
+    const thread = await CommitThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, 100);
+    const big = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(2_000_000) } });
+    await database.exclusive(() => thread.commit([{ sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ('default', 'track', 'api', ?, 1)", args: [big] }]));
+    expect(statSync(file).size).toBeLessThan(before + 1_000_000); // committed: in the WAL, not yet in the file
+    await waitFor(() => statSync(file).size > before + 1_500_000, 5_000);
+    await thread.close();
+    expect(Number((await database.read("SELECT length(payload) AS n FROM ingest_queue")).rows[0]!.n)).toBe(big.length);
+  } finally {
+    database.close();
+    cleanup();
+  }
+}, 15_000);
