@@ -19,6 +19,7 @@ const ROOT = resolve(import.meta.dir, "../..");
 const BUN = process.execPath;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const WARM_UP_SECONDS = 2;
 
 const single = JSON.stringify({
   external_user_id: "user_12345",
@@ -65,7 +66,15 @@ function waitForLine(child: ChildProcess, pattern: RegExp): Promise<string> {
  * fallback when wrk is missing, and its figures are then bounded by the generator itself. */
 const WRK = spawnSync("wrk", ["--version"], { encoding: "utf8" }).error ? undefined : "wrk";
 
-type Load = { url: string; body: string; headers: Record<string, string>; /** pause per connection between requests */ delayMs?: number; freshKeys?: boolean };
+type Load = {
+  url: string;
+  body: string;
+  headers: Record<string, string>;
+  /** pause per connection between requests */
+  delayMs?: number;
+  freshKeys?: boolean;
+  seconds?: number;
+};
 
 function run(load: Load): Result {
   return WRK ? runWrk(load) : runAutocannon(load);
@@ -73,7 +82,7 @@ function run(load: Load): Result {
 
 /** One wrk run; a Lua script sets the body and headers, paces connections (`delay`), and mints a fresh
  * Idempotency-Key per request when asked (as the SDK sends). */
-function runWrk({ url, body, headers, delayMs, freshKeys }: Load): Result {
+function runWrk({ url, body, headers, delayMs, freshKeys, seconds = SECONDS }: Load): Result {
   const lua = [
     `wrk.method = "POST"`,
     `wrk.body = ${luaString(body)}`,
@@ -87,7 +96,7 @@ end`,
   ].join("\n");
   const script = join(dir, "load.lua");
   writeFileSync(script, lua);
-  const out = spawnSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${SECONDS}s`, "-s", script, url], { encoding: "utf8" });
+  const out = spawnSync("wrk", ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "-s", script, url], { encoding: "utf8" });
   const m = /RESULT (\S+) (\S+) (\S+) (\d+) (\d+)/.exec(out.stdout);
   if (out.status !== 0 || !m) throw new Error(`wrk failed: ${out.stderr}${out.stdout}`);
   return { rps: Number(m[1]), p50: round(Number(m[2])), p99: round(Number(m[3])), non2xx: Number(m[4]), errors: Number(m[5]) };
@@ -96,11 +105,11 @@ end`,
 const round = (ms: number) => Math.round(ms * 100) / 100;
 const luaString = (s: string) => JSON.stringify(s); // a JSON string literal is a valid Lua string literal here (ASCII, \" escapes)
 
-function runAutocannon({ url, body, headers, delayMs, freshKeys }: Load): Result {
+function runAutocannon({ url, body, headers, delayMs, freshKeys, seconds = SECONDS }: Load): Result {
   const rate = delayMs ? (CONNECTIONS * 1000) / delayMs : 0;
   const script = `const autocannon = require(${JSON.stringify(join(ROOT, "node_modules/autocannon"))});
 const { randomUUID } = require("node:crypto");
-autocannon({ url: ${JSON.stringify(url)}, connections: ${CONNECTIONS}, duration: ${SECONDS}, ${rate ? `overallRate: ${Math.round(rate)},` : ""}
+autocannon({ url: ${JSON.stringify(url)}, connections: ${CONNECTIONS}, duration: ${seconds}, ${rate ? `overallRate: ${Math.round(rate)},` : ""}
   requests: [{ method: "POST", body: ${JSON.stringify(body)}, headers: ${JSON.stringify(headers)},
     setupRequest: (r) => (${freshKeys ? "true" : "false"} ? { ...r, headers: { ...r.headers, "idempotency-key": randomUUID() } } : r) }] },
   (err, r) => { if (err) throw err; console.log(JSON.stringify(r)); });`;
@@ -147,6 +156,7 @@ try {
 
   const headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
   console.log(`ingest benchmark: ${WRK ? "wrk, 1 thread" : "autocannon (wrk not installed: apt-get install wrk — figures are bounded by the Node generator)"}, ${CONNECTIONS} connections, ${SECONDS} s each, synchronous = FULL, ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(1)}`);
+  run({ url: `${bareUrl}/api/v1/events`, body: single, headers, seconds: WARM_UP_SECONDS });
   const bareSingle = run({ url: `${bareUrl}/api/v1/events`, body: single, headers });
   console.log(line("bare Bun.serve, single", bareSingle, 1));
   const bareBatch = run({ url: `${bareUrl}/api/v1/events/batch`, body: batch, headers });
@@ -170,6 +180,8 @@ try {
     const server = spawn(BUN, mode.args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, VIBEFOLLOW_LOG: "silent" } });
     children.push(server);
     const url = await waitForLine(server, /listening on (\S+)/);
+    // Warm-up, not measured: the key's first (Argon2id) verification, the JIT, the commit thread's start.
+    run({ url: `${url}/api/v1/events`, body: single, headers: h, seconds: WARM_UP_SECONDS });
     const ours = run({ url: `${url}/api/v1/events`, body: single, headers: h });
     console.log(line(`${mode.label}, single`, ours, 1, `  → ${((ours.rps / bareSingle.rps) * 100).toFixed(1)}% of bare (bar ≥ 40%)`));
     const half = run({ url: `${url}/api/v1/events`, body: single, headers: h, delayMs: halfLoadDelay(ours) });

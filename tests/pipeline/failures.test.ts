@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { createNormaliser, drainQueue, queueStats, setAfterApply, setOnQuarantine } from "../../src/pipeline";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
+import { nextLimit } from "../../src/pipeline/normaliser";
 import type { TestServer } from "../support/harness";
 import { count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
 
@@ -115,14 +116,20 @@ test("when the database itself fails the loop backs off and retries: nothing is 
 });
 
 
-test("while a backlog drains batches grow (up to 4× batch_size) and shrink back once the queue is shallow", async () => {
+test("while a backlog drains batches grow (up to 16× batch_size, while quick) and shrink back once the queue is shallow", async () => {
   const db = server.ctx.database;
-  await enqueue(db, Array.from({ length: 30 }, (_, i) => track("f1", `grow-${i}`)));
+  await enqueue(db, Array.from({ length: 100 }, (_, i) => track("f1", `grow-${i}`)));
   const ctx = { ...server.ctx, config: { ...server.ctx.config, normaliser: { batch_size: 2, idle_interval: 5 } } };
   const r = await drainQueue(ctx);
-  expect(r.items).toBe(30);
-  expect(r.batches).toBe(5); // 2 + 4 + 8 + 8 + 8
+  expect(r.items).toBe(100);
+  expect(r.batches).toBe(7); // 2 + 4 + 8 + 16 + 32 + 32 + 6
+  // The size rule itself: double while full and quick; hold when slow; halve when very slow; reset when not full.
+  expect(nextLimit(8, 8, 2, 10)).toBe(16);
+  expect(nextLimit(32, 32, 2, 10)).toBe(32);
+  expect(nextLimit(16, 16, 2, 400)).toBe(16);
+  expect(nextLimit(16, 16, 2, 700)).toBe(8);
+  expect(nextLimit(16, 5, 2, 10)).toBe(2);
   const u = (await userRow(db, "f1"))!;
   const names = (await rows(db, "SELECT name FROM events WHERE user_id = ? AND name LIKE 'grow-%' ORDER BY id", [u.id])).map((e) => e.name);
-  expect(names).toEqual(Array.from({ length: 30 }, (_, i) => `grow-${i}`)); // still in arrival order
+  expect(names).toEqual(Array.from({ length: 100 }, (_, i) => `grow-${i}`)); // still in arrival order
 });
