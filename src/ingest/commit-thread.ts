@@ -25,8 +25,10 @@ const OPEN_TIMEOUT_MS = 10_000;
  * message each way.
  *
  * The caller holds the Database's write lock around each `commit`, so this connection's transactions never
- * meet the main connection's (no SQLITE_BUSY between them). If the thread dies, commits in flight fail (their
- * requests get 500, never a 202) and `broken` is set: the writer goes back to committing on the main thread.
+ * meet the main connection's (no SQLITE_BUSY between them). A second worker, the checkpoint thread, only runs
+ * the WAL checkpoints. If either dies, commits in flight fail (their requests get 500, never a 202) and `broken`
+ * is set: the writer goes back to committing (and checkpointing) on the main thread. (Checked by hand: a worker
+ * terminated inside a write transaction leaves no lock behind; the main connection writes right after.)
  */
 export class CommitThread {
   private readonly inFlight = new Map<number, { resolve(): void; reject(e: Error): void }>();
@@ -134,6 +136,6 @@ function closeConnection(worker: Worker): Promise<void> {
       worker.addEventListener("message", (e: MessageEvent<WorkerReply>) => e.data.type === "closed" && resolve());
       worker.postMessage({ type: "close" });
     }),
-    new Promise<void>((resolve) => setTimeout(resolve, 1_000)),
+    new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref()),
   ]);
 }
