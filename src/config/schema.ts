@@ -87,10 +87,10 @@ export const configSchema = z.strictObject({
       rate_limits: z.record(z.string(), rateLimit).default({}),
       backfill_queue_limit: z.number().int().positive().default(50_000),
       commit_interval: duration.default(0),
-      commit_max_items: z.number().int().positive().default(2_000),
+      commit_max_items: z.number().int().positive().default(10_000),
       commit_thread: z.boolean().default(true),
     })
-    .default({ rate_limit: { per_second: 1000, burst: 2000 }, rate_limits: {}, backfill_queue_limit: 50_000, commit_interval: 0, commit_max_items: 2_000, commit_thread: true }),
+    .default({ rate_limit: { per_second: 1000, burst: 2000 }, rate_limits: {}, backfill_queue_limit: 50_000, commit_interval: 0, commit_max_items: 10_000, commit_thread: true }),
   normaliser: z
     .strictObject({ batch_size: z.number().int().positive().default(1000), idle_interval: duration.default(50) })
     .default({ batch_size: 1000, idle_interval: 50 }),
