@@ -44,6 +44,7 @@ export class CommitThread {
       if (m.type !== "done") return;
       const waiter = this.inFlight.get(m.id);
       this.inFlight.delete(m.id);
+      if (this.inFlight.size === 0) unref(worker);
       if (m.error === undefined) waiter?.resolve();
       else waiter?.reject(new Error(m.error));
     });
@@ -79,6 +80,8 @@ export class CommitThread {
   commit(statements: InStatement[]): Promise<void> {
     if (this.broken) return Promise.reject(new Error("ingest commit thread is not running"));
     const id = this.nextId++;
+    // While a commit is awaited the thread keeps the process alive (a shutdown must not end before it).
+    if (this.inFlight.size === 0) ref(this.worker);
     return new Promise<void>((resolve, reject) => {
       this.inFlight.set(id, { resolve, reject });
       this.worker.postMessage({ type: "commit", id, statements } satisfies CommitMessage);
@@ -124,18 +127,23 @@ async function spawn(open: OpenMessage): Promise<Worker> {
     worker.terminate();
     throw error;
   }
-  // The threads must not keep the process alive on their own (a CLI run that ingested exits when done).
-  (worker as Worker & { unref(): void }).unref();
+  // Idle, the threads must not keep the process alive on their own (a CLI run that ingested exits when done).
+  unref(worker);
   return worker;
 }
 
+const ref = (worker: Worker) => (worker as Worker & { ref(): void }).ref();
+const unref = (worker: Worker) => (worker as Worker & { unref(): void }).unref();
+
 /** Asks a worker to close its connection; gives up waiting after a second. */
 function closeConnection(worker: Worker): Promise<void> {
+  let timer: Timer | undefined;
+  ref(worker); // the close is awaited: keep the process alive until it is done (or given up)
   return Promise.race([
     new Promise<void>((resolve) => {
       worker.addEventListener("message", (e: MessageEvent<WorkerReply>) => e.data.type === "closed" && resolve());
       worker.postMessage({ type: "close" });
     }),
-    new Promise<void>((resolve) => setTimeout(resolve, 1_000).unref()),
-  ]);
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000))),
+  ]).finally(() => clearTimeout(timer));
 }
