@@ -5,6 +5,7 @@ import { transitionDraft } from "../drafts/history";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
 import { emitMailEvent, userFields } from "./events";
+import type { MessageView } from "./queries";
 import { isAddressSuppressed, suppressAddress } from "./suppress";
 import { classifyFailure, type FailureClass, type Messengers } from "./transport";
 
@@ -237,21 +238,11 @@ async function applyFailure(tx: Transaction, row: Row, failure: FailureClass): P
   return { messageId: id, outcome: "failed", detail: failure.detail };
 }
 
-export type NewMessage = {
-  id: string;
-  projectId: string;
-  draftId: string | null;
-  ruleId: string | null;
-  userId: number | null;
-  to: string;
-  from: string;
-  subject: string;
-  smtpMessageId: string;
-  eml: string;
-  transport: "smtp" | "outbox";
-  isTest: boolean;
-  links: string[];
-};
+/** A message to queue: what the dashboard later shows of it (queries.ts), plus its .eml and tracked links. */
+export type NewMessage = Pick<
+  MessageView,
+  "id" | "projectId" | "draftId" | "ruleId" | "userId" | "to" | "from" | "subject" | "smtpMessageId" | "transport" | "isTest"
+> & { eml: string; links: string[] };
 
 /** Queues a composed message for its first attempt now. */
 export async function insertMessage(tx: { execute: Database["execute"] }, m: NewMessage): Promise<void> {
