@@ -1,9 +1,8 @@
 import { isPlainObject } from "../ingest/rules";
 import { toSnakeCase } from "../lib/case";
+import { DAY } from "../lib/durations";
 import { parseTime } from "../pipeline/normalise";
 import { isCompletedStep } from "./names";
-
-const DAY = 86_400_000;
 
 /** The value under `key` in any spelling (`trialEndDate` ≡ `trial_end_date`), like the normaliser reads it. */
 function pick(obj: Record<string, unknown>, snake: string): unknown {

@@ -7,7 +7,7 @@ import { migrate } from "../../src/db/migrate";
 import { tempDir } from "../support/harness";
 
 export const T0 = Date.parse("2026-03-02T12:00:00Z");
-export const DAY = 86_400_000;
+export { DAY } from "../../src/lib/durations";
 
 /** A migrated database file in a temp dir. */
 export async function openTestDb(): Promise<{ database: Database; close(): void }> {

@@ -5,9 +5,7 @@ import { runEvaluator, type Match } from "../../src/rules";
 import { afterEachTest } from "../support/after-each";
 import { startTestServer, type TestServer } from "../support/harness";
 
-export const MINUTE = 60_000;
-export const HOUR = 3_600_000;
-export const DAY = 86_400_000;
+export { DAY, HOUR, MINUTE } from "../../src/lib/durations";
 /** A Monday, 08:00 UTC (09:00 in Berlin). */
 export const T0 = Date.parse("2026-03-02T08:00:00Z");
 

@@ -3,6 +3,7 @@ import { recomputeAudiences, resolveAudiences } from "../../src/audiences";
 import { manualClock, setClock } from "../../src/lib/clock";
 import type { TestServer } from "../support/harness";
 import { drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
+import { DAY } from "../../src/lib/durations";
 
 // The normaliser refreshes an audience only for the users whose batch changed what its filter reads
 // (src/audiences/inputs.ts); what time alone changes is the hourly recompute's.
@@ -31,7 +32,6 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const DAY = 86_400_000;
 const T0 = Date.parse("2026-03-01T00:00:00Z");
 
 async function audiencesOf(ext: string): Promise<string[]> {

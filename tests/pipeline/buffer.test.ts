@@ -3,6 +3,7 @@ import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { sweepBuffer } from "../../src/pipeline";
 import type { TestServer } from "../support/harness";
 import { count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
+import { DAY } from "../../src/lib/durations";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -11,7 +12,6 @@ beforeAll(async () => {
 afterAll(() => server.close());
 afterEach(() => setClock(systemClock));
 
-const DAY = 86_400_000;
 
 test("events of an unknown user wait in the buffer, then attach in order with their original times", async () => {
   const db = server.ctx.database;

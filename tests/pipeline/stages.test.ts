@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { applyChurn } from "../../src/pipeline";
 import type { TestServer } from "../support/harness";
 import { drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
+import { DAY } from "../../src/lib/durations";
 
 let server: TestServer;
 beforeAll(async () => {
@@ -9,7 +10,6 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const DAY = 86_400_000;
 const T = (iso: string) => Date.parse(iso);
 const history = async (ext: string) => {
   const u = (await userRow(server.ctx.database, ext))!;

@@ -1,15 +1,13 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { manualClock, now, setClock, systemClock } from "../../src/lib/clock";
-import { DAY } from "../../src/lib/durations";
+import { DAY, HOUR, MINUTE } from "../../src/lib/durations";
 import { runEvaluator, type Match, type RunResult } from "../../src/rules";
 import { drainQueue } from "../../src/pipeline";
 import { afterEachTest } from "../support/after-each";
 import { startTestServer, type TestServer } from "../support/harness";
 
-export { DAY };
-export const HOUR = 3_600_000;
-export const MINUTE = 60_000;
+export { DAY, HOUR, MINUTE };
 export const T0 = Date.parse("2026-03-02T08:00:00Z");
 
 /**

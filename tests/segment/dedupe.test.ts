@@ -4,6 +4,7 @@ import { ingestWriterFor } from "../../src/ingest";
 import type { TestServer } from "../support/harness";
 import { holdWriteLock, waitFor } from "../ingest/support";
 import { count, drain, eventsOf, queueDepth, rows, send, startSegmentServer } from "./support";
+import { HOUR } from "../../src/lib/durations";
 
 /** messageId dedupe (24 h, per message, across and inside requests) and anonymous-only messages. */
 let server: TestServer;
@@ -14,7 +15,6 @@ afterAll(() => server.close());
 afterEach(() => setClock(systemClock));
 
 const db = () => server.ctx.database;
-const HOUR = 3_600_000;
 
 test("the same batch sent twice is stored once; the replay answers 200 and enqueues nothing", async () => {
   await send(server, "/v1/identify", { userId: "d1", messageId: "d1-identify" });
