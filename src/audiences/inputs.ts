@@ -1,13 +1,8 @@
+import type { UserChange } from "../pipeline";
 import type { Filter, UserField } from "./filter";
 
 /** What a filter reads: the user columns, whether any trait, and the names of the events it counts. */
 export type FilterInputs = { columns: ReadonlySet<UserField>; traits: boolean; events: ReadonlySet<string> };
-
-/**
- * What changed for one user in a normaliser batch: `"all"` for a user created in it, else the audience-visible
- * columns whose value changed (`traits` for the traits object) and the names of the events stored for them.
- */
-export type UserChange = { fields: "all" | ReadonlySet<string>; events: ReadonlySet<string> };
 
 const cache = new WeakMap<Filter, FilterInputs>();
 

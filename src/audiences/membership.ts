@@ -4,7 +4,8 @@ import { Mutex } from "../lib/mutex";
 import { collectChanges, collectStale, type Scope } from "./changes";
 import { resolveAudiences, type ResolvedAudience } from "./defaults";
 import { dropEventCounts, prepareEventCounts, type PreparedCounts } from "./event-counts";
-import { filterInputs, mayChange, type UserChange } from "./inputs";
+import type { UserChange } from "../pipeline";
+import { filterInputs, mayChange } from "./inputs";
 
 export type { Scope };
 

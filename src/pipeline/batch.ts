@@ -1,7 +1,7 @@
 import type { Transaction } from "../db/client";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
-import { getHooks, type UserChange } from "./hooks";
+import { getHooks, NO_EVENTS, type UserChange } from "./hooks";
 import { isRejection, normalise } from "./normalise";
 import { quarantineItem, type QueueRow } from "./quarantine-item";
 import { UserIds } from "./user-ids";
@@ -9,8 +9,6 @@ import { ProjectApply, type BatchCounts, type ProjectSettings } from "./project-
 import { reject, type Rejection } from "./reasons";
 import { changedColumns } from "./user-state";
 import { BatchWrites, flushWrites } from "./writes";
-
-const NO_EVENTS: ReadonlySet<string> = new Set();
 
 export type { BatchCounts, ProjectSettings, QueueRow };
 

@@ -1,6 +1,6 @@
 import type { Database, Transaction } from "../db/client";
 import { log } from "../lib/log";
-import { getHooks } from "./hooks";
+import { getHooks, NO_EVENTS } from "./hooks";
 
 /**
  * SPEC §5.5: `cancelled` becomes `churned` once `churn_at` (effectiveAt or the cancel time, plus the project's
@@ -39,7 +39,6 @@ export async function applyChurnIn(tx: Transaction, projectId: string, at: numbe
 }
 
 const STAGE_ONLY: ReadonlySet<string> = new Set(["stage"]);
-const NO_EVENTS: ReadonlySet<string> = new Set();
 
 /** `applyChurnIn` in its own transaction. */
 export function applyChurn(database: Database, projectId: string, at: number): Promise<number[]> {

@@ -14,6 +14,9 @@ import type { QuarantineInsert } from "./writes";
  */
 export type UserChange = { fields: "all" | ReadonlySet<string>; events: ReadonlySet<string> };
 
+/** `UserChange.events` of a user the batch stored no event for. */
+export const NO_EVENTS: ReadonlySet<string> = new Set();
+
 /** Called once per project per batch with the users whose data changed (SPEC §6: membership is refreshed). */
 export type AfterApply = (tx: Transaction, projectId: string, userIds: number[], at: number, changes: ReadonlyMap<number, UserChange>) => Promise<void> | void;
 

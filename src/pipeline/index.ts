@@ -5,7 +5,7 @@ export { createNormaliser, drainQueue, normaliserStats, type NormaliserStats } f
 export { queueStats, type QueueStats } from "./queue-stats";
 export { sweepBuffer, bufferDepth } from "./buffer";
 export { applyChurn, applyChurnIn } from "./churn";
-export { setAfterApply, setOnQuarantine, type AfterApply, type OnQuarantine } from "./hooks";
+export { setAfterApply, setOnQuarantine, type AfterApply, type OnQuarantine, type UserChange } from "./hooks";
 export {
   listQuarantine,
   showQuarantine,
