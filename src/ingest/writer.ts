@@ -91,7 +91,7 @@ export class GroupCommitWriter implements Service {
 
   /** As a service (serve): the commit thread starts now, not on the first request. */
   start(): void {
-    void this.startThreadOnce();
+    void this.threadOnce();
   }
 
   /** Whether commits currently run on the commit thread (false before the first commit, or after a fallback). */
@@ -174,7 +174,7 @@ export class GroupCommitWriter implements Service {
    * held the database goes into this one commit.
    */
   private async commitNext(): Promise<void> {
-    await this.startThreadOnce();
+    await this.threadOnce();
     let jobs: Pending[] = [];
     try {
       await this.database.exclusive(async (client) => {
@@ -200,11 +200,11 @@ export class GroupCommitWriter implements Service {
 
   /** On start or first use: the commit thread, which from then on also owns the WAL checkpoints (off on the main
    * connection). Concurrent callers share the one attempt. */
-  private startThreadOnce(): Promise<void> {
-    return (this.threadStarting ??= this.startThread());
+  private threadOnce(): Promise<void> {
+    return (this.threadStarting ??= this.attachThread());
   }
 
-  private async startThread(): Promise<void> {
+  private async attachThread(): Promise<void> {
     if (!this.options.startThread) return;
     try {
       const thread = await this.options.startThread();

@@ -73,6 +73,9 @@ export async function revokeKey(database: Database, id: string, verifier?: KeyVe
 
 type CacheEntry = { keyId: string; projectId: string; checkedAt: number };
 
+/** The cache key: the key's SHA-256, never the key itself (Bun's hash is ~6x cheaper than node:crypto here). */
+const digestOf = (key: string) => Bun.SHA256.hash(key, "base64");
+
 /**
  * Verifies presented keys. Argon2id costs tens of milliseconds by design, so a verified key is cached under
  * the SHA-256 of its full text (never the key itself). A revocation in this process drops the entry at once;
@@ -88,17 +91,23 @@ export class KeyVerifier {
   /** The hot path, without a promise: the cached entry of a key verified less than `recheckMs` ago, or undefined
    * (then `verify` decides). */
   fresh(key: string): { keyId: string; projectId: string } | undefined {
-    const cached = this.cache.get(Bun.SHA256.hash(key, "base64"));
+    return this.freshEntry(digestOf(key));
+  }
+
+  /** A wall-time cache interval, deliberately not the injectable clock. */
+  private freshEntry(digest: string): CacheEntry | undefined {
+    const cached = this.cache.get(digest);
     return cached && performance.now() - cached.checkedAt < this.recheckMs ? cached : undefined;
   }
 
   /** Returns the project of a valid, unrevoked key, or undefined. */
   async verify(key: string): Promise<{ keyId: string; projectId: string } | undefined> {
     if (!KEY_PATTERN.test(key)) return undefined;
-    const digest = Bun.SHA256.hash(key, "base64"); // ~6x cheaper than node:crypto on this hot path
+    const digest = digestOf(key);
+    const hit = this.freshEntry(digest);
+    if (hit) return hit;
     const cached = this.cache.get(digest);
-    const t = performance.now(); // a wall-time cache interval, deliberately not the injectable clock
-    if (cached && t - cached.checkedAt < this.recheckMs) return cached;
+    const t = performance.now();
     if (cached) {
       const row = (await this.database.read({ sql: "SELECT revoked_at FROM api_keys WHERE id = ?", args: [cached.keyId] })).rows[0];
       if (!row || row.revoked_at !== null) {
