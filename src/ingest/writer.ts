@@ -47,9 +47,10 @@ const INSERT_KEYS =
   `${JSON_ROWS} INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) ` +
   `SELECT ${jsonColumns(6)} FROM r`;
 
+/** Segment's per-message keys: rows `[key, hash, status, body]` (json-rows.ts), then the project and the time. */
 const INSERT_MESSAGE_KEYS =
-  "INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) " +
-  "SELECT ?1, value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 FROM json_each(?3)";
+  `${JSON_ROWS} INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) ` +
+  "SELECT ?, r.v ->> 0, r.v ->> 1, r.v ->> 2, r.v ->> 3, ? FROM r";
 
 const INSERT_GROUP =
   "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT ?, ?, ?, value, ? FROM json_each(?) ORDER BY key";
@@ -275,7 +276,7 @@ function buildStatements(jobs: Pending[]): InStatement[] {
     // Segment's per-message dedupe keys (src/segment/dedupe.ts) must commit with the rows: one statement per job.
     const m = job.messageKeys;
     if (m && m.length > 0) {
-      statements.push({ sql: INSERT_MESSAGE_KEYS, args: [job.projectId, job.receivedAt, JSON.stringify(m.map((k) => [k.key, k.requestHash, k.status, k.responseBody]))] });
+      statements.push({ sql: INSERT_MESSAGE_KEYS, args: [JSON.stringify(m.map((k) => [k.key, k.requestHash, k.status, k.responseBody])), job.projectId, job.receivedAt] });
     }
   }
   return statements;
