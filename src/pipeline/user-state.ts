@@ -56,7 +56,11 @@ export function userToHotRow(u: UserState): unknown[] {
 }
 
 export function userToRow(u: UserState): unknown[] {
-  if (u.traitsObject) u.traits = JSON.stringify(u.traitsObject);
+  // Serialised once: the text is what is written, and what the after-apply hook compares (visibleValues).
+  if (u.traitsObject) {
+    u.traits = JSON.stringify(u.traitsObject);
+    u.traitsObject = undefined;
+  }
   return [
     u.id, u.projectId, u.externalUserId, u.email, u.name, u.plan, u.signupDate, u.company, u.role, u.traits,
     u.firstSeenAt, u.lastSeenAt, u.stage, u.stageChangedAt, u.interval, u.mrr, u.trialEndsAt,
