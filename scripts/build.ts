@@ -54,8 +54,8 @@ export async function buildBinary(opts: { target?: Target; outfile?: string } = 
   const outfile = resolve(opts.outfile ?? join(root, "dist/vibefollow"));
   mkdirSync(dirname(outfile), { recursive: true });
   const options = {
-    // The ingest commit thread's entry is bundled too: a Worker's script must be an entrypoint of the binary.
-    entrypoints: [join(root, "src/cli/index.ts"), join(root, "src/ingest/commit-worker.ts")],
+    // The connection threads' entry is bundled too: a Worker's script must be an entrypoint of the binary.
+    entrypoints: [join(root, "src/cli/index.ts"), join(root, "src/db/thread-worker.ts")],
     compile: {
       // Same target as this machine: use the running Bun; another one: Bun fetches that runtime from npm.
       ...(target === hostTarget() ? {} : { target: `bun-${target.replace(/-gnu$/, "")}` as any }),

@@ -1,23 +1,20 @@
-import { refreshMembership } from "./audiences";
 import type { AppContext } from "./context";
 import { createDrafts, sendingService } from "./drafts";
 import { setOnMailEvent } from "./mail";
-import { createNormaliser, setAfterApply, setOnQuarantine } from "./pipeline";
+import { wirePipelineHooks } from "./hooks";
+import { createNormaliser } from "./pipeline";
 import { retentionService } from "./ops/retention";
 import { createEvaluator, evaluatorService } from "./rules";
-import { webhookHooks, webhookService } from "./webhooks";
+import { webhookService } from "./webhooks";
 
 /**
  * The background loops of the process, in start order (they stop in reverse): each capability adds its own
  * here with one line. Route factories in app.ts may register services too (the ingest writer does).
  */
 export function registerServices(ctx: AppContext): void {
-  // The normaliser refreshes audience membership of the users each batch touched, in the batch's transaction.
-  const projects = new Map(ctx.config.projects.map((p) => [p.id, p]));
-  setAfterApply(async (tx, projectId, userIds, at, changes) => {
-    const project = projects.get(projectId);
-    if (project) await refreshMembership(tx, project, userIds, at, changes);
-  });
+  // The normaliser refreshes audience membership of the users each batch touched, in the batch's transaction,
+  // and quarantined items become webhook deliveries (src/hooks.ts).
+  const hooks = wirePipelineHooks(ctx.config);
   ctx.services.push(createNormaliser(ctx));
   // Rules on a cron (SPEC §5 step 3): each new match becomes a draft in the transaction that records it.
   const evaluator = createEvaluator(ctx, { onMatches: async (tx, matches) => void (await createDrafts(tx, matches, ctx.config)) });
@@ -25,9 +22,7 @@ export function registerServices(ctx: AppContext): void {
   // Drafts → deadline → SMTP/outbox (SPEC §8/§9); re-queues messages a crash left `sending` on start.
   ctx.services.push(sendingService(ctx));
   // Outbound webhooks (SPEC §10): mail, draft and quarantine events become deliveries in their cause's transaction.
-  const hooks = webhookHooks(ctx.config);
   setOnMailEvent(hooks.onSourceEvent);
-  setOnQuarantine(hooks.onQuarantine);
   ctx.services.push(webhookService(ctx));
   // Daily: delete events past each project's retention_days (SPEC §14).
   ctx.services.push(retentionService(ctx));

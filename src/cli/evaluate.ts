@@ -1,6 +1,5 @@
 import { createDrafts } from "../drafts";
-import { setAfterApply } from "../pipeline";
-import { refreshMembership } from "../audiences";
+import { wirePipelineHooks } from "../hooks";
 import { formatDuration } from "../lib/durations";
 import { createEvaluator, previewRule } from "../rules";
 import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
@@ -43,11 +42,7 @@ ${CONFIG_HELP}`,
         return 0;
       }
       // Same wiring as src/services.ts: churn refreshes audiences, matches become drafts.
-      const projects = new Map(config.projects.map((p) => [p.id, p]));
-      setAfterApply(async (tx, projectId, userIds, at, changes) => {
-        const project = projects.get(projectId);
-        if (project) await refreshMembership(tx, project, userIds, at, changes);
-      });
+      wirePipelineHooks(config);
       const evaluator = createEvaluator({ config, database }, { onMatches: async (tx, matches) => void (await createDrafts(tx, matches, config)) });
       const result = await evaluator.run({ trigger: "cli", dryRun: values["dry-run"], projectId: values.project });
       for (const r of result.rules) {

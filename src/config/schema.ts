@@ -92,8 +92,8 @@ export const configSchema = z.strictObject({
     })
     .default({ rate_limit: { per_second: 1000, burst: 2000 }, rate_limits: {}, backfill_queue_limit: 50_000, commit_interval: 0, commit_max_items: 10_000, commit_thread: true }),
   normaliser: z
-    .strictObject({ batch_size: z.number().int().positive().default(1000), idle_interval: duration.default(50) })
-    .default({ batch_size: 1000, idle_interval: 50 }),
+    .strictObject({ batch_size: z.number().int().positive().default(1000), idle_interval: duration.default(50), thread: z.boolean().default(true) })
+    .default({ batch_size: 1000, idle_interval: 50, thread: true }),
   drafting: z
     .strictObject({
       base_url: url,

@@ -63,13 +63,16 @@ export class Database {
 
   /**
    * Holds the write lock while `work` runs, handing it the raw write client. For a writer that commits through
-   * a connection of its own (the ingest commit thread): holding the lock keeps its transactions from ever
+   * a connection of its own (the write thread, src/db/write-thread.ts): holding the lock keeps its transactions from ever
    * meeting this connection's.
    */
   exclusive<T>(work: (client: Client) => Promise<T>): Promise<T> {
     const nested = nestedWriteError();
     if (nested) return Promise.reject(nested);
-    return this.lock.run(() => work(this.client));
+    return this.lock.run(() => {
+      const marker = { active: true };
+      return insideWrite.run(marker, () => work(this.client)).finally(() => (marker.active = false));
+    });
   }
 
   /** Runs statements as one transaction, alone. */

@@ -4,7 +4,7 @@ import { ENDPOINTS } from "./endpoints";
 import { handleIngest, type IngestDeps } from "./handler";
 import { idempotencyPurgeService, IdempotencyStore } from "./idempotency";
 import { RateLimiter } from "./rate-limit";
-import { CommitThread } from "./commit-thread";
+import { acquireWriteThread } from "../db/write-thread";
 import { GroupCommitWriter } from "./writer";
 
 const writers = new WeakMap<AppContext, GroupCommitWriter>();
@@ -18,12 +18,12 @@ export function ingestWriterFor(ctx: AppContext): GroupCommitWriter {
   let writer = writers.get(ctx);
   if (!writer) {
     const { ingest, database } = ctx.config;
-    // The commit thread needs a file it can open a second connection to (not a remote libsql:// URL).
+    // The write thread needs a file it can open a second connection to (not a remote libsql:// URL).
     const threaded = ingest.commit_thread && ctx.database.url.startsWith("file:");
     writer = new GroupCommitWriter(ctx.database, {
       maxItems: ingest.commit_max_items,
       intervalMs: ingest.commit_interval,
-      startThread: threaded ? () => CommitThread.start(ctx.database.url, database) : undefined,
+      startThread: threaded ? () => acquireWriteThread(ctx.database, database) : undefined,
     });
     writers.set(ctx, writer);
     ctx.services.push(writer);

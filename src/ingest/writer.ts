@@ -3,7 +3,7 @@ import type { Service } from "../context";
 import { WAL_CHECKPOINT_PAGES, type Database } from "../db/client";
 import { JSON_ROWS, jsonColumns } from "../db/json-rows";
 import { log } from "../lib/log";
-import type { CommitThread } from "./commit-thread";
+import type { WriteThreadLease } from "../db/write-thread";
 
 /**
  * Queue rows of one kind (docs/architecture.md "ingest → normaliser"): `payloads` is a JSON array whose
@@ -64,8 +64,9 @@ const INSERT_GROUP =
  * that awaited commit after commit in microtasks would never let the HTTP side read new requests — every commit
  * would carry one. Yielding to I/O lets requests pile up while the disk syncs; the next commit carries them all.
  *
- * Where the transaction runs: on the commit thread (commit-thread.ts) when one is given and starts — the main
- * thread then keeps serving HTTP during the write and fsync — else on the Database's write connection.
+ * Where the transaction runs: on the database's write thread (src/db/write-thread.ts, shared with the
+ * normaliser) when one is given and starts — the main thread then keeps serving HTTP during the write and
+ * fsync — else on the Database's write connection.
  *
  * A job is never split across transactions (a 500-event batch is all-or-nothing). Commits hold the
  * Database's write lock, so they never interleave with the normaliser's transactions. `stop()` flushes what
@@ -82,20 +83,20 @@ export class GroupCommitWriter implements Service {
   /** Commits made and rows written (for tests and metrics). */
   readonly stats = { commits: 0, rows: 0, jobs: 0 };
 
-  private thread?: CommitThread;
+  private thread?: WriteThreadLease;
   private threadStarting?: Promise<void>;
 
   constructor(
     private readonly database: Database,
-    private readonly options: { maxItems: number; intervalMs: number; startThread?: () => Promise<CommitThread> },
+    private readonly options: { maxItems: number; intervalMs: number; startThread?: () => Promise<WriteThreadLease> },
   ) {}
 
-  /** As a service (serve): the commit thread starts now, not on the first request. */
+  /** As a service (serve): the write thread starts now, not on the first request. */
   start(): void {
     void this.threadOnce();
   }
 
-  /** Whether commits currently run on the commit thread (false before the first commit, or after a fallback). */
+  /** Whether commits currently run on the write thread (false before the first commit, or after a fallback). */
   get threaded(): boolean {
     return this.thread !== undefined && !this.thread.broken;
   }
@@ -137,7 +138,7 @@ export class GroupCommitWriter implements Service {
       while (this.pending.length > 0) {
         await this.commitNext();
         // Inline, the commit froze the HTTP side: let it read what arrived meanwhile before the next commit.
-        // On the commit thread it kept reading, and whatever is pending goes now.
+        // On the write thread it kept reading, and whatever is pending goes now.
         if (this.pending.length > 0 && !this.thread) await this.gather();
       }
     } finally {
@@ -199,8 +200,8 @@ export class GroupCommitWriter implements Service {
     }
   }
 
-  /** On start or first use: the commit thread, which from then on also owns the WAL checkpoints (off on the main
-   * connection). Concurrent callers share the one attempt. */
+  /** On start or first use: the write thread, whose checkpoint thread from then on owns the WAL checkpoints
+   * (off on the main connection). Concurrent callers share the one attempt. */
   private threadOnce(): Promise<void> {
     return (this.threadStarting ??= this.attachThread());
   }
@@ -214,13 +215,13 @@ export class GroupCommitWriter implements Service {
         this.thread = thread;
       });
     } catch (error) {
-      log.warn("ingest commit thread unavailable; committing on the main thread", { error });
+      log.warn("write thread unavailable; ingest commits on the main thread", { error });
     }
   }
 
   /** A dead thread: commits (and checkpoints) come back to the main connection. */
   private async dropThread(client: { execute(sql: string): Promise<unknown> }): Promise<void> {
-    log.error("ingest commit thread stopped; committing on the main thread from now on");
+    log.error("write thread stopped; ingest commits on the main thread from now on");
     const thread = this.thread;
     this.thread = undefined;
     await thread?.close();

@@ -6,6 +6,7 @@ import { MINUTE } from "../lib/durations";
 import { log } from "../lib/log";
 import type { BatchCounts } from "./batch";
 import { sweepBuffer } from "./buffer";
+import { BatchConnection } from "./batch-connection";
 import { processBatch } from "./process-batch";
 import { projectSettings } from "./settings";
 
@@ -33,8 +34,8 @@ const MAX_BACKOFF = 5_000;
  * the main thread, for its whole duration: ingest commits wait behind it. The time bound caps that wait while a
  * backlog drains; when the queue is shallow, batches take what is there (at most `batch_size`).
  */
-const CATCH_UP_FACTOR = 16;
-const CATCH_UP_MS = 300;
+const CATCH_UP_FACTOR = Number(process.env.XF ?? 16);
+const CATCH_UP_MS = Number(process.env.XMS ?? 300);
 
 /** The next batch size: doubles while batches come back full and quick; halves when one took twice too long;
  * back to `base` once one is not full. */
@@ -55,16 +56,16 @@ function record(taken: number, counts: BatchCounts): void {
 
 /**
  * Applies everything queued, batch after batch, then sweeps the buffer; returns the totals. Tests and the CLI
- * call it when background loops are off.
+ * call it when background loops are off (on the main thread, unless given a `connection`).
  */
-export async function drainQueue(ctx: Deps): Promise<NormaliserStats> {
+export async function drainQueue(ctx: Deps, connection?: BatchConnection): Promise<NormaliserStats> {
   const settings = projectSettings(ctx.config);
   const total: NormaliserStats = { batches: 0, items: 0, applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0, expired: 0, errors: 0 };
   const base = ctx.config.normaliser.batch_size;
   let limit = base;
   for (;;) {
     const started = performance.now();
-    const step = await processBatch(ctx.database, settings, limit);
+    const step = connection ? await connection.step(limit) : await processBatch(ctx.database, settings, limit);
     if (step.taken === 0) break;
     limit = nextLimit(limit, step.taken, base, performance.now() - started);
     record(step.taken, step.counts);
@@ -82,7 +83,6 @@ const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** The loop as a Service (registered in src/services.ts). */
 export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): Service {
-  const settings = projectSettings(ctx.config);
   const { batch_size: batchSize, idle_interval: idle } = ctx.config.normaliser;
   let running = false;
   let loop: Promise<void> | undefined;
@@ -95,13 +95,22 @@ export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): 
     });
 
   async function run(): Promise<void> {
+    const connection = await BatchConnection.open(ctx);
+    try {
+      await loopOn(connection);
+    } finally {
+      await connection.close();
+    }
+  }
+
+  async function loopOn(connection: BatchConnection): Promise<void> {
     let backoff = 0;
     let lastSweep = -Infinity;
     let limit = batchSize;
     while (running) {
       try {
         const started = performance.now();
-        const step = await processBatch(ctx.database, settings, limit);
+        const step = await connection.step(limit);
         if (step.taken > 0) record(step.taken, step.counts);
         limit = nextLimit(limit, step.taken, batchSize, performance.now() - started);
         if (now() - lastSweep >= SWEEP_EVERY) {

@@ -44,7 +44,12 @@ export function isStorageError(error: unknown): boolean {
 
 export type StepResult = { taken: number; counts: BatchCounts };
 
-const zero = (): BatchCounts => ({ applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0 });
+export const zero = (): BatchCounts => ({ applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0 });
+
+/** An idle poll asks the read connection, so an empty queue never takes the write lock from ingest. */
+export async function queueIsEmpty(database: Database): Promise<boolean> {
+  return (await database.read("SELECT 1 FROM ingest_queue LIMIT 1")).rows.length === 0;
+}
 
 async function applyStep(database: Database, settings: ReadonlyMap<string, ProjectSettings>, limit: number): Promise<StepResult> {
   return database.write(async (tx) => {
@@ -62,8 +67,7 @@ async function applyStep(database: Database, settings: ReadonlyMap<string, Proje
  * (`apply_failed`) and the rest goes through. Storage errors are thrown: the loop backs off and retries.
  */
 export async function processBatch(database: Database, settings: ReadonlyMap<string, ProjectSettings>, limit: number): Promise<StepResult> {
-  // An idle poll asks the read connection first, so an empty queue never takes the write lock from ingest.
-  if ((await database.read("SELECT 1 FROM ingest_queue LIMIT 1")).rows.length === 0) return { taken: 0, counts: zero() };
+  if (await queueIsEmpty(database)) return { taken: 0, counts: zero() };
   try {
     return await applyStep(database, settings, limit);
   } catch (error) {

@@ -151,9 +151,10 @@ test("healthcheck (the Docker HEALTHCHECK) passes against a running binary and f
   expect(down.code).toBe(1);
 });
 
-test("ingest from the binary commits on the embedded commit thread: 202, the row in the queue, no fallback", async () => {
+test("ingest and the normaliser run on the binary's embedded write thread: 202, the event applied, no fallback", async () => {
   const key = (await runCli(["keys", "create", "--name", "ingest"], { exe, cwd: tmp.dir })).stdout.trim();
   const served = await startServe([], { exe, cwd: tmp.dir, env: { VIBEFOLLOW_LOG: "info" } });
+  const database = await openDatabase({ url: `file:${join(tmp.dir, "data/vibefollow.db")}`, synchronous: "full", busy_timeout: 5000 });
   try {
     const r = await fetch(`${served.url}/api/v1/events`, {
       method: "POST",
@@ -161,17 +162,20 @@ test("ingest from the binary commits on the embedded commit thread: 202, the row
       body: JSON.stringify({ external_user_id: "bin_user", name: "binary_checked", properties: {} }),
     });
     expect(r.status).toBe(202);
-  } finally {
-    expect(await served.stop()).toBe(0);
-  }
-  // The worker script is an entrypoint of the build: had it failed to load, the writer would have said so.
-  expect(served.stdout() + served.stderr()).not.toContain("commit thread unavailable");
-  const database = await openDatabase({ url: `file:${join(tmp.dir, "data/vibefollow.db")}`, synchronous: "full", busy_timeout: 5000 });
-  try {
-    const stored = await database.read("SELECT count(*) AS n FROM ingest_queue WHERE payload LIKE '%binary_checked%'");
-    const applied = await database.read("SELECT count(*) AS n FROM event_buffer WHERE payload LIKE '%binary_checked%'");
-    expect(Number(stored.rows[0]!.n) + Number(applied.rows[0]!.n)).toBe(1);
+    // The normaliser takes it from the queue (on the write thread: the worker loads the pipeline on first use)
+    // and, its user unknown, buffers it.
+    const buffered = async () => Number((await database.read("SELECT count(*) AS n FROM event_buffer WHERE payload LIKE '%binary_checked%'")).rows[0]!.n);
+    for (let i = 0; i < 100 && (await buffered()) === 0; i++) await Bun.sleep(50);
+    expect(await buffered()).toBe(1);
+    expect(Number((await database.read("SELECT count(*) AS n FROM ingest_queue")).rows[0]!.n)).toBe(0);
   } finally {
     database.close();
+    expect(await served.stop()).toBe(0);
   }
+  // The worker script is an entrypoint of the build: had it failed to load or run, the writer or the
+  // normaliser would have said so and fallen back to the main thread.
+  const output = served.stdout() + served.stderr();
+  expect(output).not.toContain("write thread unavailable");
+  expect(output).not.toContain("write thread stopped");
+  expect(output).not.toContain("normaliser step failed");
 });

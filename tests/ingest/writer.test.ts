@@ -3,7 +3,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { openDatabase } from "../../src/db/client";
 import { migrate } from "../../src/db/migrate";
-import { CommitThread } from "../../src/ingest/commit-thread";
+import { WriteThread } from "../../src/db/write-thread";
 import { GroupCommitWriter, groupOf, ingestWriterFor } from "../../src/ingest";
 import { createKey } from "../../src/keys/service";
 import { startTestServer, tempDir } from "../support/harness";
@@ -169,7 +169,7 @@ test("the checkpoint thread copies committed pages into the database file, off t
     await migrate(database);
     await database.execute("PRAGMA wal_checkpoint(TRUNCATE)");
     const before = statSync(file).size;
-    const thread = await CommitThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, 100);
+    const thread = await WriteThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, 100);
     const big = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(2_000_000) } });
     await database.exclusive(() => thread.commit([{ sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ('default', 'track', 'api', ?, 1)", args: [big] }]));
     expect(statSync(file).size).toBeLessThan(before + 1_000_000); // committed: in the WAL, not yet in the file

@@ -73,7 +73,7 @@ test("the loop as a service drains what arrives, reports depth and lag, and stop
   expect(await queueStats(db)).toEqual({ depth: 2, lagMs: 1500 });
   expect(await queueStats(db, "acme")).toEqual({ depth: 2, lagMs: 1500 });
   expect(await queueStats(db, "other")).toEqual({ depth: 0, lagMs: 0 });
-  const service = createNormaliser({ ...server.ctx, config: { ...server.ctx.config, normaliser: { batch_size: 1, idle_interval: 5 } } });
+  const service = createNormaliser({ ...server.ctx, config: { ...server.ctx.config, normaliser: { ...server.ctx.config.normaliser, batch_size: 1, idle_interval: 5 } } });
   service.start();
   try {
     for (let i = 0; i < 200 && (await queueStats(db)).depth > 0; i++) await Bun.sleep(5);
@@ -96,7 +96,7 @@ test("when the database itself fails the loop backs off and retries: nothing is 
   await enqueue(db, [identify("sick")]);
   await drain(server);
   await db.execute("ALTER TABLE events RENAME TO events_away");
-  const service = createNormaliser({ ...server.ctx, config: { ...server.ctx.config, normaliser: { batch_size: 10, idle_interval: 5 } } });
+  const service = createNormaliser({ ...server.ctx, config: { ...server.ctx.config, normaliser: { ...server.ctx.config.normaliser, batch_size: 10, idle_interval: 5 } } });
   try {
     await enqueue(db, [track("sick", "one"), track("sick", "two")]);
     service.start();
@@ -119,7 +119,7 @@ test("when the database itself fails the loop backs off and retries: nothing is 
 test("while a backlog drains batches grow (up to 16× batch_size, while quick) and shrink back once the queue is shallow", async () => {
   const db = server.ctx.database;
   await enqueue(db, Array.from({ length: 100 }, (_, i) => track("f1", `grow-${i}`)));
-  const ctx = { ...server.ctx, config: { ...server.ctx.config, normaliser: { batch_size: 2, idle_interval: 5 } } };
+  const ctx = { ...server.ctx, config: { ...server.ctx.config, normaliser: { ...server.ctx.config.normaliser, batch_size: 2, idle_interval: 5 } } };
   const r = await drainQueue(ctx);
   expect(r.items).toBe(100);
   expect(r.batches).toBe(7); // 2 + 4 + 8 + 16 + 32 + 32 + 6
