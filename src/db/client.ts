@@ -75,6 +75,11 @@ export class Database {
     });
   }
 
+  /** Writes waiting for the write lock right now (the normaliser keeps its batches short while ingest waits). */
+  get writersWaiting(): number {
+    return this.lock.waiting;
+  }
+
   /** Runs statements as one transaction, alone. */
   batch(statements: InStatement[]): Promise<ResultSet[]> {
     const nested = nestedWriteError();

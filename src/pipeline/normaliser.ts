@@ -28,19 +28,20 @@ const SWEEP_EVERY = MINUTE;
 const MAX_BACKOFF = 5_000;
 /**
  * Catch-up: while a backlog drains (each batch came back full), batches double, up to CATCH_UP_FACTOR times
- * `batch_size`, as long as each takes under CATCH_UP_MS. A batch's cost is mostly its fixed statements, its
- * commit and the pages it dirties, which bigger batches share: on 100k users, batches of up to 16,000 items
- * drained 25k items/s, batches of up to 4,000 items 18.5k. But a batch holds the write lock, and its statements
- * the main thread, for its whole duration: ingest commits wait behind it. The time bound caps that wait while a
- * backlog drains; when the queue is shallow, batches take what is there (at most `batch_size`).
+ * `batch_size`, as long as each takes under CATCH_UP_MS and no other write waits for the lock. A batch's cost is
+ * mostly its fixed statements, its commit and the pages it dirties, which bigger batches share: on 100k users,
+ * batches of up to 16,000 items drained 25k items/s, batches of up to 4,000 items 18.5k. But a batch holds the
+ * write lock for its whole duration (and, without the write thread, the main thread): ingest commits wait behind
+ * it. When the queue is shallow, batches take what is there (at most `batch_size`).
  */
-const CATCH_UP_FACTOR = Number(process.env.XF ?? 16);
-const CATCH_UP_MS = Number(process.env.XMS ?? 300);
+const CATCH_UP_FACTOR = 16;
+const CATCH_UP_MS = 300;
 
 /** The next batch size: doubles while batches come back full and quick; halves when one took twice too long;
- * back to `base` once one is not full. */
-export function nextLimit(limit: number, taken: number, base: number, ms = 0): number {
-  if (taken < limit) return base;
+ * back to `base` once one is not full, or while other writes (ingest commits) wait for the write lock — a
+ * catch-up must not make every 202 wait behind a long batch. */
+export function nextLimit(limit: number, taken: number, base: number, ms = 0, othersWaiting = 0): number {
+  if (taken < limit || othersWaiting > 0) return base;
   if (ms > CATCH_UP_MS * 2) return Math.max(base, Math.floor(limit / 2));
   if (ms > CATCH_UP_MS) return limit;
   return Math.min(limit * 2, base * CATCH_UP_FACTOR);
@@ -67,7 +68,7 @@ export async function drainQueue(ctx: Deps, connection?: BatchConnection): Promi
     const started = performance.now();
     const step = connection ? await connection.step(limit) : await processBatch(ctx.database, settings, limit);
     if (step.taken === 0) break;
-    limit = nextLimit(limit, step.taken, base, performance.now() - started);
+    limit = nextLimit(limit, step.taken, base, performance.now() - started, ctx.database.writersWaiting);
     record(step.taken, step.counts);
     total.batches++;
     total.items += step.taken;
@@ -112,7 +113,7 @@ export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): 
         const started = performance.now();
         const step = await connection.step(limit);
         if (step.taken > 0) record(step.taken, step.counts);
-        limit = nextLimit(limit, step.taken, batchSize, performance.now() - started);
+        limit = nextLimit(limit, step.taken, batchSize, performance.now() - started, ctx.database.writersWaiting);
         if (now() - lastSweep >= SWEEP_EVERY) {
           lastSweep = now();
           normaliserStats.expired += await sweepBuffer(ctx.database, ctx.config);

@@ -116,7 +116,7 @@ test("when the database itself fails the loop backs off and retries: nothing is 
 });
 
 
-test("while a backlog drains batches grow (up to 16× batch_size, while quick) and shrink back once the queue is shallow", async () => {
+test("while a backlog drains batches grow (up to 16× batch_size, while quick and no one waits) and shrink back once the queue is shallow", async () => {
   const db = server.ctx.database;
   await enqueue(db, Array.from({ length: 100 }, (_, i) => track("f1", `grow-${i}`)));
   const ctx = { ...server.ctx, config: { ...server.ctx.config, normaliser: { ...server.ctx.config.normaliser, batch_size: 2, idle_interval: 5 } } };
@@ -129,6 +129,14 @@ test("while a backlog drains batches grow (up to 16× batch_size, while quick) a
   expect(nextLimit(16, 16, 2, 400)).toBe(16);
   expect(nextLimit(16, 16, 2, 700)).toBe(8);
   expect(nextLimit(16, 5, 2, 10)).toBe(2);
+  // While other writes (ingest commits) wait for the lock, a catch-up goes back to batch_size.
+  expect(nextLimit(8, 8, 2, 10, 1)).toBe(2);
+  const held = db.exclusive(() => Bun.sleep(30));
+  const waiting = db.execute("SELECT 1");
+  await Bun.sleep(5); // the first has the lock by now; the second waits
+  expect(db.writersWaiting).toBe(1);
+  await Promise.all([held, waiting]);
+  expect(db.writersWaiting).toBe(0);
   const u = (await userRow(db, "f1"))!;
   const names = (await rows(db, "SELECT name FROM events WHERE user_id = ? AND name LIKE 'grow-%' ORDER BY id", [u.id])).map((e) => e.name);
   expect(names).toEqual(Array.from({ length: 100 }, (_, i) => `grow-${i}`)); // still in arrival order
