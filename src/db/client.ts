@@ -63,8 +63,8 @@ export class Database {
 
   /**
    * Holds the write lock while `work` runs, handing it the raw write client. For a writer that commits through
-   * a connection of its own (the write thread, src/db/write-thread.ts): holding the lock keeps its transactions from ever
-   * meeting this connection's.
+   * a connection of its own (the write thread, src/db/write-thread.ts): holding the lock keeps its transactions
+   * from ever meeting this connection's.
    */
   exclusive<T>(work: (client: Client) => Promise<T>): Promise<T> {
     const nested = nestedWriteError();

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { createNormaliser, drainQueue, queueStats, setAfterApply, setOnQuarantine } from "../../src/pipeline";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
-import { nextLimit } from "../../src/pipeline/normaliser";
+import { CATCH_UP_FACTOR, CATCH_UP_MS, nextLimit } from "../../src/pipeline/normaliser";
 import type { TestServer } from "../support/harness";
 import { count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
 
@@ -116,18 +116,21 @@ test("when the database itself fails the loop backs off and retries: nothing is 
 });
 
 
-test("while a backlog drains batches grow (up to 16× batch_size, while quick and no one waits) and shrink back once the queue is shallow", async () => {
+test("while a backlog drains batches grow (up to 64× batch_size, while quick and no one waits) and shrink back once the queue is shallow", async () => {
   const db = server.ctx.database;
   await enqueue(db, Array.from({ length: 100 }, (_, i) => track("f1", `grow-${i}`)));
   const ctx = { ...server.ctx, config: { ...server.ctx.config, normaliser: { ...server.ctx.config.normaliser, batch_size: 2, idle_interval: 5 } } };
   const r = await drainQueue(ctx);
   expect(r.items).toBe(100);
-  expect(r.batches).toBe(7); // 2 + 4 + 8 + 16 + 32 + 32 + 6
-  // The size rule itself: double while full and quick; hold when slow; halve when very slow; reset when not full.
+  expect(r.batches).toBe(6); // 2 + 4 + 8 + 16 + 32 + 38
+  // The size rule itself: double while full and quick, up to the cap; hold when slow; halve when very slow;
+  // reset when not full.
+  expect([CATCH_UP_FACTOR, CATCH_UP_MS]).toEqual([64, 1_000]);
   expect(nextLimit(8, 8, 2, 10)).toBe(16);
-  expect(nextLimit(32, 32, 2, 10)).toBe(32);
-  expect(nextLimit(16, 16, 2, 400)).toBe(16);
-  expect(nextLimit(16, 16, 2, 700)).toBe(8);
+  expect(nextLimit(64, 64, 2, 10)).toBe(128);
+  expect(nextLimit(128, 128, 2, 10)).toBe(128);
+  expect(nextLimit(16, 16, 2, CATCH_UP_MS + 100)).toBe(16);
+  expect(nextLimit(16, 16, 2, CATCH_UP_MS * 2 + 100)).toBe(8);
   expect(nextLimit(16, 5, 2, 10)).toBe(2);
   // While other writes (ingest commits) wait for the lock, a catch-up goes back to batch_size.
   expect(nextLimit(8, 8, 2, 10, 1)).toBe(2);
