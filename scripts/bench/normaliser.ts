@@ -102,7 +102,7 @@ async function enqueue(db: Database, rows: Row[], receivedAt: number): Promise<v
 }
 
 const rows = generate(USERS, EVENTS, "u");
-console.log(`normaliser benchmark: ${rows.length.toLocaleString()} items (${USERS.toLocaleString()} users, ${EVENTS.toLocaleString()} events), audiences ${AUDIENCES ? "on" : "off"}, synchronous=FULL, batches ${THREAD ? "on the normaliser thread" : "on the main connection"}`);
+console.log(`normaliser benchmark: ${rows.length.toLocaleString()} items (${USERS.toLocaleString()} users, ${EVENTS.toLocaleString()} events), audiences ${AUDIENCES ? "on" : "off"}, synchronous=FULL, batches ${THREAD ? "on the write thread" : "on the main connection"}`);
 
 // 1. Ceilings: raw batched inserts (1,000 per transaction) of the same rows, same database, same run — into a
 //    bare table, and into a copy of `events` with its indexes (the least any store of these rows costs).

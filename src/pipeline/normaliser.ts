@@ -121,7 +121,12 @@ export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): 
         }
         backoff = 0;
         if (step.taken === 0) await pause(idle);
-        else await yieldToIo();
+        else {
+          // Writes that queued behind this batch (ingest commits) go first, so the next poll sees their rows
+          // instead of an empty queue and a whole idle interval: an empty turn of the write lock waits for them.
+          await ctx.database.exclusive(async () => undefined);
+          await yieldToIo();
+        }
       } catch (error) {
         normaliserStats.errors++;
         backoff = Math.min(Math.max(backoff * 2, 100), MAX_BACKOFF);
