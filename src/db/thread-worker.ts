@@ -7,8 +7,9 @@
  *               normalise (one normaliser step: src/pipeline/thread-step.ts) · close (connection closed)
  * Messages out: ready | failed (open did not work) · done (per request: `result` or `error`) · closed
  */
-import { createClient, type Client, type InStatement } from "@libsql/client";
+import type { Client, InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
+import { openCachedClient } from "./cached-client";
 
 declare const self: Worker;
 
@@ -44,7 +45,8 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 async function open(m: OpenMessage): Promise<void> {
   url = m.url;
-  client = createClient({ url: m.url, concurrency: 1, timeout: m.busyTimeout });
+  // Statements stay prepared between commits and batches (cached-client.ts).
+  client = openCachedClient(m.url.slice("file:".length).split("?")[0]!, m.busyTimeout);
   await client.execute(`PRAGMA busy_timeout = ${m.busyTimeout}`);
   await client.execute(`PRAGMA synchronous = ${m.synchronous === "full" ? "FULL" : "NORMAL"}`);
   await client.execute("PRAGMA foreign_keys = ON");
