@@ -44,7 +44,11 @@ export class BatchConnection {
     const thread = this.thread;
     if (thread && !thread.broken) {
       if (await queueIsEmpty(database)) return { taken: 0, counts: zero() };
-      return database.exclusive(() => thread.normalise<StepResult>(limit, now(), config));
+      return database.exclusive(async () => {
+        const step = await thread.normalise<StepResult>(limit, now(), config);
+        // Asked before the lock is let go: whoever queued during the batch is still waiting.
+        return { ...step, contended: database.writersWaiting > 0 };
+      });
     }
     if (thread) {
       log.error("write thread stopped; normaliser batches run on the main thread from now on");

@@ -41,8 +41,8 @@ export const CATCH_UP_MS = 1_000;
 /** The next batch size: doubles while batches come back full and quick; halves when one took twice too long;
  * back to `base` once one is not full, or while other writes (ingest commits) wait for the write lock — a
  * catch-up must not make every 202 wait behind a long batch. */
-export function nextLimit(limit: number, taken: number, base: number, ms = 0, othersWaiting = 0): number {
-  if (taken < limit || othersWaiting > 0) return base;
+export function nextLimit(limit: number, taken: number, base: number, ms = 0, contended = false): number {
+  if (taken < limit || contended) return base;
   if (ms > CATCH_UP_MS * 2) return Math.max(base, Math.floor(limit / 2));
   if (ms > CATCH_UP_MS) return limit;
   return Math.min(limit * 2, base * CATCH_UP_FACTOR);
@@ -69,7 +69,7 @@ export async function drainQueue(ctx: Deps, connection?: BatchConnection): Promi
     const started = performance.now();
     const step = connection ? await connection.step(limit) : await processBatch(ctx.database, settings, limit);
     if (step.taken === 0) break;
-    limit = nextLimit(limit, step.taken, base, performance.now() - started, ctx.database.writersWaiting);
+    limit = nextLimit(limit, step.taken, base, performance.now() - started, step.contended);
     record(step.taken, step.counts);
     total.batches++;
     total.items += step.taken;
@@ -114,7 +114,7 @@ export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): 
         const started = performance.now();
         const step = await connection.step(limit);
         if (step.taken > 0) record(step.taken, step.counts);
-        limit = nextLimit(limit, step.taken, batchSize, performance.now() - started, ctx.database.writersWaiting);
+        limit = nextLimit(limit, step.taken, batchSize, performance.now() - started, step.contended);
         if (now() - lastSweep >= SWEEP_EVERY) {
           lastSweep = now();
           normaliserStats.expired += await sweepBuffer(ctx.database, ctx.config);

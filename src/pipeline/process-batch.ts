@@ -42,7 +42,8 @@ export function isStorageError(error: unknown): boolean {
   return /SQLITE_(BUSY|LOCKED|IOERR|FULL|READONLY|CANTOPEN|CORRUPT|NOMEM|NOTADB|PROTOCOL|SCHEMA)|no such (table|column)|closed|CLIENT_CLOSED|TRANSACTION_CLOSED/i.test(text);
 }
 
-export type StepResult = { taken: number; counts: BatchCounts };
+/** `contended`: another write waited for the lock while this batch held it (the catch-up then stops growing). */
+export type StepResult = { taken: number; counts: BatchCounts; contended?: boolean };
 
 export const zero = (): BatchCounts => ({ applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0 });
 
@@ -57,7 +58,7 @@ async function applyStep(database: Database, settings: ReadonlyMap<string, Proje
     if (rows.length === 0) return { taken: 0, counts: zero() };
     const counts = await applyRows(tx, rows, settings);
     await release(tx, rows);
-    return { taken: rows.length, counts };
+    return { taken: rows.length, counts, contended: database.writersWaiting > 0 };
   });
 }
 

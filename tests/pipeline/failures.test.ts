@@ -133,7 +133,7 @@ test("while a backlog drains batches grow (up to 64× batch_size, while quick an
   expect(nextLimit(16, 16, 2, CATCH_UP_MS * 2 + 100)).toBe(8);
   expect(nextLimit(16, 5, 2, 10)).toBe(2);
   // While other writes (ingest commits) wait for the lock, a catch-up goes back to batch_size.
-  expect(nextLimit(8, 8, 2, 10, 1)).toBe(2);
+  expect(nextLimit(8, 8, 2, 10, true)).toBe(2);
   const held = db.exclusive(() => Bun.sleep(30));
   const waiting = db.execute("SELECT 1");
   await Bun.sleep(5); // the first has the lock by now; the second waits

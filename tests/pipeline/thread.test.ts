@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from "bun:test";
 import { acquireWriteThread } from "../../src/db/write-thread";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
-import { createNormaliser, queueStats } from "../../src/pipeline";
+import { createNormaliser, drainQueue, queueStats } from "../../src/pipeline";
 import { BatchConnection } from "../../src/pipeline/batch-connection";
 import { waitFor } from "../ingest/support";
 import { count, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
@@ -111,6 +111,40 @@ test("the write thread is shared: one thread for every lease, ended by the last 
     expect(await count(db, "SELECT count(*) AS n FROM meta WHERE key = 'shared-thread'")).toBe(1);
     await c.close();
   } finally {
+    await server.close();
+  }
+});
+
+test("while another write waits for the lock, catch-up batches stay at batch_size; alone, they grow", async () => {
+  const server = await startPipelineServer();
+  const db = server.ctx.database;
+  const ctx = { ...server.ctx, config: { ...server.ctx.config, normaliser: { ...server.ctx.config.normaliser, batch_size: 10 } } };
+  const items = (tag: string) => Array.from({ length: 400 }, (_, i) => track("c1", `${tag}-${i}`));
+  const connection = await BatchConnection.open(ctx);
+  try {
+    await enqueue(db, [identify("c1")]);
+    await drainQueue(ctx, connection);
+    // Another writer always queued for the lock (the FIFO lock alternates between it and the batches). Like the
+    // ingest writer it yields to I/O between writes: a loop of bare microtasks would starve the event loop that
+    // delivers the thread's replies.
+    await enqueue(db, items("busy"));
+    let done = false;
+    const other = (async () => {
+      while (!done) {
+        await db.execute("SELECT 1");
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    const busy = await drainQueue(ctx, connection).finally(() => (done = true));
+    await other;
+    expect(busy.items).toBe(400);
+    expect(busy.batches).toBe(40);
+    await enqueue(db, items("alone"));
+    const alone = await drainQueue(ctx, connection);
+    expect(alone.items).toBe(400);
+    expect(alone.batches).toBe(6); // 10 + 20 + 40 + 80 + 160 + 90
+  } finally {
+    await connection.close();
     await server.close();
   }
 });
