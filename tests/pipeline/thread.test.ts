@@ -125,8 +125,8 @@ test("while another write waits for the lock, catch-up batches stay at batch_siz
     await enqueue(db, [identify("c1")]);
     await drainQueue(ctx, connection);
     // Another writer always queued for the lock (the FIFO lock alternates between it and the batches). Like the
-    // ingest writer it yields to I/O between writes: a loop of bare microtasks would starve the event loop that
-    // delivers the thread's replies.
+    // ingest writer it yields to I/O between writes: on a free lock, a loop that awaits only microtasks never
+    // lets the event loop run (timers, I/O, the drain's own yield between batches) — true of any JavaScript.
     await enqueue(db, items("busy"));
     let done = false;
     const other = (async () => {
