@@ -48,8 +48,10 @@ export function openCachedClient(path: string, busyTimeoutMs: number): Client {
     try {
       const { stmt, reader } = prepare(sql);
       if (reader) {
-        const columns = stmt.columns().map((c: { name: string }) => c.name);
-        const types = stmt.columns().map((c: { type?: string | null }) => c.type ?? "");
+        // Read per call, not cached with the statement: after a schema change `SELECT *` may return others.
+        const defs = stmt.columns();
+        const columns = defs.map((c) => c.name);
+        const types = defs.map((c) => c.type ?? "");
         const rows = (stmt.all(args) as unknown[][]).map((values) => toRow(values, columns));
         return result(columns, types, rows, 0, undefined);
       }

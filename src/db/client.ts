@@ -173,7 +173,8 @@ function holdForTransaction(client: Client, lock: Mutex, mode: TransactionMode =
 
 export type Transaction = Parameters<Parameters<Database["write"]>[0]>[0];
 
-const WRITER_CACHE_KIB = 65_536;
+/** The page cache of every write connection (this one, and the write thread's: src/db/write-thread.ts). */
+export const WRITER_CACHE_KIB = 65_536;
 export const WAL_CHECKPOINT_PAGES = 10_000;
 export const WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
 

@@ -17,8 +17,6 @@ export type ThreadOptions = {
   name: string;
   /** > 0: the thread runs a PASSIVE WAL checkpoint on this period. */
   checkpointEveryMs?: number;
-  /** wal_autocheckpoint of the thread's own commits (0: they never checkpoint). */
-  autocheckpointPages?: number;
   /** Page cache of the thread's connection, KiB (0: SQLite's default). */
   cacheKib?: number;
 };
@@ -65,7 +63,6 @@ export class ConnectionThread {
       busyTimeout: Math.round(database.busy_timeout),
       synchronous: database.synchronous === "full" ? "full" : "normal",
       checkpointEveryMs: options.checkpointEveryMs ?? 0,
-      autocheckpointPages: options.autocheckpointPages ?? 0,
       walSizeLimit: WAL_SIZE_LIMIT_BYTES,
       cacheKib: options.cacheKib ?? 0,
     };

@@ -20,8 +20,6 @@ export type OpenMessage = {
   synchronous: "full" | "normal";
   /** > 0: this thread runs a PASSIVE WAL checkpoint on this period (the checkpoint thread). */
   checkpointEveryMs: number;
-  /** SQLite's wal_autocheckpoint for this connection's own commits (0: never inside a commit). */
-  autocheckpointPages: number;
   walSizeLimit: number;
   cacheKib: number;
 };
@@ -50,7 +48,8 @@ async function open(m: OpenMessage): Promise<void> {
   await client.execute(`PRAGMA busy_timeout = ${m.busyTimeout}`);
   await client.execute(`PRAGMA synchronous = ${m.synchronous === "full" ? "FULL" : "NORMAL"}`);
   await client.execute("PRAGMA foreign_keys = ON");
-  await client.execute(`PRAGMA wal_autocheckpoint = ${m.autocheckpointPages}`);
+  // Checkpoints are the checkpoint thread's job: never inside this connection's commits.
+  await client.execute("PRAGMA wal_autocheckpoint = 0");
   await client.execute(`PRAGMA journal_size_limit = ${m.walSizeLimit}`);
   if (m.cacheKib > 0) await client.execute(`PRAGMA cache_size = -${m.cacheKib}`);
   if (m.checkpointEveryMs > 0) {

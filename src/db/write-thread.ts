@@ -1,6 +1,6 @@
 import type { InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
-import type { Database } from "./client";
+import { WRITER_CACHE_KIB, type Database } from "./client";
 import { ConnectionThread } from "./connection-thread";
 
 /**
@@ -9,8 +9,6 @@ import { ConnectionThread } from "./connection-thread";
  * single events at half load from ~8 ms to ~15 ms; every 10 s, it stays under the 10 ms bar.
  */
 const CHECKPOINT_EVERY_MS = 10_000;
-/** The write connection's page cache: normaliser batches touch user and index pages all over the file. */
-const CACHE_KIB = 65_536;
 
 /**
  * A database's write thread: the connection the heavy writes run on — the ingest writer's group commits and the
@@ -34,7 +32,7 @@ export class WriteThread {
   /** Starts both threads and opens their connections; rejects when that is not possible. */
   static async start(url: string, database: Config["database"], checkpointEveryMs = CHECKPOINT_EVERY_MS): Promise<WriteThread> {
     const started = await Promise.allSettled([
-      ConnectionThread.start(url, database, { name: "write thread", cacheKib: CACHE_KIB }),
+      ConnectionThread.start(url, database, { name: "write thread", cacheKib: WRITER_CACHE_KIB }),
       ConnectionThread.start(url, database, { name: "checkpoint thread", checkpointEveryMs }),
     ]);
     const [writer, checkpointer] = started.map((r) => (r.status === "fulfilled" ? r.value : undefined));

@@ -7,7 +7,8 @@ import { USER_COLUMNS, userToHotRow, userToRow, type UserState } from "./user-st
 /**
  * Everything one batch writes, collected in memory and flushed with a handful of statements. Each statement
  * takes its rows as one JSON array (src/db/json-rows.ts), so a batch of 1,000 items costs ~10 statements instead of
- * thousands of round trips — and the SQL text never changes, so libSQL reuses its prepared form.
+ * thousands of round trips — and the SQL text never changes, so the write thread's connection keeps it
+ * prepared (src/db/cached-client.ts).
  */
 export type QuarantineInsert = {
   id: string;

@@ -15,6 +15,14 @@ const WEBHOOK = `[[projects.webhooks]]\nurl = "http://127.0.0.1:9/hook"\nsecret 
 
 afterEach(() => setClock(systemClock));
 
+/** Whether the normaliser's batches for this context would run on the write thread. */
+async function opensThreaded(ctx: Parameters<typeof BatchConnection.open>[0]): Promise<boolean> {
+  const connection = await BatchConnection.open(ctx);
+  const threaded = connection.threaded;
+  await connection.close();
+  return threaded;
+}
+
 async function drained(database: Parameters<typeof queueStats>[0]): Promise<void> {
   await waitFor(async () => (await queueStats(database)).depth === 0, 20_000);
 }
@@ -26,9 +34,7 @@ test("batches run on the write thread, with the main thread's clock and the same
   setClock(clock);
   const service = createNormaliser(server.ctx);
   try {
-    const connection = await BatchConnection.open(server.ctx);
-    expect(connection.threaded).toBe(true);
-    await connection.close();
+    expect(await opensThreaded(server.ctx)).toBe(true);
     await enqueue(db, [identify("t1", { email: "t1@example.com" }), track("t1", "trial_started", { properties: { trial_days: 14 } }), { kind: "track", payload: "{not json" }]);
     service.start();
     await drained(db);
@@ -82,9 +88,7 @@ test("thread = false keeps the normaliser's batches on the main thread", async (
   const server = await startPipelineServer(`[normaliser]\nthread = false\n`);
   const service = createNormaliser(server.ctx);
   try {
-    const connection = await BatchConnection.open(server.ctx);
-    expect(connection.threaded).toBe(false);
-    await connection.close();
+    expect(await opensThreaded(server.ctx)).toBe(false);
     await enqueue(server.ctx.database, [identify("m1"), track("m1", "a")]);
     service.start();
     await drained(server.ctx.database);
