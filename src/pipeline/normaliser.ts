@@ -29,14 +29,17 @@ const MAX_BACKOFF = 5_000;
 /**
  * Catch-up: while a backlog drains (each batch came back full), batches double, up to CATCH_UP_FACTOR times
  * `batch_size`, as long as each takes under CATCH_UP_MS and no other write waits for the lock. A batch's cost is
- * mostly its fixed statements, its commit and the pages it dirties, which bigger batches share: on 100k users
- * (bench:normaliser, interleaved runs), batches of up to 64,000 items / 1 s drained 25.8–27.8k items/s, batches
- * of up to 16,000 / 300 ms 21.6–24.8k. A batch holds the write lock for its whole duration (and, without the
- * write thread, the main thread), so an ingest commit arriving meanwhile waits for it; once one waits, batches go
- * back to `batch_size`. When the queue is shallow, batches take what is there (at most `batch_size`).
+ * a per-item part plus a part that does not shrink with the batch: the pages of users, indexes and counters it
+ * dirties (every event rewrites its user's row) and the commit that writes them — about half a second per batch
+ * on 100k users. Bigger batches share it: on 100k users (bench:normaliser, interleaved runs), batches of up to
+ * 64,000 items / 2 s drained 30.4–31.0k items/s, up to 64,000 / 1 s (where they stop at 32,000) 24.6–28.2k,
+ * up to 16,000 / 300 ms 21.6–24.8k. A batch holds the write lock for its whole duration (and, without the write
+ * thread, the main thread), so an ingest commit arriving meanwhile waits for it — at most CATCH_UP_MS, once per
+ * catch-up: as soon as one waits, batches go back to `batch_size`. When the queue is shallow, batches take what
+ * is there (at most `batch_size`).
  */
 export const CATCH_UP_FACTOR = 64;
-export const CATCH_UP_MS = 1_000;
+export const CATCH_UP_MS = 2_000;
 
 /** The next batch size: doubles while batches come back full and quick; halves when one took twice too long;
  * back to `base` once one is not full, or while other writes (ingest commits) wait for the write lock — a

@@ -125,7 +125,7 @@ test("while a backlog drains batches grow (up to 64× batch_size, while quick an
   expect(r.batches).toBe(6); // 2 + 4 + 8 + 16 + 32 + 38
   // The size rule itself: double while full and quick, up to the cap; hold when slow; halve when very slow;
   // reset when not full.
-  expect([CATCH_UP_FACTOR, CATCH_UP_MS]).toEqual([64, 1_000]);
+  expect([CATCH_UP_FACTOR, CATCH_UP_MS]).toEqual([64, 2_000]);
   expect(nextLimit(8, 8, 2, 10)).toBe(16);
   expect(nextLimit(64, 64, 2, 10)).toBe(128);
   expect(nextLimit(128, 128, 2, 10)).toBe(128);
