@@ -15,8 +15,11 @@ const OPEN_TIMEOUT_MS = 10_000;
 export type ThreadOptions = {
   /** Names the thread in errors ("write thread"). */
   name: string;
-  /** > 0: the thread runs a PASSIVE WAL checkpoint on this period. */
+  /** > 0: the thread runs the WAL checkpoints, a PASSIVE one on this period (thread-worker.ts `checkpoints`). */
   checkpointEveryMs?: number;
+  /** The WAL's size when it starts over (journal_size_limit), and from which the checkpoint thread makes it
+   * start over (default WAL_SIZE_LIMIT_BYTES; tests pass less). */
+  walSizeLimit?: number;
   /** Page cache of the thread's connection, KiB (0: SQLite's default). */
   cacheKib?: number;
 };
@@ -63,7 +66,7 @@ export class ConnectionThread {
       busyTimeout: Math.round(database.busy_timeout),
       synchronous: database.synchronous === "full" ? "full" : "normal",
       checkpointEveryMs: options.checkpointEveryMs ?? 0,
-      walSizeLimit: WAL_SIZE_LIMIT_BYTES,
+      walSizeLimit: options.walSizeLimit ?? WAL_SIZE_LIMIT_BYTES,
       cacheKib: options.cacheKib ?? 0,
     };
     return new ConnectionThread(await spawn(open, options.name), options.name);

@@ -30,10 +30,14 @@ export class WriteThread {
   ) {}
 
   /** Starts both threads and opens their connections; rejects when that is not possible. */
-  static async start(url: string, database: Config["database"], checkpointEveryMs = CHECKPOINT_EVERY_MS): Promise<WriteThread> {
+  static async start(
+    url: string,
+    database: Config["database"],
+    { checkpointEveryMs = CHECKPOINT_EVERY_MS, walSizeLimit }: { checkpointEveryMs?: number; walSizeLimit?: number } = {},
+  ): Promise<WriteThread> {
     const started = await Promise.allSettled([
-      ConnectionThread.start(url, database, { name: "write thread", cacheKib: WRITER_CACHE_KIB }),
-      ConnectionThread.start(url, database, { name: "checkpoint thread", checkpointEveryMs }),
+      ConnectionThread.start(url, database, { name: "write thread", cacheKib: WRITER_CACHE_KIB, walSizeLimit }),
+      ConnectionThread.start(url, database, { name: "checkpoint thread", checkpointEveryMs, walSizeLimit }),
     ]);
     const [writer, checkpointer] = started.map((r) => (r.status === "fulfilled" ? r.value : undefined));
     if (!writer || !checkpointer) {

@@ -150,6 +150,32 @@ test("a writer whose commit thread cannot start commits on the main thread", asy
   }
 });
 
+test("under commits back to back, the checkpoint thread still makes the WAL start over", async () => {
+  const { dir, cleanup } = tempDir();
+  const file = join(dir, "restart.db");
+  const config = { url: `file:${file}`, synchronous: "normal", busy_timeout: 5000 } as never;
+  const database = await openDatabase(config);
+  const limit = 1024 * 1024;
+  try {
+    await migrate(database);
+    await database.execute("PRAGMA wal_autocheckpoint = 0"); // as while the write thread is attached
+    const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 50, walSizeLimit: limit });
+    const payload = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(100_000) } });
+    // 40 MB of commits with no pause between them: PASSIVE checkpoints alone never let the WAL start over.
+    let largest = 0;
+    for (let i = 0; i < 400; i++) {
+      await database.exclusive(() => thread.commit([{ sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ('default', 'track', 'api', ?, 1)", args: [payload] }]));
+      largest = Math.max(largest, statSync(`${file}-wal`).size);
+    }
+    await thread.close();
+    expect(largest).toBeLessThan(16 * limit);
+    expect(Number((await database.read("SELECT count(*) AS n FROM ingest_queue")).rows[0]!.n)).toBe(400);
+  } finally {
+    database.close();
+    cleanup();
+  }
+}, 30_000);
+
 test("commit_thread = false keeps commits on the main thread", async () => {
   const server = await startTestServer(`[ingest]\ncommit_thread = false\n`, { background: false });
   try {
@@ -169,7 +195,7 @@ test("the checkpoint thread copies committed pages into the database file, off t
     await migrate(database);
     await database.execute("PRAGMA wal_checkpoint(TRUNCATE)");
     const before = statSync(file).size;
-    const thread = await WriteThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, 100);
+    const thread = await WriteThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, { checkpointEveryMs: 100 });
     const big = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(2_000_000) } });
     await database.exclusive(() => thread.commit([{ sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ('default', 'track', 'api', ?, 1)", args: [big] }]));
     expect(statSync(file).size).toBeLessThan(before + 1_000_000); // committed: in the WAL, not yet in the file
