@@ -59,8 +59,8 @@ async function runHooks(tx: Transaction, w: BatchWrites, at: number): Promise<vo
   if (afterApply) {
     for (const [projectId, users] of w.touched) {
       const changes = new Map<number, UserChange>();
-      for (const id of users) changes.set(id, { fields: changedColumns(w.users.get(id)!), events: w.eventNames.get(id) ?? NO_EVENTS });
-      await inSavepoint(tx, "after_apply", () => afterApply(tx, projectId, [...users], at, changes));
+      for (const u of users) changes.set(u.id, { fields: changedColumns(u), events: u.eventNames ?? NO_EVENTS });
+      await inSavepoint(tx, "after_apply", () => afterApply(tx, projectId, users.map((u) => u.id), at, changes));
     }
   }
   if (onQuarantine && w.quarantine.length > 0) await inSavepoint(tx, "on_quarantine", () => onQuarantine(tx, w.quarantine, at));

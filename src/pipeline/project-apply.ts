@@ -35,6 +35,8 @@ export class ProjectApply {
   private readonly pending = new Map<string, Pending[]>();
   /** `user \0 name \0 occurred_at` of events stored or being stored: the natural dedupe of bulk events. */
   private readonly seen = new Set<string>();
+  /** Whether this batch holds bulk events (from the queue or the buffer): only then is `seen` needed. */
+  private dedupe = false;
   private readonly externalIds = new Set<string>();
   private readonly identified = new Set<string>();
   private readonly bulkTracks: TrackItem[] = [];
@@ -74,6 +76,7 @@ export class ProjectApply {
         args: [this.projectId, JSON.stringify(unknown)],
       });
       for (const r of buffered.rows) {
+        if (r.source === "bulk") this.dedupe = true;
         this.pendingFor(String(r.external_user_id)).push({
           bufferId: Number(r.id),
           source: String(r.source),
@@ -82,6 +85,7 @@ export class ProjectApply {
         });
       }
     }
+    if (this.bulkTracks.length > 0) this.dedupe = true;
     const keys: [number, string, number][] = [];
     for (const e of this.bulkTracks) {
       const u = this.users.get(e.externalUserId);
@@ -154,12 +158,14 @@ export class ProjectApply {
 
   /** Stores one event and its effects; false when it is a bulk duplicate (skipped, SPEC §3). */
   private applyTrack(u: UserState, e: TrackItem, source: string, from: PayloadRef, receivedAt: number): boolean {
-    const key = `${u.id}\u0000${e.name}\u0000${e.occurredAt}`;
-    if (source === "bulk" && this.seen.has(key)) return false;
-    this.seen.add(key);
+    if (this.dedupe) {
+      const key = `${u.id}\u0000${e.name}\u0000${e.occurredAt}`;
+      if (source === "bulk" && this.seen.has(key)) return false;
+      this.seen.add(key);
+    }
     const effects = applyEvent(u, e, this.settings.churnGraceMs, this.at);
     this.w.events.push([this.projectId, u.id, e.name, e.occurredAt, receivedAt, JSON.stringify(e.properties), from.seq ?? null, from.bufferId ?? null]);
-    this.w.noteEvent(u.id, e.name);
+    (u.eventNames ??= new Set()).add(e.name);
     if (effects.stage) this.w.addStage(this.projectId, effects.stage);
     if (effects.feature) this.w.addFeature(this.projectId, u.id, effects.feature.feature, effects.feature.count, effects.feature.at);
     if (effects.step) this.w.addStep(this.projectId, u.id, effects.step.step, effects.step.completed, effects.step.at);

@@ -41,6 +41,10 @@ export type UserState = {
   full: boolean;
   /** `visibleValues` as loaded, before the batch changed anything (see `changedColumns`). */
   before?: unknown[];
+  /** Already in the batch's list of changed users (BatchWrites.touch). */
+  touched?: boolean;
+  /** Names of the events stored for the user in this batch (the after-apply hook's `changes`). */
+  eventNames?: Set<string>;
 };
 
 /** Column order of the upsert in writes.ts: keep the two in step. */

@@ -24,7 +24,8 @@ export type QuarantineInsert = {
 };
 
 export class BatchWrites {
-  readonly users = new Map<number, UserState>();
+  /** Users whose data changed, in the order they were first changed (written back by `flushWrites`). */
+  readonly users: UserState[] = [];
   readonly events: unknown[][] = [];
   readonly bufferInserts: unknown[][] = [];
   readonly bufferDeletes: number[] = [];
@@ -32,22 +33,17 @@ export class BatchWrites {
   readonly features = new Map<string, [number, string, string, number, number, number]>();
   readonly steps = new Map<string, [number, string, string, number, number, number]>();
   readonly quarantine: QuarantineInsert[] = [];
-  /** Users whose data changed, per project: handed to the after-apply hook (audience membership). */
-  readonly touched = new Map<string, Set<number>>();
-  /** Names of the events stored per user in this batch (the after-apply hook's `changes`). */
-  readonly eventNames = new Map<number, Set<string>>();
+  /** The changed users per project: handed to the after-apply hook (audience membership). */
+  readonly touched = new Map<string, UserState[]>();
 
-  noteEvent(userId: number, name: string): void {
-    let names = this.eventNames.get(userId);
-    if (!names) this.eventNames.set(userId, (names = new Set()));
-    names.add(name);
-  }
-
+  /** Marks `u` as changed by this batch. Called for every item; the flag on the user makes repeats free. */
   touch(u: UserState): void {
-    this.users.set(u.id, u);
-    let set = this.touched.get(u.projectId);
-    if (!set) this.touched.set(u.projectId, (set = new Set()));
-    set.add(u.id);
+    if (u.touched) return;
+    u.touched = true;
+    this.users.push(u);
+    let list = this.touched.get(u.projectId);
+    if (!list) this.touched.set(u.projectId, (list = []));
+    list.push(u);
   }
 
   addStage(projectId: string, c: StageChange): void {
@@ -122,7 +118,7 @@ export async function insertQuarantine(tx: Transaction, items: QuarantineInsert[
 export async function flushWrites(tx: Transaction, w: BatchWrites, at: number): Promise<void> {
   const full: unknown[][] = [];
   const hot: unknown[][] = [];
-  for (const u of w.users.values()) {
+  for (const u of w.users) {
     if (u.full) full.push(userToRow(u));
     else if (u.dirty) hot.push(userToHotRow(u));
   }
