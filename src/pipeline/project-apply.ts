@@ -164,7 +164,7 @@ export class ProjectApply {
       this.seen.add(key);
     }
     const effects = applyEvent(u, e, this.settings.churnGraceMs, this.at);
-    this.w.events.push([this.projectId, u.id, e.name, e.occurredAt, receivedAt, JSON.stringify(e.properties), from.seq ?? null, from.bufferId ?? null]);
+    this.w.events.push([this.projectId, u.id, e.name, e.occurredAt, receivedAt, e.properties, from.seq ?? null, from.bufferId ?? null]);
     (u.eventNames ??= new Set()).add(e.name);
     if (effects.stage) this.w.addStage(this.projectId, effects.stage);
     if (effects.feature) this.w.addFeature(this.projectId, u.id, effects.feature.feature, effects.feature.count, effects.feature.at);

@@ -36,6 +36,20 @@ test("the payload text is kept byte for byte (spacing, key order, unicode escape
   expect(JSON.parse(e!.properties)).toEqual({ label: "café" });
 });
 
+test("stored properties are exactly JSON.stringify of the normalised properties (numbers, escapes, odd keys)", async () => {
+  const text =
+    '{"external_user_id":"u_odd","name":"odd_values","properties":{"big":1e21,"small":1.5e-7,"tenth":0.1,"negZero":-0,"huge":12345678901234567890,' +
+    '"quote":"say \\"hi\\" \\\\ \\n","emoji":"\\ud83d\\ude00 ✓","lone":"\\ud800","__proto__":{"x":1},"list":[1,"a",null,{"k":[]}],"empty":{},"nil":null}}';
+  await enqueue(server.ctx.database, [identify("u_odd"), { kind: "track", payload: text, receivedAt: 1_780_000_000_000 }]);
+  await drain(server);
+  const [e] = await eventsOf("u_odd");
+  const sent = JSON.parse(text).properties as Record<string, unknown>;
+  const expected: Record<string, unknown> = Object.create(null);
+  for (const [k, v] of Object.entries(sent)) expected[k === "negZero" ? "neg_zero" : k] = v;
+  expect(e!.properties).toBe(JSON.stringify(expected));
+  expect(e!.payload).toBe(text);
+});
+
 test("ambiguous keys, wrong canonical types, bad shapes and bad timestamps go to quarantine with their reason", async () => {
   const db = server.ctx.database;
   const cases: [string, string][] = [
