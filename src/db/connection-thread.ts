@@ -17,8 +17,7 @@ export type ThreadOptions = {
   name: string;
   /** > 0: the thread runs the WAL checkpoints, a PASSIVE one on this period (thread-worker.ts `checkpoints`). */
   checkpointEveryMs?: number;
-  /** The WAL's size when it starts over (journal_size_limit), and from which the checkpoint thread makes it
-   * start over (default WAL_SIZE_LIMIT_BYTES; tests pass less). */
+  /** journal_size_limit: the WAL file's size when it starts over (default WAL_SIZE_LIMIT_BYTES; tests pass less). */
   walSizeLimit?: number;
   /** Page cache of the thread's connection, KiB (0: SQLite's default). */
   cacheKib?: number;
@@ -75,6 +74,11 @@ export class ConnectionThread {
   /** Runs the statements as one write transaction; resolves once it committed (durably, with FULL). */
   async batch(statements: InStatement[]): Promise<void> {
     await this.request({ type: "batch", id: 0, statements });
+  }
+
+  /** The checkpoint thread's part in starting the WAL over (thread-worker.ts `checkpointWal`). */
+  async checkpoint(mode: "catch-up" | "restart"): Promise<void> {
+    await this.request({ type: "checkpoint", id: 0, mode });
   }
 
   /** Runs one normaliser step on the thread (src/pipeline/thread-step.ts); resolves with its result. */

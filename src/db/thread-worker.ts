@@ -4,12 +4,12 @@
  * here — inserts, fsyncs, checkpoints — no longer freezes the main thread's HTTP side.
  *
  * Messages in:  open (once, first) · batch (statements as one transaction: an ingest group commit) ·
- *               normalise (one normaliser step: src/pipeline/thread-step.ts) · close (connection closed)
+ *               normalise (one normaliser step: src/pipeline/thread-step.ts) · checkpoint (the checkpoint
+ *               thread's part in starting the WAL over) · close (connection closed)
  * Messages out: ready | failed (open did not work) · done (per request: `result` or `error`) · closed
  */
 import type { Client, InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
-import { statSync } from "node:fs";
 import { openCachedClient } from "./cached-client";
 
 declare const self: Worker;
@@ -26,7 +26,8 @@ export type OpenMessage = {
 };
 export type RequestMessage =
   | { type: "batch"; id: number; statements: InStatement[] }
-  | { type: "normalise"; id: number; limit: number; at: number; config: Config };
+  | { type: "normalise"; id: number; limit: number; at: number; config: Config }
+  | { type: "checkpoint"; id: number; mode: "catch-up" | "restart" };
 export type CloseMessage = { type: "close" };
 export type WireError = { message: string; code?: string };
 export type WorkerReply =
@@ -46,8 +47,8 @@ async function open(m: OpenMessage): Promise<void> {
   url = m.url;
   // Statements stay prepared between commits and batches (cached-client.ts).
   const path = m.url.slice("file:".length).split("?")[0]!;
-  // The checkpoint thread waits at most RESTART_WAIT_MS (see `checkpoints`): a RESTART holds off writers while
-  // it waits for readers, so a long read must make it give up (and try again later), not stall ingest.
+  // The checkpoint thread waits at most RESTART_WAIT_MS: its RESTART runs while the main thread holds the write
+  // lock, so a long read must make it give up (the WAL starts over at a later try), not stall every writer.
   const busyTimeout = m.checkpointEveryMs > 0 ? Math.min(m.busyTimeout, RESTART_WAIT_MS) : m.busyTimeout;
   client = openCachedClient(path, busyTimeout);
   await client.execute(`PRAGMA busy_timeout = ${busyTimeout}`);
@@ -57,56 +58,38 @@ async function open(m: OpenMessage): Promise<void> {
   await client.execute("PRAGMA wal_autocheckpoint = 0");
   await client.execute(`PRAGMA journal_size_limit = ${m.walSizeLimit}`);
   if (m.cacheKib > 0) await client.execute(`PRAGMA cache_size = -${m.cacheKib}`);
-  if (m.checkpointEveryMs > 0) checkpoints(`${path}-wal`, m.checkpointEveryMs, m.walSizeLimit);
+  if (m.checkpointEveryMs > 0) {
+    timer = setInterval(() => void client?.execute("PRAGMA wal_checkpoint(PASSIVE)").catch(() => undefined), m.checkpointEveryMs);
+  }
 }
 
-/** How often the checkpoint thread looks at the WAL file's size (a `stat`). */
-const WAL_SIZE_CHECK_MS = 1_000;
+/** The longest the checkpoint thread's RESTART waits for readers to leave the WAL. */
+const RESTART_WAIT_MS = 250;
 /** A PASSIVE pass that found fewer new frames than this has caught up with the writers. */
 const CAUGHT_UP_FRAMES = 1_000;
 const MAX_PASSES = 8;
-/** The longest a RESTART checkpoint waits for the writer of the moment, or for readers (holding off writers). */
-const RESTART_WAIT_MS = 250;
 
 /**
- * The checkpoint thread's work. Every `everyMs`, a PASSIVE checkpoint copies the WAL into the database file
- * beside the writers, never waiting for them. That is not enough under steady load: SQLite starts the WAL over
- * only when a write begins with every frame copied, and with commits every few milliseconds (or batches back to
- * back) no PASSIVE checkpoint finishes before the next commit — the WAL grew as long as the load lasted (891 MB
- * after 40 s of full `serve` load). So once the WAL file outgrows `walLimit` (journal_size_limit: the size it is
- * cut back to when it starts over, so larger means it has not started over since), PASSIVE passes repeat until
- * one finds only a few new frames, and a RESTART checkpoint copies those while holding off new writers (their
- * busy timeout covers the wait) — the next write starts the WAL over. A RESTART that cannot get the write lock
- * or the readers' release within RESTART_WAIT_MS does what it can and the next tick tries again.
+ * The checkpoint thread's part in making the WAL start over (src/db/write-thread.ts `restartWal`): "catch-up"
+ * repeats PASSIVE passes, beside the writers, until one finds only a few new frames; "restart", run while the
+ * main thread holds the write lock (so no commit is running or starts), copies those and leaves the WAL to be
+ * started over by the next write.
  */
-function checkpoints(walPath: string, everyMs: number, walLimit: number): void {
-  let last = performance.now();
-  const run = async (c: Client) => {
-    if (walBytes(walPath) > walLimit) {
-      let frames = -1;
-      for (let pass = 0; pass < MAX_PASSES; pass++) {
-        const now = walFrames(await c.execute("PRAGMA wal_checkpoint(PASSIVE)"));
-        if (now - frames < CAUGHT_UP_FRAMES) break;
-        frames = now;
-      }
-      await c.execute("PRAGMA wal_checkpoint(RESTART)");
-    } else if (performance.now() - last >= everyMs) await c.execute("PRAGMA wal_checkpoint(PASSIVE)");
-    else return;
-    last = performance.now();
-  };
-  timer = setInterval(() => void (client && run(client).catch(() => undefined)), Math.min(everyMs, WAL_SIZE_CHECK_MS));
+async function checkpointWal(mode: "catch-up" | "restart"): Promise<void> {
+  if (mode === "restart") {
+    await client!.execute("PRAGMA wal_checkpoint(RESTART)");
+    return;
+  }
+  let frames = -1;
+  for (let pass = 0; pass < MAX_PASSES; pass++) {
+    const now = walFrames(await client!.execute("PRAGMA wal_checkpoint(PASSIVE)"));
+    if (now - frames < CAUGHT_UP_FRAMES) return;
+    frames = now;
+  }
 }
 
 /** `wal_checkpoint`'s row is (busy, log, checkpointed): `log` is the WAL's frame count. */
 const walFrames = (rs: { rows: ArrayLike<unknown>[] }) => Number(rs.rows[0]?.[1] ?? 0);
-
-function walBytes(walPath: string): number {
-  try {
-    return statSync(walPath).size;
-  } catch {
-    return 0;
-  }
-}
 
 async function run(m: RequestMessage): Promise<unknown> {
   if (m.type === "batch") {
@@ -114,6 +97,7 @@ async function run(m: RequestMessage): Promise<unknown> {
     await client!.batch(m.statements, "write");
     return undefined;
   }
+  if (m.type === "checkpoint") return checkpointWal(m.mode);
   // Loaded on first use: the checkpoint thread, and a write thread that only commits ingest, never need it.
   const { normaliseOnThread } = await import("../pipeline/thread-step");
   return normaliseOnThread(client!, url, m);

@@ -1,6 +1,7 @@
 import type { InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
-import { WRITER_CACHE_KIB, type Database } from "./client";
+import { statSync } from "node:fs";
+import { WAL_SIZE_LIMIT_BYTES, WRITER_CACHE_KIB, type Database } from "./client";
 import { ConnectionThread } from "./connection-thread";
 
 /**
@@ -9,6 +10,16 @@ import { ConnectionThread } from "./connection-thread";
  * single events at half load from ~8 ms to ~15 ms; every 10 s, it stays under the 10 ms bar.
  */
 const CHECKPOINT_EVERY_MS = 10_000;
+/** How often the WAL file's size is looked at (a `stat`; see `restartWal`). */
+const WAL_SIZE_CHECK_MS = 1_000;
+
+function walBytes(walPath: string): number {
+  try {
+    return statSync(walPath).size;
+  } catch {
+    return 0;
+  }
+}
 
 /**
  * A database's write thread: the connection the heavy writes run on — the ingest writer's group commits and the
@@ -24,17 +35,25 @@ const CHECKPOINT_EVERY_MS = 10_000;
  * gets 500, never a 202; a normaliser batch is taken again) and the users go back to the main connection.
  */
 export class WriteThread {
+  private walTimer?: Timer;
+  private restarting = false;
+
   private constructor(
     private readonly writer: ConnectionThread,
     private readonly checkpointer: ConnectionThread,
   ) {}
 
-  /** Starts both threads and opens their connections; rejects when that is not possible. */
+  /**
+   * Starts both threads and opens their connections; rejects when that is not possible. With `lock` (the
+   * Database whose write lock guards the threads), the WAL is also made to start over under steady load
+   * (`restartWal`).
+   */
   static async start(
     url: string,
     database: Config["database"],
-    { checkpointEveryMs = CHECKPOINT_EVERY_MS, walSizeLimit }: { checkpointEveryMs?: number; walSizeLimit?: number } = {},
+    opts: { checkpointEveryMs?: number; walSizeLimit?: number; lock?: Database; walCheckEveryMs?: number } = {},
   ): Promise<WriteThread> {
+    const { checkpointEveryMs = CHECKPOINT_EVERY_MS, walSizeLimit = WAL_SIZE_LIMIT_BYTES, lock, walCheckEveryMs = WAL_SIZE_CHECK_MS } = opts;
     const started = await Promise.allSettled([
       ConnectionThread.start(url, database, { name: "write thread", cacheKib: WRITER_CACHE_KIB, walSizeLimit }),
       ConnectionThread.start(url, database, { name: "checkpoint thread", checkpointEveryMs, walSizeLimit }),
@@ -45,7 +64,37 @@ export class WriteThread {
       checkpointer?.kill();
       throw (started.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
     }
-    return new WriteThread(writer, checkpointer);
+    const thread = new WriteThread(writer, checkpointer);
+    if (lock) thread.watchWal(lock, `${url.slice("file:".length).split("?")[0]}-wal`, walSizeLimit, walCheckEveryMs);
+    return thread;
+  }
+
+  /**
+   * PASSIVE checkpoints never wait for writers, but SQLite starts the WAL over only when a write begins with
+   * every frame copied — and under steady load (commits every few milliseconds, batches back to back) no PASSIVE
+   * checkpoint finishes before the next commit: 40 s of full `serve` load grew the WAL to 891 MB, and it would
+   * have grown as long as the load lasted. So every second the WAL file's size is looked at; once it outgrows
+   * journal_size_limit (the size it is cut back to when it starts over — larger means it has not since), the
+   * checkpoint thread catches up with PASSIVE passes beside the writers, then runs a RESTART checkpoint while this
+   * thread holds the write lock: no commit runs meanwhile and the ones that arrive queue on the lock (not on
+   * SQLite's busy handler, whose sleeps grow to tens of milliseconds). The next commit starts the WAL over.
+   */
+  private watchWal(lock: Database, walPath: string, limit: number, everyMs: number): void {
+    this.walTimer = setInterval(() => void this.restartWal(lock, walPath, limit), everyMs);
+    this.walTimer.unref();
+  }
+
+  private async restartWal(lock: Database, walPath: string, limit: number): Promise<void> {
+    if (this.restarting || this.broken || walBytes(walPath) <= limit) return;
+    this.restarting = true;
+    try {
+      await this.checkpointer.checkpoint("catch-up");
+      await lock.exclusive(() => this.checkpointer.checkpoint("restart"));
+    } catch {
+      // A thread that died is reported by `broken`; a checkpoint that could not finish is tried again.
+    } finally {
+      this.restarting = false;
+    }
   }
 
   get broken(): boolean {
@@ -64,11 +113,13 @@ export class WriteThread {
 
   /** Closes the threads' connections and ends them. Call with nothing in flight. */
   async close(): Promise<void> {
+    clearInterval(this.walTimer);
     await Promise.all([this.writer.close(), this.checkpointer.close()]);
   }
 
   /** Ends the threads abruptly, as a crash would (tests). */
   kill(): void {
+    clearInterval(this.walTimer);
     this.writer.kill();
     this.checkpointer.kill();
   }
@@ -86,7 +137,7 @@ const shared = new WeakMap<Database, { thread: Promise<WriteThread>; users: numb
 export async function acquireWriteThread(database: Database, config: Config["database"]): Promise<WriteThreadLease> {
   let entry = shared.get(database);
   if (!entry) {
-    entry = { thread: WriteThread.start(database.url, config), users: 0 };
+    entry = { thread: WriteThread.start(database.url, config, { lock: database }), users: 0 };
     shared.set(database, entry);
   }
   const current = entry;

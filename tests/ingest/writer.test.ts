@@ -159,7 +159,7 @@ test("under commits back to back, the checkpoint thread still makes the WAL star
   try {
     await migrate(database);
     await database.execute("PRAGMA wal_autocheckpoint = 0"); // as while the write thread is attached
-    const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 50, walSizeLimit: limit });
+    const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 50, walSizeLimit: limit, lock: database, walCheckEveryMs: 20 });
     const payload = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(100_000) } });
     // 40 MB of commits with no pause between them: PASSIVE checkpoints alone never let the WAL start over.
     let largest = 0;
