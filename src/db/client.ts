@@ -177,11 +177,11 @@ export type Transaction = Parameters<Parameters<Database["write"]>[0]>[0];
 export const WRITER_CACHE_KIB = 65_536;
 export const WAL_CHECKPOINT_PAGES = 10_000;
 /**
- * journal_size_limit: the WAL file is cut back to this size when it starts over, and the checkpoint thread makes
- * it start over once it outgrows it (src/db/thread-worker.ts `checkpoints`). At 64 MiB, the WAL started over
- * (and its file was cut back, freeing blocks) every few seconds at full ingest speed: the full-speed p99 of single
- * events went from ~10 to 15–20 ms and 500-event batches fell from ~475k to 170–240k events/s. At 256 MiB a
- * restart comes every ~15 s at 18k events/s and copies only what the last PASSIVE pass left (5–10 ms).
+ * journal_size_limit: the WAL file is cut back to this size when it starts over, and the write thread makes it
+ * start over once it outgrows it (src/db/write-thread.ts `restartWal`). In a first version at 64 MiB that happened
+ * every few seconds at full ingest speed (each time cutting the file back, freeing its blocks): 500-event batches
+ * fell from ~475k to 170–240k events/s and the full-speed p99 of single events rose from ~10 to ~15 ms; at 256 MiB, batches ran
+ * at 377k / 395k events/s (interleaved runs, docs/benchmarks.md).
  */
 export const WAL_SIZE_LIMIT_BYTES = 256 * 1024 * 1024;
 
