@@ -15,7 +15,7 @@ const OPEN_TIMEOUT_MS = 10_000;
 export type ThreadOptions = {
   /** Names the thread in errors ("write thread"). */
   name: string;
-  /** > 0: the thread runs the WAL checkpoints, a PASSIVE one on this period (thread-worker.ts `checkpoints`). */
+  /** > 0: the thread runs the WAL checkpoints, a PASSIVE one on this period. */
   checkpointEveryMs?: number;
   /** journal_size_limit: the WAL file's size when it starts over (default WAL_SIZE_LIMIT_BYTES; tests pass less). */
   walSizeLimit?: number;
@@ -76,9 +76,10 @@ export class ConnectionThread {
     await this.request({ type: "batch", id: 0, statements });
   }
 
-  /** The checkpoint thread's part in starting the WAL over (thread-worker.ts `checkpointWal`). */
-  async checkpoint(mode: "catch-up" | "restart"): Promise<void> {
-    await this.request({ type: "checkpoint", id: 0, mode });
+  /** The checkpoint thread's part in starting the WAL over (thread-worker.ts `checkpointWal`); true when a
+   * RESTART could not finish (a reader kept it waiting). */
+  checkpoint(mode: "catch-up" | "restart"): Promise<boolean> {
+    return this.request({ type: "checkpoint", id: 0, mode }) as Promise<boolean>;
   }
 
   /** Runs one normaliser step on the thread (src/pipeline/thread-step.ts); resolves with its result. */

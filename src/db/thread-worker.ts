@@ -73,23 +73,19 @@ const MAX_PASSES = 8;
  * The checkpoint thread's part in making the WAL start over (src/db/write-thread.ts `restartWal`): "catch-up"
  * repeats PASSIVE passes, beside the writers, until one finds only a few new frames; "restart", run while the
  * main thread holds the write lock (so no commit is running or starts), copies those and leaves the WAL to be
- * started over by the next write.
+ * started over by the next write. `wal_checkpoint`'s row is (busy, log frames, checkpointed frames); the
+ * answer is whether the RESTART stayed busy (a reader kept it waiting past its busy timeout).
  */
-async function checkpointWal(mode: "catch-up" | "restart"): Promise<void> {
-  if (mode === "restart") {
-    await client!.execute("PRAGMA wal_checkpoint(RESTART)");
-    return;
-  }
+async function checkpointWal(mode: "catch-up" | "restart"): Promise<boolean> {
+  if (mode === "restart") return Number((await client!.execute("PRAGMA wal_checkpoint(RESTART)")).rows[0]?.[0]) !== 0;
   let frames = -1;
   for (let pass = 0; pass < MAX_PASSES; pass++) {
-    const now = walFrames(await client!.execute("PRAGMA wal_checkpoint(PASSIVE)"));
-    if (now - frames < CAUGHT_UP_FRAMES) return;
+    const now = Number((await client!.execute("PRAGMA wal_checkpoint(PASSIVE)")).rows[0]?.[1] ?? 0);
+    if (now - frames < CAUGHT_UP_FRAMES) break;
     frames = now;
   }
+  return false;
 }
-
-/** `wal_checkpoint`'s row is (busy, log, checkpointed): `log` is the WAL's frame count. */
-const walFrames = (rs: { rows: ArrayLike<unknown>[] }) => Number(rs.rows[0]?.[1] ?? 0);
 
 async function run(m: RequestMessage): Promise<unknown> {
   if (m.type === "batch") {

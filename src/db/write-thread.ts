@@ -12,6 +12,7 @@ import { ConnectionThread } from "./connection-thread";
 const CHECKPOINT_EVERY_MS = 10_000;
 /** How often the WAL file's size is looked at (a `stat`; see `restartWal`). */
 const WAL_SIZE_CHECK_MS = 1_000;
+const RESTART_RETRY_MS = 10_000;
 
 function walBytes(walPath: string): number {
   try {
@@ -37,6 +38,8 @@ function walBytes(walPath: string): number {
 export class WriteThread {
   private walTimer?: Timer;
   private restarting = false;
+  /** After a RESTART a reader kept waiting, the next try waits this long (each try holds the lock up to 250 ms). */
+  private restartAfter = 0;
 
   private constructor(
     private readonly writer: ConnectionThread,
@@ -85,11 +88,12 @@ export class WriteThread {
   }
 
   private async restartWal(lock: Database, walPath: string, limit: number): Promise<void> {
-    if (this.restarting || this.broken || walBytes(walPath) <= limit) return;
+    if (this.restarting || this.broken || performance.now() < this.restartAfter || walBytes(walPath) <= limit) return;
     this.restarting = true;
     try {
       await this.checkpointer.checkpoint("catch-up");
-      await lock.exclusive(() => this.checkpointer.checkpoint("restart"));
+      const busy = await lock.exclusive(() => this.checkpointer.checkpoint("restart"));
+      if (busy) this.restartAfter = performance.now() + RESTART_RETRY_MS;
     } catch {
       // A thread that died is reported by `broken`; a checkpoint that could not finish is tried again.
     } finally {

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { statSync } from "node:fs";
+import Sqlite from "libsql";
 import { join } from "node:path";
 import { openDatabase } from "../../src/db/client";
 import { migrate } from "../../src/db/migrate";
@@ -171,6 +172,36 @@ test("under commits back to back, the checkpoint thread still makes the WAL star
     expect(largest).toBeLessThan(16 * limit);
     expect(Number((await database.read("SELECT count(*) AS n FROM ingest_queue")).rows[0]!.n)).toBe(400);
   } finally {
+    database.close();
+    cleanup();
+  }
+}, 30_000);
+
+test("a reader that keeps the WAL in use makes the restart give up and wait, not stall every commit", async () => {
+  const { dir, cleanup } = tempDir();
+  const file = join(dir, "reader.db");
+  const config = { url: `file:${file}`, synchronous: "normal", busy_timeout: 5000 } as never;
+  const database = await openDatabase(config);
+  const reader = new Sqlite(file);
+  try {
+    await migrate(database);
+    await database.execute("PRAGMA wal_autocheckpoint = 0");
+    const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 50, walSizeLimit: 1024 * 1024, lock: database, walCheckEveryMs: 20 });
+    const payload = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(100_000) } });
+    const insert = () => database.exclusive(() => thread.commit([{ sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ('default', 'track', 'api', ?, 1)", args: [payload] }]));
+    await insert();
+    reader.exec("BEGIN");
+    reader.prepare("SELECT count(*) FROM ingest_queue").get(); // a read snapshot the RESTART must wait for
+    const started = performance.now();
+    for (let i = 0; i < 100; i++) await insert();
+    const ms = performance.now() - started;
+    reader.exec("COMMIT");
+    await thread.close();
+    // Each try at a restart holds the lock for up to 250 ms while the reader stays; one try per 10 s at most.
+    expect(ms).toBeLessThan(3_000);
+    expect(Number((await database.read("SELECT count(*) AS n FROM ingest_queue")).rows[0]!.n)).toBe(101);
+  } finally {
+    reader.close();
     database.close();
     cleanup();
   }
