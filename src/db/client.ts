@@ -9,10 +9,15 @@ import * as schema from "./schema";
 
 export type Db = LibSQLDatabase<typeof schema>;
 
-/** Set while a `write()` runs, so a nested use of the write connection fails loudly instead of deadlocking.
- * The marker is switched off when the write ends: a timer scheduled inside a write inherits the async context,
- * and must not be refused the database later. */
+/** Set while a `write()` or `exclusive()` runs, so a nested use of the write connection fails loudly instead of
+ * deadlocking. The marker is switched off when the write ends: a timer scheduled inside a write inherits the
+ * async context, and must not be refused the database later. */
 const insideWrite = new AsyncLocalStorage<{ active: boolean }>();
+
+function inWriteScope<T>(work: () => Promise<T>): Promise<T> {
+  const marker = { active: true };
+  return insideWrite.run(marker, work).finally(() => (marker.active = false));
+}
 
 /**
  * The database: one libSQL connection for every write (DESIGN "one writer"), so there are no SQLITE_BUSY
@@ -48,8 +53,7 @@ export class Database {
     return this.lock.run(async () => {
       const tx = await this.client.transaction("write");
       try {
-        const marker = { active: true };
-        const result = await insideWrite.run(marker, () => work(tx)).finally(() => (marker.active = false));
+        const result = await inWriteScope(() => work(tx));
         await tx.commit();
         return result;
       } catch (e) {
@@ -69,10 +73,7 @@ export class Database {
   exclusive<T>(work: (client: Client) => Promise<T>): Promise<T> {
     const nested = nestedWriteError();
     if (nested) return Promise.reject(nested);
-    return this.lock.run(() => {
-      const marker = { active: true };
-      return insideWrite.run(marker, () => work(this.client)).finally(() => (marker.active = false));
-    });
+    return this.lock.run(() => inWriteScope(() => work(this.client)));
   }
 
   /** Writes waiting for the write lock right now (the normaliser keeps its batches short while ingest waits). */
@@ -178,10 +179,10 @@ export const WRITER_CACHE_KIB = 65_536;
 export const WAL_CHECKPOINT_PAGES = 10_000;
 /**
  * journal_size_limit: the WAL file is cut back to this size when it starts over, and the write thread makes it
- * start over once it outgrows it (src/db/write-thread.ts `restartWal`). In a first version at 64 MiB that happened
- * every few seconds at full ingest speed (each time cutting the file back, freeing its blocks): 500-event batches
- * fell from ~475k to 170–240k events/s and the full-speed p99 of single events rose from ~10 to ~15 ms; at 256 MiB, batches ran
- * at 377k / 395k events/s (interleaved runs, docs/benchmarks.md).
+ * start over once it outgrows it (src/db/write-thread.ts `restartWal`). In a first version at 64 MiB that
+ * happened every few seconds at full ingest speed (each time cutting the file back, freeing its blocks):
+ * 500-event batches fell from ~475k to 170–240k events/s and the full-speed p99 of single events rose from ~10
+ * to ~15 ms; at 256 MiB, batches ran at 377k / 395k events/s (interleaved runs, docs/benchmarks.md).
  */
 export const WAL_SIZE_LIMIT_BYTES = 256 * 1024 * 1024;
 

@@ -1,6 +1,6 @@
+import { statSync } from "node:fs";
 import type { InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
-import { statSync } from "node:fs";
 import { WAL_SIZE_LIMIT_BYTES, WRITER_CACHE_KIB, type Database } from "./client";
 import { ConnectionThread } from "./connection-thread";
 
@@ -12,6 +12,8 @@ import { ConnectionThread } from "./connection-thread";
 const CHECKPOINT_EVERY_MS = 10_000;
 /** How often the WAL file's size is looked at (a `stat`; see `restartWal`). */
 const WAL_SIZE_CHECK_MS = 1_000;
+/** After a RESTART that a reader kept waiting, how long until the next try (each try holds the write lock for
+ * up to the checkpoint thread's 250 ms busy timeout). */
 const RESTART_RETRY_MS = 10_000;
 
 function walBytes(walPath: string): number {
@@ -38,7 +40,7 @@ function walBytes(walPath: string): number {
 export class WriteThread {
   private walTimer?: Timer;
   private restarting = false;
-  /** After a RESTART a reader kept waiting, the next try waits this long (each try holds the lock up to 250 ms). */
+  /** No restart is tried before this time (RESTART_RETRY_MS). */
   private restartAfter = 0;
 
   private constructor(

@@ -24,13 +24,18 @@ export class BatchConnection {
     this.settings = projectSettings(ctx.config);
   }
 
+  /** Batches on the main connection only (tests and the CLI drain inline). */
+  static inline(ctx: { config: Config; database: Database }): BatchConnection {
+    return new BatchConnection(ctx, undefined);
+  }
+
   static async open(ctx: { config: Config; database: Database }): Promise<BatchConnection> {
-    if (!ctx.config.normaliser.thread || !ctx.database.url.startsWith("file:")) return new BatchConnection(ctx, undefined);
+    if (!ctx.config.normaliser.thread || !ctx.database.url.startsWith("file:")) return BatchConnection.inline(ctx);
     try {
       return new BatchConnection(ctx, await acquireWriteThread(ctx.database, ctx.config.database));
     } catch (error) {
       log.warn("write thread unavailable; normaliser batches run on the main thread", { error });
-      return new BatchConnection(ctx, undefined);
+      return BatchConnection.inline(ctx);
     }
   }
 

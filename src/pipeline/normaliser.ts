@@ -7,8 +7,6 @@ import { log } from "../lib/log";
 import type { BatchCounts } from "./batch";
 import { sweepBuffer } from "./buffer";
 import { BatchConnection } from "./batch-connection";
-import { processBatch } from "./process-batch";
-import { projectSettings } from "./settings";
 
 /**
  * The normaliser loop (SPEC §5 step 2): takes queued items in arrival order, a batch per transaction, until
@@ -63,14 +61,13 @@ function record(taken: number, counts: BatchCounts): void {
  * Applies everything queued, batch after batch, then sweeps the buffer; returns the totals. Tests and the CLI
  * call it when background loops are off (on the main thread, unless given a `connection`).
  */
-export async function drainQueue(ctx: Deps, connection?: BatchConnection): Promise<NormaliserStats> {
-  const settings = projectSettings(ctx.config);
+export async function drainQueue(ctx: Deps, connection = BatchConnection.inline(ctx)): Promise<NormaliserStats> {
   const total: NormaliserStats = { batches: 0, items: 0, applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0, expired: 0, errors: 0 };
   const base = ctx.config.normaliser.batch_size;
   let limit = base;
   for (;;) {
     const started = performance.now();
-    const step = connection ? await connection.step(limit) : await processBatch(ctx.database, settings, limit);
+    const step = await connection.step(limit);
     if (step.taken === 0) break;
     limit = nextLimit(limit, step.taken, base, performance.now() - started, step.contended);
     record(step.taken, step.counts);

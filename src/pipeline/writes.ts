@@ -24,8 +24,6 @@ export type QuarantineInsert = {
 };
 
 export class BatchWrites {
-  /** Users whose data changed, in the order they were first changed (written back by `flushWrites`). */
-  readonly users: UserState[] = [];
   readonly events: unknown[][] = [];
   readonly bufferInserts: unknown[][] = [];
   readonly bufferDeletes: number[] = [];
@@ -33,14 +31,14 @@ export class BatchWrites {
   readonly features = new Map<string, [number, string, string, number, number, number]>();
   readonly steps = new Map<string, [number, string, string, number, number, number]>();
   readonly quarantine: QuarantineInsert[] = [];
-  /** The changed users per project: handed to the after-apply hook (audience membership). */
+  /** The users whose data changed, per project, in the order they were first changed: written back by
+   * `flushWrites`, handed to the after-apply hook (audience membership). */
   readonly touched = new Map<string, UserState[]>();
 
   /** Marks `u` as changed by this batch. Called for every item; the flag on the user makes repeats free. */
   touch(u: UserState): void {
     if (u.touched) return;
     u.touched = true;
-    this.users.push(u);
     let list = this.touched.get(u.projectId);
     if (!list) this.touched.set(u.projectId, (list = []));
     list.push(u);
@@ -120,9 +118,11 @@ export async function insertQuarantine(tx: Transaction, items: QuarantineInsert[
 export async function flushWrites(tx: Transaction, w: BatchWrites, at: number): Promise<void> {
   const full: unknown[][] = [];
   const hot: unknown[][] = [];
-  for (const u of w.users) {
-    if (u.full) full.push(userToRow(u));
-    else if (u.dirty) hot.push(userToHotRow(u));
+  for (const users of w.touched.values()) {
+    for (const u of users) {
+      if (u.full) full.push(userToRow(u));
+      else if (u.dirty) hot.push(userToHotRow(u));
+    }
   }
   await run(tx, SQL.users, full);
   await run(tx, SQL.usersHot, hot);
