@@ -1,5 +1,5 @@
 import { createDrafts } from "../drafts";
-import { wirePipelineHooks } from "../hooks";
+import { wireHooks } from "../hooks";
 import { formatDuration } from "../lib/durations";
 import { createEvaluator, previewRule } from "../rules";
 import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
@@ -41,8 +41,8 @@ ${CONFIG_HELP}`,
         if (preview.total > preview.matches.length) console.log(`  … and ${preview.total - preview.matches.length} more`);
         return 0;
       }
-      // Same wiring as src/services.ts: churn refreshes audiences, matches become drafts.
-      wirePipelineHooks(config);
+      // Same wiring as src/services.ts: churn refreshes audiences, matches become drafts (and draft.created webhooks).
+      wireHooks(config);
       const evaluator = createEvaluator({ config, database }, { onMatches: async (tx, matches) => void (await createDrafts(tx, matches, config)) });
       const result = await evaluator.run({ trigger: "cli", dryRun: values["dry-run"], projectId: values.project });
       for (const r of result.rules) {

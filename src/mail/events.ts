@@ -4,7 +4,7 @@ import type { Executor } from "./tokens";
 
 /**
  * What drafts and sending tell the rest of the system (the outbound webhooks of SPEC §10), without importing
- * it: one hook, wired in src/services.ts, called inside the transaction that makes the change — so an event is
+ * it: one hook, wired in src/hooks.ts, called inside the transaction that makes the change — so an event is
  * recorded exactly when its change commits. The hook runs in a savepoint: if it throws, its writes are undone,
  * it is logged, and the email side carries on.
  */

@@ -2,7 +2,7 @@ import type { Client } from "@libsql/client";
 import type { Config } from "../config/schema";
 import { Database } from "../db/client";
 import { setClock } from "../lib/clock";
-import { wirePipelineHooks } from "../hooks";
+import { wireHooks } from "../hooks";
 import { processBatch, type StepResult } from "./process-batch";
 import { projectSettings } from "./settings";
 import type { ProjectSettings } from "./project-apply";
@@ -18,7 +18,7 @@ let state: { database: Database; settings: ReadonlyMap<string, ProjectSettings> 
 
 export async function normaliseOnThread(client: Client, url: string, m: { limit: number; at: number; config: Config }): Promise<StepResult> {
   if (!state) {
-    wirePipelineHooks(m.config);
+    wireHooks(m.config);
     state = { database: new Database(client, client, url), settings: projectSettings(m.config) };
   }
   // The main thread's clock (tests move it): every time this step records is the one it was sent.

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { seedReal, startWorld } from "./support";
 
@@ -36,4 +37,17 @@ test("vibefollow evaluate --dry-run, --preview, then a real run", async () => {
   expect(await w.sql("SELECT count(*) AS n FROM drafts WHERE rule_id = 'welcome'")).toEqual([{ n: 30 }]);
   const again = await cli("evaluate", "--config", config);
   expect(again.out).toContain("acme/welcome (welcome): 0 new matches");
+}, 30_000);
+
+test("vibefollow evaluate raises draft.created webhooks for the drafts it makes, as the server does", async () => {
+  const w = await startWorld();
+  const config = await seedReal(w);
+  // The same database, now with an endpoint subscribed to draft.created (the CLI only records deliveries).
+  writeFileSync(config, `${readFileSync(config, "utf8")}[[projects.webhooks]]\nurl = "http://127.0.0.1:9/hook"\nsecret = "a-webhook-secret-of-32-characters"\nevents = ["draft.created"]\n`);
+  const run = await cli("evaluate", "--project", "acme", "--config", config);
+  expect(run.err).toBe("");
+  expect(run.code).toBe(0);
+  const drafts = await w.sql("SELECT count(*) AS n FROM drafts");
+  expect(drafts[0]!.n).toBeGreaterThan(0);
+  expect(await w.sql("SELECT count(*) AS n FROM webhook_deliveries WHERE event_type = 'draft.created'")).toEqual(drafts);
 }, 30_000);
