@@ -17,6 +17,22 @@ export const MAX_FUTURE_MS = 24 * 3_600_000;
 
 export const EMAIL_PATTERN = z.regexes.email;
 
+/**
+ * Whether `text` has 1 to `max` characters, counted as Unicode code points — as zod's `max` counts them, so the
+ * API and the normaliser agree (an emoji is one character, though two UTF-16 units in `length`).
+ */
+export function hasCharsUpTo(text: string, max: number): boolean {
+  if (text.length <= max) return text.length > 0;
+  if (text.length > 2 * max) return false;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    // The low half of a surrogate pair belongs to the character counted at its high half.
+    if ((text.charCodeAt(i) & 0xfc00) === 0xdc00 && i > 0 && (text.charCodeAt(i - 1) & 0xfc00) === 0xd800) continue;
+    if (++n > max) return false;
+  }
+  return true;
+}
+
 /** Event names starting with `vf_` (any case) or `$` are reserved for Vibefollow. */
 export function isReservedName(name: string): boolean {
   const c = name.charCodeAt(0);

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { ErrorDetail } from "../lib/errors";
 import { canonicalSpecs } from "./canonical";
-import { checkTimestamp, isCanonicalOk, isCleanTree, isEmail, isPlainObject, isReservedName, MAX_EVENT_NAME, MAX_USER_ID } from "./rules";
+import { checkTimestamp, isCanonicalOk, isCleanTree, isEmail, isPlainObject, isReservedName, MAX_DEPTH, MAX_EVENT_NAME, MAX_USER_ID } from "./rules";
 import { eventSchema, userSchema } from "./schemas";
 
 /**
@@ -40,31 +40,37 @@ function isFastUser(u: Record<string, unknown>): boolean {
   return traits == null || (isPlainObject(traits) && isCleanTree(traits));
 }
 
-/** The event as stored: the item itself when it holds only known, non-null fields (the common case, no copy). */
-export function eventPayload(e: Record<string, unknown>): Record<string, unknown> {
-  for (const key in e) {
-    if (key !== "external_user_id" && key !== "name" && key !== "properties" && key !== "timestamp") return copyEvent(e);
-  }
-  return e.properties === null || e.timestamp === null ? copyEvent(e) : e;
+const EVENT_FIELDS = new Set(["external_user_id", "name", "properties", "timestamp"]);
+const USER_FIELDS = new Set(["external_user_id", "email", "traits"]);
+
+/**
+ * The item as stored (SPEC §2: the payload verbatim as received): the item itself, unknown top-level fields,
+ * key order and `null`s included — those fields are ignored by validation and by the normaliser, not dropped.
+ * Two exceptions, left out: an unknown field nested deeper than `properties` may be (MAX_DEPTH levels) — junk
+ * nested past SQLite's JSON limit (1,000 levels) could not be stored, and would fail the whole group commit —
+ * and a `__proto__` key, which whoever reads the payload later could mistake for a prototype.
+ */
+function asReceived(item: Record<string, unknown>, known: Set<string>): Record<string, unknown> {
+  for (const key in item) if (!known.has(key) && !isStorableExtra(key, item[key])) return storableFields(item, known);
+  return item;
 }
 
-function copyEvent(e: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { external_user_id: e.external_user_id, name: e.name };
-  if (e.properties != null) out.properties = e.properties;
-  if (e.timestamp != null) out.timestamp = e.timestamp;
+function isStorableExtra(key: string, value: unknown): boolean {
+  return key !== "__proto__" && !nestsDeeperThan(value, MAX_DEPTH);
+}
+
+function storableFields(item: Record<string, unknown>, known: Set<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(item)) if (known.has(key) || isStorableExtra(key, item[key])) out[key] = item[key];
   return out;
 }
 
-export function userPayload(u: Record<string, unknown>): Record<string, unknown> {
-  for (const key in u) if (key !== "external_user_id" && key !== "email" && key !== "traits") return copyUser(u);
-  return u.traits === null ? copyUser(u) : u;
-}
-
-function copyUser(u: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { external_user_id: u.external_user_id };
-  if (u.email !== undefined) out.email = u.email; // null removes the address (SPEC §5.1)
-  if (u.traits != null) out.traits = u.traits;
-  return out;
+/** Whether objects and arrays nest more than `levels` deep in `value` (an object or array is level 1). */
+function nestsDeeperThan(value: unknown, levels: number): boolean {
+  if (typeof value !== "object" || value === null) return false;
+  if (levels === 0) return true;
+  for (const key in value) if (nestsDeeperThan((value as Record<string, unknown>)[key], levels - 1)) return true;
+  return false;
 }
 
 /** `["properties", "trialDays"]` under `events[3]` → `events[3].properties.trialDays`. */
@@ -89,17 +95,17 @@ function notAnObject(prefix: string, what: string): ItemResult {
 /** Validates one event; `prefix` is its place in the request (`events[3]`, or "" for a single event). */
 export function validateEvent(item: unknown, prefix: string): ItemResult {
   if (!isPlainObject(item)) return notAnObject(prefix, "an event");
-  if (isFastEvent(item)) return { ok: true, value: eventPayload(item) };
+  if (isFastEvent(item)) return { ok: true, value: asReceived(item, EVENT_FIELDS) };
   const result = eventSchema.safeParse(item);
   if (!result.success) return { ok: false, errors: issuesToErrors(result.error.issues, prefix) };
-  return { ok: true, value: eventPayload(item) };
+  return { ok: true, value: asReceived(item, EVENT_FIELDS) };
 }
 
 /** Validates one user (identify); `prefix` as for events (`users[7]`). */
 export function validateUser(item: unknown, prefix: string): ItemResult {
   if (!isPlainObject(item)) return notAnObject(prefix, "a user");
-  if (isFastUser(item)) return { ok: true, value: userPayload(item) };
+  if (isFastUser(item)) return { ok: true, value: asReceived(item, USER_FIELDS) };
   const result = userSchema.safeParse(item);
   if (!result.success) return { ok: false, errors: issuesToErrors(result.error.issues, prefix) };
-  return { ok: true, value: userPayload(item) };
+  return { ok: true, value: asReceived(item, USER_FIELDS) };
 }

@@ -1,5 +1,5 @@
 import { canonicalSpecs } from "../ingest/canonical";
-import { checkCanonical, isEmail, isPlainObject, parseIsoTimestamp, type Issue } from "../ingest/rules";
+import { checkCanonical, hasCharsUpTo, isEmail, isPlainObject, MAX_EVENT_NAME, MAX_USER_ID, parseIsoTimestamp, type Issue } from "../ingest/rules";
 import { toSnakeCase } from "../lib/case";
 import { reject, Rejection } from "./reasons";
 
@@ -86,7 +86,7 @@ export function isRejection(x: unknown): x is Rejection {
 }
 
 function checkUserId(value: unknown): string | Rejection {
-  if (typeof value !== "string" || value.length === 0 || value.length > 256) {
+  if (typeof value !== "string" || !hasCharsUpTo(value, MAX_USER_ID)) {
     return reject("invalid_payload", "external_user_id: expected a string of 1–256 characters");
   }
   return value;
@@ -162,7 +162,7 @@ export function normaliseTrack(text: string, receivedAt: number): TrackItem | Re
   const externalUserId = checkUserId(body.external_user_id);
   if (typeof externalUserId !== "string") return externalUserId;
   const name = body.name;
-  if (typeof name !== "string" || name.length === 0 || name.length > 200) {
+  if (typeof name !== "string" || !hasCharsUpTo(name, MAX_EVENT_NAME)) {
     return reject("invalid_payload", "name: expected a string of 1–200 characters");
   }
   if (body.properties != null && !isPlainObject(body.properties)) return reject("invalid_payload", "properties: expected a JSON object");

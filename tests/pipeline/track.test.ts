@@ -25,6 +25,29 @@ test("an event through the API is stored with its payload verbatim and snake_cas
   expect(e!.name).toBe("report_exported");
 });
 
+test("through the API, unknown top-level fields, key order and nulls reach the stored payload as sent", async () => {
+  const body = { name: "report_exported", x_extra: [1, { deep: true }], external_user_id: "u1", properties: null, timestamp: null, note: "keep me" };
+  expect((await server.api("/api/v1/events", { body })).status).toBe(202);
+  await drain(server);
+  const e = (await eventsOf("u1")).at(-1)!;
+  expect(e.name).toBe("report_exported");
+  expect(Object.keys(JSON.parse(e.payload))).toEqual(Object.keys(body));
+  expect(JSON.parse(e.payload)).toEqual(body);
+  expect(JSON.parse(e.properties)).toEqual({});
+});
+
+test("ids and names are counted in characters, not UTF-16 units, by the API and the normaliser alike", async () => {
+  const id = "😀".repeat(256); // 256 characters, 512 UTF-16 units
+  const name = "🎉".repeat(200);
+  expect((await server.api("/api/v1/users", { body: { external_user_id: id } })).status).toBe(202);
+  expect((await server.api("/api/v1/events", { body: { external_user_id: id, name } })).status).toBe(202);
+  expect((await server.api("/api/v1/events", { body: { external_user_id: id + "😀", name } })).status).toBe(422);
+  await drain(server);
+  expect(await count(server.ctx.database, "SELECT count(*) AS n FROM quarantine")).toBe(0);
+  const [e] = await eventsOf(id);
+  expect(e!.name).toBe(name);
+});
+
 test("the payload text is kept byte for byte (spacing, key order, unicode escapes)", async () => {
   const text = '{ "name":"clicked" ,"external_user_id":"u2", "properties":{"label":"caf\\u00e9"} }';
   await enqueue(server.ctx.database, [{ kind: "track", payload: text, receivedAt: 1_780_000_000_000 }]);
