@@ -83,40 +83,44 @@ export function applyEnvOverrides(raw: unknown, env: NodeJS.ProcessEnv): unknown
 export function parseConfig(raw: unknown, file?: string, env = process.env): Config {
   const problems: ConfigProblem[] = [];
   const interpolated = interpolateEnv(raw, [], env, problems);
+  // A value whose variable is unset is reported once, as that: not again for what it became ("").
+  const unset = new Set(problems.map((p) => p.path));
   const result = configSchema.safeParse(interpolated);
-  if (!result.success) problems.push(...result.error.issues.map((i) => describeIssue(i, interpolated)));
+  if (!result.success) problems.push(...result.error.issues.map((i) => describeIssue(i, interpolated)).filter((p) => !unset.has(p.path)));
+  // Read from the tree as written, so they are reported beside the other problems, not only once those are fixed.
+  problems.push(...duplicateIds(interpolated));
   dedupe(problems);
   if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
   const config = result.data;
   if (config.projects.length === 0) config.projects.push(projectSchema.parse({ id: "default", name: "Default" }));
-  problems.push(...checkReferences(config));
+  problems.push(...checkAudienceReferences(config), ...checkTemplates(config));
   if (problems.length > 0) throw new ConfigError(file, problems);
   return config;
 }
 
-/** Checks that need the whole tree: unique ids. Rule/audience cross-references are
- * checked where those are resolved (`rules/resolve.ts`), since defaults take part in them. */
-function checkReferences(config: Config): ConfigProblem[] {
+/** Project ids used twice, and rule or audience ids used twice in a project. (Rule/audience cross-references
+ * are checked where those are resolved, `rules/resolve.ts`, since defaults take part in them.) */
+function duplicateIds(tree: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  const seen = new Set<string>();
-  config.projects.forEach((p, i) => {
-    if (seen.has(p.id)) problems.push({ path: `projects[${i}].id`, expected: "a project id used once", found: JSON.stringify(p.id) });
-    seen.add(p.id);
-    const ruleIds = new Set<string>();
-    p.rules.forEach((r, j) => {
-      if (ruleIds.has(r.id)) problems.push({ path: `projects[${i}].rules[${j}].id`, expected: "a rule id used once per project", found: JSON.stringify(r.id) });
-      ruleIds.add(r.id);
+  const ids = (list: unknown, where: string, expected: string) => {
+    const seen = new Set<string>();
+    listOf(list).forEach((item, i) => {
+      const id = (item as { id?: unknown } | null)?.id;
+      if (typeof id !== "string") return;
+      if (seen.has(id)) problems.push({ path: `${where}[${i}].id`, expected, found: JSON.stringify(id) });
+      seen.add(id);
     });
-    const audienceIds = new Set<string>();
-    p.audiences.forEach((a, j) => {
-      if (audienceIds.has(a.id)) problems.push({ path: `projects[${i}].audiences[${j}].id`, expected: "an audience id used once per project", found: JSON.stringify(a.id) });
-      audienceIds.add(a.id);
-    });
+  };
+  const projects = listOf((tree as { projects?: unknown } | null)?.projects);
+  ids(projects, "projects", "a project id used once");
+  projects.forEach((p, i) => {
+    ids((p as { rules?: unknown } | null)?.rules, `projects[${i}].rules`, "a rule id used once per project");
+    ids((p as { audiences?: unknown } | null)?.audiences, `projects[${i}].audiences`, "an audience id used once per project");
   });
-  problems.push(...checkAudienceReferences(config));
-  problems.push(...checkTemplates(config));
   return problems;
 }
+
+const listOf = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 
 function dedupe(problems: ConfigProblem[]): void {
   const seen = new Set<string>();

@@ -13,6 +13,8 @@ const listen = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'an address "host:port", e.g. "127.0.0.1:8080"' });
 
 const url = z.string().refine((s) => URL.canParse(s), { error: "an absolute URL" });
+/** Where Vibefollow itself makes HTTP requests (webhooks, the drafting model): only http(s) can be delivered to. */
+const httpUrl = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { error: 'an absolute http(s) URL like "https://example.com/hook"' });
 
 const rateLimit = z.strictObject({
   per_second: z.number().positive().default(1000),
@@ -28,7 +30,7 @@ const sendWindow = z
   .refine((w) => w.start < w.end, { error: "an end after the start", path: ["end"], when: (ctx) => ctx.issues.length === 0 });
 
 const webhookSchema = z.strictObject({
-  url,
+  url: httpUrl,
   secret: z.string().min(16, { error: "a secret of at least 16 characters" }),
   events: z
     .array(z.enum(["email.sent", "email.opened", "email.clicked", "email.bounced", "email.unsubscribed", "draft.created", "quarantine.added"]))
@@ -96,7 +98,7 @@ export const configSchema = z.strictObject({
     .default({ batch_size: 1000, idle_interval: 50, thread: true }),
   drafting: z
     .strictObject({
-      base_url: url,
+      base_url: httpUrl,
       model: z.string().min(1),
       api_key: z.string().optional(),
       timeout: duration.default(20_000),

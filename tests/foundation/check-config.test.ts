@@ -37,6 +37,7 @@ describe("check-config on broken configs", () => {
     ["bad clock time", '[[projects]]\nid = "acme"\nsend_window = { start = "9:00" }\n', 'projects[0].send_window.start: expected a time "HH:MM" between 00:00 and 24:00, found string "9:00"'],
     ["window ends before it starts", '[[projects]]\nid = "acme"\nsend_window = { start = "18:00", end = "09:00" }\n', "projects[0].send_window.end: expected an end after the start"],
     ["bad rule kind", '[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "x"\nkind = "telepathy"\n', 'projects[0].rules[0].kind: expected a rule kind: one of welcome,'],
+    ["webhook URL not http(s)", '[[projects]]\nid = "acme"\n[[projects.webhooks]]\nurl = "ftp://example.com/x"\nsecret = "0123456789abcdef"\n', 'projects[0].webhooks[0].url: expected an absolute http(s) URL like "https://example.com/hook", found string "ftp://example.com/x"'],
     ["duplicate project id", '[[projects]]\nid = "acme"\n[[projects]]\nid = "acme"\n', 'projects[1].id: expected a project id used once, found "acme"'],
     ["missing env var", '[smtp]\nurl = "smtps://u:${VF_TEST_UNSET_PW}@h:465"\n', "smtp.url: expected environment variable VF_TEST_UNSET_PW to be set, found it unset"],
     ["invalid TOML", 'a = \n', "line 1, column 5: expected valid TOML, found Invalid TOML document"],
@@ -108,10 +109,14 @@ send_window = { start = "9:00" }
   id = "w2"
   kind = "welcome"
   delay = "soon"
+
+[[projects]]
+id = "acme"
+name = "\${VF_TEST_UNSET_NAME}"
 `);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toStartWith(`${r.file}: 12 problems\n`);
+    expect(r.stderr).toStartWith(`${r.file}: 14 problems\n`);
     const paths = r.lines.map((l) => l.slice(0, l.indexOf(":")));
     expect(paths.sort()).toEqual([
       "database.synchronous",
@@ -123,6 +128,8 @@ send_window = { start = "9:00" }
       "projects[0].rules[2].delay",
       "projects[0].send_window.start",
       "projects[0].timezone",
+      "projects[1].id",
+      "projects[1].name",
       "server",
       "server.listen",
       "smtp.url",
@@ -130,6 +137,9 @@ send_window = { start = "9:00" }
     // Each line is the same precise text as for that problem alone.
     expect(r.lines).toContain('projects[0].rules[2].delay: expected a duration like "90s", "15m", "2h", "3d" or "1w", found string "soon"');
     expect(r.lines).toContain("smtp.url: expected environment variable VF_TEST_UNSET_PW to be set, found it unset");
+    // A duplicate id is found beside the other problems; an unset variable is one problem, not two.
+    expect(r.lines).toContain('projects[1].id: expected a project id used once, found "acme"');
+    expect(r.lines).toContain("projects[1].name: expected environment variable VF_TEST_UNSET_NAME to be set, found it unset");
   });
 
   test("a missing file is a problem, not a silent fallback to defaults", async () => {
