@@ -137,7 +137,7 @@ export class ProjectApply {
     applyIdentify(u, item, row.receivedAt, this.at);
     this.w.touch(u);
     this.counts.applied++;
-    if (created && row.source === "bulk" && u.signupDate !== null && u.signupDate < row.receivedAt - DAY) u.backfilled = true;
+    if (created && u.signupDate !== null && isBackfill(row.source, u.signupDate, row.receivedAt)) u.backfilled = true;
     const waiting = this.pending.get(item.externalUserId);
     if (!waiting) return;
     this.pending.delete(item.externalUserId);
@@ -152,7 +152,7 @@ export class ProjectApply {
       }
       if (this.applyTrack(u, event, p.source, { seq: p.seq, bufferId: p.bufferId }, p.receivedAt)) this.counts.attached++;
       else this.counts.duplicates++;
-      if (created && p.source === "bulk" && event.occurredAt < p.receivedAt - DAY) u.backfilled = true;
+      if (created && isBackfill(p.source, event.occurredAt, p.receivedAt)) u.backfilled = true;
     }
   }
 
@@ -166,10 +166,19 @@ export class ProjectApply {
     const effects = applyEvent(u, e, this.settings.churnGraceMs, this.at);
     this.w.events.push([this.projectId, u.id, e.name, e.occurredAt, receivedAt, e.properties, from.seq ?? null, from.bufferId ?? null]);
     (u.eventNames ??= new Set()).add(e.name);
+    // A signup more than a day old, from a backfill (bulk endpoints, or a replayed Segment export): the user is
+    // not a new signup, whichever of their identify and their events came first (SPEC §7: no welcome).
+    if (e.name === "user_signed_up" && !u.backfilled && isBackfill(source, e.occurredAt, receivedAt)) (u.backfilled = true), (u.full = true);
     if (effects.stage) this.w.addStage(this.projectId, effects.stage);
     if (effects.feature) this.w.addFeature(this.projectId, u.id, effects.feature.feature, effects.feature.count, effects.feature.at);
     if (effects.step) this.w.addStep(this.projectId, u.id, effects.step.step, effects.step.completed, effects.step.at);
     this.w.touch(u);
     return true;
   }
+}
+
+/** SPEC §7's backfill: data from the bulk endpoints, or Segment messages (a replayed export), dated more than a
+ * day before it arrived. */
+function isBackfill(source: string, at: number, receivedAt: number): boolean {
+  return (source === "bulk" || source === "segment") && at < receivedAt - DAY;
 }

@@ -102,3 +102,28 @@ test("a user created with old bulk events attached is backfilled", async () => {
   expect((await userRow(db, "import-1"))!.backfilled).toBe(1);
   expect((await userRow(db, "live-1"))!.backfilled).toBe(0);
 });
+
+test("users imported first and their old signups after (bulk, or a replayed Segment export) are backfilled too", async () => {
+  const db = server.ctx.database;
+  const t = Date.now();
+  const old = new Date(t - 30 * DAY).toISOString();
+  await enqueue(db, [
+    identify("import-2", {}, { source: "bulk", receivedAt: t }),
+    identify("segment-2", {}, { source: "segment", receivedAt: t }),
+    identify("live-2", {}, { source: "api", receivedAt: t }),
+    identify("live-3", {}, { source: "bulk", receivedAt: t }),
+  ]);
+  await drain(server);
+  await enqueue(db, [
+    track("import-2", "user_signed_up", { timestamp: old }, { source: "bulk", receivedAt: t }),
+    track("segment-2", "user_signed_up", { timestamp: old }, { source: "segment", receivedAt: t }),
+    // An old signup through the live API is not a backfill (SPEC §7 names the bulk endpoints), nor is a recent one.
+    track("live-2", "user_signed_up", { timestamp: old }, { source: "api", receivedAt: t }),
+    track("live-3", "user_signed_up", { timestamp: new Date(t - 60_000).toISOString() }, { source: "bulk", receivedAt: t }),
+  ]);
+  await drain(server);
+  expect((await userRow(db, "import-2"))!.backfilled).toBe(1);
+  expect((await userRow(db, "segment-2"))!.backfilled).toBe(1);
+  expect((await userRow(db, "live-2"))!.backfilled).toBe(0);
+  expect((await userRow(db, "live-3"))!.backfilled).toBe(0);
+});
