@@ -134,10 +134,14 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 
 export type Issue = { path: (string | number)[]; message: string };
 
+/** `1e400` parses as Infinity, which JSON cannot hold: it would be stored as `null`, not as sent. */
+const NUMBER_OUT_OF_RANGE = "A number beyond what JSON can store (±1.8e308).";
+
 /**
  * Checks a `properties`/`traits` tree: depth ≤ 8, no `__proto__` key at any level (it would pollute the
- * prototype of any object it is later copied into), no reserved key at the top level. Pushes at most a few
- * issues and never recurses deeper than the limit, so a hostile 1 MiB nest costs nothing.
+ * prototype of any object it is later copied into), no reserved key at the top level, no number out of JSON's
+ * range. Pushes at most a few issues and never recurses deeper than the limit, so a hostile 1 MiB nest costs
+ * nothing.
  */
 export function checkTree(value: Record<string, unknown>, issues: Issue[], path: (string | number)[] = []): void {
   for (const key in value) {
@@ -147,7 +151,12 @@ export function checkTree(value: Record<string, unknown>, issues: Issue[], path:
 }
 
 function walk(node: unknown, depth: number, path: (string | number)[], issues: Issue[]): void {
-  if (issues.length >= 10 || typeof node !== "object" || node === null) return;
+  if (issues.length >= 10) return;
+  if (typeof node === "number" && !Number.isFinite(node)) {
+    issues.push({ path, message: NUMBER_OUT_OF_RANGE });
+    return;
+  }
+  if (typeof node !== "object" || node === null) return;
   if (depth > MAX_DEPTH) {
     issues.push({ path, message: `Nested deeper than ${MAX_DEPTH} levels.` });
     return;
@@ -172,7 +181,7 @@ export function isCleanTree(value: Record<string, unknown>): boolean {
 }
 
 function isCleanNode(node: unknown, depth: number): boolean {
-  if (typeof node !== "object" || node === null) return true;
+  if (typeof node !== "object" || node === null) return typeof node !== "number" || Number.isFinite(node);
   if (depth > MAX_DEPTH) return false;
   if (Array.isArray(node)) {
     for (let i = 0; i < node.length; i++) if (!isCleanNode(node[i], depth + 1)) return false;

@@ -68,6 +68,13 @@ test("depth: properties nested 8 levels are fine, 9 are refused", async () => {
   await expect422(identify({ external_user_id: "u", traits: { a: [[[[[[[{}]]]]]]] } }), "traits.a[0][0][0][0][0][0][0]");
 });
 
+test("numbers beyond JSON's range (1e400) are refused, not stored as null", async () => {
+  const raw = (path: string, text: string) => post(server, path, text);
+  await expect422(raw("/api/v1/events", '{"external_user_id":"u","name":"x","properties":{"big":1e400}}'), "properties.big");
+  await expect422(raw("/api/v1/users", '{"external_user_id":"u","traits":{"a":[1,-1e999]}}'), "traits.a[1]");
+  expect((await raw("/api/v1/events", '{"external_user_id":"u","name":"x","properties":{"big":1.7e308}}')).status).toBe(202);
+});
+
 test("email: an address, or null to remove it", async () => {
   await expect422(identify({ external_user_id: "u", email: "nope" }), "email");
   await expect422(identify({ external_user_id: "u", email: 7 }), "email");
