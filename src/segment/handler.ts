@@ -19,6 +19,7 @@ export type SegmentPath = "batch" | (typeof SEGMENT_TYPES)[number];
 export const SUCCESS_BODY = '{"success":true}';
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
 const MAX_REPORTED_ERRORS = 100;
+const IGNORED_PATHS: ReadonlySet<SegmentPath> = new Set(["page", "screen", "group", "alias"]);
 
 type Accepted = { kind: "identify" | "track"; payload: string; key?: string };
 
@@ -42,6 +43,14 @@ async function run(deps: SegmentDeps, path: SegmentPath, request: Request): Prom
   const headerKey = keyFromHeader(request.headers.get("authorization"));
   let projectId = headerKey === undefined ? undefined : await authenticateKey(deps.keys, headerKey);
   if (projectId !== undefined) limit(deps, projectId);
+  // page, screen, group and alias are accepted and ignored (SPEC §13): with the key in the header, whatever their
+  // body holds (even no JSON at all) is 200. Size and content type are still checked.
+  if (projectId !== undefined && IGNORED_PATHS.has(path)) {
+    await readSegmentBody(request, MAX_MESSAGE_BYTES).catch((e) => {
+      if (!(e instanceof ApiError && e.status === 400)) throw e;
+    });
+    return new Response(SUCCESS_BODY, { status: 200, headers: JSON_HEADERS });
+  }
   const body = await readSegmentBody(request, path === "batch" ? MAX_BATCH_BYTES : MAX_MESSAGE_BYTES);
   if (projectId === undefined) {
     projectId = await authenticateKey(deps.keys, typeof body.writeKey === "string" ? body.writeKey : undefined);

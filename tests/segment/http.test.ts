@@ -61,6 +61,9 @@ test("page, screen, group and alias are accepted and ignored after auth; unknown
     expect(res.status).toBe(200);
     expect(res.json).toEqual({ success: true });
     expect((await send(server, `/v1/${type}`, { userId: "h2" }, { auth: null })).status).toBe(401);
+    // Ignored whatever the body holds, JSON or not (with the key in the header; a writeKey needs a JSON body).
+    expect((await send(server, `/v1/${type}`, "{not json")).status).toBe(200);
+    expect((await send(server, `/v1/${type}`, "")).status).toBe(200);
   }
   const batch = [{ type: "page", userId: "h2" }, { type: "screen", userId: "h2" }, { type: "something_new", userId: "h2" }, { type: "track", ...track({ userId: "h2" }) }];
   expect((await send(server, "/v1/batch", { batch })).status).toBe(200);
