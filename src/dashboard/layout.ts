@@ -14,6 +14,8 @@ const NOTICES: Record<string, string> = {
   evaluated: "Evaluator run finished.",
   autopilot: "Autopilot setting saved.",
   revoked: "Key revoked.",
+  paused: "Emails paused for this user.",
+  resumed: "Emails resumed for this user.",
   redelivered: "Delivery re-sent: it is pending again, with the same id.",
 };
 

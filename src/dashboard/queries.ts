@@ -44,6 +44,7 @@ export type UserRow = {
   trialEndsAt: number | null;
   suppressed: boolean;
   suppressedReason: string | null;
+  paused: boolean;
   eventCount: number;
 };
 
@@ -69,6 +70,7 @@ function toUser(r: Row): UserRow {
     trialEndsAt: n(r.trial_ends_at),
     suppressed: Boolean(Number(r.suppressed)),
     suppressedReason: s(r.suppressed_reason),
+    paused: Boolean(Number(r.paused)),
     eventCount: Number(r.event_count ?? 0),
   };
 }

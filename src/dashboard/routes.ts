@@ -7,7 +7,7 @@ import { showOverview } from "./pages/overview";
 import { postBulk, postDiscard, postReplay, showQuarantineItem, showQuarantineList } from "./pages/quarantine";
 import { dashboardEvaluator, postEvaluate, showPreview, showRules } from "./pages/rules";
 import { postAutopilot, postCreateKey, postRevokeKey, showSettings } from "./pages/settings";
-import { showUser, showUsers } from "./pages/users";
+import { postPause, postResume, showUser, showUsers } from "./pages/users";
 import { postRedeliver, showWebhooks } from "./pages/webhooks";
 import { createRouter, type Route } from "./router";
 
@@ -21,6 +21,8 @@ export function dashboardRoutes(ctx: AppContext) {
     { method: "GET", path: "/", handler: showOverview },
     { method: "GET", path: "/users", handler: showUsers },
     { method: "GET", path: "/users/:id", handler: showUser },
+    { method: "POST", path: "/users/:id/pause", handler: postPause, admin: true },
+    { method: "POST", path: "/users/:id/resume", handler: postResume, admin: true },
     { method: "GET", path: "/quarantine", handler: showQuarantineList },
     { method: "GET", path: "/quarantine/:id", handler: showQuarantineItem },
     { method: "POST", path: "/quarantine/bulk", handler: postBulk, admin: true },

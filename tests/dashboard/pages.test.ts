@@ -173,3 +173,28 @@ test("webhooks: dead letters are listed and an admin re-sends one with the same 
   // Only dead deliveries can be re-sent, and only in their own project.
   expect((await admin.post("/dashboard/webhooks/whd_dead1/redeliver", { project: "acme", _csrf: admin.csrf })).status).toBe(404);
 });
+
+test("users: an admin pauses a user (no rule matches them, the page says so) and resumes them; a viewer cannot", async () => {
+  await site.identify("pat", { email: "pat@example.com" });
+  await site.track("pat", "user_signed_up", { plan: "free", source: "test" });
+  await site.process();
+  const previewed = async () => (await (await admin.get("/dashboard/rules/welcome/preview?project=acme")).text()).includes("pat@example.com");
+  expect(await previewed()).toBe(true);
+
+  expect((await viewer.post("/dashboard/users/pat/pause", { project: "acme", _csrf: viewer.csrf })).status).toBe(403);
+  const paused = await admin.post("/dashboard/users/pat/pause", { project: "acme", _csrf: admin.csrf });
+  expect(paused.status).toBe(303);
+  expect(paused.headers.get("location")).toBe("/dashboard/users/pat?project=acme&notice=paused");
+  expect(await site.sql("SELECT paused FROM tracked_users WHERE external_user_id = 'pat'")).toEqual([{ paused: 1 }]);
+  expect(await (await admin.get("/dashboard/users/pat?project=acme")).text()).toContain('data-paused="yes"');
+  expect(await previewed()).toBe(false);
+  // A later event does not unpause (the normaliser never writes the column).
+  await site.track("pat", "feature_used", { feature: "x" });
+  await site.process();
+  expect(await site.sql("SELECT paused FROM tracked_users WHERE external_user_id = 'pat'")).toEqual([{ paused: 1 }]);
+
+  expect((await admin.post("/dashboard/users/pat/resume", { project: "acme", _csrf: admin.csrf })).status).toBe(303);
+  expect(await site.sql("SELECT paused FROM tracked_users WHERE external_user_id = 'pat'")).toEqual([{ paused: 0 }]);
+  expect(await previewed()).toBe(true);
+  expect((await admin.post("/dashboard/users/nobody/pause", { project: "acme", _csrf: admin.csrf })).status).toBe(404);
+});

@@ -1,11 +1,13 @@
 import { userAudiences } from "../../audiences";
 import { listDrafts } from "../../drafts";
+import { now } from "../../lib/clock";
 import { ApiError } from "../../lib/errors";
+import { log } from "../../lib/log";
 import { html } from "../html";
-import { link, page, time } from "../layout";
+import { action, link, page, time } from "../layout";
 import { shownEmail, shownJson, shownName } from "../pii";
 import { getUser, listMessages, searchUsers, userEvents } from "../queries";
-import { htmlResponse, isViewer, type DashboardRequest } from "../request";
+import { actorOf, htmlResponse, isViewer, redirect, type DashboardRequest } from "../request";
 import { draftRows } from "./drafts";
 import { messageRows } from "./messages";
 
@@ -53,7 +55,10 @@ export async function showUser(req: DashboardRequest): Promise<Response> {
     ["Suppressed", user.suppressed ? `yes (${user.suppressedReason ?? "no reason"})` : "no"],
     ["Events", user.eventCount],
   ];
-  const body = html`<table data-section="fields"><tbody>${fields.map(([k, v]) => html`<tr><th style="width:180px">${k}</th><td>${v ?? "—"}</td></tr>`)}</tbody></table>
+  const path = `/users/${encodeURIComponent(user.externalUserId)}`;
+  const body = html`<table data-section="fields"><tbody>${fields.map(([k, v]) => html`<tr><th style="width:180px">${k}</th><td>${v ?? "—"}</td></tr>`)}
+<tr><th>Emails</th><td data-paused="${user.paused ? "yes" : "no"}">${user.paused ? "paused: no rule matches this user and nothing is sent" : "not paused"}
+${user.paused ? action(req, `${path}/resume`, "Resume emails") : action(req, `${path}/pause`, "Pause emails", { cls: "danger" })}</td></tr></tbody></table>
 <h2>Traits</h2><pre data-section="traits">${shownJson(req, user.traits)}</pre>
 <h2>Audiences</h2>${audiences.length === 0 ? html`<p class="muted">In no audience.</p>` : html`<ul>${audiences.map((a) => html`<li><a href="${link(req, `/audiences/${encodeURIComponent(a.audienceId)}`)}">${a.audienceId}</a> <span class="muted">since ${time(a.enteredAt)}</span></li>`)}</ul>`}
 <h2>Event timeline</h2>
@@ -63,4 +68,24 @@ ${events.map((e) => html`<tr><td>${time(e.occurredAt)}</td><td>${e.name}</td><td
 <h2>Drafts</h2>${draftRows(req, drafts, new Map(user.name ? [[user.id, user.name]] : []))}
 <h2>Messages</h2>${messageRows(req, messages)}`;
   return htmlResponse(page(req, `User ${user.externalUserId}`, body));
+}
+
+/**
+ * Pausing a user (SPEC §7/§8: "suppressed, unsubscribed or paused" users never qualify): no rule matches them
+ * and nothing is sent to them — a pending draft is cancelled at its send time with the reason "the user is
+ * paused". Resuming undoes it. The normaliser never writes this column, so a later identify or event keeps the
+ * user paused.
+ */
+export const postPause = (req: DashboardRequest) => setPaused(req, true);
+export const postResume = (req: DashboardRequest) => setPaused(req, false);
+
+async function setPaused(req: DashboardRequest, paused: boolean): Promise<Response> {
+  const externalUserId = req.params.id!;
+  const result = await req.ctx.database.execute({
+    sql: "UPDATE tracked_users SET paused = ?, updated_at = ? WHERE project_id = ? AND external_user_id = ?",
+    args: [paused ? 1 : 0, now(), req.project.id, externalUserId],
+  });
+  if (result.rowsAffected === 0) throw ApiError.of(404, "not_found", "No such user in this project.");
+  log.info(paused ? "user paused" : "user resumed", { project: req.project.id, actor: actorOf(req) });
+  return redirect(link(req, `/users/${encodeURIComponent(externalUserId)}`, { notice: paused ? "paused" : "resumed" }));
 }
