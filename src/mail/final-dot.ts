@@ -1,4 +1,12 @@
-import { Readable } from "node:stream";
+import { finished, Readable } from "node:stream";
+
+/**
+ * Runs once the server took DATA and the whole body; the final dot waits for it. It may release the dot itself
+ * (`releaseDot`, which resolves once the dot is written to the connection) — to send it before anything else
+ * runs, e.g. while still holding the lock its commit took; otherwise the dot goes when it resolves. If it rejects
+ * without having released the dot, the dot is withheld and the server discards the message.
+ */
+export type BeforeFinalDot = (releaseDot: () => Promise<void>) => Promise<void>;
 
 /**
  * An SMTP server takes responsibility for a message only when it reads the `<CRLF>.<CRLF>` that ends DATA
@@ -12,11 +20,19 @@ import { Readable } from "node:stream";
  * source ends. The gate is the last stage of that output (a "stream" plugin's processFunc), so:
  *  - its first read comes from the DataStream pipe, after RCPT was accepted and DATA answered 354; a message
  *    refused earlier (a 5.1.1 bounce) destroys the gate unread and `beforeFinalDot` never runs;
- *  - it ends — releasing the final dot — only after `beforeFinalDot` resolved; if that rejects, the gate is
- *    destroyed, nodemailer closes the connection mid-DATA and the server drops the message.
+ *  - it ends — releasing the final dot — only when `beforeFinalDot` releases it or resolves; if that rejects
+ *    first, the gate is destroyed, nodemailer closes the connection mid-DATA and the server drops the message.
  */
-export function gateFinalDot(input: Readable, beforeFinalDot: () => Promise<void>): Readable {
+export function gateFinalDot(input: Readable, beforeFinalDot: BeforeFinalDot): Readable {
   let started = false;
+  let released: Promise<void> | undefined;
+  const releaseDot = () =>
+    (released ??= new Promise<void>((resolve) => {
+      // `finished` once the consumer read the end (or the stream died). The pipe then ends the DataStream, which
+      // writes the dot to the socket in the same turn (nextTicks); setImmediate runs after all of them.
+      finished(gate, () => setImmediate(resolve));
+      gate.push(null);
+    }));
   const gate: Readable = new Readable({
     read() {
       if (started) return;
@@ -24,9 +40,11 @@ export function gateFinalDot(input: Readable, beforeFinalDot: () => Promise<void
       // The whole .eml is already in memory (it is the stored row), so it is passed on without back-pressure.
       input.on("data", (chunk: Buffer) => gate.push(chunk));
       input.once("end", () => {
-        beforeFinalDot().then(
-          () => gate.push(null),
-          (error: unknown) => gate.destroy(error instanceof Error ? error : new Error(String(error))),
+        beforeFinalDot(releaseDot).then(
+          () => void releaseDot(),
+          (error: unknown) => {
+            if (!released) gate.destroy(error instanceof Error ? error : new Error(String(error)));
+          },
         );
       });
     },

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import type { Transporter } from "nodemailer";
 import type { Config, ProjectConfig, SmtpConfig } from "../config/schema";
-import { gateFinalDot } from "./final-dot";
+import { gateFinalDot, type BeforeFinalDot } from "./final-dot";
 
 /**
  * Where a message goes (listmonk's "Messenger"): SMTP through nodemailer, or the built-in outbox. A send either
@@ -10,7 +10,7 @@ import { gateFinalDot } from "./final-dot";
 export type Messenger = {
   kind: "smtp" | "outbox";
   /** `beforeFinalDot` (SMTP only) runs once the server took DATA and the body; the final dot waits for it. */
-  send(message: { from: string; to: string; raw: string; beforeFinalDot?: () => Promise<void> }): Promise<{ response: string }>;
+  send(message: { from: string; to: string; raw: string; beforeFinalDot?: BeforeFinalDot }): Promise<{ response: string }>;
   close(): void;
 };
 
@@ -39,7 +39,7 @@ function smtpMessenger(smtp: SmtpConfig): Messenger {
       } as Parameters<typeof nodemailer.createTransport>[0]);
       // The gate is the last stage of the message stream, the one the connection pipes after DATA's 354.
       t.use("stream", (mail, done) => {
-        const hook = (mail.data as { beforeFinalDot?: () => Promise<void> }).beforeFinalDot;
+        const hook = (mail.data as { beforeFinalDot?: BeforeFinalDot }).beforeFinalDot;
         if (hook) mail.message.processFunc((input: Readable) => gateFinalDot(input, hook));
         done();
       });

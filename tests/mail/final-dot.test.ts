@@ -32,6 +32,24 @@ test("the final dot waits for beforeFinalDot: the server has the message only on
   expect(sink.arrivals[0]!.mail.text).toContain(".a line starting with a dot"); // the body went through intact
 });
 
+test("a hook may release the dot itself: the server has the message while the hook still runs (the sender does this inside its write lock)", async () => {
+  const before = sink.arrivals.length;
+  let whileInside = -1;
+  const { response } = await smtp.send({
+    from: "Acme <team@acme.test>",
+    to: "released@example.com",
+    raw: eml("released"),
+    beforeFinalDot: async (releaseDot) => {
+      await releaseDot();
+      await sink.waitFor(before + 1, 5_000);
+      whileInside = sink.arrivals.length;
+    },
+  });
+  expect(response).toStartWith("250");
+  expect(whileInside).toBe(before + 1);
+  expect(sink.arrivals.at(-1)!.mail.messageId).toBe("<released@acme.test>");
+});
+
 test("a failing beforeFinalDot withholds the dot: the send fails and the server discards the partial message", async () => {
   const before = sink.arrivals.length;
   const sent = smtp.send({ from: "team@acme.test", to: "dropped@example.com", raw: eml("dropped"), beforeFinalDot: () => Promise.reject(new Error("disk full")) });
