@@ -216,6 +216,11 @@ export async function openDatabase(config: Config["database"]): Promise<Database
   return new Database(client, readClient, url);
 }
 
+/** The file of a `file:` URL (its query, if any, left out); undefined for a remote database. */
+export function filePathOf(url: string): string | undefined {
+  return url.startsWith("file:") ? url.slice("file:".length).split("?")[0] : undefined;
+}
+
 /** `file:./data/x.db` → an absolute `file:` URL, so the process's working directory can change safely. */
 function normaliseUrl(url: string): string {
   if (!url.startsWith("file:")) return url;

@@ -1,7 +1,7 @@
 import { statSync } from "node:fs";
 import type { InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
-import { WAL_SIZE_LIMIT_BYTES, WRITER_CACHE_KIB, type Database } from "./client";
+import { filePathOf, WAL_SIZE_LIMIT_BYTES, WRITER_CACHE_KIB, type Database } from "./client";
 import { ConnectionThread } from "./connection-thread";
 
 /**
@@ -70,7 +70,7 @@ export class WriteThread {
       throw (started.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
     }
     const thread = new WriteThread(writer, checkpointer);
-    if (lock) thread.watchWal(lock, `${url.slice("file:".length).split("?")[0]}-wal`, walSizeLimit, walCheckEveryMs);
+    if (lock) thread.watchWal(lock, `${filePathOf(url)}-wal`, walSizeLimit, walCheckEveryMs);
     return thread;
   }
 

@@ -1,13 +1,23 @@
+import { accessSync, constants, statSync } from "node:fs";
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
+import { filePathOf } from "../db/client";
 import { isMigrated } from "../db/migrate";
 
-/** `GET /healthz`: the process is alive. `GET /readyz`: the database answers and every migration is applied. */
+/**
+ * `GET /healthz`: the process is alive. `GET /readyz`: the database answers and every migration is applied —
+ * and, for a database file, it is still the file this process opened, not emptied, and writable. Open
+ * connections keep working on a deleted or replaced file (POSIX keeps the old one alive for them), so a query
+ * alone would say "ok" while every write went to a file nobody will ever open again.
+ */
 export function healthRoutes(ctx: AppContext) {
+  const path = filePathOf(ctx.database.url);
+  const opened = path === undefined ? undefined : fileIdentity(path);
   return new Elysia({ name: "health" })
     .get("/healthz", () => ({ status: "ok" }))
     .get("/readyz", async ({ set }) => {
       try {
+        if (path !== undefined && !isSameWritableFile(path, opened)) throw new Error("database file gone, replaced, emptied or read-only");
         await ctx.database.read("SELECT 1");
         if (!(await isMigrated(ctx.database))) {
           set.status = 503;
@@ -19,4 +29,25 @@ export function healthRoutes(ctx: AppContext) {
         return { status: "database_unreachable" };
       }
     });
+}
+
+function fileIdentity(path: string): { dev: number; ino: number } | undefined {
+  try {
+    const { dev, ino } = statSync(path);
+    return { dev, ino };
+  } catch {
+    return undefined;
+  }
+}
+
+function isSameWritableFile(path: string, opened: { dev: number; ino: number } | undefined): boolean {
+  try {
+    const now = statSync(path);
+    if (opened && (now.dev !== opened.dev || now.ino !== opened.ino)) return false;
+    if (now.size === 0) return false;
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

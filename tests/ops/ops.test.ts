@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { createClient } from "@libsql/client";
+import { copyFileSync, renameSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { applyRetention } from "../../src/ops/retention";
 import { backupDatabase } from "../../src/ops/backup";
@@ -53,4 +54,26 @@ test("retention deletes only events older than retention_days, and nothing when 
   expect((await applyRetention(db, thirty, t)).default).toBeGreaterThanOrEqual(1);
   const names = (await db.read("SELECT name FROM events WHERE name IN ('old','new')")).rows.map((r) => r.name);
   expect(names).toEqual(["new"]);
+});
+
+test("/readyz: ok; 503 once the database file is replaced or emptied (open connections would still answer from the old one)", async () => {
+  const s = await startTestServer("", { background: false });
+  try {
+    const file = join(s.dir, "vf.db");
+    expect((await fetch(s.url + "/readyz")).status).toBe(200);
+    // Replaced: the same path now names another file; this process's connections still write to the old one.
+    renameSync(file, file + ".moved");
+    copyFileSync(file + ".moved", file);
+    const replaced = await fetch(s.url + "/readyz");
+    expect(replaced.status).toBe(503);
+    expect(await replaced.json()).toEqual({ status: "database_unreachable" });
+    // Put back, then emptied in place.
+    renameSync(file + ".moved", file);
+    expect((await fetch(s.url + "/readyz")).status).toBe(200);
+    truncateSync(file, 0);
+    expect((await fetch(s.url + "/readyz")).status).toBe(503);
+    expect((await fetch(s.url + "/healthz")).status).toBe(200);
+  } finally {
+    await s.close().catch(() => undefined);
+  }
 });
