@@ -77,16 +77,23 @@ type CacheEntry = { keyId: string; projectId: string; checkedAt: number };
 const digestOf = (key: string) => Bun.SHA256.hash(key, "base64");
 
 /**
+ * How long a verified key is trusted before its row is read again. Shorter than any CLI run (a process start),
+ * so a request sent after `vibefollow keys revoke` returned is refused; the cost is one primary-key read per
+ * active key per interval, not per request.
+ */
+const RECHECK_MS = 100;
+
+/**
  * Verifies presented keys. Argon2id costs tens of milliseconds by design, so a verified key is cached under
  * the SHA-256 of its full text (never the key itself). A revocation in this process drops the entry at once;
- * one made by another process (the CLI) is seen within `recheckMs` (1 s), when the entry is re-read from the
+ * one made by another process (the CLI) is seen within `recheckMs` (100 ms), when the entry is re-read from the
  * table — a cheap primary-key read, not another Argon2id check.
  */
 export class KeyVerifier {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly lastUsedWritten = new Map<string, number>();
 
-  constructor(private readonly database: Database, private readonly recheckMs = 1_000) {}
+  constructor(private readonly database: Database, private readonly recheckMs = RECHECK_MS) {}
 
   /** The hot path, without a promise: the cached entry of a key verified less than `recheckMs` ago, or undefined
    * (then `verify` decides). */

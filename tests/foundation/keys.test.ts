@@ -71,17 +71,16 @@ test("keys list shows the first characters and the last 4, never the key, and wh
   expect(text.stdout).toContain(`last used: ${new Date(mine.lastUsedAt!).toISOString()}`);
 });
 
-test("a revocation by the CLI reaches a running verifier within its 1 s recheck", async () => {
+test("a revocation by the CLI reaches a running verifier by the time the CLI has returned (100 ms recheck)", async () => {
   const verifier = new KeyVerifier(database);
   expect(await verifier.verify(key)).toBeDefined(); // cached now
+  const verifiedAt = performance.now();
   const revoked = await cli("keys", "revoke", keyId);
   expect(revoked.code).toBe(0);
   expect(revoked.stdout).toContain(`revoked ${keyId}`);
-  const t0 = performance.now();
-  while (await verifier.verify(key)) {
-    expect(performance.now() - t0).toBeLessThan(1_500);
-    await Bun.sleep(20);
-  }
+  // A CLI run (a process start) outlasts the recheck: the very next verification re-reads the row.
+  expect(performance.now() - verifiedAt).toBeGreaterThan(100);
+  expect(await verifier.verify(key)).toBeUndefined();
   expect(await new KeyVerifier(database).verify(key)).toBeUndefined();
   const list = await cli("keys", "list");
   expect(list.stdout).toMatch(new RegExp(`${keyId} .* revoked \\d{4}-`));

@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { ingestCounters } from "../../src/ingest";
 import { createKey, revokeKey } from "../../src/keys/service";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
@@ -108,4 +110,19 @@ test("an internal failure is 500 server_error with no stack trace or SQL; nothin
   } finally {
     await broken.close();
   }
+});
+
+test("a key revoked with the CLI while the server runs is refused on the next request (SPEC §3: revoked → 401)", async () => {
+  const { id, key } = await createKey(server.ctx.database, "default", "revoked-by-cli");
+  const send = () => post({ url: server.url, apiKey: key }, "/api/v1/events", event(1));
+  expect((await send()).status).toBe(202);
+  const toml = join(server.dir, "cli.toml");
+  writeFileSync(toml, `[database]\nurl = "file:${join(server.dir, "vf.db")}"\n`);
+  const cli = Bun.spawn([process.execPath, join(import.meta.dir, "../../src/cli/index.ts"), "keys", "revoke", id, "--config", toml], {
+    stdout: "ignore",
+    stderr: "inherit",
+    env: { ...process.env, VIBEFOLLOW_LOG: "silent" },
+  });
+  expect(await cli.exited).toBe(0);
+  expectAuth(await send());
 });
