@@ -68,9 +68,10 @@ function daysInMonth(year: number, month: number): number {
 }
 
 /**
- * Parses an ISO 8601 timestamp to UTC milliseconds: a date (`2026-03-01`, midnight UTC) or a date-time with a
- * zone (`Z` or `±hh:mm` / `±hhmm`, optional seconds and fraction). A date-time without a zone is refused: its
- * meaning would depend on our time zone. Impossible dates (`2026-02-30`) are refused — `Date.parse` would
+ * Parses an ISO 8601 timestamp to UTC milliseconds: a date (`2026-03-01`, midnight UTC) or a date-time
+ * (optional seconds and fraction) with a zone (`Z` or `±hh:mm` / `±hhmm`) or without one, read as UTC — what
+ * `datetime.utcnow().isoformat()` and other naive UTC clocks send; reading it in the server's own zone would make
+ * its meaning depend on where Vibefollow runs. Impossible dates (`2026-02-30`) are refused — `Date.parse` would
  * roll them over. Hand-written because it runs for every event on the hot path.
  */
 export function parseIsoTimestamp(text: string): number | undefined {
@@ -112,14 +113,14 @@ export function parseIsoTimestamp(text: string): number | undefined {
     const om = digitsAt(text, i + 3 + colon, 2);
     if (oh < 0 || oh > 23 || om < 0 || om > 59 || i + 5 + colon !== len) return undefined;
     offset = (z === 45 ? -1 : 1) * (oh * 60 + om) * 60_000;
-  } else return undefined;
+  } else if (i !== len) return undefined; // nothing after the time: no zone, UTC
   return Date.UTC(y, mo - 1, d, h, mi, sec, ms) - offset;
 }
 
 /** Why a timestamp is refused, or undefined when it is fine (ISO 8601, at most 24 h ahead of `now()`). */
 export function checkTimestamp(text: string): string | undefined {
   const t = parseIsoTimestamp(text);
-  if (t === undefined) return "Expected an ISO 8601 timestamp with a time zone, e.g. 2026-03-01T12:00:00Z.";
+  if (t === undefined) return "Expected an ISO 8601 timestamp, e.g. 2026-03-01T12:00:00Z.";
   if (t > now() + MAX_FUTURE_MS) return "The timestamp is more than 24 hours in the future.";
   return undefined;
 }

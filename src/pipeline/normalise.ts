@@ -171,7 +171,7 @@ export function normaliseTrack(text: string, receivedAt: number): TrackItem | Re
   let occurredAt = receivedAt;
   if (body.timestamp != null) {
     const t = parseTime(body.timestamp);
-    if (t === undefined) return reject("invalid_timestamp", `timestamp: expected an ISO 8601 time with a zone, got ${JSON.stringify(body.timestamp)}`);
+    if (t === undefined) return reject("invalid_timestamp", `timestamp: expected an ISO 8601 time, got ${JSON.stringify(body.timestamp)}`);
     occurredAt = t;
   }
   const problem = checkCanonicalEvent(name, properties, occurredAt);

@@ -5,7 +5,7 @@
 export const QUARANTINE_REASONS = [
   /** The payload is not JSON, or lacks what its kind needs (external_user_id, name, objects where objects go). */
   "invalid_payload",
-  /** `timestamp` is not an ISO 8601 time with a zone (or a number of milliseconds). */
+  /** `timestamp` is not an ISO 8601 time (or a number of milliseconds). */
   "invalid_timestamp",
   /** Two spellings of one key (`workspaceId` and `workspace_id`) with different values. */
   "ambiguous_key",
