@@ -2,11 +2,14 @@ import { finished, Readable } from "node:stream";
 
 /**
  * Runs once the server took DATA and the whole body; the final dot waits for it. It may release the dot itself
- * (`releaseDot`, which resolves once the dot is written to the connection) — to send it before anything else
+ * (`releaseDot`, which resolves once the dot is written to the connection, or after RELEASE_WAIT_CAP_MS) — to send it before anything else
  * runs, e.g. while still holding the lock its commit took; otherwise the dot goes when it resolves. If it rejects
  * without having released the dot, the dot is withheld and the server discards the message.
  */
 export type BeforeFinalDot = (releaseDot: () => Promise<void>) => Promise<void>;
+
+/** The longest `releaseDot` waits for the dot to reach the connection (normally well under a millisecond). */
+const RELEASE_WAIT_CAP_MS = 250;
 
 /**
  * An SMTP server takes responsibility for a message only when it reads the `<CRLF>.<CRLF>` that ends DATA
@@ -20,19 +23,36 @@ export type BeforeFinalDot = (releaseDot: () => Promise<void>) => Promise<void>;
  * source ends. The gate is the last stage of that output (a "stream" plugin's processFunc), so:
  *  - its first read comes from the DataStream pipe, after RCPT was accepted and DATA answered 354; a message
  *    refused earlier (a 5.1.1 bounce) destroys the gate unread and `beforeFinalDot` never runs;
- *  - it ends — releasing the final dot — only when `beforeFinalDot` releases it or resolves; if that rejects
- *    first, the gate is destroyed, nodemailer closes the connection mid-DATA and the server drops the message.
+ *  - `beforeFinalDot` runs once the whole body has been taken downstream, so after it only the dot is left;
+ *  - the gate ends — releasing the final dot — only when `beforeFinalDot` releases it or resolves; if that
+ *    rejects first, the gate is destroyed, nodemailer closes the connection mid-DATA and the server drops the
+ *    message.
  */
 export function gateFinalDot(input: Readable, beforeFinalDot: BeforeFinalDot): Readable {
   let started = false;
+  let inputEnded = false;
+  let hookStarted = false;
   let released: Promise<void> | undefined;
   const releaseDot = () =>
     (released ??= new Promise<void>((resolve) => {
       // `finished` once the consumer read the end (or the stream died). The pipe then ends the DataStream, which
-      // writes the dot to the socket in the same turn (nextTicks); setImmediate runs after all of them.
-      finished(gate, () => setImmediate(resolve));
+      // writes the dot to the socket in the same turn (nextTicks); setImmediate runs after all of them. Capped,
+      // so a caller holding a lock never waits on a stalled connection.
+      const cap = setTimeout(resolve, RELEASE_WAIT_CAP_MS);
+      finished(gate, () => setImmediate(() => (clearTimeout(cap), resolve())));
       gate.push(null);
     }));
+  // The hook runs once the whole body has been taken downstream, so only the dot is left to go after it.
+  const runHookOnceDrained = () => {
+    if (!inputEnded || hookStarted || gate.readableLength > 0) return;
+    hookStarted = true;
+    beforeFinalDot(releaseDot).then(
+      () => void releaseDot(),
+      (error: unknown) => {
+        if (!released) gate.destroy(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  };
   const gate: Readable = new Readable({
     read() {
       if (started) return;
@@ -40,12 +60,11 @@ export function gateFinalDot(input: Readable, beforeFinalDot: BeforeFinalDot): R
       // The whole .eml is already in memory (it is the stored row), so it is passed on without back-pressure.
       input.on("data", (chunk: Buffer) => gate.push(chunk));
       input.once("end", () => {
-        beforeFinalDot(releaseDot).then(
-          () => void releaseDot(),
-          (error: unknown) => {
-            if (!released) gate.destroy(error instanceof Error ? error : new Error(String(error)));
-          },
-        );
+        inputEnded = true;
+        // From now on each chunk the consumer takes may be the body's last (listening earlier would start the
+        // flow before the connection pipes it; now it is piped, and a paused pipe stays paused).
+        gate.on("data", runHookOnceDrained);
+        runHookOnceDrained();
       });
     },
     destroy(error, callback) {

@@ -1,5 +1,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { parseConfigText } from "../../src/config/load";
+import { Readable, Writable } from "node:stream";
+import { gateFinalDot } from "../../src/mail/final-dot";
 import { Messengers } from "../../src/mail/transport";
 import { startSmtpSink } from "./smtp-sink";
 
@@ -48,6 +50,36 @@ test("a hook may release the dot itself: the server has the message while the ho
   expect(response).toStartWith("250");
   expect(whileInside).toBe(before + 1);
   expect(sink.arrivals.at(-1)!.mail.messageId).toBe("<released@acme.test>");
+});
+
+test("the hook runs only once a slow consumer took the whole body, and the dot follows before releaseDot resolves", async () => {
+  const body = Buffer.alloc(256 * 1024, "a"); // far beyond any stream buffer
+  const input = Readable.from([body.subarray(0, 100_000), body.subarray(100_000)]);
+  let received = 0;
+  let ended = false;
+  const slow = new Writable({
+    highWaterMark: 1024,
+    write(chunk: Buffer, _enc, done) {
+      received += chunk.length;
+      setTimeout(done, 1); // a connection that drains slowly
+    },
+    final(done) {
+      ended = true;
+      done();
+    },
+  });
+  const seen: { atHook: number; endedAtHook: boolean; endedAfterRelease?: boolean } = { atHook: -1, endedAtHook: true };
+  let hookDone!: () => void;
+  const hookFinished = new Promise<void>((r) => (hookDone = r));
+  gateFinalDot(input, async (releaseDot) => {
+    seen.atHook = received;
+    seen.endedAtHook = ended;
+    await releaseDot();
+    seen.endedAfterRelease = ended;
+    hookDone();
+  }).pipe(slow);
+  await hookFinished;
+  expect(seen).toEqual({ atHook: body.length, endedAtHook: false, endedAfterRelease: true });
 });
 
 test("a failing beforeFinalDot withholds the dot: the send fails and the server discards the partial message", async () => {
