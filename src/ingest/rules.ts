@@ -227,7 +227,10 @@ export function checkCanonical(specs: readonly PropertySpec[], props: Record<str
       const error = typeError(spec.type, value);
       if (error) issues.push({ path: [...path, key], message: error });
     }
-    if (!present && spec.required) issues.push({ path: [...path, spec.camel], message: `Required for this event (as "${spec.camel}" or "${spec.snake}").` });
+    if (!present && spec.required) {
+      const spellings = spec.camel === spec.snake ? `"${spec.camel}"` : `"${spec.camel}" or "${spec.snake}"`;
+      issues.push({ path: [...path, spec.camel], message: `Required for this event (as ${spellings}).` });
+    }
   }
 }
 

@@ -140,6 +140,9 @@ test("canonical events: required properties in either spelling, with the right t
     const r = await ev(name, props);
     expect({ name, props, status: r.status, fields: r.json.errors.map((e: any) => e.field) }).toEqual({ name, props, status: 422, fields: [field] });
   }
+  // The message names each spelling once.
+  expect((await ev("feature_used", {})).json.errors[0].message).toBe('Required for this event (as "feature").');
+  expect((await ev("trial_expiring", {})).json.errors[0].message).toBe('Required for this event (as "daysLeft" or "days_left").');
   // A custom event is accepted as-is.
   expect((await ev("Trial Started", { trialDays: "fourteen" })).status).toBe(202);
 });
