@@ -10,7 +10,7 @@ import { buildEvent, type EventPayload } from "./validate.js";
 export const BATCH_LIMIT = 500;
 
 export interface BatchOptions {
-  /** Flush as soon as this many events are queued (default 100; above 500 a flush sends several requests). */
+  /** Flush as soon as this many events are queued, and send at most this many per request (default 100; at most 500 per request in any case). */
   maxSize?: number;
   /** Flush this long after the first event was queued (default 5000). */
   maxAgeMs?: number;
@@ -96,7 +96,9 @@ export class EventBatcher {
   private async send(): Promise<FlushResult> {
     const chunks: Chunk[] = [
       ...this.retained,
-      ...chunk(this.queue.splice(0), BATCH_LIMIT).map((events) => ({ events, idempotencyKey: randomUUID() })),
+      // A request carries at most maxSize events (and at most the endpoint's 500), however many were tracked
+      // before this flush ran: maxSize is the batch size.
+      ...chunk(this.queue.splice(0), Math.min(this.maxSize, BATCH_LIMIT)).map((events) => ({ events, idempotencyKey: randomUUID() })),
     ];
     this.retained = [];
     let sent = 0;

@@ -51,6 +51,18 @@ describe("events.batch", () => {
     );
   });
 
+  it("a request carries at most maxSize events, even when more were tracked before the flush ran", async () => {
+    const { batch, calls } = setup({ maxSize: 3, maxAgeMs: 60_000 });
+    for (let i = 0; i < 7; i++) batch.track("e", `u${i}`);
+    // The flush the third event started runs after the loop: it takes all seven, in requests of at most three.
+    await waitFor(() => calls.length === 3);
+    await batch.flush();
+    assert.deepEqual(
+      calls.map((c) => c.body.events.map((e: { external_user_id: string }) => e.external_user_id).join(",")),
+      ["u0,u1,u2", "u3,u4,u5", "u6"],
+    );
+  });
+
   it("flush() sends everything, splitting more than 500 into several requests in order", async () => {
     const { batch, calls } = setup({ maxSize: 5000 });
     for (let i = 0; i < 1200; i++) batch.track("e", `u${i}`);
