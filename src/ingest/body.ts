@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { ApiError } from "../lib/errors";
+import { hasLoneSurrogate } from "./rules";
 
 /**
  * Reading a request body ourselves (not through the framework) so that the limits are ours: the content type,
@@ -51,5 +52,6 @@ export function parseObject(text: string): Record<string, unknown> {
     throw invalidJson();
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw invalidJson("The body must be a JSON object.");
+  if (hasLoneSurrogate(text, value)) throw invalidJson("The body holds a lone UTF-16 surrogate escape (such as \\ud800), which is not valid Unicode text.");
   return value as Record<string, unknown>;
 }

@@ -33,6 +33,48 @@ export function hasCharsUpTo(text: string, max: number): boolean {
   return true;
 }
 
+/**
+ * Whether a parsed JSON value holds a string (or key) with a lone UTF-16 surrogate — which only an escape like
+ * `"\ud800"` can produce. Such text is not valid Unicode: SQLite would store it as invalid UTF-8, and reading it
+ * back aborts libSQL (a dashboard page showing it crashed the process). `text` is the JSON it was parsed from:
+ * without a surrogate escape in it (almost always) nothing is walked.
+ */
+export function hasLoneSurrogate(text: string, value: unknown): boolean {
+  return SURROGATE_ESCAPE.test(text) && holdsIllFormed(value);
+}
+
+const SURROGATE_ESCAPE = /\\u[dD][89a-fA-F]/;
+
+/** ES2024's String.prototype.isWellFormed (native in Bun; the project's TypeScript lib predates it). */
+export const isWellFormed = (text: string): boolean => (text as string & { isWellFormed(): boolean }).isWellFormed();
+/** ES2024's String.prototype.toWellFormed: each lone surrogate becomes U+FFFD (for text that is only shown). */
+export const toWellFormed = (text: string): string => (text as string & { toWellFormed(): string }).toWellFormed();
+
+function holdsIllFormed(value: unknown): boolean {
+  if (typeof value === "string") return !isWellFormed(value);
+  if (typeof value !== "object" || value === null) return false;
+  for (const key in value) {
+    if (!isWellFormed(key) || holdsIllFormed((value as Record<string, unknown>)[key])) return true;
+  }
+  return false;
+}
+
+/**
+ * What keeps a JSON value from being stored as sent, or undefined: nested deeper than `maxDepth` (an object or
+ * array is one level; SQLite's JSON functions stop at 1,000 and would fail the whole group commit), or a number
+ * beyond JSON's range (`1e999` parses as Infinity and would be stored as null).
+ */
+export function unstorable(value: unknown, maxDepth: number): string | undefined {
+  if (typeof value === "number") return Number.isFinite(value) ? undefined : NUMBER_OUT_OF_RANGE;
+  if (typeof value !== "object" || value === null) return undefined;
+  if (maxDepth === 0) return "Nested too deep.";
+  for (const key in value) {
+    const problem = unstorable((value as Record<string, unknown>)[key], maxDepth - 1);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
 /** Event names starting with `vf_` (any case) or `$` are reserved for Vibefollow. */
 export function isReservedName(name: string): boolean {
   const c = name.charCodeAt(0);

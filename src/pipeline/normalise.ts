@@ -1,5 +1,5 @@
 import { canonicalSpecs } from "../ingest/canonical";
-import { checkCanonical, hasCharsUpTo, isEmail, isPlainObject, MAX_EVENT_NAME, MAX_USER_ID, parseIsoTimestamp, type Issue } from "../ingest/rules";
+import { checkCanonical, hasCharsUpTo, isEmail, isWellFormed, toWellFormed, isPlainObject, MAX_EVENT_NAME, MAX_USER_ID, parseIsoTimestamp, type Issue } from "../ingest/rules";
 import { toSnakeCase } from "../lib/case";
 import { reject, Rejection } from "./reasons";
 
@@ -86,8 +86,8 @@ export function isRejection(x: unknown): x is Rejection {
 }
 
 function checkUserId(value: unknown): string | Rejection {
-  if (typeof value !== "string" || !hasCharsUpTo(value, MAX_USER_ID)) {
-    return reject("invalid_payload", "external_user_id: expected a string of 1–256 characters");
+  if (typeof value !== "string" || !hasCharsUpTo(value, MAX_USER_ID) || !isWellFormed(value)) {
+    return reject("invalid_payload", "external_user_id: expected a string of 1–256 characters of Unicode text");
   }
   return value;
 }
@@ -121,7 +121,9 @@ function knownTrait(key: string, value: unknown): string | number | null | Rejec
     return t ?? reject("invalid_trait", `signup_date: expected an ISO 8601 time or milliseconds, got ${JSON.stringify(value)}`);
   }
   if (key === "email") return isEmail(value) ? value : reject("invalid_trait", `email: expected an email address`);
-  if (typeof value === "string") return value;
+  // Known traits become text columns: a lone UTF-16 surrogate would be stored as invalid UTF-8, which libSQL
+  // cannot read back (the API refuses it; a replayed or Segment item could still hold one).
+  if (typeof value === "string") return isWellFormed(value) ? value : reject("invalid_trait", `${key}: not valid Unicode text (a lone surrogate)`);
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   return reject("invalid_trait", `${key}: expected a string, got ${Array.isArray(value) ? "an array" : typeof value}`);
 }
@@ -162,8 +164,8 @@ export function normaliseTrack(text: string, receivedAt: number): TrackItem | Re
   const externalUserId = checkUserId(body.external_user_id);
   if (typeof externalUserId !== "string") return externalUserId;
   const name = body.name;
-  if (typeof name !== "string" || !hasCharsUpTo(name, MAX_EVENT_NAME)) {
-    return reject("invalid_payload", "name: expected a string of 1–200 characters");
+  if (typeof name !== "string" || !hasCharsUpTo(name, MAX_EVENT_NAME) || !isWellFormed(name)) {
+    return reject("invalid_payload", "name: expected a string of 1–200 characters of Unicode text");
   }
   if (body.properties != null && !isPlainObject(body.properties)) return reject("invalid_payload", "properties: expected a JSON object");
   const properties = body.properties ? snakeKeys(body.properties, "properties") : Object.create(null);
@@ -210,8 +212,9 @@ export function peekPayload(text: string): { externalUserId: string | null; even
     const id = v?.external_user_id;
     const name = v?.name;
     return {
-      externalUserId: typeof id === "string" ? id.slice(0, 256) : null,
-      eventName: typeof name === "string" ? name.slice(0, 200) : null,
+      // For listings only: made well-formed, as they go to text columns (see quarantine-item.ts).
+      externalUserId: typeof id === "string" ? toWellFormed(id.slice(0, 256)) : null,
+      eventName: typeof name === "string" ? toWellFormed(name.slice(0, 200)) : null,
     };
   } catch {
     return { externalUserId: null, eventName: null };

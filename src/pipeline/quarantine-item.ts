@@ -1,3 +1,4 @@
+import { toWellFormed } from "../ingest/rules";
 import { newId } from "../lib/ids";
 import { peekPayload } from "./normalise";
 import type { Rejection } from "./reasons";
@@ -12,7 +13,9 @@ export function quarantineItem(row: Omit<QueueRow, "seq">, why: Rejection): Quar
     id: newId("qtn"),
     projectId: row.projectId,
     reason: why.reason,
-    detail: why.detail.slice(0, 2000),
+    // Text columns hold only well-formed text (libSQL cannot read back a lone surrogate stored as invalid UTF-8):
+    // a detail quoting a hostile key, or a cut through a surrogate pair, is made well-formed.
+    detail: toWellFormed(why.detail.slice(0, 2000)),
     kind: row.kind === "identify" ? "identify" : "track",
     source: row.source,
     payload: row.payload,

@@ -1,6 +1,6 @@
 import { ingestCounters } from "../ingest/counters";
 import type { RateLimiter } from "../ingest/rate-limit";
-import { isPlainObject } from "../ingest/rules";
+import { isPlainObject, unstorable } from "../ingest/rules";
 import type { GroupCommitWriter, IdempotencyRecord, QueueGroup } from "../ingest/writer";
 import type { KeyVerifier } from "../keys/service";
 import { now } from "../lib/clock";
@@ -19,6 +19,8 @@ export type SegmentPath = "batch" | (typeof SEGMENT_TYPES)[number];
 export const SUCCESS_BODY = '{"success":true}';
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
 const MAX_REPORTED_ERRORS = 100;
+/** Objects and arrays nested in one message, at most (real Segment messages: a handful). */
+const MAX_MESSAGE_DEPTH = 32;
 const IGNORED_PATHS: ReadonlySet<SegmentPath> = new Set(["page", "screen", "group", "alias"]);
 
 type Accepted = { kind: "identify" | "track"; payload: string; key?: string };
@@ -85,6 +87,13 @@ function acceptMessages(path: SegmentPath, body: Record<string, unknown>, receiv
     }
     // Re-serialising costs a little, but it is the size the message will have in the queue.
     if (path === "batch" && Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES) throw tooLarge(MAX_MESSAGE_BYTES, field);
+    // The message is stored (under `segment`): what could not be stored as sent is refused, not silently changed
+    // — and junk nested past SQLite's JSON limit would fail the group commit of every request sharing it.
+    const problem = unstorable(message, MAX_MESSAGE_DEPTH);
+    if (problem) {
+      errors.push({ code: "validation_failed", message: problem === "Nested too deep." ? `Nested deeper than ${MAX_MESSAGE_DEPTH} levels.` : problem, field: field || "body" });
+      continue;
+    }
     const mapped = mapMessage(typeof type === "string" ? type : "", message, body.sentAt, receivedAt, field || "body");
     if (mapped.kind === "rejected") errors.push(mapped.error);
     else if (mapped.kind !== "ignored") {

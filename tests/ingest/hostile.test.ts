@@ -38,6 +38,24 @@ test("invalid UTF-8 bytes → 400 invalid_json (not silently replaced)", async (
   expect(((await queueRows(server))[0]!.payload as any).properties.s).toBe("héllo ✓ 𝄞");
 });
 
+test("a lone UTF-16 surrogate escape (\\ud800) in any string or key → 400 invalid_json; escaped pairs are fine", async () => {
+  const bodies: [string, string][] = [
+    ["/api/v1/events", '{"external_user_id":"u","name":"clicked\\ud800"}'],
+    ["/api/v1/events", '{"external_user_id":"\\udc00","name":"x"}'],
+    ["/api/v1/events", '{"external_user_id":"u","name":"x","properties":{"a":["ok","\\ud83d"]}}'],
+    ["/api/v1/users", '{"external_user_id":"u","traits":{"\\ud800key":1}}'],
+    ["/api/v1/events/batch", '{"events":[{"external_user_id":"u","name":"x","properties":{"s":"\\uDBFF"}}]}'],
+  ];
+  for (const [path, body] of bodies) {
+    const r = await post(server, path, body);
+    expect({ body, status: r.status, code: r.json.errors?.[0]?.code }).toEqual({ body, status: 400, code: "invalid_json" });
+  }
+  expect(await queueRows(server)).toEqual([]);
+  // An escaped pair is one well-formed character (😀).
+  expect((await post(server, "/api/v1/events", '{"external_user_id":"u","name":"x","properties":{"e":"\\ud83d\\ude00"}}')).status).toBe(202);
+  expect(((await queueRows(server))[0]!.payload as any).properties.e).toBe("😀");
+});
+
 test("wrong content type → 415 unsupported_media_type", async () => {
   for (const type of ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1", "application/jsonx", ""]) {
     expectError(await post(server, "/api/v1/events", event(), { "content-type": type }), 415, "unsupported_media_type");

@@ -136,3 +136,21 @@ test("CLI: list, show, replay with --payload FILE and -, discard", async () => {
   expect(await count(db, "SELECT count(*) AS n FROM feature_usage WHERE feature = 'cli'")).toBe(1);
   expect((await showQuarantine(db, c))!.state).toBe("discarded");
 }, 60_000);
+
+test("a lone UTF-16 surrogate in an id, a name or a known trait is quarantined, never stored as invalid UTF-8", async () => {
+  // The API refuses these (400); a replayed or Segment item could still carry one.
+  const cases: [string, "track" | "identify", "invalid_payload" | "invalid_trait"][] = [
+    ['{"external_user_id":"lone\\ud800","name":"x"}', "track", "invalid_payload"],
+    ['{"external_user_id":"q-user","name":"clicked\\udc00"}', "track", "invalid_payload"],
+    ['{"external_user_id":"q-user","traits":{"name":"Ann\\ud800"}}', "identify", "invalid_trait"],
+  ];
+  for (const [payload, kind, reason] of cases) {
+    const id = await quarantineOne(payload, kind);
+    expect((await showQuarantine(server.ctx.database, id))!.reason).toBe(reason);
+  }
+  // Nothing ill-formed reached a text column: every user and event name reads back (libSQL aborts on invalid UTF-8).
+  expect(String((await userRow(server.ctx.database, "q-user"))!.name)).not.toContain("Ann");
+  expect((await rows(server.ctx.database, "SELECT name FROM events")).map((r) => r.name)).not.toContain("clicked\ufffd");
+  const listed = await listQuarantine(server.ctx.database, { projectId: "acme", reason: "invalid_payload" });
+  expect(listed.items.map((q) => q.externalUserId)).toContain("lone\ufffd"); // shown with U+FFFD, stored well-formed
+});

@@ -62,3 +62,24 @@ test("a __proto__ key stays data: it neither pollutes prototypes nor breaks the 
   const user = (await server.ctx.database.read("SELECT company FROM tracked_users WHERE external_user_id = 'proto'")).rows[0];
   expect(user?.company).toBe("Evil");
 });
+
+test("what cannot be stored as sent is refused per request, and never fails the requests committed beside it", async () => {
+  const nest = (levels: number): unknown => (levels === 0 ? 1 : { a: nest(levels - 1) });
+  // Nested past the limit (and far past SQLite's 1,000-level JSON limit), alongside valid requests.
+  const deep = { userId: "deep", event: "Deep", context: nest(1_200) };
+  const valid = Array.from({ length: 20 }, (_, i) => send(server, "/v1/track", { userId: `ok-${i}`, event: "Clicked", messageId: `deep-side-${i}` }));
+  const refused = await Promise.all([send(server, "/v1/track", deep), send(server, "/v1/batch", { batch: [{ type: "track", ...deep }] })]);
+  expect(refused.map((r) => [r.status, r.json.errors[0].code, r.json.errors[0].field])).toEqual([
+    [422, "validation_failed", "body"],
+    [422, "validation_failed", "batch[0]"],
+  ]);
+  expect((await Promise.all(valid)).map((r) => r.status)).toEqual(Array(20).fill(200));
+  // 1e999 parses as Infinity: refused, not stored as null.
+  const big = await send(server, "/v1/track", '{"userId":"n","event":"N","properties":{"x":1e999}}');
+  expect([big.status, big.json.errors[0].code]).toEqual([422, "validation_failed"]);
+  // A lone surrogate escape is not Unicode text: 400, as on /api/v1.
+  const lone = await send(server, "/v1/identify", '{"userId":"s","traits":{"name":"x\\ud800"}}');
+  expect([lone.status, lone.json.errors[0].code]).toEqual([400, "invalid_json"]);
+  await drain(server);
+  expect(await count(server.ctx.database, "SELECT count(*) AS n FROM events WHERE name = 'deep'")).toBe(0);
+});
