@@ -31,6 +31,12 @@ export async function readBody(request: Request): Promise<{ text: string; bytes:
   if (!isJsonContentType(request.headers.get("content-type"))) {
     throw ApiError.of(415, "unsupported_media_type", "Send the body as Content-Type: application/json (UTF-8).");
   }
+  // Bodies are read as sent: a compressed one would only fail later as "not valid UTF-8" (or, under a
+  // mislabelled header, be taken for what it is not).
+  const encoding = request.headers.get("content-encoding");
+  if (encoding !== null && encoding.trim().toLowerCase() !== "identity") {
+    throw ApiError.of(415, "unsupported_media_type", `Content-Encoding "${encoding.slice(0, 50)}" is not supported here; send the JSON uncompressed.`);
+  }
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
   const bytes = new Uint8Array(await request.arrayBuffer());

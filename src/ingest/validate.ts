@@ -80,11 +80,18 @@ export function formatField(prefix: string, path: readonly PropertyKey[]): strin
   return out;
 }
 
+/** One error per field (the first found: `1e999` in a canonical number is both out of range and not a number). */
 export function issuesToErrors(issues: readonly z.core.$ZodIssue[], prefix: string, limit = 20): ErrorDetail[] {
-  return issues.slice(0, limit).map((i) => {
+  const errors: ErrorDetail[] = [];
+  const seen = new Set<string>();
+  for (const i of issues) {
     const field = formatField(prefix, i.path);
-    return field ? { code: VALIDATION, message: i.message, field } : { code: VALIDATION, message: i.message };
-  });
+    if (seen.has(field)) continue;
+    seen.add(field);
+    errors.push(field ? { code: VALIDATION, message: i.message, field } : { code: VALIDATION, message: i.message });
+    if (errors.length === limit) break;
+  }
+  return errors;
 }
 
 function notAnObject(prefix: string, what: string): ItemResult {

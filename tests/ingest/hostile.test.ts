@@ -56,6 +56,16 @@ test("a lone UTF-16 surrogate escape (\\ud800) in any string or key → 400 inva
   expect(((await queueRows(server))[0]!.payload as any).properties.e).toBe("😀");
 });
 
+test("a Content-Encoding other than identity → 415 unsupported_media_type, not a misleading 400 or a silent 202", async () => {
+  const { gzipSync } = await import("node:zlib");
+  const json = JSON.stringify({ external_user_id: "u", name: "x" });
+  for (const [encoding, body] of [["gzip", gzipSync(json)], ["br", json], ["deflate", json]] as const) {
+    expectError(await post(server, "/api/v1/events", body, { "content-encoding": encoding }), 415, "unsupported_media_type");
+  }
+  expect((await post(server, "/api/v1/events", json, { "content-encoding": "identity" })).status).toBe(202);
+  expect(await queueRows(server)).toHaveLength(1);
+});
+
 test("wrong content type → 415 unsupported_media_type", async () => {
   for (const type of ["text/plain", "application/x-www-form-urlencoded", "application/json; charset=latin1", "application/jsonx", ""]) {
     expectError(await post(server, "/api/v1/events", event(), { "content-type": type }), 415, "unsupported_media_type");

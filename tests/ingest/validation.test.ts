@@ -73,6 +73,9 @@ test("numbers beyond JSON's range (1e400) are refused, not stored as null", asyn
   await expect422(raw("/api/v1/events", '{"external_user_id":"u","name":"x","properties":{"big":1e400}}'), "properties.big");
   await expect422(raw("/api/v1/users", '{"external_user_id":"u","traits":{"a":[1,-1e999]}}'), "traits.a[1]");
   expect((await raw("/api/v1/events", '{"external_user_id":"u","name":"x","properties":{"big":1.7e308}}')).status).toBe(202);
+  // In a canonical number it is one problem, reported once.
+  const canonical = await raw("/api/v1/events", '{"external_user_id":"u","name":"trial_started","properties":{"trialDays":1e999}}');
+  expect(canonical.json.errors.map((e: { field: string }) => e.field)).toEqual(["properties.trialDays"]);
 });
 
 test("email: an address, or null to remove it", async () => {
