@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Config } from "../config/schema";
 import type { Database } from "../db/client";
+import { isWellFormed } from "../ingest/rules";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
 import { loadLinkSecret } from "../mail/tokens";
@@ -18,7 +19,10 @@ import { lookupRule } from "./rules-link";
  * person edited the draft first. On any error, garbage answer or timeout the template text stays
  * (`drafting = 'failed'`, `source = 'template'`). The scheduler does not send a draft while it is pending.
  */
-const answerSchema = z.object({ subject: z.string().trim().min(1).max(200), text: z.string().trim().min(1).max(5000) });
+// Unicode text only: a lone surrogate escape in the answer would be stored as invalid UTF-8, which libSQL cannot
+// read back (the draft page would take the process down). Such an answer is an error: the template is used.
+const answerText = (max: number) => z.string().trim().min(1).max(max).refine(isWellFormed, { error: "not valid Unicode text" });
+const answerSchema = z.object({ subject: answerText(200), text: answerText(5000) });
 
 type Drafting = NonNullable<Config["drafting"]>;
 

@@ -1,5 +1,5 @@
 import { canonicalSpecs } from "../ingest/canonical";
-import { checkCanonical, hasCharsUpTo, isEmail, isWellFormed, toWellFormed, isPlainObject, MAX_EVENT_NAME, MAX_USER_ID, parseIsoTimestamp, type Issue } from "../ingest/rules";
+import { checkCanonical, hasCharsUpTo, hasLoneSurrogate, isEmail, toWellFormed, isPlainObject, MAX_EVENT_NAME, MAX_USER_ID, parseIsoTimestamp, type Issue } from "../ingest/rules";
 import { toSnakeCase } from "../lib/case";
 import { reject, Rejection } from "./reasons";
 
@@ -86,8 +86,8 @@ export function isRejection(x: unknown): x is Rejection {
 }
 
 function checkUserId(value: unknown): string | Rejection {
-  if (typeof value !== "string" || !hasCharsUpTo(value, MAX_USER_ID) || !isWellFormed(value)) {
-    return reject("invalid_payload", "external_user_id: expected a string of 1–256 characters of Unicode text");
+  if (typeof value !== "string" || !hasCharsUpTo(value, MAX_USER_ID)) {
+    return reject("invalid_payload", "external_user_id: expected a string of 1–256 characters");
   }
   return value;
 }
@@ -111,7 +111,12 @@ function parseJsonObject(text: string): Record<string, unknown> | Rejection {
   } catch {
     return reject("invalid_payload", "the payload is not valid JSON");
   }
-  return isPlainObject(value) ? value : reject("invalid_payload", "the payload is not a JSON object");
+  if (!isPlainObject(value)) return reject("invalid_payload", "the payload is not a JSON object");
+  // The API refuses these; a replayed or Segment item could still carry one. Anywhere in the payload it could
+  // reach a text column (an id, a name, a trait, a plan, a feature…) as invalid UTF-8, which libSQL cannot read
+  // back: the item is quarantined whole.
+  if (hasLoneSurrogate(text, value)) return reject("invalid_payload", "a string holds a lone UTF-16 surrogate (not valid Unicode text)");
+  return value;
 }
 
 function knownTrait(key: string, value: unknown): string | number | null | Rejection {
@@ -121,9 +126,7 @@ function knownTrait(key: string, value: unknown): string | number | null | Rejec
     return t ?? reject("invalid_trait", `signup_date: expected an ISO 8601 time or milliseconds, got ${JSON.stringify(value)}`);
   }
   if (key === "email") return isEmail(value) ? value : reject("invalid_trait", `email: expected an email address`);
-  // Known traits become text columns: a lone UTF-16 surrogate would be stored as invalid UTF-8, which libSQL
-  // cannot read back (the API refuses it; a replayed or Segment item could still hold one).
-  if (typeof value === "string") return isWellFormed(value) ? value : reject("invalid_trait", `${key}: not valid Unicode text (a lone surrogate)`);
+  if (typeof value === "string") return value;
   if (typeof value === "number" && Number.isFinite(value)) return String(value);
   return reject("invalid_trait", `${key}: expected a string, got ${Array.isArray(value) ? "an array" : typeof value}`);
 }
@@ -164,8 +167,8 @@ export function normaliseTrack(text: string, receivedAt: number): TrackItem | Re
   const externalUserId = checkUserId(body.external_user_id);
   if (typeof externalUserId !== "string") return externalUserId;
   const name = body.name;
-  if (typeof name !== "string" || !hasCharsUpTo(name, MAX_EVENT_NAME) || !isWellFormed(name)) {
-    return reject("invalid_payload", "name: expected a string of 1–200 characters of Unicode text");
+  if (typeof name !== "string" || !hasCharsUpTo(name, MAX_EVENT_NAME)) {
+    return reject("invalid_payload", "name: expected a string of 1–200 characters");
   }
   if (body.properties != null && !isPlainObject(body.properties)) return reject("invalid_payload", "properties: expected a JSON object");
   const properties = body.properties ? snakeKeys(body.properties, "properties") : Object.create(null);

@@ -3,7 +3,7 @@ import { draftPendingWithModel, editDraft, listDrafts } from "../../src/drafts";
 import { ONLY_WELCOME, startWorld } from "./support";
 
 /** A local server speaking the OpenAI chat-completions API; `mode` picks its behaviour. */
-let mode: "ok" | "garbage" | "slow" | "error" = "ok";
+let mode: "ok" | "garbage" | "slow" | "error" | "lone-surrogate" = "ok";
 const requests: { auth: string | null; body: any }[] = [];
 let server: ReturnType<typeof Bun.serve>;
 beforeAll(() => {
@@ -16,7 +16,12 @@ beforeAll(() => {
       requests.push({ auth: req.headers.get("authorization"), body });
       if (mode === "slow") await Bun.sleep(2_000);
       if (mode === "error") return Response.json({ error: { message: "overloaded" } }, { status: 503 });
-      const content = mode === "garbage" ? "Sure! Here is a lovely email for you." : "```json\n" + JSON.stringify({ subject: "Quick hello from Acme", text: "Hi Ann,\n\nGlad you're here. What are you hoping to get done?\n\nJane" }) + "\n```";
+      const content =
+        mode === "garbage"
+          ? "Sure! Here is a lovely email for you."
+          : mode === "lone-surrogate"
+            ? '{"subject":"Hi \\ud800","text":"Not Unicode text \\udfff"}' // stored, this would be invalid UTF-8
+            : "```json\n" + JSON.stringify({ subject: "Quick hello from Acme", text: "Hi Ann,\n\nGlad you're here. What are you hoping to get done?\n\nJane" }) + "\n```";
       return Response.json({ id: "c1", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] });
     },
   });
@@ -61,8 +66,8 @@ test("with [drafting], the model writes the draft; nothing is sent while the rew
   expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
 });
 
-for (const [m, why] of [["garbage", "not JSON"], ["slow", "timed out"], ["error", "503"]] as const) {
-  test(`a model that answers ${m === "slow" ? "too slowly" : m === "error" ? "with an error" : "garbage"} leaves the template draft (source = template)`, async () => {
+for (const [m, why] of [["garbage", "not JSON"], ["slow", "timed out"], ["error", "503"], ["lone-surrogate", "not valid Unicode text"]] as const) {
+  test(`a model that answers ${m === "slow" ? "too slowly" : m === "error" ? "with an error" : m === "lone-surrogate" ? "text that is not Unicode (a lone surrogate escape)" : "garbage"} leaves the template draft (source = template)`, async () => {
     const w = await draftFor(m);
     const [before] = await listDrafts(w.server.ctx.database);
     const started = performance.now();
@@ -72,7 +77,7 @@ for (const [m, why] of [["garbage", "not JSON"], ["slow", "timed out"], ["error"
     expect([d!.drafting, d!.source, d!.subject, d!.text]).toEqual(["failed", "template", before!.subject, before!.text]);
     const [h] = await w.sql("SELECT note FROM draft_history WHERE actor = 'drafting'");
     expect(String(h!.note)).toStartWith("model failed, template kept");
-    if (m === "slow") expect(String(h!.note)).toContain(why);
+    if (m === "slow" || m === "lone-surrogate") expect(String(h!.note)).toContain(why);
     expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
   });
 }

@@ -137,12 +137,15 @@ test("CLI: list, show, replay with --payload FILE and -, discard", async () => {
   expect((await showQuarantine(db, c))!.state).toBe("discarded");
 }, 60_000);
 
-test("a lone UTF-16 surrogate in an id, a name or a known trait is quarantined, never stored as invalid UTF-8", async () => {
-  // The API refuses these (400); a replayed or Segment item could still carry one.
-  const cases: [string, "track" | "identify", "invalid_payload" | "invalid_trait"][] = [
+test("an item with a lone UTF-16 surrogate anywhere is quarantined whole, never stored as invalid UTF-8", async () => {
+  // The API refuses these (400); a replayed or Segment item could still carry one — in an id, a name, a trait,
+  // or a property that becomes a text column (a plan, a feature).
+  const cases: [string, "track" | "identify", "invalid_payload"][] = [
     ['{"external_user_id":"lone\\ud800","name":"x"}', "track", "invalid_payload"],
     ['{"external_user_id":"q-user","name":"clicked\\udc00"}', "track", "invalid_payload"],
-    ['{"external_user_id":"q-user","traits":{"name":"Ann\\ud800"}}', "identify", "invalid_trait"],
+    ['{"external_user_id":"q-user","traits":{"name":"Ann\\ud800"}}', "identify", "invalid_payload"],
+    ['{"external_user_id":"q-user","name":"feature_used","properties":{"feature":"exp\\ud800"}}', "track", "invalid_payload"],
+    ['{"external_user_id":"q-user","name":"subscription_changed","properties":{"to":"pro\\udfff"}}', "track", "invalid_payload"],
   ];
   for (const [payload, kind, reason] of cases) {
     const id = await quarantineOne(payload, kind);

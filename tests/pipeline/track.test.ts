@@ -62,7 +62,7 @@ test("the payload text is kept byte for byte (spacing, key order, unicode escape
 test("stored properties are exactly JSON.stringify of the normalised properties (numbers, escapes, odd keys)", async () => {
   const text =
     '{"external_user_id":"u_odd","name":"odd_values","properties":{"big":1e21,"small":1.5e-7,"tenth":0.1,"negZero":-0,"huge":12345678901234567890,' +
-    '"quote":"say \\"hi\\" \\\\ \\n","emoji":"\\ud83d\\ude00 ✓","lone":"\\ud800","__proto__":{"x":1},"list":[1,"a",null,{"k":[]}],"empty":{},"nil":null}}';
+    '"quote":"say \\"hi\\" \\\\ \\n","emoji":"\\ud83d\\ude00 ✓","__proto__":{"x":1},"list":[1,"a",null,{"k":[]}],"empty":{},"nil":null}}';
   await enqueue(server.ctx.database, [identify("u_odd"), { kind: "track", payload: text, receivedAt: 1_780_000_000_000 }]);
   await drain(server);
   const [e] = await eventsOf("u_odd");
