@@ -103,8 +103,12 @@ export function mailRoutes(ctx: AppContext) {
       const url = links[Number(t.what.slice("click-".length))];
       // Only a URL this very message contains: the signed index cannot point anywhere else (no open redirect).
       if (!url || !/^https?:\/\//.test(url)) return INVALID();
+      // As a header value it must be ASCII without CR/LF: the URL parser percent-encodes the rest of the text
+      // (a link built from user data may hold "ü" or "\r\n") and drops tabs and newlines, as browsers do.
+      const location = URL.canParse(url) ? new URL(url).href : undefined;
+      if (!location) return INVALID();
       await recordEngagement(ctx, t.messageId, "click", url);
-      return new Response(null, { status: 302, headers: { location: url, "cache-control": "no-store", "referrer-policy": "no-referrer" } });
+      return new Response(null, { status: 302, headers: { location, "cache-control": "no-store", "referrer-policy": "no-referrer" } });
     });
 }
 

@@ -160,6 +160,18 @@ test("open and click tracking (opt-in): signed pixel and redirects that only lea
   expect(html).toContain("https://vf.example.com/u/");
 });
 
+test("a tracked link holding non-ASCII text redirects with it percent-encoded (a raw header value would be a 500)", async () => {
+  const s = await sink();
+  const template = `[[projects.rules]]\nid = "welcome"\ntemplate = { subject = "Hi", text = "x", html = "<p><a href=\\"https://acme.io/für/€?q=ü\\">docs</a></p>" }\n`;
+  const w = await startWorld(FAST + template, `[smtp]\nurl = "${s.url}"\n[tracking]\nclicks = true\n`);
+  await signUpAndSend(w, "k2");
+  const [arrival] = await s.waitFor(1);
+  const click = /href="https:\/\/vf\.example\.com(\/t\/c\/[^"]+)"/.exec(String(arrival!.mail.html))![1]!;
+  const res = await fetch(w.server.url + click, { redirect: "manual" });
+  expect(res.status).toBe(302);
+  expect(res.headers.get("location")).toBe("https://acme.io/f%C3%BCr/%E2%82%AC?q=%C3%BC");
+});
+
 test("unsubscribe pages: a bad token is a 404 page, and page content is escaped", async () => {
   const w = await startWorld(`name = "<Acme & Co>"\n${ONLY_WELCOME}`);
   expect((await fetch(w.server.url + "/u/nope.aaaaaaaaaaaaaaaaaaaaaa")).status).toBe(404);

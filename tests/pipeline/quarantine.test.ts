@@ -146,6 +146,8 @@ test("an item with a lone UTF-16 surrogate anywhere is quarantined whole, never 
     ['{"external_user_id":"q-user","traits":{"name":"Ann\\ud800"}}', "identify", "invalid_payload"],
     ['{"external_user_id":"q-user","name":"feature_used","properties":{"feature":"exp\\ud800"}}', "track", "invalid_payload"],
     ['{"external_user_id":"q-user","name":"subscription_changed","properties":{"to":"pro\\udfff"}}', "track", "invalid_payload"],
+    ['{"external_user_id":"q-user","name":"subscription_changed","properties":{"to":"pro","interval":"\\udfff"}}', "track", "invalid_payload"],
+    ['{"external_user_id":"q-user","name":"onboarding_step","properties":{"step":"\\ud800"}}', "track", "invalid_payload"],
   ];
   for (const [payload, kind, reason] of cases) {
     const id = await quarantineOne(payload, kind);
