@@ -9,9 +9,15 @@ import { escapeHtml } from "../lib/html";
  * every output (`| raw` opts out), so a user named `<script>` cannot inject markup into an email.
  * `strictFilters` makes a misspelled filter a parse error, caught when the config loads.
  */
-// `date` formats in UTC, whatever the server's TZ, so the same draft renders the same everywhere.
-const plainEngine = new Liquid({ strictFilters: true, jsTruthy: true, timezoneOffset: 0 });
-const htmlEngine = new Liquid({ strictFilters: true, jsTruthy: true, timezoneOffset: 0, outputEscape: "escape" });
+// `date` formats in UTC, whatever the server's TZ, so the same draft renders the same everywhere. Rendering runs
+// on the main thread: a template that loops for long ({% for i in (1..100000000) %}) would stall every request,
+// so a render is stopped after RENDER_LIMIT_MS or MEMORY_LIMIT allocations, and fails like any broken template
+// (src/drafts/create.ts falls back to the rule's default). An email template renders in well under a millisecond.
+const RENDER_LIMIT_MS = 250;
+const MEMORY_LIMIT = 10_000_000;
+const limits = { renderLimit: RENDER_LIMIT_MS, memoryLimit: MEMORY_LIMIT };
+const plainEngine = new Liquid({ strictFilters: true, jsTruthy: true, timezoneOffset: 0, ...limits });
+const htmlEngine = new Liquid({ strictFilters: true, jsTruthy: true, timezoneOffset: 0, outputEscape: "escape", ...limits });
 
 export type Rendered = { subject: string; text: string; html: string };
 

@@ -43,6 +43,14 @@ test("HTML templates escape what users send; a rule's partial template keeps the
   expect(renderTemplates({ subject: "{{ event.properties.trialDays }}/{{ event.properties.trial_days }}", text: "x" }, { event: { properties: { trial_days: 3, trialDays: 3 } } }).subject).toBe("3/3");
 });
 
+test("a template that would loop for long is stopped, quickly, like any template that fails to render", () => {
+  for (const source of ["{% for i in (1..100000000) %}{% endfor %}x", "{% for i in (1..100000) %}{% for j in (1..1000) %}{% endfor %}{% endfor %}"]) {
+    const started = performance.now();
+    expect(() => renderTemplates({ subject: "s", text: source }, context)).toThrow(/limit exceeded/);
+    expect(performance.now() - started).toBeLessThan(1_000);
+  }
+});
+
 test("a broken template stops the config with its path and rule id", () => {
   const toml = `[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "welcome"\ntemplate = { subject = "Hi {{ user.name ", text = "ok {{ user.name | no_such_filter }}", html = "{% if %}" }\n`;
   let error: ConfigError | undefined;
