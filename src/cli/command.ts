@@ -16,6 +16,14 @@ export type Command = {
 /** Thrown for a wrong invocation: printed with the command's usage, exit code 2. */
 export class UsageError extends Error {}
 
+/** `--limit N`: a positive whole number (one SQLite can bind: `1e308` is refused here, not by the database). */
+export function parseLimit(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const limit = Number(value);
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new UsageError("--limit must be a positive integer");
+  return limit;
+}
+
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /** Parses flags common to every command (`--config`, `--help`) plus the command's own. */

@@ -2,7 +2,7 @@ import { createDrafts } from "../drafts";
 import { wireHooks } from "../hooks";
 import { formatDuration } from "../lib/durations";
 import { createEvaluator, previewRule } from "../rules";
-import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
+import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase } from "./command";
 
 export const evaluate: Command = {
   name: "evaluate",
@@ -32,8 +32,7 @@ ${CONFIG_HELP}`,
       if (values.preview) {
         const candidates = config.projects.filter((p) => !values.project || p.id === values.project);
         if (candidates.length !== 1) throw new UsageError("--preview needs --project ID when the config has several projects");
-        const limit = values.limit === undefined ? 50 : Number(values.limit);
-        if (!Number.isInteger(limit) || limit < 1) throw new UsageError("--limit must be a positive integer");
+        const limit = parseLimit(values.limit, 50);
         const preview = await previewRule(database, candidates[0]!, values.preview, undefined, { limit });
         if (!preview) throw new UsageError(`no rule "${values.preview}" in project "${candidates[0]!.id}"`);
         console.log(`${candidates[0]!.id}/${preview.ruleId}${preview.enabled ? "" : " (disabled)"}: ${preview.total} user(s) would match now`);

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ApiError } from "../lib/errors";
 import { discardQuarantine, listQuarantine, QUARANTINE_STATES, replayQuarantine, showQuarantine, type QuarantineRecord } from "../pipeline";
-import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
+import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase } from "./command";
 
 const USAGE = `vibefollow quarantine list [--project ID] [--state open|replayed|discarded|all] [--reason CODE] [--limit N] [--json]
 vibefollow quarantine show ID [--json]             the item with its payload, verbatim
@@ -47,8 +47,7 @@ export const quarantine: Command = {
       if (action === "list") {
         const state = values.state ?? "open";
         if (state !== "all" && !(QUARANTINE_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${QUARANTINE_STATES.join(", ")}, all`);
-        const limit = values.limit === undefined ? 100 : Number(values.limit);
-        if (!Number.isInteger(limit) || limit < 1) throw new UsageError("--limit must be a positive integer");
+        const limit = parseLimit(values.limit, 100);
         const result = await withDatabase(loaded, (db) =>
           listQuarantine(db, { projectId: project, state: state as QuarantineRecord["state"] | "all", reason: values.reason, limit }),
         );

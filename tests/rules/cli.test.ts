@@ -28,6 +28,13 @@ test("vibefollow evaluate --dry-run, --preview, then a real run", async () => {
   expect(preview.out).toContain("  u30\toccasion ");
   expect(preview.out).toContain("… and 17 more");
   expect((await cli("evaluate", "--preview", "nope", "--config", config)).code).toBe(2);
+  // --limit must be a whole number SQLite can take, on every command that has it (not a database error).
+  for (const args of [["evaluate", "--preview", "inactive_14d"], ["drafts", "list"], ["quarantine", "list"]]) {
+    for (const bad of ["1e308", "0", "2.5", "x"]) {
+      const r = await cli(...args, "--limit", bad, "--config", config);
+      expect({ args, bad, code: r.code, err: r.err.trim() }).toEqual({ args, bad, code: 2, err: expect.stringContaining("--limit must be a positive integer") });
+    }
+  }
 
   const real = await cli("evaluate", "--project", "acme", "--config", config);
   expect(real.code).toBe(0);
