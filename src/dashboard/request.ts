@@ -77,6 +77,12 @@ export function requireAdmin(req: DashboardRequest): void {
   if (req.session.role !== "admin") throw ApiError.of(403, "forbidden", "Viewers cannot change anything.");
 }
 
+/** The `?offset=` of a paged list: a whole number from 0, anything else (or one SQLite cannot bind) is 0. */
+export function pageOffset(req: DashboardRequest): number {
+  const offset = Number(req.url.searchParams.get("offset") ?? "0");
+  return Number.isSafeInteger(offset) && offset > 0 ? offset : 0;
+}
+
 export function actorOf(req: DashboardRequest): string {
   return `dashboard:${req.session.username}`;
 }

@@ -122,6 +122,11 @@ test("audiences: sizes and members; the webhooks page renders with no deliveries
   expect(masked).toContain("a***@e***.com");
   expect(masked).not.toContain("ann@example.com");
   expect((await admin.get("/dashboard/audiences/nope?project=acme")).status).toBe(404);
+  // Paging: an offset SQLite cannot bind (2^63), a negative or a junk one is the first page, never a 500.
+  for (const offset of ["9223372036854775807", "99999999999999999999999", "-5", "x", "1.5"]) {
+    expect((await admin.get(`/dashboard/audiences/signups?project=acme&offset=${offset}`)).status).toBe(200);
+    expect((await viewer.get(`/dashboard/quarantine?project=acme&state=all&offset=${offset}`)).status).toBe(200);
+  }
   const hooks = await admin.get("/dashboard/webhooks?project=acme");
   expect(hooks.status).toBe(200);
   expect(await hooks.text()).toContain("Dead letters");

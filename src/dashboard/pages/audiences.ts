@@ -3,7 +3,7 @@ import { ApiError } from "../../lib/errors";
 import { html } from "../html";
 import { link, page, time } from "../layout";
 import { shownEmail, shownName } from "../pii";
-import { htmlResponse, type DashboardRequest } from "../request";
+import { type DashboardRequest, htmlResponse, pageOffset } from "../request";
 
 /** Audiences (SPEC §6, §11): every audience of the project with its size, and its members. */
 export async function showAudiences(req: DashboardRequest): Promise<Response> {
@@ -21,7 +21,7 @@ const PAGE = 100;
 export async function showAudience(req: DashboardRequest): Promise<Response> {
   const audience = resolveAudiences(req.project).find((a) => a.id === req.params.id);
   if (!audience) throw ApiError.of(404, "not_found", "No such audience in this project.");
-  const offset = Math.max(0, Number.parseInt(req.url.searchParams.get("offset") ?? "0", 10) || 0);
+  const offset = pageOffset(req);
   const { total, members } = await audienceMembers(req.ctx.database, req.project.id, audience.id, { limit: PAGE, offset });
   const body = html`<p>${total} member(s). <span class="muted">${audience.description ?? ""}</span></p>
 <table><thead><tr><th>User</th><th>Email</th><th>Name</th><th>Stage</th><th>Entered</th></tr></thead><tbody>

@@ -3,7 +3,7 @@ import { ApiError } from "../../lib/errors";
 import { html } from "../html";
 import { action, hidden, link, page, time } from "../layout";
 import { shownJson } from "../pii";
-import { htmlResponse, redirect, type DashboardRequest } from "../request";
+import { type DashboardRequest, htmlResponse, pageOffset, redirect } from "../request";
 
 /** Quarantine (SPEC §5.3, §11): inspect, edit and replay, discard — one by one or in bulk. */
 const PAGE = 100;
@@ -11,7 +11,7 @@ const PAGE = 100;
 export async function showQuarantineList(req: DashboardRequest): Promise<Response> {
   const wanted = req.url.searchParams.get("state") ?? "open";
   const state = wanted === "all" || (QUARANTINE_STATES as readonly string[]).includes(wanted) ? (wanted as "all") : "open";
-  const offset = Math.max(0, Number.parseInt(req.url.searchParams.get("offset") ?? "0", 10) || 0);
+  const offset = pageOffset(req);
   const { items, total } = await listQuarantine(req.ctx.database, { projectId: req.project.id, state, limit: PAGE, offset });
   const admin = req.session.role === "admin";
   const tabs = html`<div class="row">${[...QUARANTINE_STATES, "all"].map((s) => html`<a class="btn" href="${link(req, "/quarantine", { state: s })}">${s}</a>`)}</div>`;
