@@ -65,14 +65,17 @@ function holdsIllFormed(value: unknown): boolean {
  * beyond JSON's range (`1e999` parses as Infinity and would be stored as null).
  */
 export function unstorable(value: unknown, maxDepth: number): string | undefined {
-  if (typeof value === "number") return Number.isFinite(value) ? undefined : NUMBER_OUT_OF_RANGE;
-  if (typeof value !== "object" || value === null) return undefined;
-  if (maxDepth === 0) return "Nested too deep.";
-  for (const key in value) {
-    const problem = unstorable((value as Record<string, unknown>)[key], maxDepth - 1);
-    if (problem) return problem;
-  }
-  return undefined;
+  const walk = (v: unknown, depth: number): string | undefined => {
+    if (typeof v === "number") return Number.isFinite(v) ? undefined : NUMBER_OUT_OF_RANGE;
+    if (typeof v !== "object" || v === null) return undefined;
+    if (depth > maxDepth) return `Nested deeper than ${maxDepth} levels.`;
+    for (const key in v) {
+      const problem = walk((v as Record<string, unknown>)[key], depth + 1);
+      if (problem) return problem;
+    }
+    return undefined;
+  };
+  return walk(value, 1);
 }
 
 /** Event names starting with `vf_` (any case) or `$` are reserved for Vibefollow. */

@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { ErrorDetail } from "../lib/errors";
 import { canonicalSpecs } from "./canonical";
-import { checkTimestamp, isCanonicalOk, isCleanTree, isEmail, isPlainObject, isReservedName, MAX_DEPTH, MAX_EVENT_NAME, MAX_USER_ID } from "./rules";
+import { checkTimestamp, isCanonicalOk, isCleanTree, isEmail, isPlainObject, isReservedName, MAX_DEPTH, MAX_EVENT_NAME, MAX_USER_ID, unstorable } from "./rules";
 import { eventSchema, userSchema } from "./schemas";
 
 /**
@@ -46,9 +46,10 @@ const USER_FIELDS = new Set(["external_user_id", "email", "traits"]);
 /**
  * The item as stored (SPEC §2: the payload verbatim as received): the item itself, unknown top-level fields,
  * key order and `null`s included — those fields are ignored by validation and by the normaliser, not dropped.
- * Two exceptions, left out: an unknown field nested deeper than `properties` may be (MAX_DEPTH levels) — junk
- * nested past SQLite's JSON limit (1,000 levels) could not be stored, and would fail the whole group commit —
- * and a `__proto__` key, which whoever reads the payload later could mistake for a prototype.
+ * Two exceptions, left out: an unknown field that could not be stored as sent (`unstorable`: nested deeper than
+ * `properties` may be — junk nested past SQLite's JSON limit of 1,000 levels would fail the whole group commit —
+ * or holding a number beyond JSON's range), and a `__proto__` key, which whoever reads the payload later could
+ * mistake for a prototype.
  */
 function asReceived(item: Record<string, unknown>, known: Set<string>): Record<string, unknown> {
   for (const key in item) if (!known.has(key) && !isStorableExtra(key, item[key])) return storableFields(item, known);
@@ -56,21 +57,13 @@ function asReceived(item: Record<string, unknown>, known: Set<string>): Record<s
 }
 
 function isStorableExtra(key: string, value: unknown): boolean {
-  return key !== "__proto__" && !nestsDeeperThan(value, MAX_DEPTH);
+  return key !== "__proto__" && unstorable(value, MAX_DEPTH) === undefined;
 }
 
 function storableFields(item: Record<string, unknown>, known: Set<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(item)) if (known.has(key) || isStorableExtra(key, item[key])) out[key] = item[key];
   return out;
-}
-
-/** Whether objects and arrays nest more than `levels` deep in `value` (an object or array is level 1). */
-function nestsDeeperThan(value: unknown, levels: number): boolean {
-  if (typeof value !== "object" || value === null) return false;
-  if (levels === 0) return true;
-  for (const key in value) if (nestsDeeperThan((value as Record<string, unknown>)[key], levels - 1)) return true;
-  return false;
 }
 
 /** `["properties", "trialDays"]` under `events[3]` → `events[3].properties.trialDays`. */

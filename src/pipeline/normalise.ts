@@ -1,5 +1,5 @@
 import { canonicalSpecs } from "../ingest/canonical";
-import { checkCanonical, hasCharsUpTo, hasLoneSurrogate, isEmail, toWellFormed, isPlainObject, MAX_EVENT_NAME, MAX_USER_ID, parseIsoTimestamp, type Issue } from "../ingest/rules";
+import { checkCanonical, hasCharsUpTo, hasLoneSurrogate, isEmail, isPlainObject, MAX_EVENT_NAME, MAX_USER_ID, parseIsoTimestamp, toWellFormed, type Issue } from "../ingest/rules";
 import { toSnakeCase } from "../lib/case";
 import { reject, Rejection } from "./reasons";
 

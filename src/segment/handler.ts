@@ -21,7 +21,8 @@ const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
 const MAX_REPORTED_ERRORS = 100;
 /** Objects and arrays nested in one message, at most (real Segment messages: a handful). */
 const MAX_MESSAGE_DEPTH = 32;
-const IGNORED_PATHS: ReadonlySet<SegmentPath> = new Set(["page", "screen", "group", "alias"]);
+/** The message types Vibefollow accepts and ignores (map.ts maps only identify and track). */
+const IGNORED_PATHS: ReadonlySet<SegmentPath> = new Set(SEGMENT_TYPES.filter((t) => t !== "identify" && t !== "track"));
 
 type Accepted = { kind: "identify" | "track"; payload: string; key?: string };
 
@@ -91,7 +92,7 @@ function acceptMessages(path: SegmentPath, body: Record<string, unknown>, receiv
     // — and junk nested past SQLite's JSON limit would fail the group commit of every request sharing it.
     const problem = unstorable(message, MAX_MESSAGE_DEPTH);
     if (problem) {
-      errors.push({ code: "validation_failed", message: problem === "Nested too deep." ? `Nested deeper than ${MAX_MESSAGE_DEPTH} levels.` : problem, field: field || "body" });
+      errors.push({ code: "validation_failed", message: problem, field: field || "body" });
       continue;
     }
     const mapped = mapMessage(typeof type === "string" ? type : "", message, body.sentAt, receivedAt, field || "body");
