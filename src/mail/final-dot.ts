@@ -30,7 +30,6 @@ const RELEASE_WAIT_CAP_MS = 250;
  */
 export function gateFinalDot(input: Readable, beforeFinalDot: BeforeFinalDot): Readable {
   let started = false;
-  let inputEnded = false;
   let hookStarted = false;
   let released: Promise<void> | undefined;
   const releaseDot = () =>
@@ -42,9 +41,10 @@ export function gateFinalDot(input: Readable, beforeFinalDot: BeforeFinalDot): R
       finished(gate, () => setImmediate(() => (clearTimeout(cap), resolve())));
       gate.push(null);
     }));
-  // The hook runs once the whole body has been taken downstream, so only the dot is left to go after it.
+  // The hook runs once the whole body has been taken downstream, so only the dot is left to go after it. Called
+  // only once the input has ended.
   const runHookOnceDrained = () => {
-    if (!inputEnded || hookStarted || gate.readableLength > 0) return;
+    if (hookStarted || gate.readableLength > 0) return;
     hookStarted = true;
     beforeFinalDot(releaseDot).then(
       () => void releaseDot(),
@@ -60,7 +60,6 @@ export function gateFinalDot(input: Readable, beforeFinalDot: BeforeFinalDot): R
       // The whole .eml is already in memory (it is the stored row), so it is passed on without back-pressure.
       input.on("data", (chunk: Buffer) => gate.push(chunk));
       input.once("end", () => {
-        inputEnded = true;
         // From now on each chunk the consumer takes may be the body's last (listening earlier would start the
         // flow before the connection pipes it; now it is piped, and a paused pipe stays paused).
         gate.on("data", runHookOnceDrained);
