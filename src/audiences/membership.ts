@@ -6,6 +6,7 @@ import { resolveAudiences, type ResolvedAudience } from "./defaults";
 import { dropEventCounts, prepareEventCounts, type PreparedCounts } from "./event-counts";
 import type { UserChange } from "../pipeline";
 import { filterInputs, mayChange } from "./inputs";
+import { breathe } from "../lib/breathe";
 
 export type { Scope };
 
@@ -52,6 +53,7 @@ export async function applyMembership(
   // Users with events newer than the precomputed counts are evaluated the correlated way (see event-counts.ts).
   if (counts) await tx.execute({ sql: "INSERT OR IGNORE INTO temp.audience_fresh (user_id) SELECT user_id FROM events WHERE id > ?", args: [counts.maxEventId] });
   for (const audience of audiences) {
+    await breathe();
     const own = opts.scopeOf ? opts.scopeOf(audience) : scope;
     if (own) await collectChanges(tx, projectId, audience, own, at, counts);
   }
@@ -168,6 +170,7 @@ async function recomputeAll(database: Database, project: ProjectConfig, at: numb
   try {
     // The first and last slices are open-ended so members whose user row is gone are still exited.
     for (let from = lo; from <= hi; from += chunk) {
+      await breathe();
       const scope: Scope = {
         kind: "range",
         from: from === lo ? Number.MIN_SAFE_INTEGER : from,

@@ -12,6 +12,7 @@ import { renderTemplates, type Rendered } from "./render";
 import { lookupRule } from "./rules-link";
 import { chooseTimeZone, nextWindowSlot } from "./send-window";
 import type { DraftMatch, DraftRule } from "./types";
+import { breathe } from "../lib/breathe";
 
 /**
  * Turns new rule matches into drafts, inside the evaluator's transaction (so a firing and its draft commit
@@ -28,6 +29,7 @@ export async function createDrafts(tx: Transaction, matches: readonly DraftMatch
   const events = await loadEvents(tx, matches.flatMap((m) => (m.eventId === null || m.eventId === undefined ? [] : [m.eventId])));
   const rows: DraftRow[] = [];
   for (const match of matches) {
+    await breathe(); // rendering thousands of drafts is the longest synchronous stretch of a first run
     const project = config.projects.find((p) => p.id === match.projectId);
     const ruleKey = `${match.projectId}\0${match.ruleId}`;
     if (project && !rules.has(ruleKey)) rules.set(ruleKey, lookupRule(project, match.ruleId));
@@ -44,7 +46,10 @@ export async function createDrafts(tx: Transaction, matches: readonly DraftMatch
   }
   const created: string[] = [];
   // Multi-row statements: a first run can hand over thousands of matches in one page.
-  for (let i = 0; i < rows.length; i += 100) created.push(...(await insertDrafts(tx, rows.slice(i, i + 100))));
+  for (let i = 0; i < rows.length; i += 100) {
+    await breathe();
+    created.push(...(await insertDrafts(tx, rows.slice(i, i + 100))));
+  }
   return created;
 }
 

@@ -16,6 +16,7 @@ import { recordHistory, transitionDraft } from "./history";
 import { getDraft, toDraftView, type DraftView } from "./queries";
 import { checkRuleStillHolds, lookupRule } from "./rules-link";
 import { insideWindow, nextWindowSlot } from "./send-window";
+import { breathe } from "../lib/breathe";
 
 export type SchedulerEnv = { database: Database; config: Config };
 
@@ -57,18 +58,20 @@ export async function dispatchDue(env: SchedulerEnv, limit = 200): Promise<Dispa
   ).rows.map(toDraftView);
   if (due.length === 0) return summary;
   const secret = await loadLinkSecret(env.database);
-  const prepared = await mapConcurrently(due, 16, (draft) =>
-    prepare(env, draft, t, secret).catch((error) => {
+  const prepared = await mapConcurrently(due, 16, async (draft) => {
+    await breathe();
+    return prepare(env, draft, t, secret).catch((error) => {
       log.error("preparing a draft failed", { draftId: draft.id, error });
       return undefined;
-    }),
-  );
+    });
+  });
   // One transaction (one fsync) for the page; each draft in a savepoint, so one bad draft stops nothing: it stays
   // scheduled and is tried again next tick.
   const counts = await env.database.write(async (tx) => {
     const c: DispatchSummary = { queued: 0, cancelled: 0, deferred: 0 };
     for (const p of prepared) {
       if (!p) continue;
+      await breathe();
       await tx.execute("SAVEPOINT dispatch_draft");
       try {
         c[await commitOne(tx, env, p, t, secret)]++;

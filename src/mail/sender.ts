@@ -8,6 +8,7 @@ import { emitMailEvent, userFields } from "./events";
 import type { MessageView } from "./queries";
 import { isAddressSuppressed, suppressAddress } from "./suppress";
 import { classifyFailure, type FailureClass, type Messengers } from "./transport";
+import { breathe } from "../lib/breathe";
 
 /** Delay before retry N (after attempt N failed temporarily); after the last one the message fails for good. */
 export const RETRY_DELAYS_MS = [60_000, 5 * 60_000, 15 * 60_000, 3_600_000, 3 * 3_600_000, 6 * 3_600_000] as const;
@@ -106,6 +107,8 @@ export async function deliverDue(env: SenderEnv, concurrency = 5, limit = 500, k
     const worker = async () => {
       while (next < rows.length) {
         if (!keepGoing()) return;
+        await breathe();
+        if (next >= rows.length || !keepGoing()) return;
         const row = rows[next++]!;
         const { recorded } = await deliverClaimed(env, row, recorder);
         outcomes.push(recorded);

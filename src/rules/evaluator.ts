@@ -11,6 +11,7 @@ import { enabledRules } from "./resolve";
 import { finishRun, startRun, type EvaluatorTrigger, type RuleOutcome } from "./runs";
 import type { ResolvedRule, RuleKind } from "./schema";
 import { toStatement } from "./sql";
+import { breathe } from "../lib/breathe";
 
 /** A new firing, handed to `onMatches` in the transaction that recorded it. */
 export type Match = {
@@ -119,6 +120,7 @@ async function runForReal(ctx: EvaluatorContext, options: RunOptions): Promise<R
         let matches = 0;
         for (const range of rangesFor(rule, ids, options.userRange ?? USER_RANGE)) {
           if (options.signal?.aborted) break; // the ranges left are done by the next run
+          await breathe();
           const scope: QueryScope = { projectId: project.id, at, range };
           matches += await database.write((tx) => fireRule(tx, scope, rule, runId, options.onMatches));
         }
@@ -206,6 +208,7 @@ async function fireRule(tx: Transaction, scope: QueryScope, rule: ResolvedRule, 
       ...(row.event_id === null ? {} : { eventId: Number(row.event_id) }),
       firedAt: Number(row.fired_at),
     }));
+    await breathe();
     await onMatches(tx, matches);
     cursor = Number(page.rows[page.rows.length - 1]!.id);
     if (page.rows.length < MATCH_PAGE) break;
