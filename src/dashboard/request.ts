@@ -1,6 +1,7 @@
 import type { ProjectConfig } from "../config/schema";
 import type { AppContext } from "../context";
 import { ApiError } from "../lib/errors";
+import { readCapped } from "../lib/read-capped";
 import { Html } from "./html";
 import type { Session } from "./sessions";
 
@@ -59,11 +60,9 @@ export async function readForm(request: Request): Promise<URLSearchParams> {
   if (!type.startsWith("application/x-www-form-urlencoded")) {
     throw ApiError.of(415, "unsupported_media_type", "Forms are posted as application/x-www-form-urlencoded.");
   }
-  const length = Number(request.headers.get("content-length") ?? 0);
-  if (length > MAX_FORM_BYTES) throw ApiError.of(413, "payload_too_large", "The form is too large.");
-  const text = await request.text();
-  if (text.length > MAX_FORM_BYTES) throw ApiError.of(413, "payload_too_large", "The form is too large.");
-  return new URLSearchParams(text);
+  const bytes = await readCapped(request, MAX_FORM_BYTES);
+  if (!bytes) throw ApiError.of(413, "payload_too_large", "The form is too large.");
+  return new URLSearchParams(new TextDecoder().decode(bytes));
 }
 
 /** A required form field, trimmed; 422 when missing. */

@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { ApiError } from "../lib/errors";
+import { readCapped } from "../lib/read-capped";
 import { hasLoneSurrogate } from "./rules";
 
 /**
@@ -37,10 +38,8 @@ export async function readBody(request: Request): Promise<{ text: string; bytes:
   if (encoding !== null && encoding.trim().toLowerCase() !== "identity") {
     throw ApiError.of(415, "unsupported_media_type", `Content-Encoding "${encoding.slice(0, 50)}" is not supported here; send the JSON uncompressed.`);
   }
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.byteLength > MAX_BODY_BYTES) throw tooLarge();
+  const bytes = await readCapped(request, MAX_BODY_BYTES);
+  if (!bytes) throw tooLarge();
   if (!isUtf8(bytes)) throw invalidJson("The body is not valid UTF-8.");
   return { text: decoder.decode(bytes), bytes };
 }

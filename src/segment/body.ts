@@ -1,6 +1,7 @@
 import { gunzipSync } from "node:zlib";
 import { invalidJson, parseObject } from "../ingest/body";
 import { ApiError } from "../lib/errors";
+import { readCapped } from "../lib/read-capped";
 
 /**
  * Segment's limits (SPEC §13): 32 KB per message, 500 KB per batch request. Segment counts KB as 1024 bytes.
@@ -21,10 +22,9 @@ export const tooLarge = (limit: number, field?: string) =>
  * inflated with the same cap on its output (a small bomb cannot grow past the limit), strict UTF-8 (400).
  */
 export async function readSegmentBody(request: Request, limit: number): Promise<Record<string, unknown>> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) throw tooLarge(limit);
-  let bytes: Uint8Array = new Uint8Array(await request.arrayBuffer());
-  if (bytes.byteLength > limit) throw tooLarge(limit);
+  const read = await readCapped(request, limit);
+  if (!read) throw tooLarge(limit);
+  let bytes: Uint8Array = read;
   const encoding = (request.headers.get("content-encoding") ?? "identity").trim().toLowerCase();
   if (encoding === "gzip" || encoding === "x-gzip") {
     try {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { endlessUpload } from "../support/endless-upload";
 import { startTestServer, type TestServer } from "../support/harness";
 import { event, post, queueRows } from "./support";
 
@@ -92,6 +93,14 @@ test("a body over 1 MiB → 413 payload_too_large, with or without Content-Lengt
   // Far over the limit (10 MiB) still gets the envelope, not a bare 413 from the HTTP layer.
   const huge = JSON.stringify({ external_user_id: "u", name: "x", properties: { s: "a".repeat(10 * 1024 * 1024) } });
   expectError(await post(server, "/api/v1/events", huge), 413, "payload_too_large");
+});
+
+test("a chunked upload that never ends → 413 payload_too_large once it passes 1 MiB, not after buffering it", async () => {
+  const r = await endlessUpload(server.url, "/api/v1/events", { authorization: `Bearer ${server.apiKey}`, "content-type": "application/json" });
+  expect(r.status).toBe(413);
+  expect(JSON.parse(r.body).errors[0].code).toBe("payload_too_large");
+  expect(r.sentBytes).toBeLessThan(8 * 1024 * 1024);
+  expect(await queueRows(server)).toHaveLength(0);
 });
 
 test("hostile nesting: 100k-deep arrays are refused cleanly, not a crash", async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { endlessUpload } from "../support/endless-upload";
 import type { TestServer } from "../support/harness";
 import { count, drain, send, startSegmentServer } from "./support";
 
@@ -82,4 +83,12 @@ test("what cannot be stored as sent is refused per request, and never fails the 
   expect([lone.status, lone.json.errors[0].code]).toEqual([400, "invalid_json"]);
   await drain(server);
   expect(await count(server.ctx.database, "SELECT count(*) AS n FROM events WHERE name = 'deep'")).toBe(0);
+});
+
+test("a chunked upload that never ends → 413 once it passes 500 KB, not after buffering it", async () => {
+  const basic = `Basic ${Buffer.from(`${server.apiKey}:`).toString("base64")}`;
+  const r = await endlessUpload(server.url, "/v1/batch", { authorization: basic, "content-type": "application/json" });
+  expect(r.status).toBe(413);
+  expect(JSON.parse(r.body).errors[0].code).toBe("payload_too_large");
+  expect(r.sentBytes).toBeLessThan(8 * 1024 * 1024);
 });
