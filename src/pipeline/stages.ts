@@ -9,12 +9,19 @@ import type { UserState } from "./user-state";
  *
  * - `last_seen_at` only grows, `first_seen_at` only shrinks.
  * - Stages are ranked signed_up < trialing < active < past_due < cancelled < churned. A canonical event moves
- *   the user only *forward* in that order, and only when it is not older than `stage_changed_at` (the time of
- *   the event behind the current stage). The one move back is the SPEC's: a `subscription_changed` with
+ *   the user only *forward* in that order. The one move back is the SPEC's: a `subscription_changed` with
  *   mrr > 0 brings any stage back to `active`. So "regress" = any move that is backward in rank (other than
- *   that), or any move caused by an event older than the current stage's.
+ *   that).
+ * - An event older than `stage_changed_at` (the time of the event behind the current stage) is placed where it
+ *   belongs in time: had it come first, the later event would have moved the user on from it only forward in
+ *   rank (or back to `active`, paid). So it wins only over a lower, non-`active` stage — a signup "now" does
+ *   not hide a subscription from three hours ago — and then dates the stage with its own time.
  * - plan/interval/mrr and trial end are likewise set only by an event not older than the one that last set
- *   them (`billing_changed_at`, `trial_changed_at`).
+ *   them (`billing_changed_at`: the latest `subscription_changed`; `trial_changed_at`). A signup's `plan` is the
+ *   initial plan: it applies only while no `subscription_changed` has.
+ * - A `subscription_changed` ends what came before it: an older `payment_failed`, or an older cancellation
+ *   when that subscription is paid, arriving late moves nothing (even though a renewal that kept the user
+ *   `active` did not change `stage_changed_at`).
  */
 
 export const STAGE_RANK: Readonly<Record<Stage, number>> = {
@@ -35,8 +42,11 @@ export type Effects = { stage?: StageChange; feature?: FeatureUse; step?: StepSe
 
 /** Moves the stage when the rules above allow it; returns the change to record. */
 export function moveStage(u: UserState, to: Stage, at: number, comeback = false): StageChange | undefined {
-  if (u.stageChangedAt !== null && at < u.stageChangedAt) return undefined;
   if (u.stage === to) return undefined;
+  if (u.stageChangedAt !== null && at < u.stageChangedAt) {
+    if (u.stage === null || u.stage === "active" || STAGE_RANK[to] < STAGE_RANK[u.stage]) return undefined;
+    comeback = true; // forward in time order, checked just above
+  }
   if (u.stage !== null && !comeback && STAGE_RANK[to] < STAGE_RANK[u.stage]) return undefined;
   const change: StageChange = { userId: u.id, from: u.stage, to, at };
   u.full = true;
@@ -68,9 +78,8 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
   switch (e.name) {
     case "user_signed_up": {
       const plan = str(p.plan);
-      if (plan !== undefined && (u.billingChangedAt === null || t >= u.billingChangedAt)) {
+      if (plan !== undefined && u.billingChangedAt === null) {
         u.plan = plan;
-        u.billingChangedAt = t;
         u.full = true;
       }
       if (u.signupDate === null) (u.signupDate = t), (u.full = true);
@@ -93,6 +102,7 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
       return (u.mrr ?? 0) > 0 ? { stage: moveStage(u, "active", t, true) } : {};
     }
     case "subscription_cancelled": {
+      if (u.billingChangedAt !== null && t < u.billingChangedAt && (u.mrr ?? 0) > 0) return {};
       const stage = moveStage(u, "cancelled", t);
       if (u.stage === "cancelled" && t >= (u.stageChangedAt ?? t)) {
         u.churnAt = (parseTime(p.effective_at) ?? t) + churnGraceMs;
@@ -101,6 +111,7 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
       return { stage };
     }
     case "payment_failed":
+      if (u.billingChangedAt !== null && t < u.billingChangedAt) return {};
       return { stage: moveStage(u, "past_due", t) };
     case "feature_used": {
       const feature = str(p.feature);

@@ -90,6 +90,52 @@ test("out-of-order events never regress the stage, plan, trial end or last_seen_
   expect(t.trial_ends_at).toBe(T("2026-05-10T00:00:00Z") + 14 * DAY);
 });
 
+test("a late cancellation or payment failure older than the latest subscription_changed does not undo it", async () => {
+  const cancel = await run("late-cancel", [
+    ["subscription_changed", "2026-05-01T00:00:00Z", { to: "pro", mrr: 2900 }],
+    ["subscription_changed", "2026-05-20T00:00:00Z", { to: "business", mrr: 9900 }], // a renewal: still active
+    ["subscription_cancelled", "2026-05-19T00:00:00Z", { reason: "x" }], // older, arrives last
+  ]);
+  expect(cancel).toMatchObject({ stage: "active", mrr: 9900, churn_at: null });
+  expect(await history("late-cancel")).toEqual(["->active@2026-05-01"]);
+  const failed = await run("late-failure", [
+    ["subscription_changed", "2026-05-01T00:00:00Z", { to: "pro", mrr: 2900 }],
+    ["subscription_changed", "2026-05-20T00:00:00Z", { to: "pro", mrr: 4900 }],
+    ["payment_failed", "2026-05-19T00:00:00Z", { reason: "card" }],
+  ]);
+  expect(failed.stage).toBe("active");
+  // A cancellation after the latest subscription still counts, late or not.
+  const real = await run("real-cancel", [
+    ["subscription_changed", "2026-05-01T00:00:00Z", { to: "pro", mrr: 2900 }],
+    ["subscription_changed", "2026-05-20T00:00:00Z", { to: "pro", mrr: 4900 }],
+    ["feature_used", "2026-05-25T00:00:00Z", { feature: "x" }],
+    ["subscription_cancelled", "2026-05-21T00:00:00Z"],
+  ]);
+  expect(real.stage).toBe("cancelled");
+});
+
+test("the same history gives the same state whatever order it arrives in", async () => {
+  const subscription: [string, string, Record<string, unknown>] = ["subscription_changed", "2026-05-10T09:00:00Z", { to: "pro", mrr: 2900, interval: "month" }];
+  const signup: [string, string, Record<string, unknown>] = ["user_signed_up", "2026-05-10T12:00:00Z", { plan: "free", source: "ads" }];
+  const trial: [string, string, Record<string, unknown>] = ["trial_started", "2026-05-10T11:00:00Z", { trialDays: 7 }];
+  for (const [ext, events] of [
+    ["order-a", [subscription, signup]],
+    ["order-b", [signup, subscription]],
+  ] as const) {
+    const u = await run(ext, [...events]);
+    expect({ ext, stage: u.stage, plan: u.plan, mrr: u.mrr, interval: u.interval, at: u.stage_changed_at }).toEqual({
+      ext, stage: "active", plan: "pro", mrr: 2900, interval: "month", at: T("2026-05-10T09:00:00Z"),
+    });
+  }
+  for (const [ext, events] of [
+    ["trial-a", [trial, signup]],
+    ["trial-b", [signup, trial]],
+  ] as const) {
+    const u = await run(ext, [...events]);
+    expect({ ext, stage: u.stage, plan: u.plan, at: u.stage_changed_at }).toEqual({ ext, stage: "trialing", plan: "free", at: T("2026-05-10T11:00:00Z") });
+  }
+});
+
 test("in-order events still only move forward in rank, except a paid subscription_changed", async () => {
   const u = await run("rank", [
     ["subscription_changed", "2026-01-01T00:00:00Z", { to: "pro", mrr: 100 }],
