@@ -19,7 +19,8 @@ export type QueryScope = {
 function eligibleUsers(rule: ResolvedRule, scope: QueryScope): Fragment {
   const parts = [
     sql`u.project_id = ${scope.projectId} AND u.suppressed = 0 AND u.paused = 0 AND u.email IS NOT NULL AND u.email <> ''`,
-    sql`NOT EXISTS (SELECT 1 FROM suppressions sp WHERE sp.project_id = u.project_id AND sp.email = u.email)`,
+    // The list holds addresses lowercased (src/mail/suppress.ts): Ada@X.io is the suppressed ada@x.io.
+    sql`NOT EXISTS (SELECT 1 FROM suppressions sp WHERE sp.project_id = u.project_id AND sp.email = lower(u.email))`,
   ];
   if (scope.userId !== undefined) parts.push(sql`u.id = ${scope.userId}`);
   if (scope.range) parts.push(sql`u.id >= ${scope.range.from} AND u.id < ${scope.range.to}`);

@@ -59,14 +59,17 @@ export function compileWhere(column: string, where: Where | undefined): Fragment
   for (const [rawKey, cond] of Object.entries(where)) {
     const path = `$."${toSnakeCase(rawKey).replace(/"/g, "")}"`;
     const value = sql.raw(`json_extract(${column}, ?)`, [path]);
+    // SQLite orders all text after all numbers (`"abc" >= 100` holds) and reads JSON true as 1, so comparisons
+    // take JSON numbers only — as audience filters do.
+    const isNumber = sql.raw(`json_type(${column}, ?) IN ('integer', 'real')`, [path]);
     const ops: [Operator, unknown][] =
       typeof cond === "object" ? (Object.entries(cond).filter(([, v]) => v !== undefined) as [Operator, unknown][]) : [["eq", cond]];
-    for (const [op, arg] of ops) parts.push(compileOperator(value, op, arg));
+    for (const [op, arg] of ops) parts.push(compileOperator(value, op, arg, isNumber));
   }
   return sql.join(parts, " AND ");
 }
 
-function compileOperator(value: Fragment, op: Operator, arg: unknown): Fragment {
+function compileOperator(value: Fragment, op: Operator, arg: unknown, isNumber: Fragment): Fragment {
   const v = arg as string | number | boolean;
   switch (op) {
     case "eq":
@@ -87,12 +90,12 @@ function compileOperator(value: Fragment, op: Operator, arg: unknown): Fragment 
     case "exists":
       return v ? sql`${value} IS NOT NULL` : sql`${value} IS NULL`;
     case "gt":
-      return sql`${value} > ${v as number}`;
+      return sql`${isNumber} AND ${value} > ${v as number}`;
     case "gte":
-      return sql`${value} >= ${v as number}`;
+      return sql`${isNumber} AND ${value} >= ${v as number}`;
     case "lt":
-      return sql`${value} < ${v as number}`;
+      return sql`${isNumber} AND ${value} < ${v as number}`;
     case "lte":
-      return sql`${value} <= ${v as number}`;
+      return sql`${isNumber} AND ${value} <= ${v as number}`;
   }
 }

@@ -16,6 +16,16 @@ test("suppressed, unsubscribed, paused and email-less users never qualify", asyn
   expect(await w.after(HOUR, "welcome")).toEqual(["paused"]);
 });
 
+test("an address on the suppression list is suppressed in any letter case", async () => {
+  const w = await startWorld();
+  await signUp(w, "ann");
+  await signUp(w, "shout", "Ada.Lovelace@Example.COM");
+  await w.settle();
+  // The list holds addresses lowercased, as unsubscribe and bounce handling write them.
+  await w.server.ctx.database.execute({ sql: "INSERT INTO suppressions (project_id, email, reason, created_at) VALUES ('acme', 'ada.lovelace@example.com', 'unsubscribe', ?)", args: [w.clock.now()] });
+  expect(await w.after(MINUTE, "welcome")).toEqual(["ann"]);
+});
+
 test("a rule with `audience` only considers its members", async () => {
   const w = await startWorld(`
   [[projects.audiences]]

@@ -34,6 +34,20 @@ test("where operators compile to the expected SQL conditions", () => {
   expect(match({ Seats: { gte: 3 }, planName: { exists: false } })).toEqual([1, 3]); // keys are snake_cased
 });
 
+test("number comparisons match JSON numbers only: never text (SQLite orders all text after all numbers), never true", () => {
+  const db = new Database(":memory:");
+  db.run("CREATE TABLE e (id INTEGER PRIMARY KEY, properties TEXT)");
+  const values = [99, 100, 150.5, "50", "abc", "200", null, true];
+  values.forEach((amount, i) => db.run("INSERT INTO e VALUES (?, ?)", [i, JSON.stringify({ amount })]));
+  const ids = (where: Record<string, unknown>) => {
+    const f = compileWhere("e.properties", whereSchema.parse(where));
+    return (db.query(`SELECT id FROM e WHERE ${f.sql} ORDER BY id`).all(...(f.args as any[])) as { id: number }[]).map((r) => values[r.id]);
+  };
+  expect(ids({ amount: { gte: 100 } })).toEqual([100, 150.5]);
+  expect(ids({ amount: { gt: 0, lt: 100 } })).toEqual([99]); // not true (1), not "50"
+  expect(ids({ amount: { lte: 1000 } })).toEqual([99, 100, 150.5]);
+});
+
 test("where rejects unknown operators and empty conditions", () => {
   expect(whereSchema.safeParse({ a: { between: 1 } }).success).toBe(false);
   expect(whereSchema.safeParse({ a: {} }).success).toBe(false);
