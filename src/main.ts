@@ -48,7 +48,9 @@ export async function startVibefollow(options: StartOptions): Promise<Running> {
   try {
     // Each route enforces its own, smaller limit with the SPEC envelope (ingest 1 MiB, Segment 500 KB); this
     // outer cap only bounds what a body without Content-Length can make the process buffer.
-    app.listen({ hostname: host, port, maxRequestBodySize: 64 * 1024 * 1024 });
+    // reusePort (Elysia's default) would let a second Vibefollow on the same port start and take half of the
+    // connections — with its own keys and database. One port, one process.
+    app.listen({ hostname: host, port, maxRequestBodySize: 64 * 1024 * 1024, reusePort: false });
   } catch (e) {
     database.close(); // e.g. the port is taken: leave nothing open behind the error
     throw e;

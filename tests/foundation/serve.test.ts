@@ -84,6 +84,20 @@ test("serves on the configured listen address and creates the database's directo
   expect(out).not.toContain("sk_live_"); // a config file means no first-start provisioning
 });
 
+test("a second serve on a port already served by Vibefollow fails to start instead of sharing it", async () => {
+  const first = await startServe([], { cwd: dir() });
+  try {
+    const { port } = new URL(first.url);
+    const second = Bun.spawn([process.execPath, CLI, "serve", "--listen", `127.0.0.1:${port}`], { cwd: dir(), stdout: "pipe", stderr: "pipe", env: cleanEnv() });
+    const code = await Promise.race([second.exited, Bun.sleep(15_000).then(() => "still running")]);
+    if (code === "still running") second.kill("SIGKILL");
+    expect(code).toBe(1);
+    expect(await new Response(second.stderr).text()).toContain(`port ${port} in use`);
+  } finally {
+    await first.stop("SIGTERM");
+  }
+});
+
 test("SIGTERM with an idle keep-alive connection open still stops promptly, exit 0", async () => {
   const served = await startServe([], { cwd: dir() });
   const { port } = new URL(served.url);
