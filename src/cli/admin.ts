@@ -18,7 +18,7 @@ export const admin: Command = {
   summary: "manage dashboard accounts",
   usage: USAGE,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, { role: { type: "string" } });
+    const { values, positionals } = parseCommandArgs(argv, { role: { type: "string" } }, 2);
     const [action, name] = positionals;
     if (!action || !["add", "passwd", "remove"].includes(action)) throw new UsageError("admin needs an action: add, passwd or remove");
     if (!name) throw new UsageError(`admin ${action} needs a NAME`);

@@ -16,7 +16,7 @@ export const audiences: Command = {
   summary: "list audiences and recompute their membership",
   usage: USAGE,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, { project: { type: "string" }, json: { type: "boolean" } });
+    const { values, positionals } = parseCommandArgs(argv, { project: { type: "string" }, json: { type: "boolean" } }, 1);
     const [action] = positionals;
     if (action !== "list" && action !== "recompute") {
       throw new UsageError(action ? `unknown action "${action}"` : "audiences needs an action: list or recompute");

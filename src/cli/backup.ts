@@ -6,7 +6,7 @@ export const backup: Command = {
   summary: "write an online, consistent copy of the database to a new file",
   usage: `vibefollow backup FILE [--config PATH]\n\nCopies the database while the server keeps running (VACUUM INTO: one consistent snapshot).\nFILE must not exist yet. Restore by stopping the server and putting FILE in place of the database file.\n\n${CONFIG_HELP}`,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, {});
+    const { values, positionals } = parseCommandArgs(argv, {}, 1);
     const [file] = positionals;
     if (!file) throw new UsageError("backup needs a FILE");
     const loaded = loadForCommand(values.config);

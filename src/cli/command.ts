@@ -24,12 +24,28 @@ export function parseLimit(value: string | undefined, fallback: number): number 
   return limit;
 }
 
+/**
+ * For listings that may show rows of a project since removed from the config (its keys, its quarantined
+ * items): a `--project` the config does not know is still listed, with a note on stderr — so a typo does not
+ * pass for an empty list.
+ */
+export function noteUnconfiguredProject(config: { projects: { id: string }[] }, id: string | undefined): void {
+  if (id !== undefined && !config.projects.some((p) => p.id === id)) {
+    console.error(`note: project "${id}" is not in the config (known: ${config.projects.map((p) => p.id).join(", ")}); listing what the database holds for it`);
+  }
+}
+
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
-/** Parses flags common to every command (`--config`, `--help`) plus the command's own. */
-export function parseCommandArgs<O extends Options>(argv: string[], options: O) {
+/**
+ * Parses flags common to every command (`--config`, `--help`) plus the command's own, and at most
+ * `maxPositionals` words: an extra one is a mistake to report, not to ignore (`evaluate dry-run`, dashes
+ * forgotten, must not do a real run).
+ */
+export function parseCommandArgs<O extends Options>(argv: string[], options: O, maxPositionals = 0) {
+  let parsed;
   try {
-    return parseArgs({
+    parsed = parseArgs({
       args: argv,
       options: { config: { type: "string" }, help: { type: "boolean", short: "h" }, ...options },
       allowPositionals: true,
@@ -38,6 +54,9 @@ export function parseCommandArgs<O extends Options>(argv: string[], options: O) 
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const extra = parsed.positionals.slice(maxPositionals);
+  if (extra.length > 0) throw new UsageError(`unexpected argument${extra.length > 1 ? "s" : ""}: ${extra.map((a) => JSON.stringify(a)).join(" ")}`);
+  return parsed;
 }
 
 /** Loads the config for a command; a bad config prints every problem and exits 2. */

@@ -31,7 +31,7 @@ export const drafts: Command = {
       json: { type: "boolean" },
       reason: { type: "string" },
       at: { type: "string" },
-    });
+    }, 2);
     const [action, id] = positionals;
     const loaded = loadForCommand(values.config);
     const { config } = loaded;

@@ -1,5 +1,5 @@
 import { loadConfig, resolveConfigPath } from "../config/load";
-import { CONFIG_HELP, parseCommandArgs, UsageError, type Command } from "./command";
+import { CONFIG_HELP, parseCommandArgs, type Command } from "./command";
 
 /**
  * `vibefollow healthcheck`: GET /healthz (or /readyz) of the running server and exit 0 or 1. The Docker image
@@ -20,7 +20,11 @@ ${CONFIG_HELP}`,
   async run(argv) {
     const { values } = parseCommandArgs(argv, { url: { type: "string" }, ready: { type: "boolean" }, timeout: { type: "string" } });
     const timeout = Number(values.timeout ?? 3000);
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new UsageError("--timeout is a number of milliseconds");
+    if (!Number.isFinite(timeout) || timeout <= 0) {
+      // Exit 1, not the usual 2 of a usage error: Docker reserves exit code 2 of a HEALTHCHECK.
+      console.error(`vibefollow healthcheck: --timeout is a number of milliseconds, found ${JSON.stringify(values.timeout)}`);
+      return 1;
+    }
     let base = values.url;
     if (base === undefined) {
       // Any failure is exit 1 here, a bad config included: Docker reserves exit code 2 of a HEALTHCHECK.

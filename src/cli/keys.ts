@@ -1,5 +1,5 @@
 import { createKey, listKeys, revokeKey } from "../keys/service";
-import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
+import { type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, UsageError, withDatabase } from "./command";
 
 const USAGE = `vibefollow keys create --project ID --name NAME   print a new API key (shown once)
 vibefollow keys list [--project ID] [--json]       first 8 / last 4 characters and last use
@@ -16,7 +16,7 @@ export const keys: Command = {
       project: { type: "string" },
       name: { type: "string" },
       json: { type: "boolean" },
-    });
+    }, 2);
     const [action, id] = positionals;
     const loaded = loadForCommand(values.config);
     const projectIds = loaded.config.projects.map((p) => p.id);
@@ -30,6 +30,7 @@ export const keys: Command = {
       return 0;
     }
     if (action === "list") {
+      noteUnconfiguredProject(loaded.config, values.project);
       const rows = await withDatabase(loaded, (db) => listKeys(db, values.project));
       if (values.json) {
         console.log(JSON.stringify(rows, null, 2));

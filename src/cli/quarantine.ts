@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ApiError } from "../lib/errors";
 import { discardQuarantine, listQuarantine, QUARANTINE_STATES, replayQuarantine, showQuarantine, type QuarantineRecord } from "../pipeline";
-import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase } from "./command";
+import { type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, parseLimit, UsageError, withDatabase } from "./command";
 
 const USAGE = `vibefollow quarantine list [--project ID] [--state open|replayed|discarded|all] [--reason CODE] [--limit N] [--json]
 vibefollow quarantine show ID [--json]             the item with its payload, verbatim
@@ -38,13 +38,14 @@ export const quarantine: Command = {
       limit: { type: "string" },
       payload: { type: "string" },
       json: { type: "boolean" },
-    });
+    }, 2);
     const [action, id] = positionals;
     const loaded = loadForCommand(values.config);
     const project = values.project;
     const out = (value: unknown) => console.log(JSON.stringify(value, null, 2));
     try {
       if (action === "list") {
+        noteUnconfiguredProject(loaded.config, project);
         const state = values.state ?? "open";
         if (state !== "all" && !(QUARANTINE_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${QUARANTINE_STATES.join(", ")}, all`);
         const limit = parseLimit(values.limit, 100);

@@ -1,5 +1,6 @@
 import { log } from "../lib/log";
-import { CONFIG_HELP, loadForCommand, parseCommandArgs, type Command } from "./command";
+import { listenSchema } from "../config/schema";
+import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, type Command } from "./command";
 
 export const serve: Command = {
   name: "serve",
@@ -17,6 +18,9 @@ background loops finish their batch, close the database, log "stopped", exit 0. 
 ${CONFIG_HELP}`,
   async run(argv) {
     const { values } = parseCommandArgs(argv, { listen: { type: "string" } });
+    if (values.listen !== undefined && !listenSchema.safeParse(values.listen).success) {
+      throw new UsageError(`--listen: expected an address "host:port" with a port from 0 to 65535, e.g. 127.0.0.1:8080, found ${JSON.stringify(values.listen)}`);
+    }
     const loaded = loadForCommand(values.config);
     // Signals that arrive while starting are honoured once the process is up, not lost or fatal mid-migration.
     let pending: string | undefined;

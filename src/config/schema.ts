@@ -1,20 +1,27 @@
 import { z } from "zod";
 import { audienceSchema } from "../audiences/schema";
 import { ruleSchema } from "../rules/schema";
-import { clockTime, cronExpression, duration, slug, timeZone, WEEKDAYS } from "./types";
+import { clockTime, cronExpression, duration, slug, timerDuration, timeZone, WEEKDAYS } from "./types";
 
 /**
  * The whole configuration file (SPEC §1). Every key has its default here, so an empty file — or no file —
  * yields a complete, runnable config. `config.example.toml` documents each key; a test keeps the two in step.
  */
 
-const listen = z
+/** `host:port`; port 0 asks the system for a free one (what tests do). Also checks `serve --listen`. */
+export const listenSchema = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'an address "host:port", e.g. "127.0.0.1:8080"' });
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'an address "host:port", e.g. "127.0.0.1:8080"', abort: true })
+  .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65_535, { error: 'an address "host:port" with a port from 0 to 65535' });
+const listen = listenSchema;
 
 const url = z.string().refine((s) => URL.canParse(s), { error: "an absolute URL" });
 /** Where Vibefollow itself makes HTTP requests (webhooks, the drafting model): only http(s) can be delivered to. */
 const httpUrl = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { error: 'an absolute http(s) URL like "https://example.com/hook"' });
+
+/** What `[ingest] rate_limits` may be keyed by: the five ingest endpoints and the Segment API (all of `/v1`). */
+export const RATE_LIMITED_ENDPOINTS = ["users", "users_bulk", "events", "events_batch", "events_bulk", "segment"] as const;
+export type RateLimitedEndpoint = (typeof RATE_LIMITED_ENDPOINTS)[number];
 
 const rateLimit = z.strictObject({
   per_second: z.number().positive().default(1000),
@@ -76,7 +83,7 @@ export const configSchema = z.strictObject({
         .default("file:./data/vibefollow.db"),
       auth_token: z.string().optional(),
       synchronous: z.enum(["full", "normal"]).default("full"),
-      busy_timeout: duration.default(5_000),
+      busy_timeout: timerDuration.default(5_000),
     })
     .default({ url: "file:./data/vibefollow.db", synchronous: "full", busy_timeout: 5_000 }),
   smtp: smtpSchema.optional(),
@@ -86,22 +93,23 @@ export const configSchema = z.strictObject({
   ingest: z
     .strictObject({
       rate_limit: rateLimit.default({ per_second: 1000, burst: 2000 }),
-      rate_limits: z.record(z.string(), rateLimit).default({}),
+      // Keyed by endpoint: a misspelt one ("event") must be an error, not a limit that silently never applies.
+      rate_limits: z.partialRecord(z.enum(RATE_LIMITED_ENDPOINTS), rateLimit).default({}),
       backfill_queue_limit: z.number().int().positive().default(50_000),
-      commit_interval: duration.default(0),
+      commit_interval: timerDuration.default(0),
       commit_max_items: z.number().int().positive().default(10_000),
       commit_thread: z.boolean().default(true),
     })
     .default({ rate_limit: { per_second: 1000, burst: 2000 }, rate_limits: {}, backfill_queue_limit: 50_000, commit_interval: 0, commit_max_items: 10_000, commit_thread: true }),
   normaliser: z
-    .strictObject({ batch_size: z.number().int().positive().default(1000), idle_interval: duration.default(50), thread: z.boolean().default(true) })
+    .strictObject({ batch_size: z.number().int().positive().default(1000), idle_interval: timerDuration.default(50), thread: z.boolean().default(true) })
     .default({ batch_size: 1000, idle_interval: 50, thread: true }),
   drafting: z
     .strictObject({
       base_url: httpUrl,
       model: z.string().min(1),
       api_key: z.string().optional(),
-      timeout: duration.default(20_000),
+      timeout: timerDuration.default(20_000),
     })
     .optional(),
   tracking: z

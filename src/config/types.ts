@@ -2,10 +2,23 @@ import { Cron } from "croner";
 import { z } from "zod";
 import { parseDuration } from "../lib/durations";
 
-/** A duration string ("15m", "2h", "3d") validated and turned into milliseconds. */
+const DURATION_TEXT = 'a duration like "90s", "15m", "2h", "3d" or "1w"';
+/** Ten years: longer is a typo (and past 2^53 ms it is not even a whole number any more). */
+const MAX_DURATION_MS = 520 * 604_800_000;
+
+/** A duration string ("15m", "2h", "3d") validated and turned into milliseconds; at most 520 weeks. */
 export const duration = z
-  .string({ error: 'a duration like "90s", "15m", "2h", "3d" or "1w"' })
-  .refine((s) => parseDuration(s) !== undefined, { error: 'a duration like "90s", "15m", "2h", "3d" or "1w"' })
+  .string({ error: DURATION_TEXT })
+  .refine((s) => parseDuration(s) !== undefined, { error: DURATION_TEXT, abort: true })
+  .refine((s) => parseDuration(s)! <= MAX_DURATION_MS, { error: `${DURATION_TEXT}, at most 520w (ten years)` })
+  .transform((s) => parseDuration(s)!);
+
+/** A duration a timer waits for (a poll interval, a timeout): timers cannot wait longer than 2^31 − 1 ms
+ * (about 24.8 days) — a longer one fires after 1 ms, so "30d" would poll a thousand times a second. */
+export const timerDuration = z
+  .string({ error: DURATION_TEXT })
+  .refine((s) => parseDuration(s) !== undefined, { error: DURATION_TEXT, abort: true })
+  .refine((s) => parseDuration(s)! <= 24 * 86_400_000, { error: `${DURATION_TEXT}, at most 24d (a timer waits for it)` })
   .transform((s) => parseDuration(s)!);
 
 export function isTimeZone(tz: string): boolean {
@@ -17,9 +30,11 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
+/** A zone name from the IANA database. The runtime also takes bare offsets ("+05:30"), which are not zones: they
+ * know no daylight-saving time, so the config refuses them. */
 export const timeZone = z
   .string({ error: 'an IANA time zone like "Europe/Berlin"' })
-  .refine(isTimeZone, { error: 'an IANA time zone like "Europe/Berlin"' });
+  .refine((tz) => isTimeZone(tz) && !/^[+-]\d/.test(tz), { error: 'an IANA time zone like "Europe/Berlin"' });
 
 /** "HH:MM", 00:00–24:00 (24:00 = end of day), as minutes since midnight. */
 export const clockTime = z

@@ -1,3 +1,4 @@
+import type { RateLimitedEndpoint } from "../config/schema";
 import { now } from "../lib/clock";
 
 export type RateLimit = { per_second: number; burst: number };
@@ -10,10 +11,10 @@ export class RateLimiter {
   /** endpoint → project → bucket (nested maps: no key string built per request). */
   private readonly buckets = new Map<string, Map<string, { tokens: number; at: number }>>();
 
-  constructor(private readonly limitFor: (endpoint: string) => RateLimit) {}
+  constructor(private readonly limitFor: (endpoint: RateLimitedEndpoint) => RateLimit) {}
 
   /** Takes a token; returns 0 when allowed, else the seconds to wait before a retry (for `Retry-After`). */
-  take(projectId: string, endpoint: string): number {
+  take(projectId: string, endpoint: RateLimitedEndpoint): number {
     const limit = this.limitFor(endpoint);
     let byProject = this.buckets.get(endpoint);
     if (!byProject) this.buckets.set(endpoint, (byProject = new Map()));

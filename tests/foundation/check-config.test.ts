@@ -43,6 +43,11 @@ describe("check-config on broken configs", () => {
     ["invalid TOML", 'a = \n', "line 1, column 5: expected valid TOML, found Invalid TOML document"],
     ["missing required key", '[[projects]]\nname = "Acme"\n', "projects[0].id: expected an id of letters, digits, _ or - (a required key), found nothing"],
     ["unknown key in a rule", '[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "w"\nkind = "welcome"\ndelai = "1h"\n', 'projects[0].rules[0]: expected only known keys, found unknown key "delai"'],
+    ["port out of range", '[server]\nlisten = "127.0.0.1:99999"\n', 'server.listen: expected an address "host:port" with a port from 0 to 65535, found string "127.0.0.1:99999"'],
+    ["misspelt rate-limit endpoint", '[ingest]\nrate_limits = { event = { per_second = 1, burst = 2 } }\n', 'ingest.rate_limits: expected only known keys, found unknown key "event"'],
+    ["a poll interval no timer can wait", '[normaliser]\nidle_interval = "30d"\n', 'normaliser.idle_interval: expected a duration like "90s", "15m", "2h", "3d" or "1w", at most 24d (a timer waits for it), found string "30d"'],
+    ["an absurd duration", '[[projects]]\nid = "acme"\nchurn_grace = "99999999999999999999999w"\n', 'projects[0].churn_grace: expected a duration like "90s", "15m", "2h", "3d" or "1w", at most 520w (ten years), found string "99999999999999999999999w"'],
+    ["a UTC offset is not an IANA zone", '[[projects]]\nid = "acme"\ntimezone = "+05:30"\n', 'projects[0].timezone: expected an IANA time zone like "Europe/Berlin", found string "+05:30"'],
     ["bad audience filter", '[[projects]]\nid = "acme"\n[[projects.audiences]]\nid = "a"\nfilter = { field = "plan", gt = "x" }\n', 'projects[0].audiences[0].filter.gt: expected an operator that fits text field "plan"'],
   ];
   // The subprocesses run side by side; each test then checks its own result.
@@ -62,6 +67,21 @@ describe("check-config on broken configs", () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]!.trim()).toStartWith(line);
     });
+  });
+
+  test("a rule naming a missing audience is reported beside the config's other problems", () => {
+    const file = join(tmp.dir, `c${n++}.toml`);
+    writeFileSync(file, '[[projects]]\nid = "acme"\n[[projects.audiences]]\nid = "a"\nfilter = { field = "plann", eq = "x" }\n[[projects.rules]]\nid = "welcome"\naudience = "whales"\n');
+    let error: unknown;
+    try {
+      loadConfig(file, {});
+    } catch (e) {
+      error = e;
+    }
+    const [head, ...lines] = (error as ConfigError).message.split("\n");
+    expect(head).toBe(`${file}: 2 problems`);
+    expect(lines.map((l) => l.trim().split(":")[0])).toEqual(["projects[0].audiences[0].filter.field", "projects[0].rules[0].audience"]);
+    expect(lines[1]).toContain('found string "whales"');
   });
 
   test("the CLI on invalid TOML: exit 2, the line and column, nothing on stdout", async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { join } from "node:path";
 import pkg from "../../package.json" with { type: "json" };
 import { COMMANDS, runCli as runInProcess } from "../../src/cli/index";
 import { emptyDir, runCli, type RunResult } from "./support";
@@ -88,6 +89,42 @@ test("an unknown command or flag is a usage error: exit 2, message and usage on 
   expect(flag.code).toBe(2);
   expect(flag.stderr).toContain("vibefollow check-config: Unknown option '--nope'");
   expect(flag.stderr).toContain("vibefollow check-config [--config PATH]");
+});
+
+test("an extra argument is a usage error, not ignored: `evaluate dry-run` (dashes forgotten) does not run", async () => {
+  for (const args of [["evaluate", "dry-run"], ["backup", "a.db", "b.db"], ["version", "extra"], ["keys", "revoke", "key_1", "key_2"]]) {
+    const r = await runCaptured(args);
+    expect({ args, code: r.code }).toEqual({ args, code: 2 });
+    expect(r.stderr).toContain(`vibefollow ${args[0]}: unexpected argument: "${args.at(-1)}"`);
+  }
+});
+
+test("serve --listen with a bad address is a usage error (exit 2) before anything starts", async () => {
+  const config = join(tmp.dir, "listen.toml");
+  await Bun.write(config, `[database]\nurl = "file:${join(tmp.dir, "listen.db")}"\n`);
+  for (const listen of ["foo", "127.0.0.1:99999", "127.0.0.1:"]) {
+    const r = await runCaptured(["serve", "--listen", listen, "--config", config]);
+    expect({ listen, code: r.code }).toEqual({ listen, code: 2 });
+    expect(r.stderr).toContain(`--listen: expected an address "host:port"`);
+  }
+});
+
+test("listing keys or quarantined items of a project the config does not know says so (a typo is not an empty list)", async () => {
+  const config = join(tmp.dir, "notes.toml");
+  await Bun.write(config, `[database]\nurl = "file:${join(tmp.dir, "notes.db")}"\n[[projects]]\nid = "acme"\n`);
+  for (const args of [["keys", "list"], ["quarantine", "list"]]) {
+    const r = await runCaptured([...args, "--project", "acme", "--config", config]);
+    expect(r.stderr).toBe("");
+    const typo = await runCaptured([...args, "--project", "acmee", "--config", config]);
+    expect(typo.code).toBe(0);
+    expect(typo.stderr).toContain('note: project "acmee" is not in the config (known: acme)');
+  }
+});
+
+test("healthcheck exits 1 on a bad --timeout too (Docker reserves exit code 2)", async () => {
+  const r = await runCaptured(["healthcheck", "--timeout", "abc", "--url", "http://127.0.0.1:9"]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("--timeout is a number of milliseconds");
 });
 
 test("an operational failure is one line and exit 1, not a stack trace", async () => {
