@@ -88,6 +88,21 @@ test("drafts: edit, reschedule, test send (downloadable .eml), reject — each r
   expect((await admin.get(`/dashboard/drafts/${id}?project=beta`)).status).toBe(404);
 });
 
+test("a viewer sees no name that HTML escaping changed (D'Arcy), nor one under a name-like key", async () => {
+  await site.identify("darcy", { email: "darcy@smith.io", traits: { name: "D'Arcy Smith", displayName: "D'Arcy Smith", username: "D'Arcy", contactName: "Smith", plan_name: "Pro" } });
+  await site.track("darcy", "user_signed_up", { plan: "free", source: "test" });
+  await site.track("darcy", "user_invited", { invitedEmail: "friend@smith.io", inviter_name: "D'Arcy Smith" });
+  await site.process(true);
+  const id = String((await draftOf("darcy"))!.id);
+  for (const path of [`/dashboard/drafts/${id}?project=acme`, "/dashboard/users/darcy?project=acme"]) {
+    const page = await (await viewer.get(path)).text();
+    expect({ path, arcy: page.includes("Arcy"), smith: page.includes("Smith") }).toEqual({ path, arcy: false, smith: false });
+  }
+  // What is not a person's name stays readable.
+  expect(await (await viewer.get("/dashboard/users/darcy?project=acme")).text()).toContain("Pro");
+  expect(await (await admin.get(`/dashboard/drafts/${id}?project=acme`)).text()).toContain("D&amp;#39;Arcy");
+});
+
 test("a viewer's draft page masks the recipient inside the body too", async () => {
   await site.identify("zed", { email: "zed.zulu@example.com", traits: { name: "Zed Zulu" } });
   await site.track("zed", "user_signed_up", { plan: "free", source: "test" });
