@@ -57,6 +57,13 @@ export function link(req: DashboardRequest, path: string, query: Record<string, 
   return href(`/dashboard${path}`, { project: req.project.id, ...query });
 }
 
+/** "Previous page" / "Next page" links of a paged list (`?offset=`), keeping the list's other parameters. */
+export function pager(req: DashboardRequest, path: string, query: Record<string, string | undefined>, offset: number, size: number, hasNext: boolean): Html {
+  const prev = offset > 0 ? html`<a class="btn" rel="prev" href="${link(req, path, { ...query, offset: Math.max(0, offset - size) || undefined })}">Previous page</a>` : "";
+  const next = hasNext ? html`<a class="btn" rel="next" href="${link(req, path, { ...query, offset: offset + size })}">Next page</a>` : "";
+  return prev || next ? html`<p class="row" data-pager>${prev}${next}</p>` : html``;
+}
+
 /** The hidden fields every form carries: the session's CSRF token and the project. */
 export function hidden(req: DashboardRequest, extra: Record<string, string> = {}): Html {
   const fields = { _csrf: req.session.csrfToken, project: req.project.id, ...extra };

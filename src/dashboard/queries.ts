@@ -80,15 +80,15 @@ function toUser(r: Row): UserRow {
  * email or name. Viewers cannot search by email or name: with masked results, such a search would still let
  * them confirm an address letter by letter.
  */
-export async function searchUsers(database: Database, projectId: string, q: string, pii: boolean, limit = 50): Promise<UserRow[]> {
+export async function searchUsers(database: Database, projectId: string, q: string, pii: boolean, limit = 50, offset = 0): Promise<UserRow[]> {
   const like = `${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   const where = pii
     ? "(external_user_id LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')"
     : "external_user_id LIKE ? ESCAPE '\\'";
   const args = pii ? [like, `%${like}`, `%${like}`] : [like];
   const rs = await database.read({
-    sql: `SELECT * FROM tracked_users WHERE project_id = ? ${q ? `AND ${where}` : ""} ORDER BY last_seen_at DESC NULLS LAST, id DESC LIMIT ?`,
-    args: [projectId, ...(q ? args : []), limit],
+    sql: `SELECT * FROM tracked_users WHERE project_id = ? ${q ? `AND ${where}` : ""} ORDER BY last_seen_at DESC NULLS LAST, id DESC LIMIT ? OFFSET ?`,
+    args: [projectId, ...(q ? args : []), limit, offset],
   });
   return rs.rows.map(toUser);
 }

@@ -2,10 +2,10 @@ import { DRAFT_STATES, type DraftState } from "../../db/schema/drafts";
 import { approveDraft, draftHistoryOf, editDraft, getDraft, listDrafts, rejectDraft, rescheduleDraft, sendTestDraft, type DraftView } from "../../drafts";
 import { ApiError } from "../../lib/errors";
 import { html, type Html } from "../html";
-import { action, hidden, link, page, time } from "../layout";
+import { action, hidden, link, page, pager, time } from "../layout";
 import { shownEmail, shownText } from "../pii";
 import { namesOf, userNameOf } from "../queries";
-import { actorOf, field, htmlResponse, isViewer, redirect, type DashboardRequest } from "../request";
+import { actorOf, field, htmlResponse, isViewer, pageOffset, redirect, type DashboardRequest } from "../request";
 
 /** Drafts (SPEC §11): the review queue sorted by deadline; approve, edit, reject, reschedule, test send. */
 /** `names` (user id → name) lets a viewer's list show subjects with the recipient's name masked. */
@@ -19,15 +19,21 @@ ${drafts.map(
 )}</tbody></table>`;
 }
 
+/** Drafts per page of the review queue and the other state tabs. */
+const DRAFTS_PAGE = 200;
+
 export async function showDrafts(req: DashboardRequest): Promise<Response> {
   const wanted = req.url.searchParams.get("state") ?? "pending_review";
   const state = (DRAFT_STATES as readonly string[]).includes(wanted) ? (wanted as DraftState) : undefined;
-  const drafts = await listDrafts(req.ctx.database, { projectId: req.project.id, state, limit: 200 });
+  const offset = pageOffset(req);
+  const found = await listDrafts(req.ctx.database, { projectId: req.project.id, state, limit: DRAFTS_PAGE + 1, offset });
+  const drafts = found.slice(0, DRAFTS_PAGE);
   const names = isViewer(req) ? await namesOf(req.ctx.database, drafts.map((d) => d.userId)) : new Map<number, string>();
   const tabs = html`<div class="row">${[...DRAFT_STATES, "all"].map(
     (s) => html`<a class="btn" href="${link(req, "/drafts", { state: s })}" ${s === (state ?? "all") ? html`aria-current="page" style="font-weight:700"` : ""}>${s.replace("_", " ")}</a>`,
   )}</div>`;
-  return htmlResponse(page(req, state === "pending_review" ? "Review queue" : "Drafts", html`${tabs}${draftRows(req, drafts, names)}`));
+  const more = pager(req, "/drafts", { state: state ?? "all" }, offset, DRAFTS_PAGE, found.length > DRAFTS_PAGE);
+  return htmlResponse(page(req, state === "pending_review" ? "Review queue" : "Drafts", html`${tabs}${draftRows(req, drafts, names)}${more}`));
 }
 
 async function draftOf(req: DashboardRequest): Promise<DraftView> {

@@ -4,17 +4,22 @@ import { now } from "../../lib/clock";
 import { ApiError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import { html } from "../html";
-import { action, link, page, time } from "../layout";
+import { action, link, page, pager, time } from "../layout";
 import { shownEmail, shownJson, shownName } from "../pii";
 import { getUser, listMessages, searchUsers, userEvents } from "../queries";
-import { actorOf, htmlResponse, isViewer, redirect, type DashboardRequest } from "../request";
+import { actorOf, htmlResponse, isViewer, pageOffset, redirect, type DashboardRequest } from "../request";
 import { draftRows } from "./drafts";
 import { messageRows } from "./messages";
+
+const USERS_PAGE = 50;
 
 /** Users (SPEC §11): search, and a user's traits, stage, audiences, event timeline, drafts and messages. */
 export async function showUsers(req: DashboardRequest): Promise<Response> {
   const q = (req.url.searchParams.get("q") ?? "").trim().slice(0, 256);
-  const users = await searchUsers(req.ctx.database, req.project.id, q, !isViewer(req));
+  const offset = pageOffset(req);
+  // One more than a page tells whether there is a next one, without counting every user.
+  const found = await searchUsers(req.ctx.database, req.project.id, q, !isViewer(req), USERS_PAGE + 1, offset);
+  const users = found.slice(0, USERS_PAGE);
   const body = html`<form method="get" action="/dashboard/users" class="row">
 <input type="hidden" name="project" value="${req.project.id}">
 <input type="search" name="q" value="${q}" placeholder="${isViewer(req) ? "external id" : "external id, email or name"}" aria-label="Search users">
@@ -24,7 +29,7 @@ ${users.map(
   (u) => html`<tr><td><a href="${link(req, `/users/${encodeURIComponent(u.externalUserId)}`)}">${u.externalUserId}</a></td>
 <td>${shownEmail(req, u.email)}</td><td>${shownName(req, u.name)}</td><td>${u.stage ?? "—"}</td><td>${u.plan ?? ""}</td><td>${time(u.lastSeenAt)}</td></tr>`,
 )}
-</tbody></table>${users.length === 0 ? html`<p class="muted">No users found.</p>` : ""}`;
+</tbody></table>${users.length === 0 ? html`<p class="muted">No users found.</p>` : ""}${pager(req, "/users", { q: q || undefined }, offset, USERS_PAGE, found.length > USERS_PAGE)}`;
   return htmlResponse(page(req, "Users", body));
 }
 
