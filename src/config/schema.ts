@@ -69,7 +69,9 @@ export const projectSchema = z.strictObject({
   rules: z.array(ruleSchema).default([]),
   audiences: z.array(audienceSchema).default([]),
   webhooks: z.array(webhookSchema).default([]),
-});
+})
+  // The display name defaults to the id (config.example.toml), so every page and template has one to show.
+  .transform((p) => ({ ...p, name: p.name ?? p.id }));
 
 export const configSchema = z.strictObject({
   server: z

@@ -37,6 +37,11 @@ test("embedded defaults listen on 127.0.0.1:8080 with ./data/vibefollow.db, one 
   expect(config.smtp).toBeUndefined();
 });
 
+test("a project's display name defaults to its id (the dashboard's project switcher shows it)", () => {
+  const config = parseConfigText('[[projects]]\nid = "acme"\n[[projects]]\nid = "beta"\nname = "Beta Corp"\n');
+  expect(config.projects.map((p) => p.name)).toEqual(["acme", "Beta Corp"]);
+});
+
 test("first start with no config: creates the default project, prints a working key and password once", async () => {
   const cwd = dir();
   const first = await startServe([], { cwd });
