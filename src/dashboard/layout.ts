@@ -64,6 +64,23 @@ export function pager(req: DashboardRequest, path: string, query: Record<string,
   return prev || next ? html`<p class="row" data-pager>${prev}${next}</p>` : html``;
 }
 
+/**
+ * A user's page, `/users/<external id>`. Browsers resolve a path segment `.` or `..` (even as `%2E%2E`) before
+ * sending it, so such an id — valid per SPEC §3 — is written with one `~` in front, and so is any id of `~`s
+ * followed by one or two dots, which keeps the spelling reversible (`userIdOf`).
+ */
+export function userPath(externalUserId: string): string {
+  const segment = DOTS.test(externalUserId) ? `~${externalUserId}` : externalUserId;
+  return `/users/${encodeURIComponent(segment)}`;
+}
+
+/** The external id a `/users/:id` segment names (the inverse of `userPath`). */
+export function userIdOf(segment: string): string {
+  return segment.startsWith("~") && DOTS.test(segment) ? segment.slice(1) : segment;
+}
+
+const DOTS = /^~*\.\.?$/;
+
 /** The hidden fields every form carries: the session's CSRF token and the project. */
 export function hidden(req: DashboardRequest, extra: Record<string, string> = {}): Html {
   const fields = { _csrf: req.session.csrfToken, project: req.project.id, ...extra };

@@ -247,3 +247,23 @@ test("the users list and the review queue page through everything (50 users, 200
   expect(queue.sort()).toEqual(pending.map((d) => String(d.id)).sort());
   expect(queue.length).toBeGreaterThan(200);
 });
+
+test("users whose id is `.`, `..` or `~..` have reachable pages (browsers resolve dot segments), and can be paused", async () => {
+  const ids = [".", "..", "~..", "~"];
+  for (const id of ids) await site.identify(id, { email: `dots${ids.indexOf(id)}@example.com` });
+  await site.process();
+  const list = await (await admin.get("/dashboard/users?project=acme&q=")).text();
+  for (const id of ids) {
+    const escaped = id.replace(/[.~]/g, (c) => `\\${c}`);
+    const href = new RegExp(`<a href="([^"]+)">${escaped}</a>`).exec(list)?.[1]?.replaceAll("&amp;", "&");
+    expect({ id, href: Boolean(href) }).toEqual({ id, href: true });
+    // fetch resolves `.`/`..` segments as a browser does.
+    const page = await admin.get(href!);
+    expect({ id, status: page.status }).toEqual({ id, status: 200 });
+    const body = await page.text();
+    expect(body).toContain(`<td>${id}</td>`);
+    const pause = /<form class="inline" method="post" action="([^"]+\/pause)"/.exec(body)![1]!;
+    expect((await admin.post(pause, { project: "acme", _csrf: admin.csrf })).status).toBe(303);
+    expect((await site.sql("SELECT paused FROM tracked_users WHERE project_id = 'acme' AND external_user_id = ?", [id]))[0]!.paused).toBe(1);
+  }
+});

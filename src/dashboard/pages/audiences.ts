@@ -1,7 +1,7 @@
 import { audienceMembers, audienceSizes, resolveAudiences } from "../../audiences";
 import { ApiError } from "../../lib/errors";
 import { html } from "../html";
-import { link, page, time } from "../layout";
+import { link, page, time, userPath } from "../layout";
 import { shownEmail, shownName } from "../pii";
 import { type DashboardRequest, htmlResponse, pageOffset } from "../request";
 
@@ -25,7 +25,7 @@ export async function showAudience(req: DashboardRequest): Promise<Response> {
   const { total, members } = await audienceMembers(req.ctx.database, req.project.id, audience.id, { limit: PAGE, offset });
   const body = html`<p>${total} member(s). <span class="muted">${audience.description ?? ""}</span></p>
 <table><thead><tr><th>User</th><th>Email</th><th>Name</th><th>Stage</th><th>Entered</th></tr></thead><tbody>
-${members.map((m) => html`<tr><td><a href="${link(req, `/users/${encodeURIComponent(m.externalUserId)}`)}">${m.externalUserId}</a></td><td>${shownEmail(req, m.email)}</td>
+${members.map((m) => html`<tr><td><a href="${link(req, userPath(m.externalUserId))}">${m.externalUserId}</a></td><td>${shownEmail(req, m.email)}</td>
 <td>${shownName(req, m.name)}</td><td>${m.stage ?? "—"}</td><td>${time(m.enteredAt)}</td></tr>`)}
 </tbody></table>
 ${offset + members.length < total ? html`<p><a href="${link(req, `/audiences/${encodeURIComponent(audience.id)}`, { offset: offset + PAGE })}">Next page</a></p>` : ""}`;

@@ -2,7 +2,7 @@ import { DRAFT_STATES, type DraftState } from "../../db/schema/drafts";
 import { approveDraft, draftHistoryOf, editDraft, getDraft, listDrafts, rejectDraft, rescheduleDraft, sendTestDraft, type DraftView } from "../../drafts";
 import { ApiError } from "../../lib/errors";
 import { html, type Html } from "../html";
-import { action, hidden, link, page, pager, time } from "../layout";
+import { action, hidden, link, page, pager, time, userPath } from "../layout";
 import { shownEmail, shownText } from "../pii";
 import { namesOf, userNameOf } from "../queries";
 import { actorOf, field, htmlResponse, isViewer, pageOffset, redirect, type DashboardRequest } from "../request";
@@ -64,7 +64,7 @@ export async function showDraft(req: DashboardRequest): Promise<Response> {
 <input type="email" name="address" placeholder="you@example.com" aria-label="Test address" required><button type="submit">Send test</button></form>`
     : "";
   const body = html`<p><span class="badge" data-state="${draft.state}">${draft.state}</span> · rule <strong>${draft.ruleId}</strong> (${draft.ruleKind}) ·
-to ${shownEmail(req, draft.email)} · user <a href="${link(req, `/users/${encodeURIComponent(draft.externalUserId ?? "")}`)}">${draft.externalUserId ?? "?"}</a></p>
+to ${shownEmail(req, draft.email)} · user <a href="${link(req, userPath(draft.externalUserId ?? ""))}">${draft.externalUserId ?? "?"}</a></p>
 <p>Created ${time(draft.createdAt)} · deadline <strong>${time(draft.deadline)}</strong> · send at ${time(draft.sendAt)} (${draft.timeZone}) · made by ${draft.source}${draft.reason ? html` · reason: ${draft.reason}` : ""}</p>
 <div class="row">${draft.state === "pending_review" ? action(req, `/drafts/${draft.id}/approve`, "Approve", { cls: "primary" }) : ""}</div>
 <h2>Subject</h2><pre data-section="subject">${text(draft.subject)}</pre>

@@ -4,7 +4,7 @@ import { formatDuration } from "../../lib/durations";
 import { createEvaluator, listRuns, previewRule, resolveRules, type Evaluator, type ResolvedRule } from "../../rules";
 import type { AppContext } from "../../context";
 import { html } from "../html";
-import { action, link, page, time } from "../layout";
+import { action, link, page, time, userPath } from "../layout";
 import { shownEmail } from "../pii";
 import { htmlResponse, redirect, type DashboardRequest } from "../request";
 
@@ -46,7 +46,7 @@ export async function showPreview(req: DashboardRequest): Promise<Response> {
   if (!preview) throw ApiError.of(404, "not_found", "No such rule in this project.");
   const body = html`<p data-total="${preview.total}">${preview.total} user(s) would match now${preview.enabled ? "" : " (the rule is disabled)"}. Nothing is recorded by a preview.</p>
 <table><thead><tr><th>User</th><th>Email</th><th>Occasion</th></tr></thead><tbody>
-${preview.matches.map((m) => html`<tr><td><a href="${link(req, `/users/${encodeURIComponent(m.externalUserId)}`)}">${m.externalUserId}</a></td><td>${shownEmail(req, m.email)}</td><td>${m.occasion}</td></tr>`)}
+${preview.matches.map((m) => html`<tr><td><a href="${link(req, userPath(m.externalUserId))}">${m.externalUserId}</a></td><td>${shownEmail(req, m.email)}</td><td>${m.occasion}</td></tr>`)}
 </tbody></table><p><a href="${link(req, "/rules")}">Back to rules</a></p>`;
   return htmlResponse(page(req, `Preview: ${preview.ruleId}`, body));
 }

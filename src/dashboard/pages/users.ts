@@ -4,7 +4,7 @@ import { now } from "../../lib/clock";
 import { ApiError } from "../../lib/errors";
 import { log } from "../../lib/log";
 import { html } from "../html";
-import { action, link, page, pager, time } from "../layout";
+import { action, link, page, pager, time, userIdOf, userPath } from "../layout";
 import { shownEmail, shownJson, shownName } from "../pii";
 import { getUser, listMessages, searchUsers, userEvents } from "../queries";
 import { actorOf, htmlResponse, isViewer, pageOffset, redirect, type DashboardRequest } from "../request";
@@ -26,7 +26,7 @@ export async function showUsers(req: DashboardRequest): Promise<Response> {
 <button type="submit">Search</button></form>
 <table><thead><tr><th>External id</th><th>Email</th><th>Name</th><th>Stage</th><th>Plan</th><th>Last seen</th></tr></thead><tbody>
 ${users.map(
-  (u) => html`<tr><td><a href="${link(req, `/users/${encodeURIComponent(u.externalUserId)}`)}">${u.externalUserId}</a></td>
+  (u) => html`<tr><td><a href="${link(req, userPath(u.externalUserId))}">${u.externalUserId}</a></td>
 <td>${shownEmail(req, u.email)}</td><td>${shownName(req, u.name)}</td><td>${u.stage ?? "—"}</td><td>${u.plan ?? ""}</td><td>${time(u.lastSeenAt)}</td></tr>`,
 )}
 </tbody></table>${users.length === 0 ? html`<p class="muted">No users found.</p>` : ""}${pager(req, "/users", { q: q || undefined }, offset, USERS_PAGE, found.length > USERS_PAGE)}`;
@@ -35,7 +35,7 @@ ${users.map(
 
 export async function showUser(req: DashboardRequest): Promise<Response> {
   const { database } = req.ctx;
-  const user = await getUser(database, req.project.id, req.params.id!);
+  const user = await getUser(database, req.project.id, userIdOf(req.params.id!));
   if (!user) throw ApiError.of(404, "not_found", "No such user in this project.");
   const [audiences, events, drafts, messages] = await Promise.all([
     userAudiences(database, req.project.id, user.id),
@@ -60,7 +60,7 @@ export async function showUser(req: DashboardRequest): Promise<Response> {
     ["Suppressed", user.suppressed ? `yes (${user.suppressedReason ?? "no reason"})` : "no"],
     ["Events", user.eventCount],
   ];
-  const path = `/users/${encodeURIComponent(user.externalUserId)}`;
+  const path = userPath(user.externalUserId);
   const body = html`<table data-section="fields"><tbody>${fields.map(([k, v]) => html`<tr><th style="width:180px">${k}</th><td>${v ?? "—"}</td></tr>`)}
 <tr><th>Emails</th><td data-paused="${user.paused ? "yes" : "no"}">${user.paused ? "paused: no rule matches this user and nothing is sent" : "not paused"}
 ${user.paused ? action(req, `${path}/resume`, "Resume emails") : action(req, `${path}/pause`, "Pause emails", { cls: "danger" })}</td></tr></tbody></table>
@@ -85,12 +85,12 @@ export const postPause = (req: DashboardRequest) => setPaused(req, true);
 export const postResume = (req: DashboardRequest) => setPaused(req, false);
 
 async function setPaused(req: DashboardRequest, paused: boolean): Promise<Response> {
-  const externalUserId = req.params.id!;
+  const externalUserId = userIdOf(req.params.id!);
   const result = await req.ctx.database.execute({
     sql: "UPDATE tracked_users SET paused = ?, updated_at = ? WHERE project_id = ? AND external_user_id = ?",
     args: [paused ? 1 : 0, now(), req.project.id, externalUserId],
   });
   if (result.rowsAffected === 0) throw ApiError.of(404, "not_found", "No such user in this project.");
   log.info(paused ? "user paused" : "user resumed", { project: req.project.id, actor: actorOf(req) });
-  return redirect(link(req, `/users/${encodeURIComponent(externalUserId)}`, { notice: paused ? "paused" : "resumed" }));
+  return redirect(link(req, userPath(externalUserId), { notice: paused ? "paused" : "resumed" }));
 }
