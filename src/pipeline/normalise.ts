@@ -27,6 +27,8 @@ export type IdentifyItem = {
   known: KnownTraits;
   /** Other traits, snake_case keys; `null` removes the key. */
   traits: Record<string, unknown>;
+  /** A Segment identify carrying both ids: the `anon:<anonymousId>` whose buffered events are this user's. */
+  anonymousAlias?: string;
 };
 
 export type TrackItem = {
@@ -132,6 +134,9 @@ function knownTrait(key: string, value: unknown): string | number | null | Rejec
 }
 
 /** An identify payload `{external_user_id, email?, traits?}` (SPEC §5.1). */
+/** The external id under which Segment messages with only an `anonymousId` wait for their user (docs/segment.md). */
+export const ANONYMOUS_PREFIX = "anon:";
+
 export function normaliseIdentify(text: string): IdentifyItem | Rejection {
   const body = parseJsonObject(text);
   if (isRejection(body)) return body;
@@ -157,7 +162,14 @@ export function normaliseIdentify(text: string): IdentifyItem | Rejection {
     if (isRejection(email)) return email;
     known.email = email;
   }
-  return { kind: "identify", externalUserId, known: known as KnownTraits, traits: rest };
+  const item: IdentifyItem = { kind: "identify", externalUserId, known: known as KnownTraits, traits: rest };
+  // Segment links a visitor's anonymous events to the user when an identify carries both ids (src/segment).
+  const anonymousId = isPlainObject(body.segment) ? (body.segment as Record<string, unknown>).anonymousId : undefined;
+  if (typeof anonymousId === "string" && anonymousId !== "") {
+    const alias = `${ANONYMOUS_PREFIX}${anonymousId}`;
+    if (alias !== externalUserId && typeof checkUserId(alias) === "string") item.anonymousAlias = alias;
+  }
+  return item;
 }
 
 /** A track payload `{external_user_id, name, properties?, timestamp?}`; `receivedAt` stands in for a missing timestamp. */

@@ -39,6 +39,8 @@ export class ProjectApply {
   private dedupe = false;
   private readonly externalIds = new Set<string>();
   private readonly identified = new Set<string>();
+  /** `anon:<anonymousId>` of Segment identifies that carry one: their buffered events are the user's. */
+  private readonly aliases = new Set<string>();
   private readonly bulkTracks: TrackItem[] = [];
 
   constructor(
@@ -54,7 +56,10 @@ export class ProjectApply {
   /** Notes what an item will need loaded. */
   expect(item: Item, source: string): void {
     this.externalIds.add(item.externalUserId);
-    if (item.kind === "identify") this.identified.add(item.externalUserId);
+    if (item.kind === "identify") {
+      this.identified.add(item.externalUserId);
+      if (item.anonymousAlias) this.aliases.add(item.anonymousAlias);
+    }
     else if (source === "bulk") this.bulkTracks.push(item);
   }
 
@@ -69,6 +74,7 @@ export class ProjectApply {
       this.users.set(u.externalUserId, u);
     }
     const unknown = [...this.identified].filter((id) => !this.users.has(id));
+    for (const alias of this.aliases) if (!this.users.has(alias)) unknown.push(alias);
     if (unknown.length > 0) {
       await this.ids.prepare();
       const buffered = await this.tx.execute({
@@ -138,9 +144,18 @@ export class ProjectApply {
     this.w.touch(u);
     this.counts.applied++;
     if (created && u.signupDate !== null && isBackfill(row.source, u.signupDate, row.receivedAt)) u.backfilled = true;
-    const waiting = this.pending.get(item.externalUserId);
-    if (!waiting) return;
+    const waiting = this.pending.get(item.externalUserId) ?? [];
     this.pending.delete(item.externalUserId);
+    // The visitor's anonymous events (Segment: an identify with userId and anonymousId), unless that anonymous
+    // id is itself a user.
+    const alias = item.anonymousAlias;
+    if (alias && !this.users.has(alias) && this.pending.has(alias)) {
+      waiting.push(...this.pending.get(alias)!);
+      this.pending.delete(alias);
+      // In arrival order across both ids: buffered ones (by buffer id) came before this batch's (by seq).
+      waiting.sort((a, b) => (a.bufferId === undefined ? 1 : 0) - (b.bufferId === undefined ? 1 : 0) || (a.bufferId ?? a.seq ?? 0) - (b.bufferId ?? b.seq ?? 0));
+    }
+    if (waiting.length === 0) return;
     // SPEC §5.2: attached in their original order, with their original times, as if they came after the identify.
     for (const p of waiting) {
       if (p.bufferId !== undefined) this.w.bufferDeletes.push(p.bufferId);

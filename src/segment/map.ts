@@ -1,6 +1,6 @@
 import { isReservedName } from "../ingest/rules";
 import type { ErrorDetail } from "../lib/errors";
-import { isStorableTime, parseTime } from "../pipeline/normalise";
+import { ANONYMOUS_PREFIX, isStorableTime, parseTime } from "../pipeline/normalise";
 import { mapEventName } from "./names";
 import { adaptProperties, adaptTraits } from "./properties";
 
@@ -23,7 +23,7 @@ export type Mapped =
 export const SEGMENT_TYPES = Object.freeze(["identify", "track", "page", "screen", "group", "alias"] as const);
 
 /** A prefix that cannot collide with a Segment userId in practice (documented in docs/segment.md). */
-export const ANONYMOUS_PREFIX = "anon:";
+export { ANONYMOUS_PREFIX };
 
 function idOf(value: unknown): string | undefined {
   if (typeof value === "string" && value.length > 0) return value;

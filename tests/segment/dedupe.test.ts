@@ -116,3 +116,32 @@ test("a message with only anonymousId is buffered like an unknown user, under an
   await drain(server);
   expect((await eventsOf(db(), "anon:a-77")).map((e) => e.name)).toEqual(["viewed_pricing"]);
 });
+
+test("an identify with userId and anonymousId brings the visitor's anonymous events to the user", async () => {
+  await send(server, "/v1/batch", {
+    batch: [
+      { type: "track", anonymousId: "v-1", event: "Viewed Pricing", timestamp: "2026-03-01T10:00:00Z", messageId: "link-1" },
+      { type: "track", anonymousId: "v-1", event: "Started Checkout", timestamp: "2026-03-01T10:05:00Z", messageId: "link-2" },
+      { type: "track", anonymousId: "v-2", event: "Someone Else", messageId: "link-3" },
+    ],
+  });
+  await drain(server);
+  expect(await count(db(), "SELECT count(*) AS n FROM event_buffer WHERE external_user_id = 'anon:v-1'")).toBe(2);
+  // Signing up: Segment's identify carries both ids.
+  await send(server, "/v1/identify", { userId: "buyer-1", anonymousId: "v-1", traits: { email: "buyer@example.com" }, messageId: "link-4" });
+  await drain(server);
+  expect((await eventsOf(db(), "buyer-1")).map((e) => e.name)).toEqual(["viewed_pricing", "started_checkout"]);
+  expect(await count(db(), "SELECT count(*) AS n FROM event_buffer WHERE external_user_id = 'anon:v-1'")).toBe(0);
+  // Another visitor's events stay where they were; no anon: user is created.
+  expect(await count(db(), "SELECT count(*) AS n FROM event_buffer WHERE external_user_id = 'anon:v-2'")).toBe(1);
+  expect(await count(db(), "SELECT count(*) AS n FROM tracked_users WHERE external_user_id LIKE 'anon:v-%'")).toBe(0);
+  // The same in one batch: anonymous events, then the identify.
+  await send(server, "/v1/batch", {
+    batch: [
+      { type: "track", anonymousId: "v-3", event: "Viewed Pricing", messageId: "link-5" },
+      { type: "identify", userId: "buyer-3", anonymousId: "v-3", messageId: "link-6" },
+    ],
+  });
+  await drain(server);
+  expect((await eventsOf(db(), "buyer-3")).map((e) => e.name)).toEqual(["viewed_pricing"]);
+});
