@@ -1,4 +1,4 @@
-import type { Row } from "@libsql/client";
+import type { InStatement, Row } from "@libsql/client";
 import type { Config } from "../config/schema";
 import type { Database, Transaction } from "../db/client";
 import { transitionDraft } from "../drafts/history";
@@ -130,10 +130,10 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
   if (!project) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, detail: "project no longer configured" } }) };
   let handedOver = false;
   try {
-    // A retry may come hours after the re-check: an unsubscribe or bounce since then still stops it.
-    if (!isTest && (await isAddressSuppressed({ execute: (s) => env.database.read(s) }, project.id, String(row.to_address)))) {
-      return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, detail: "address suppressed before sending" } }) };
-    }
+    // A retry may come hours after the scheduler's re-check: a pause, unsubscribe or bounce since then still
+    // stops it, and the draft ends `cancelled` with the reason, as one stopped before its first attempt would.
+    const stop = isTest ? undefined : await noLongerWanted(env, project.id, row);
+    if (stop) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, cancel: true, detail: stop } }) };
     const messenger = env.messengers.forKind(String(row.transport) as "smtp" | "outbox", project);
     const beforeFinalDot = (releaseDot: () => Promise<void>) =>
       handOver(env.database, String(row.id), () => ((handedOver = true), releaseDot()));
@@ -146,6 +146,17 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
     }
     return { recorded: recorder.record({ row, failure: classifyFailure(error) }) };
   }
+}
+
+/** Why a queued message must not go out any more, or undefined. */
+async function noLongerWanted(env: SenderEnv, projectId: string, row: Row): Promise<string | undefined> {
+  const read = { execute: (s: InStatement) => env.database.read(s) };
+  if (await isAddressSuppressed(read, projectId, String(row.to_address))) return "the address is suppressed";
+  if (row.user_id === null) return undefined;
+  const user = (await env.database.read({ sql: "SELECT paused, suppressed FROM tracked_users WHERE id = ?", args: [Number(row.user_id)] })).rows[0];
+  if (user && Number(user.paused)) return "the user is paused";
+  if (user && Number(user.suppressed)) return "the user is suppressed";
+  return undefined;
 }
 
 type Result = { row: Row; response: string; failure?: undefined } | { row: Row; failure: FailureClass; response?: undefined };
@@ -232,11 +243,13 @@ async function applyFailure(tx: Transaction, row: Row, failure: FailureClass): P
     });
     return { messageId: id, outcome: "retry", detail: failure.detail };
   }
-  const reason = failure.permanent ? failure.detail : `gave up after ${attempts} attempts: ${failure.detail}`;
+  const reason = failure.cancel ? `cancelled before sending: ${failure.detail}` : failure.permanent ? failure.detail : `gave up after ${attempts} attempts: ${failure.detail}`;
   await tx.execute({ sql: "UPDATE messages SET state = 'failed', error = ?, updated_at = ? WHERE id = ?", args: [reason, t, id] });
   const isTest = Boolean(Number(row.is_test));
   if (row.draft_id !== null && !isTest) {
-    await transitionDraft(tx, { draftId: String(row.draft_id), from: ["sending"], to: "failed", actor: "sender", note: reason.slice(0, 500), set: { reason: reason.slice(0, 500) } });
+    const to = failure.cancel ? "cancelled" : "failed";
+    const note = failure.cancel ? failure.detail : reason;
+    await transitionDraft(tx, { draftId: String(row.draft_id), from: ["sending"], to, actor: "sender", note: note.slice(0, 500), set: { reason: note.slice(0, 500) } });
   }
   if (failure.suppress && !isTest) {
     await suppressAddress(tx, String(row.project_id), String(row.to_address), "bounced", "sender");

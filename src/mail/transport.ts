@@ -96,7 +96,8 @@ export class Messengers {
   }
 }
 
-export type FailureClass = { permanent: boolean; suppress: boolean; detail: string };
+/** `cancel`: not a delivery failure — the draft no longer applies (SPEC §8) and ends `cancelled`, not `failed`. */
+export type FailureClass = { permanent: boolean; suppress: boolean; detail: string; cancel?: boolean };
 
 /**
  * Temporary (4xx, connection, timeout, authentication — fixable without touching the message) → retry with

@@ -67,6 +67,28 @@ test("temporary failures (4xx) retry with backoff, then the message goes through
   expect((await listDrafts(w.server.ctx.database))[0]!.state).toBe("sent");
 });
 
+test("a message waiting for its retry is not sent once the user is paused or unsubscribed: the draft ends cancelled", async () => {
+  const s = await sink({ tempfailures: 2 });
+  const w = await startWorld(FAST, `[smtp]\nurl = "${s.url}"\n`);
+  expect((await signUpAndSend(w, "p1", "tempfail-pause@example.com")).outcomes.map((o) => o.outcome)).toEqual(["retry"]);
+  expect((await signUpAndSend(w, "u1", "tempfail-unsub@example.com")).outcomes.map((o) => o.outcome)).toEqual(["retry"]);
+  await w.sql("UPDATE tracked_users SET paused = 1 WHERE external_user_id = 'p1'");
+  await w.sql("INSERT INTO suppressions (project_id, email, reason, created_at) VALUES ('acme', 'tempfail-unsub@example.com', 'unsubscribe', 0)");
+  w.clock.advance(RETRY_DELAYS_MS[0]);
+  expect((await w.tick()).outcomes.map((o) => o.outcome).sort()).toEqual(["failed", "failed"]);
+  expect(await w.sql("SELECT u.external_user_id AS user, d.state, d.reason FROM drafts d JOIN tracked_users u ON u.id = d.user_id ORDER BY user")).toEqual([
+    { user: "p1", state: "cancelled", reason: "the user is paused" },
+    { user: "u1", state: "cancelled", reason: "the address is suppressed" },
+  ]);
+  expect((await w.sql("SELECT DISTINCT error FROM messages ORDER BY error")).map((m) => m.error)).toEqual([
+    "cancelled before sending: the address is suppressed",
+    "cancelled before sending: the user is paused",
+  ]);
+  w.clock.advance(HOUR);
+  await w.tick();
+  expect(s.arrivals).toHaveLength(0);
+});
+
 test("an unreachable SMTP server is a temporary failure; after the last attempt the message fails", async () => {
   const s = await sink();
   const deadUrl = s.url;
