@@ -8,7 +8,7 @@ import { loadLinkSecret } from "../mail/tokens";
 import { buildTemplateContext, loadEvent, loadUser } from "./context";
 import { recordHistory } from "./history";
 import { toDraftView, type DraftView } from "./queries";
-import { addUnsubscribeFooter, textToHtml } from "./render";
+import { finishContent, textToHtml } from "./render";
 import { lookupRule } from "./rules-link";
 
 /**
@@ -88,7 +88,7 @@ export async function draftPendingWithModel(database: Database, config: Config, 
       // The address is not the model's business (PII); the name is enough to write to the person.
       const shared = { ...context, user: { ...(context.user as object), email: undefined }, unsubscribe_url: undefined };
       const answer = await askModel(config.drafting, shared, { subject: draft.subject, text: templateText });
-      const content = addUnsubscribeFooter({ subject: answer.subject.replace(/\s+/g, " "), text: answer.text, html: textToHtml(answer.text) }, unsubscribeUrl);
+      const content = finishContent({ subject: answer.subject.replace(/\s+/g, " "), text: answer.text, html: textToHtml(answer.text) }, unsubscribeUrl);
       await applyModelDraft(database, draft, content);
       done++;
     } catch (error) {

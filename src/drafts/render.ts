@@ -40,11 +40,17 @@ export function renderTemplates(set: TemplateSet, context: Record<string, unknow
   const subject = oneLine(render(plainEngine, set.subject, context));
   const text = render(plainEngine, set.text, context).trim();
   const html = set.html !== undefined ? render(htmlEngine, set.html, context) : textToHtml(text);
-  return addUnsubscribeFooter({ subject, text, html }, String(context.unsubscribe_url ?? ""));
+  return finishContent({ subject, text, html }, String(context.unsubscribe_url ?? ""));
 }
 
-/** The footer every message carries unless its template already shows the unsubscribe link. */
-export function addUnsubscribeFooter(r: Rendered, url: string): Rendered {
+/**
+ * What every draft's content goes through before it is stored — rendered, edited or written by the model: NUL
+ * characters are removed (libSQL cuts a text at the first one when reading it back, which lost the rest of the
+ * body and its unsubscribe footer), then the footer every message carries is added unless the content already
+ * shows the unsubscribe link.
+ */
+export function finishContent(content: Rendered, url: string): Rendered {
+  const r = { subject: withoutNul(content.subject), text: withoutNul(content.text), html: withoutNul(content.html) };
   if (!url) return r;
   const text = r.text.includes(url) ? r.text : `${r.text}\n\n--\nDon't want these emails? Unsubscribe: ${url}`;
   const escaped = escapeHtml(url);
@@ -98,3 +104,5 @@ export function checkTemplates(config: Config): ConfigProblem[] {
   });
   return problems;
 }
+
+const withoutNul = (s: string) => (s.includes("\0") ? s.replaceAll("\0", "") : s);

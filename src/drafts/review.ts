@@ -6,7 +6,7 @@ import { ApiError } from "../lib/errors";
 import type { Executor } from "../mail/tokens";
 import { recordHistory, transitionDraft } from "./history";
 import { getDraft, type DraftView } from "./queries";
-import { addUnsubscribeFooter, textToHtml } from "./render";
+import { finishContent, textToHtml } from "./render";
 import { nextWindowSlot } from "./send-window";
 import type { Actor } from "./types";
 
@@ -88,7 +88,7 @@ export async function editDraft(database: Database, id: string, edit: DraftEdit,
     const unsubscribe = /https?:\/\/\S+\/u\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}/.exec(draft.text)?.[0] ?? "";
     const text = edit.text ?? draft.text;
     const html = edit.html ?? (edit.text !== undefined ? textToHtml(text) : draft.html);
-    const content = addUnsubscribeFooter({ subject: (edit.subject ?? draft.subject).replace(/\s+/g, " ").trim(), text, html }, unsubscribe);
+    const content = finishContent({ subject: (edit.subject ?? draft.subject).replace(/\s+/g, " ").trim(), text, html }, unsubscribe);
     const t = now();
     await tx.execute({
       sql: `UPDATE drafts SET subject = ?, text_body = ?, html_body = ?, edited_at = ?, updated_at = ?,

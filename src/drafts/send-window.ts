@@ -86,8 +86,8 @@ export function insideWindow(t: number, window: SendWindow, tz: string): boolean
 export function chooseTimeZone(traits: Record<string, unknown>, projectTz: string): string {
   for (const key of ["timezone", "time_zone", "tz"]) {
     const v = traits[key];
-    if (typeof v === "string" && v.length > 0 && v.length < 64 && v.includes("/") && isTimeZone(v)) return v;
-    if (typeof v === "string" && v === "UTC") return v;
+    // IANA names without a "/" ("Japan", "Singapore", "UTC") are zones too; a bare offset ("+05:30") is not.
+    if (typeof v === "string" && v.length > 0 && v.length < 64 && !/^[+-]\d/.test(v) && isTimeZone(v)) return v;
   }
   return projectTz;
 }

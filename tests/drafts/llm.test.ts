@@ -3,7 +3,7 @@ import { draftPendingWithModel, editDraft, listDrafts } from "../../src/drafts";
 import { ONLY_WELCOME, startWorld } from "./support";
 
 /** A local server speaking the OpenAI chat-completions API; `mode` picks its behaviour. */
-let mode: "ok" | "garbage" | "slow" | "error" | "lone-surrogate" = "ok";
+let mode: "ok" | "garbage" | "slow" | "error" | "lone-surrogate" | "nul" = "ok";
 const requests: { auth: string | null; body: any }[] = [];
 let server: ReturnType<typeof Bun.serve>;
 beforeAll(() => {
@@ -21,6 +21,8 @@ beforeAll(() => {
           ? "Sure! Here is a lovely email for you."
           : mode === "lone-surrogate"
             ? '{"subject":"Hi \\ud800","text":"Not Unicode text \\udfff"}' // stored, this would be invalid UTF-8
+            : mode === "nul"
+              ? '{"subject":"Hello\\u0000 there","text":"Short\\u0000 and the rest of it."}' // libSQL reads text up to a NUL
             : "```json\n" + JSON.stringify({ subject: "Quick hello from Acme", text: "Hi Ann,\n\nGlad you're here. What are you hoping to get done?\n\nJane" }) + "\n```";
       return Response.json({ id: "c1", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }] });
     },
@@ -64,6 +66,24 @@ test("with [drafting], the model writes the draft; nothing is sent while the rew
   expect(context.template_draft.subject).toBe("Welcome to Acme, Ann");
 
   expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+});
+
+test("a NUL character from the model is dropped: the whole text and the unsubscribe footer are stored and sent", async () => {
+  const w = await draftFor("nul");
+  expect(await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).toBe(1);
+  const [d] = await listDrafts(w.server.ctx.database);
+  expect([d!.source, d!.subject]).toEqual(["llm", "Hello there"]);
+  expect(d!.text).toStartWith("Short and the rest of it.");
+  expect(d!.text).toContain("Unsubscribe: https://vf.example.com/u/");
+  expect(d!.html).toContain("Unsubscribe</a>");
+});
+
+test("a NUL character in a dashboard or CLI edit is dropped, not a body cut short", async () => {
+  const w = await draftFor("garbage");
+  const [d] = await listDrafts(w.server.ctx.database);
+  const edited = await editDraft(w.server.ctx.database, d!.id, { subject: "Hi\u0000 you", text: "nul\u0000 here, and more." }, "cli");
+  expect([edited.subject, edited.text.split("\n")[0]]).toEqual(["Hi you", "nul here, and more."]);
+  expect(edited.text).toContain("Unsubscribe: https://vf.example.com/u/");
 });
 
 for (const [m, why] of [["garbage", "not JSON"], ["slow", "timed out"], ["error", "503"], ["lone-surrogate", "not valid Unicode text"]] as const) {

@@ -32,5 +32,9 @@ test("end = 24:00 means end of day, and the zone is the user's when it is a real
   expect(chooseTimeZone({ time_zone: "America/Sao_Paulo" }, "UTC")).toBe("America/Sao_Paulo");
   expect(chooseTimeZone({ timezone: "Not/AZone" }, "Europe/Berlin")).toBe("Europe/Berlin");
   expect(chooseTimeZone({ timezone: 42 }, "Europe/Berlin")).toBe("Europe/Berlin");
+  // IANA names without a slash are zones too; a bare UTC offset is not (it knows no daylight-saving time).
+  expect(chooseTimeZone({ timezone: "Japan" }, "UTC")).toBe("Japan");
+  expect(chooseTimeZone({ tz: "UTC" }, "Europe/Berlin")).toBe("UTC");
+  expect(chooseTimeZone({ timezone: "+05:30" }, "Europe/Berlin")).toBe("Europe/Berlin");
   expect(chooseTimeZone({}, "Europe/Berlin")).toBe("Europe/Berlin");
 });
