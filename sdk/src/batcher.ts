@@ -1,13 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { chunk } from "./chunk.js";
 import { NetworkError, RateLimitError, ServerError, VibeFollowError } from "./errors.js";
-import type { TrackOptions } from "./events.js";
+import type { TrackArgs } from "./events.js";
 import type { HttpClient } from "./http.js";
-import type { PropertiesFor } from "./standard-events.js";
 import { buildEvent, type EventPayload } from "./validate.js";
 
 /** The batch endpoint takes at most this many events per request (SPEC §3). */
 export const BATCH_LIMIT = 500;
+/** Bytes of events per request: under the server's 1 MiB body limit (SPEC §3), with room for the envelope. */
+export const BATCH_BYTES = 1000 * 1024;
+/** The longest a timer can wait (2^31 − 1 ms); a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 export interface BatchOptions {
   /** Flush as soon as this many events are queued, and send at most this many per request (default 100; at most 500 per request in any case). */
@@ -41,7 +43,8 @@ export class EventBatcher {
   private readonly maxSize: number;
   private readonly maxAgeMs: number;
   private readonly onError: BatchOptions["onError"];
-  private queue: EventPayload[] = [];
+  /** Queued events with their size as JSON (bytes). */
+  private queue: { event: EventPayload; bytes: number }[] = [];
   /** Requests that failed in a retryable way, kept with their key so a re-send cannot duplicate. */
   private retained: Chunk[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -53,7 +56,7 @@ export class EventBatcher {
   ) {
     const { maxSize = 100, maxAgeMs = 5000 } = options;
     if (!Number.isInteger(maxSize) || maxSize < 1) throw new RangeError(`maxSize must be a positive integer, got ${maxSize}`);
-    if (!Number.isFinite(maxAgeMs) || maxAgeMs < 0) throw new RangeError(`maxAgeMs must be >= 0, got ${maxAgeMs}`);
+    if (!Number.isFinite(maxAgeMs) || maxAgeMs < 0 || maxAgeMs > MAX_TIMER_MS) throw new RangeError(`maxAgeMs must be between 0 and ${MAX_TIMER_MS}, got ${maxAgeMs}`);
     this.maxSize = maxSize;
     this.maxAgeMs = maxAgeMs;
     this.onError = options.onError;
@@ -64,15 +67,26 @@ export class EventBatcher {
     return this.queue.length + this.retained.reduce((n, c) => n + c.events.length, 0);
   }
 
+  /** A request's worth of queued events: at most maxSize (and 500), and at most BATCH_BYTES of JSON. */
+  private takeChunk(): EventPayload[] {
+    const limit = Math.min(this.maxSize, BATCH_LIMIT);
+    let n = 0;
+    let bytes = 0;
+    while (n < this.queue.length && n < limit && (n === 0 || bytes + this.queue[n]!.bytes <= BATCH_BYTES)) bytes += this.queue[n++]!.bytes;
+    return this.queue.splice(0, n).map((q) => q.event);
+  }
+
   /**
    * Queues one event. Synchronous: it validates now (throwing ValidationError) because one bad
    * event would make the server reject the whole batch later.
    */
-  track<N extends string>(name: N, userId: string, properties?: PropertiesFor<N>, options: TrackOptions = {}): void {
-    const event = buildEvent(name, userId, properties, options.timestamp);
+  track<N extends string>(name: N, userId: string, ...[properties, options = {}]: TrackArgs<N>): void {
+    const built = buildEvent(name, userId, properties, options.timestamp);
     // Stamp it now: the event happened at track(), not when the batch is flushed seconds later.
-    event.timestamp ??= new Date().toISOString();
-    this.queue.push(event);
+    built.timestamp ??= new Date().toISOString();
+    // A snapshot, taken now: the caller may reuse or change its properties object after this returns.
+    const json = JSON.stringify(built);
+    this.queue.push({ event: JSON.parse(json) as EventPayload, bytes: Buffer.byteLength(json) + 1 });
     if (this.queue.length >= this.maxSize) this.autoFlush();
     else if (this.timer === undefined) this.timer = setTimeout(() => this.autoFlush(), this.maxAgeMs);
     // A retry timer is unref'd (see retryLater); fresh events must keep the process alive until sent.
@@ -94,12 +108,10 @@ export class EventBatcher {
   }
 
   private async send(): Promise<FlushResult> {
-    const chunks: Chunk[] = [
-      ...this.retained,
-      // A request carries at most maxSize events (and at most the endpoint's 500), however many were tracked
-      // before this flush ran: maxSize is the batch size.
-      ...chunk(this.queue.splice(0), Math.min(this.maxSize, BATCH_LIMIT)).map((events) => ({ events, idempotencyKey: randomUUID() })),
-    ];
+    // A request carries at most maxSize events (and at most the endpoint's 500), however many were tracked
+    // before this flush ran — maxSize is the batch size — and stays under the server's 1 MiB body limit.
+    const chunks: Chunk[] = [...this.retained];
+    while (this.queue.length > 0) chunks.push({ events: this.takeChunk(), idempotencyKey: randomUUID() });
     this.retained = [];
     let sent = 0;
     let firstError: VibeFollowError | undefined;

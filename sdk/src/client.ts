@@ -35,7 +35,8 @@ export class VibeFollow {
     if (typeof baseUrl !== "string" || !/^https?:\/\//.test(baseUrl)) {
       throw new TypeError("VibeFollow: baseUrl must be an http(s) URL, e.g. https://vf.example.com");
     }
-    if (!(timeoutMs > 0)) throw new RangeError(`VibeFollow: timeoutMs must be > 0, got ${timeoutMs}`);
+    // A timer cannot wait longer than 2^31 − 1 ms: a longer (or infinite) timeout would fire at once.
+    if (!(timeoutMs > 0 && timeoutMs <= 2_147_483_647)) throw new RangeError(`VibeFollow: timeoutMs must be between 1 and 2147483647, got ${timeoutMs}`);
     if (!Number.isInteger(maxRetries) || maxRetries < 0) {
       throw new RangeError(`VibeFollow: maxRetries must be an integer >= 0, got ${maxRetries}`);
     }

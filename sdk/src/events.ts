@@ -3,7 +3,7 @@ import { ValidationError } from "./errors.js";
 import type { HttpClient } from "./http.js";
 import { toBulkResult, type Accepted, type BulkResult } from "./results.js";
 import type { PropertiesFor } from "./standard-events.js";
-import { buildEvent, checkTimestamp, type Properties } from "./validate.js";
+import { buildEvent, type Properties } from "./validate.js";
 
 export interface TrackOptions {
   /** When it happened (default: when the server receives it). Not more than 24 h in the future. */
@@ -20,6 +20,14 @@ export interface BulkEvent {
 
 export const BULK_LIMIT = 1000;
 
+/**
+ * The arguments after `userId`: `properties` is required when the event has required properties (a canonical
+ * `feature_used` needs `feature`), optional otherwise — so TypeScript catches a missing one, not only run time.
+ */
+export type TrackArgs<N extends string> = {} extends PropertiesFor<N>
+  ? [properties?: PropertiesFor<N>, options?: TrackOptions]
+  : [properties: PropertiesFor<N>, options?: TrackOptions];
+
 export class Events {
   constructor(private readonly http: HttpClient) {}
 
@@ -30,12 +38,7 @@ export class Events {
    * @example
    * await vf.events.track("report_exported", "user_123", { format: "csv" });
    */
-  async track<N extends string>(
-    name: N,
-    userId: string,
-    properties?: PropertiesFor<N>,
-    options: TrackOptions = {},
-  ): Promise<Accepted> {
+  async track<N extends string>(name: N, userId: string, ...[properties, options = {}]: TrackArgs<N>): Promise<Accepted> {
     const event = buildEvent(name, userId, properties, options.timestamp);
     const res = await this.http.post<Accepted>("/api/v1/events", event);
     return res.data;
@@ -52,12 +55,14 @@ export class Events {
     if (!Array.isArray(events) || events.length === 0 || events.length > BULK_LIMIT) {
       throw new ValidationError(`must hold 1 to ${BULK_LIMIT} events; split larger sets with chunk()`, "events");
     }
+    // Not validated per record here (as identifyBulk): the server reports each refused record in `errors`,
+    // and accepts the others. A Date becomes its ISO text.
     const body = {
-      events: events.map((e, i) => ({
+      events: events.map((e) => ({
         external_user_id: e.userId,
         name: e.name,
         properties: e.properties ?? {},
-        ...(e.timestamp === undefined ? {} : { timestamp: checkTimestamp(e.timestamp, `events[${i}].timestamp`) }),
+        ...(e.timestamp === undefined ? {} : { timestamp: e.timestamp instanceof Date && !Number.isNaN(e.timestamp.getTime()) ? e.timestamp.toISOString() : String(e.timestamp) }),
       })),
     };
     const res = await this.http.post<unknown>("/api/v1/events/bulk", body);

@@ -1,6 +1,6 @@
 export { VibeFollow, type VibeFollowOptions } from "./client.js";
 export { Users, type Traits, type BulkUser } from "./users.js";
-export { Events, type TrackOptions, type BulkEvent } from "./events.js";
+export { Events, type TrackArgs, type TrackOptions, type BulkEvent } from "./events.js";
 export { EventBatcher, BATCH_LIMIT, type BatchOptions, type FlushResult } from "./batcher.js";
 export {
   Webhooks,

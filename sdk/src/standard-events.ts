@@ -15,11 +15,26 @@ export const STANDARD_EVENT_NAMES = Object.freeze([
 
 export type StandardEventName = (typeof STANDARD_EVENT_NAMES)[number];
 
-// ISO 8601 date or date-time, as the server accepts; Date.parse alone would also take "March 7".
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+// ISO 8601 date or date-time exactly as the server reads it (its parseIsoTimestamp): "T", "t" or a space before
+// the time, seconds and fractions optional, a zone of Z or ±hh:mm / ±hhmm, none meaning UTC. Date.parse alone
+// would take "March 7", roll 30 February over to March and read a zone-less time as local.
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:[Zz]|([+-])(\d{2}):?(\d{2}))?)?$/;
+
+/** The instant an ISO 8601 text names (ms since the epoch), or undefined when the server would refuse it. */
+export function parseIsoTime(value: string): number | undefined {
+  const m = value.length <= 40 ? ISO_8601.exec(value) : null;
+  if (!m) return undefined;
+  const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : Number(x))) as number[];
+  if (mo! < 1 || mo! > 12 || d! < 1 || d! > new Date(Date.UTC(y!, mo!, 0)).getUTCDate()) return undefined;
+  if (h > 23 || mi > 59 || s > 59) return undefined;
+  const offset = m[8] === undefined ? 0 : (m[8] === "-" ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10])) * 60_000;
+  if (m[8] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return undefined;
+  const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, "0"));
+  return Date.UTC(y!, mo! - 1, d!, h, mi, s, ms) - offset;
+}
 
 export function isIsoDate(value: string): boolean {
-  return ISO_8601.test(value) && !Number.isNaN(Date.parse(value));
+  return parseIsoTime(value) !== undefined;
 }
 
 const text = v.string("must be a string");

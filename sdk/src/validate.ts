@@ -1,6 +1,6 @@
 import * as v from "valibot";
 import { ValidationError } from "./errors.js";
-import { STANDARD_EVENT_SCHEMAS, isIsoDate, isStandardEventName } from "./standard-events.js";
+import { STANDARD_EVENT_SCHEMAS, isStandardEventName, parseIsoTime } from "./standard-events.js";
 
 // Client-side checks mirror the server's (SPEC §3) so that mistakes throw before any request —
 // and, for batches, before one bad event makes the server reject the whole batch.
@@ -15,35 +15,64 @@ export interface EventPayload {
   timestamp?: string;
 }
 
+/** Characters as the server counts them: Unicode code points (an emoji is one). */
+function longerThan(text: string, max: number): boolean {
+  return text.length > max && [...text].length > max;
+}
+
 export function checkUserId(userId: unknown, field = "external_user_id"): string {
   if (typeof userId !== "string" || userId.length === 0) throw new ValidationError("must be a non-empty string", field);
-  if (userId.length > 256) throw new ValidationError("must be at most 256 characters", field);
+  if (longerThan(userId, 256)) throw new ValidationError("must be at most 256 characters", field);
   return userId;
 }
 
+/** `vf_` (any case) and `$` start reserved names and top-level keys, as on the server. */
+const isReserved = (name: string) => /^(\$|vf_)/i.test(name);
+
 export function checkEventName(name: unknown, field = "name"): string {
   if (typeof name !== "string" || name.length === 0) throw new ValidationError("must be a non-empty string", field);
-  if (name.length > 200) throw new ValidationError("must be at most 200 characters", field);
-  if (name.startsWith("vf_") || name.startsWith("$")) {
-    throw new ValidationError("names starting with vf_ or $ are reserved", field);
-  }
+  if (longerThan(name, 200)) throw new ValidationError("must be at most 200 characters", field);
+  if (isReserved(name)) throw new ValidationError("names starting with vf_ or $ are reserved", field);
   return name;
 }
 
+const MAX_DEPTH = 8;
+
+/** A JSON object the server takes as properties or traits: depth ≤ 8, no `__proto__` key, no reserved top-level key, only JSON values. */
 export function checkObject(value: unknown, field: string): Properties {
   if (value === undefined) return {};
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw new ValidationError("must be a JSON object", field);
   }
+  for (const key of Object.keys(value)) {
+    if (isReserved(key)) throw new ValidationError(`keys starting with vf_ or $ are reserved`, `${field}.${key}`);
+  }
+  checkTree(value, 1, field);
   return value as Properties;
 }
 
-/** Accepts a Date or an ISO 8601 string; returns the ISO string the server wants. */
+function checkTree(node: unknown, depth: number, path: string): void {
+  if (typeof node === "bigint") throw new ValidationError("a BigInt cannot be sent as JSON", path);
+  if (typeof node !== "object" || node === null) return;
+  if (depth > MAX_DEPTH) throw new ValidationError(`nested deeper than ${MAX_DEPTH} levels`, path);
+  if (Array.isArray(node)) return node.forEach((item, i) => checkTree(item, depth + 1, `${path}[${i}]`));
+  for (const key of Object.keys(node)) {
+    if (key === "__proto__") throw new ValidationError('the key "__proto__" is not allowed', `${path}.${key}`);
+    checkTree((node as Record<string, unknown>)[key], depth + 1, `${path}.${key}`);
+  }
+}
+
+/** How far ahead of now the server accepts a timestamp. */
+const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
+
+/** Accepts a Date or an ISO 8601 string the server accepts, at most 24 h ahead; returns the text to send. */
 export function checkTimestamp(value: unknown, field = "timestamp"): string | undefined {
   if (value === undefined) return undefined;
-  if (value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString();
-  if (typeof value === "string" && isIsoDate(value)) return value;
-  throw new ValidationError("must be an ISO 8601 string or a valid Date", field);
+  const text = value instanceof Date && !Number.isNaN(value.getTime()) ? value.toISOString() : value;
+  const at = typeof text === "string" ? parseIsoTime(text) : undefined;
+  if (at === undefined) throw new ValidationError("must be an ISO 8601 string (e.g. 2026-03-01T12:00:00Z) or a valid Date", field);
+  if (at > Date.now() + MAX_FUTURE_MS) throw new ValidationError("is more than 24 hours in the future", field);
+  return text as string;
 }
 
 /**

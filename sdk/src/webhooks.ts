@@ -41,6 +41,8 @@ export function constructWebhookEvent<T = Record<string, unknown>>(
   options: ConstructEventOptions = {},
 ): WebhookEvent<T> {
   const { toleranceSec = 300, now = Date.now() } = options;
+  // NaN would compare false with every age and accept any old signature.
+  if (!(toleranceSec >= 0)) throw new RangeError(`toleranceSec must be a number >= 0, got ${toleranceSec}`);
   if (!secret) throw new WebhookSignatureError("Webhook secret is empty", "secret_missing");
   const header = Array.isArray(signatureHeader) ? signatureHeader[0] : signatureHeader;
   if (!header) throw new WebhookSignatureError("Missing X-Vibefollow-Signature header", "signature_missing");

@@ -170,4 +170,32 @@ describe("events.batch", () => {
     assert.throws(() => setup({ maxSize: 0 }), RangeError);
     assert.throws(() => setup({ maxAgeMs: -1 }), RangeError);
   });
+
+  it("splits a flush so that no request body passes the server's 1 MiB limit", async () => {
+    const { batch, calls } = setup({ maxSize: 100, maxAgeMs: 60_000 }, accepted(), accepted(), accepted());
+    const big = "x".repeat(12 * 1024);
+    for (let i = 0; i < 99; i++) batch.track("e", `u${i}`, { big });
+    assert.deepEqual(await batch.flush(), { sent: 99 });
+    assert.ok(calls.length >= 2, `${calls.length} requests`);
+    for (const c of calls) assert.ok(Buffer.byteLength(JSON.stringify(c.body)) < 1024 * 1024);
+    assert.equal(calls.reduce((n, c) => n + c.body.events.length, 0), 99);
+  });
+
+  it("queues a snapshot: changing the properties object after track() changes nothing", async () => {
+    const { batch, calls } = setup({ maxAgeMs: 60_000 });
+    const props: Record<string, unknown> = { page: 1 };
+    for (let page = 1; page <= 3; page++) {
+      props.page = page;
+      batch.track("viewed", "u1", props);
+    }
+    const signup = { feature: "x" } as { feature?: string };
+    batch.track("feature_used", "u1", signup as { feature: string });
+    delete signup.feature;
+    await batch.flush();
+    assert.deepEqual(calls[0]!.body.events.map((e: { properties: unknown }) => e.properties), [{ page: 1 }, { page: 2 }, { page: 3 }, { feature: "x" }]);
+  });
+
+  it("refuses a maxAgeMs no timer can wait (it would flush at once)", () => {
+    assert.throws(() => setup({ maxAgeMs: 2 ** 31 }), RangeError);
+  });
 });

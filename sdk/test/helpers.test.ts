@@ -186,7 +186,13 @@ describe("the nine typed helpers", () => {
       void vf.users.onboardingStep("u1");
       // @ts-expect-error track checks canonical names too
       void vf.events.track("feature_used", "u1", { count: 1 });
+      // @ts-expect-error properties are required when the event has required ones
+      void vf.events.track("feature_used", "u1");
+      // @ts-expect-error the same for a batch
+      vf.events.batch().track("feature_used", "u1");
+      void vf.events.track("user_signed_up", "u1"); // no required properties: may be left out
       void vf.events.track("anything_custom", "u1", { whatever: [1, 2] });
+      void vf.events.track("anything_custom", "u1");
       void vf.users.featureUsed("u1", { feature: "x", extra: { nested: true } });
     };
     assert.equal(typeof typeOnly, "function");
@@ -214,6 +220,26 @@ describe("events.track", () => {
     await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", [1] as never), "properties");
     await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", {}, { timestamp: new Date("nope") }), "timestamp");
   });
+
+  it("refuses what the server would refuse: reserved names in any case, deep or polluting properties, BigInts, bad or far-future timestamps", async () => {
+    await rejectsBeforeSending((vf) => vf.events.track("VF_x", "u1"), "name");
+    await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", { $set: 1 }), "properties.$set");
+    await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", { a: { b: { c: { d: { e: { f: { g: { h: { i: 1 } } } } } } } } }), "properties.a.b.c.d.e.f.g.h");
+    await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", JSON.parse('{"x":{"__proto__":{"admin":true}}}')), "properties.x.__proto__");
+    await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", { n: 10n }), "properties.n");
+    for (const timestamp of ["2025-02-30T00:00:00Z", "2025-06-01T24:00:00Z", "2025-06-01T12:00:00+05", "March 7", new Date(Date.now() + 25 * 3600_000)]) {
+      await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", {}, { timestamp }), "timestamp");
+    }
+  });
+
+  it("takes what the server takes: 256 emoji as an id, zone-less and minute-only times, 8 levels deep", async () => {
+    const { vf, calls } = setup();
+    await vf.events.track("🎉".repeat(200), "😀".repeat(256), { a: { b: { c: { d: { e: { f: { g: { h: 1 } } } } } } } });
+    for (const timestamp of ["2025-06-01T12:00", "2025-06-01 12:00:30", "2025-06-01T12:00:00.123456+02:00", "2025-06-01"]) {
+      await vf.events.track("ok", "u1", {}, { timestamp });
+    }
+    assert.equal(calls.length, 5);
+  });
 });
 
 describe("events.bulk", () => {
@@ -232,6 +258,14 @@ describe("events.bulk", () => {
       ],
     });
     assert.deepEqual(result, { accepted: 2, rejected: 0, errors: [], received: 2 });
+  });
+
+  it("leaves a bad record to the server's per-record errors instead of failing the whole call", async () => {
+    const fetchImpl = fakeFetch(json(200, { data: { accepted: 1, rejected: 1, errors: [{ index: 1, code: "validation_failed", message: "x", field: "timestamp" }] }, meta: { received: 2 } }));
+    const vf = new VibeFollow({ apiKey: "k", baseUrl: "http://vf.test", fetchImpl });
+    const result = await vf.events.bulk([{ name: "ok", userId: "u1" }, { name: "ok", userId: "u2", timestamp: "not a time" }]);
+    assert.equal(fetchImpl.calls[0]!.body.events[1].timestamp, "not a time");
+    assert.deepEqual([result.accepted, result.rejected], [1, 1]);
   });
 
   it("refuses 0 or more than 1,000 events", async () => {

@@ -177,6 +177,12 @@ describe("HttpClient: retries", () => {
 });
 
 describe("HttpClient: timeouts", () => {
+  it("refuses a timeoutMs no timer can wait (Infinity or over 2^31 − 1 ms would time out at once)", () => {
+    for (const timeoutMs of [Infinity, 3e9, 0, Number.NaN]) {
+      assert.throws(() => new VibeFollow({ apiKey: "k", baseUrl: "http://vf.test", timeoutMs }), RangeError, String(timeoutMs));
+    }
+  });
+
   it("aborts a hung request after timeoutMs and throws NetworkError code timeout", async () => {
     const { http, calls } = client(["hang"], { timeoutMs: 30, maxRetries: 0 });
     const started = Date.now();

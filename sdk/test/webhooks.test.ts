@@ -25,6 +25,12 @@ describe("webhooks.constructEvent", () => {
     assert.equal(event.type, "email.sent");
   });
 
+  it("refuses a toleranceSec of NaN or below 0 (NaN would accept a signature of any age)", () => {
+    const old = sign(body, nowSec - 100_000);
+    assert.throws(() => vf.webhooks.constructEvent(body, old, secret, { toleranceSec: Number.NaN }), RangeError);
+    assert.throws(() => vf.webhooks.constructEvent(body, old, secret, { toleranceSec: -1 }), RangeError);
+  });
+
   it("accepts the raw body as bytes and the header as an array (node:http style)", () => {
     const event = constructWebhookEvent(new TextEncoder().encode(body), [sign(body, nowSec)], secret);
     assert.equal(event.id, "evt_01");

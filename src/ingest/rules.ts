@@ -129,7 +129,7 @@ export function parseIsoTimestamp(text: string): number | undefined {
   if (d > daysInMonth(y, mo)) return undefined;
   if (len === 10) return Date.UTC(y, mo - 1, d);
   const t = text.charCodeAt(10);
-  if ((t !== 84 && t !== 116 && t !== 32) || len < 17 || text.charCodeAt(13) !== 58) return undefined; // "T"/"t"/" " (RFC 3339), "hh:mm"
+  if ((t !== 84 && t !== 116 && t !== 32) || len < 16 || text.charCodeAt(13) !== 58) return undefined; // "T"/"t"/" " (RFC 3339), "hh:mm"
   const h = digitsAt(text, 11, 2);
   const mi = digitsAt(text, 14, 2);
   if (h < 0 || h > 23 || mi < 0 || mi > 59) return undefined;
