@@ -49,6 +49,8 @@ async function target(ctx: AppContext, token: string): Promise<UnsubscribeTarget
 }
 
 const INVALID = () => page(404, "This link is not valid", "<p>The unsubscribe link is incomplete or was not issued by this server.</p>");
+/** The link of a test send, opened (GET) or posted: it unsubscribes nobody, and says so. */
+const TEST_LINK = () => page(200, "This was a test email", "<p>Nothing changed: the link in a test send does not unsubscribe anyone.</p>");
 
 /**
  * RFC 8058 one-click unsubscribe and the optional open/click tracking (SPEC §9).
@@ -60,6 +62,7 @@ export function mailRoutes(ctx: AppContext) {
     .get("/u/:token", async ({ params }) => {
       const t = await target(ctx, params.token);
       if (!t) return INVALID();
+      if (t.test) return TEST_LINK();
       const project = ctx.config.projects.find((p) => p.id === t.projectId)!;
       const user = (await ctx.database.read({ sql: "SELECT email, suppressed FROM tracked_users WHERE id = ? AND project_id = ?", args: [t.userId, t.projectId] })).rows[0];
       const name = escapeHtml(project.name ?? project.id);
@@ -78,7 +81,7 @@ export function mailRoutes(ctx: AppContext) {
         const t = await target(ctx, params.token);
         if (!t) return INVALID();
         const project = ctx.config.projects.find((p) => p.id === t.projectId)!;
-        if (t.test) return page(200, "This was a test email", "<p>Nothing changed: the link in a test send does not unsubscribe anyone.</p>");
+        if (t.test) return TEST_LINK();
         await ctx.database.write(async (tx) => {
           const done = await suppressUser(tx, t.projectId, t.userId, "unsubscribed", "recipient");
           if (done?.changed) {

@@ -149,6 +149,10 @@ test("a test send goes to any address, is marked as a test, is not counted and i
   const url = /https:\/\/vf\.example\.com(\/u\/\S+)/.exec(arrival!.mail.text!)![1]!;
   const res = await fetch(w.server.url + url, { method: "POST" });
   expect(await res.text()).toContain("This was a test email");
+  // Opened in a browser (GET), it says so too, instead of offering to unsubscribe someone.
+  const opened = await (await fetch(w.server.url + url)).text();
+  expect(opened).toContain("This was a test email");
+  expect(opened).not.toContain("<form");
   expect(await w.sql("SELECT suppressed FROM tracked_users")).toEqual([{ suppressed: 0 }]);
   // The real draft is untouched, and the test did not use up the user's frequency cap.
   expect((await listDrafts(w.server.ctx.database))[0]!.state).toBe("pending_review");
