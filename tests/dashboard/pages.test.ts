@@ -190,8 +190,10 @@ test("webhooks: dead letters are listed and an admin re-sends one with the same 
   expect(res.status).toBe(303);
   const [row] = await site.sql("SELECT state, attempts FROM webhook_deliveries WHERE id = 'whd_dead1'");
   expect(row).toEqual({ state: "pending", attempts: 0 });
-  // Only dead deliveries can be re-sent, and only in their own project.
-  expect((await admin.post("/dashboard/webhooks/whd_dead1/redeliver", { project: "acme", _csrf: admin.csrf })).status).toBe(404);
+  // Only dead deliveries can be re-sent (a pending one is a conflict, as for drafts), and only in their own project.
+  expect((await admin.post("/dashboard/webhooks/whd_dead1/redeliver", { project: "acme", _csrf: admin.csrf })).status).toBe(409);
+  expect((await admin.post("/dashboard/webhooks/whd_dead1/redeliver", { project: "beta", _csrf: admin.csrf })).status).toBe(404);
+  expect((await admin.post("/dashboard/webhooks/whd_nope/redeliver", { project: "acme", _csrf: admin.csrf })).status).toBe(404);
 });
 
 test("users: an admin pauses a user (no rule matches them, the page says so) and resumes them; a viewer cannot", async () => {

@@ -30,6 +30,12 @@ ${resend ? html`<td>${action(req, `/webhooks/${d.id}/redeliver`, "Re-send")}</td
 /** Puts a dead delivery back on the schedule with the same id and body. */
 export async function postRedeliver(req: DashboardRequest): Promise<Response> {
   const ok = await redeliver(req.ctx.database, req.params.id!, req.project.id);
-  if (!ok) throw ApiError.of(404, "not_found", "No dead delivery with this id in this project.");
+  if (!ok) {
+    // A delivery that is not (or no longer) dead — it went out, or a re-send is already scheduled — is a conflict,
+    // as for drafts; only an id this project does not have is "not found".
+    const row = (await req.ctx.database.read({ sql: "SELECT state FROM webhook_deliveries WHERE id = ? AND project_id = ?", args: [req.params.id!, req.project.id] })).rows[0];
+    if (row) throw ApiError.of(409, "invalid_state", `This delivery is ${String(row.state)}, not dead: only dead letters are re-sent.`);
+    throw ApiError.of(404, "not_found", "No dead delivery with this id in this project.");
+  }
   return redirect(link(req, "/webhooks", { notice: "redelivered" }));
 }
