@@ -65,7 +65,8 @@ function handOver(database: Database, id: string, releaseDot: () => Promise<void
     // duplicate rather than a loss.
     const { rows } = await client.execute("PRAGMA synchronous");
     const synchronous = Number(rows[0]?.synchronous ?? 2);
-    if (synchronous > 1 && database.url.startsWith("file:")) await client.execute("PRAGMA synchronous = NORMAL");
+    const relax = synchronous > 1 && database.url.startsWith("file:");
+    if (relax) await client.execute("PRAGMA synchronous = NORMAL");
     try {
       const result = await client.execute({
         sql: "UPDATE messages SET state = 'delivering', updated_at = ? WHERE id = ? AND state = 'sending'",
@@ -74,7 +75,7 @@ function handOver(database: Database, id: string, releaseDot: () => Promise<void
       if (result.rowsAffected !== 1) throw new Error(`message ${id} is no longer sending; final dot withheld`);
       await releaseDot();
     } finally {
-      if (synchronous > 1 && database.url.startsWith("file:")) await client.execute(`PRAGMA synchronous = ${synchronous}`);
+      if (relax) await client.execute(`PRAGMA synchronous = ${synchronous}`);
     }
   });
 }
