@@ -7,7 +7,7 @@ import type { UserState } from "./user-state";
  * Derived state from one event (SPEC §4, §5.4, §5.5). Events may arrive out of order; the rules that keep
  * them from rewinding the user (also in docs/pipeline.md):
  *
- * - `last_seen_at` only grows, `first_seen_at` only shrinks.
+ * - `last_seen_at` only grows (and never past a day after the event is applied), `first_seen_at` only shrinks.
  * - Stages are ranked signed_up < trialing < active < past_due < cancelled < churned. A canonical event moves
  *   the user only *forward* in that order. The one move back is the SPEC's: a `subscription_changed` with
  *   mrr > 0 brings any stage back to `active`. So "regress" = any move that is backward in rank (other than
@@ -71,7 +71,10 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
   const t = e.occurredAt;
   const p = e.properties;
   u.eventCount += 1;
-  if (u.lastSeenAt === null || t > u.lastSeenAt) u.lastSeenAt = t;
+  // Never more than a day past the moment it is applied: the API refuses later times, but a Segment client with a
+  // broken clock can claim the year 2099, and last_seen_at, which only grows, would stay pinned there for good.
+  const seen = Math.min(t, at + DAY);
+  if (u.lastSeenAt === null || seen > u.lastSeenAt) u.lastSeenAt = seen;
   if (u.firstSeenAt === null || t < u.firstSeenAt) u.firstSeenAt = t;
   u.updatedAt = at;
   u.dirty = true;
