@@ -121,10 +121,15 @@ test("listing keys or quarantined items of a project the config does not know sa
   }
 });
 
-test("healthcheck exits 1 on a bad --timeout too (Docker reserves exit code 2)", async () => {
+test("healthcheck exits 1 on wrong usage too, a bad --timeout, an unknown flag or an extra argument (Docker reserves exit code 2)", async () => {
   const r = await runCaptured(["healthcheck", "--timeout", "abc", "--url", "http://127.0.0.1:9"]);
   expect(r.code).toBe(1);
   expect(r.stderr).toContain("--timeout is a number of milliseconds");
+  for (const args of [["healthcheck", "--bogus"], ["healthcheck", "extra"], ["healthcheck", "--url"]]) {
+    const wrong = await runCaptured(args);
+    expect({ args, code: wrong.code }).toEqual({ args, code: 1 });
+    expect(wrong.stderr).toContain("vibefollow healthcheck [--config PATH]");
+  }
 });
 
 test("an operational failure is one line and exit 1, not a stack trace", async () => {
