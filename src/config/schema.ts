@@ -13,7 +13,6 @@ export const listenSchema = z
   .string()
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'an address "host:port", e.g. "127.0.0.1:8080"', abort: true })
   .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65_535, { error: 'an address "host:port" with a port from 0 to 65535' });
-const listen = listenSchema;
 
 const url = z.string().refine((s) => URL.canParse(s), { error: "an absolute URL" });
 /** Where Vibefollow itself makes HTTP requests (webhooks, the drafting model): only http(s) can be delivered to. */
@@ -75,7 +74,7 @@ export const projectSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   server: z
-    .strictObject({ listen: listen.default("127.0.0.1:8080"), public_url: url.optional() })
+    .strictObject({ listen: listenSchema.default("127.0.0.1:8080"), public_url: url.optional() })
     .default({ listen: "127.0.0.1:8080" }),
   database: z
     .strictObject({

@@ -6,20 +6,19 @@ const DURATION_TEXT = 'a duration like "90s", "15m", "2h", "3d" or "1w"';
 /** Ten years: longer is a typo (and past 2^53 ms it is not even a whole number any more). */
 const MAX_DURATION_MS = 520 * 604_800_000;
 
-/** A duration string ("15m", "2h", "3d") validated and turned into milliseconds; at most 520 weeks. */
-export const duration = z
-  .string({ error: DURATION_TEXT })
-  .refine((s) => parseDuration(s) !== undefined, { error: DURATION_TEXT, abort: true })
-  .refine((s) => parseDuration(s)! <= MAX_DURATION_MS, { error: `${DURATION_TEXT}, at most 520w (ten years)` })
-  .transform((s) => parseDuration(s)!);
+/** A duration string ("15m", "2h", "3d") validated and turned into milliseconds, at most `maxMs`. */
+const durationUpTo = (maxMs: number, most: string) =>
+  z
+    .string({ error: DURATION_TEXT })
+    .refine((s) => parseDuration(s) !== undefined, { error: DURATION_TEXT, abort: true })
+    .refine((s) => parseDuration(s)! <= maxMs, { error: `${DURATION_TEXT}, at most ${most}` })
+    .transform((s) => parseDuration(s)!);
+
+export const duration = durationUpTo(MAX_DURATION_MS, "520w (ten years)");
 
 /** A duration a timer waits for (a poll interval, a timeout): timers cannot wait longer than 2^31 − 1 ms
  * (about 24.8 days) — a longer one fires after 1 ms, so "30d" would poll a thousand times a second. */
-export const timerDuration = z
-  .string({ error: DURATION_TEXT })
-  .refine((s) => parseDuration(s) !== undefined, { error: DURATION_TEXT, abort: true })
-  .refine((s) => parseDuration(s)! <= 24 * 86_400_000, { error: `${DURATION_TEXT}, at most 24d (a timer waits for it)` })
-  .transform((s) => parseDuration(s)!);
+export const timerDuration = durationUpTo(24 * 86_400_000, "24d (a timer waits for it)");
 
 export function isTimeZone(tz: string): boolean {
   try {

@@ -99,7 +99,7 @@ export function withCamelAliases(obj: Record<string, unknown>): Record<string, u
 export function senderName(project: ProjectConfig): string {
   const from = project.sender.from ?? project.smtp?.from;
   const m = from ? /^\s*"?([^"<]+?)"?\s*</.exec(from) : null;
-  return m ? m[1]! : `The ${project.name ?? project.id} team`;
+  return m ? m[1]! : `The ${project.name} team`;
 }
 
 export type TemplateInput = {
@@ -123,7 +123,7 @@ export function buildTemplateContext(input: TemplateInput): Record<string, unkno
   return {
     user: withCamelAliases({ ...traits, ...user.columns, id: user.externalUserId, first_name: firstName, traits }),
     event: input.event,
-    project: { id: project.id, name: project.name ?? project.id, timezone: project.timezone, signature: senderName(project) },
+    project: { id: project.id, name: project.name, timezone: project.timezone, signature: senderName(project) },
     rule: { ...withCamelAliases(rule as unknown as Record<string, unknown>), occasion: input.occasion },
     unsubscribe_url: `${publicBase(input.config)}/u/${token}`,
   };

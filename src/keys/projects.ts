@@ -7,7 +7,7 @@ export async function syncProjects(database: Database, config: Config): Promise<
   await database.batch(
     config.projects.map((p) => ({
       sql: "INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET name = excluded.name",
-      args: [p.id, p.name ?? p.id, now()],
+      args: [p.id, p.name, now()],
     })),
   );
 }

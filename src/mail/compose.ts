@@ -20,7 +20,7 @@ export type Composed = { eml: string; from: string; smtpMessageId: string; links
 
 /** The sender of a project's mail: `sender.from`, else the SMTP section's `from`, else a local placeholder. */
 export function fromAddress(config: Config, project: ProjectConfig): string {
-  return project.sender.from ?? project.smtp?.from ?? config.smtp?.from ?? `"${(project.name ?? project.id).replace(/"/g, "")}" <vibefollow@localhost>`;
+  return project.sender.from ?? project.smtp?.from ?? config.smtp?.from ?? `"${(project.name).replace(/"/g, "")}" <vibefollow@localhost>`;
 }
 
 function domainOf(address: string): string {

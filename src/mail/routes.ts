@@ -65,12 +65,12 @@ export function mailRoutes(ctx: AppContext) {
       if (t.test) return TEST_LINK();
       const project = ctx.config.projects.find((p) => p.id === t.projectId)!;
       const user = (await ctx.database.read({ sql: "SELECT email, suppressed FROM tracked_users WHERE id = ? AND project_id = ?", args: [t.userId, t.projectId] })).rows[0];
-      const name = escapeHtml(project.name ?? project.id);
+      const name = escapeHtml(project.name);
       if (user && Number(user.suppressed)) return page(200, "You're unsubscribed", `<p>${escapeHtml(maskEmail(user.email as string | null))} gets no more emails from ${name}.</p>`);
       const action = `/u/${encodeURIComponent(params.token)}`;
       return page(
         200,
-        `Unsubscribe from ${project.name ?? project.id}?`,
+        `Unsubscribe from ${project.name}?`,
         `<p>${escapeHtml(maskEmail((user?.email as string | null) ?? null))} will get no more emails from ${name}.</p>
 <form method="post" action="${escapeHtml(action)}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`,
       );
@@ -89,7 +89,7 @@ export function mailRoutes(ctx: AppContext) {
           }
         });
         log.info("unsubscribed", { project: t.projectId, userId: t.userId });
-        return page(200, "You're unsubscribed", `<p>You will get no more emails from ${escapeHtml(project.name ?? project.id)}.</p>`);
+        return page(200, "You're unsubscribed", `<p>You will get no more emails from ${escapeHtml(project.name)}.</p>`);
       },
       { parse: "none" },
     )

@@ -1,7 +1,7 @@
 import { audienceMembers, audienceSizes, resolveAudiences } from "../../audiences";
 import { ApiError } from "../../lib/errors";
 import { html } from "../html";
-import { link, page, time, userPath } from "../layout";
+import { link, page, pager, time, userPath } from "../layout";
 import { shownEmail, shownName } from "../pii";
 import { type DashboardRequest, htmlResponse, pageOffset } from "../request";
 
@@ -28,6 +28,6 @@ export async function showAudience(req: DashboardRequest): Promise<Response> {
 ${members.map((m) => html`<tr><td><a href="${link(req, userPath(m.externalUserId))}">${m.externalUserId}</a></td><td>${shownEmail(req, m.email)}</td>
 <td>${shownName(req, m.name)}</td><td>${m.stage ?? "—"}</td><td>${time(m.enteredAt)}</td></tr>`)}
 </tbody></table>
-${offset + members.length < total ? html`<p><a href="${link(req, `/audiences/${encodeURIComponent(audience.id)}`, { offset: offset + PAGE })}">Next page</a></p>` : ""}`;
+${pager(req, `/audiences/${encodeURIComponent(audience.id)}`, {}, offset, PAGE, offset + members.length < total)}`;
   return htmlResponse(page(req, `Audience: ${audience.name}`, body));
 }

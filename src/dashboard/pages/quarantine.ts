@@ -1,7 +1,7 @@
 import { discardQuarantine, listQuarantine, QUARANTINE_STATES, replayQuarantine, showQuarantine, type QuarantineRecord } from "../../pipeline";
 import { ApiError } from "../../lib/errors";
 import { html } from "../html";
-import { action, hidden, link, page, time } from "../layout";
+import { action, hidden, link, page, pager, time } from "../layout";
 import { shownJson } from "../pii";
 import { type DashboardRequest, htmlResponse, pageOffset, redirect } from "../request";
 
@@ -22,7 +22,7 @@ export async function showQuarantineList(req: DashboardRequest): Promise<Respons
   );
   const table = html`<table><thead><tr>${admin ? html`<th></th>` : ""}<th>Id</th><th>Reason</th><th>Kind</th><th>User</th><th>Event</th><th>Quarantined</th><th>State</th></tr></thead>
 <tbody>${rows}</tbody></table>`;
-  const more = offset + items.length < total ? html`<p><a href="${link(req, "/quarantine", { state, offset: offset + PAGE })}">Next page</a></p>` : "";
+  const more = pager(req, "/quarantine", { state }, offset, PAGE, offset + items.length < total);
   const body = html`${tabs}<p class="muted">${total} item(s).</p>
 ${admin && items.length > 0
   ? html`<form method="post" action="/dashboard/quarantine/bulk">${hidden(req)}
