@@ -1,4 +1,4 @@
-import type { InStatement, Row } from "@libsql/client";
+import type { Row } from "@libsql/client";
 import type { Config } from "../config/schema";
 import type { Database, Transaction } from "../db/client";
 import { transitionDraft } from "../drafts/history";
@@ -6,7 +6,7 @@ import { now } from "../lib/clock";
 import { log } from "../lib/log";
 import { emitMailEvent, userFields } from "./events";
 import type { MessageView } from "./queries";
-import { isAddressSuppressed, suppressAddress } from "./suppress";
+import { suppressAddress } from "./suppress";
 import { classifyFailure, type FailureClass, type Messengers } from "./transport";
 import { breathe } from "../lib/breathe";
 
@@ -162,14 +162,18 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
   }
 }
 
-/** Why a queued message must not go out any more, or undefined. */
+/** Why a queued message must not go out any more, or undefined: one read per message (the sender's hot path). */
 async function noLongerWanted(env: SenderEnv, projectId: string, row: Row): Promise<string | undefined> {
-  const read = { execute: (s: InStatement) => env.database.read(s) };
-  if (await isAddressSuppressed(read, projectId, String(row.to_address))) return "the address is suppressed";
-  if (row.user_id === null) return undefined;
-  const user = (await env.database.read({ sql: "SELECT paused, suppressed FROM tracked_users WHERE id = ?", args: [Number(row.user_id)] })).rows[0];
-  if (user && Number(user.paused)) return "the user is paused";
-  if (user && Number(user.suppressed)) return "the user is suppressed";
+  const r = (
+    await env.database.read({
+      sql: `SELECT EXISTS (SELECT 1 FROM suppressions WHERE project_id = ? AND email = ?) AS listed,
+                   (SELECT paused FROM tracked_users WHERE id = ?) AS paused, (SELECT suppressed FROM tracked_users WHERE id = ?) AS suppressed`,
+      args: [projectId, String(row.to_address).toLowerCase(), row.user_id, row.user_id],
+    })
+  ).rows[0]!;
+  if (Number(r.listed)) return "the address is suppressed";
+  if (Number(r.paused)) return "the user is paused";
+  if (Number(r.suppressed)) return "the user is suppressed";
   return undefined;
 }
 

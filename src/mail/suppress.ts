@@ -62,8 +62,8 @@ async function cancelOpenDrafts(tx: Executor, where: string, args: (string | num
   });
 }
 
-/** True when the address is on the project's suppression list. */
+/** True when the address is on the project's suppression list (stored lowercased: a primary-key lookup). */
 export async function isAddressSuppressed(exec: Executor, projectId: string, email: string): Promise<boolean> {
-  const rows = (await exec.execute({ sql: "SELECT 1 FROM suppressions WHERE project_id = ? AND lower(email) = ?", args: [projectId, email.toLowerCase()] })).rows;
+  const rows = (await exec.execute({ sql: "SELECT 1 FROM suppressions WHERE project_id = ? AND email = ?", args: [projectId, email.toLowerCase()] })).rows;
   return rows.length > 0;
 }
