@@ -197,7 +197,7 @@ export async function openDatabase(config: Config["database"]): Promise<Database
   const readClient = isFile ? open() : client;
   if (isFile) {
     // WAL lets readers run beside the writer; FULL makes every commit survive power loss (a 202 is a promise).
-    await client.execute("PRAGMA journal_mode = WAL");
+    await switchToWal(client, config.busy_timeout);
     for (const c of [client, readClient]) {
       await c.execute(`PRAGMA busy_timeout = ${Math.round(config.busy_timeout)}`);
       await c.execute(`PRAGMA synchronous = ${config.synchronous === "full" ? "FULL" : "NORMAL"}`);
@@ -214,6 +214,25 @@ export async function openDatabase(config: Config["database"]): Promise<Database
     await client.execute(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   }
   return new Database(client, readClient, url);
+}
+
+/**
+ * Turning a new file into WAL takes an exclusive lock. When several connections open a new file at once (a
+ * `serve` and a CLI command started together), each can hold the shared lock another needs gone; SQLite then
+ * answers SQLITE_BUSY at once instead of calling the busy handler (waiting could deadlock). So: retry, with short
+ * pauses, until the busy timeout has passed.
+ */
+async function switchToWal(client: Client, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let pause = 2; ; pause = Math.min(pause * 2, 50)) {
+    try {
+      await client.execute("PRAGMA journal_mode = WAL");
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "SQLITE_BUSY" || Date.now() >= deadline) throw e;
+      await Bun.sleep(pause);
+    }
+  }
 }
 
 /** The file of a `file:` URL (its query, if any, left out); undefined for a remote database. */
