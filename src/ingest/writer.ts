@@ -23,7 +23,7 @@ export type IdempotencyRecord = { key: string; requestHash: string; status: numb
 
 export type WriteJob = {
   projectId: string;
-  source: "api" | "bulk" | "segment" | "replay";
+  source: "api" | "bulk" | "segment";
   receivedAt: number;
   groups: QueueGroup[];
   idempotency?: IdempotencyRecord;

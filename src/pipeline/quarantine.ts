@@ -95,8 +95,9 @@ function notFound(id: string): ApiError {
 
 /**
  * Puts an open item back through the normaliser. `editedPayload` (JSON text of an object) replaces the
- * payload for the replay; the quarantine record keeps the original. The item keeps its original
- * `received_at`, so an event without a timestamp keeps its original occurred_at. Returns the queue seq.
+ * payload for the replay; the quarantine record keeps the original. The item keeps its original `source` and
+ * `received_at`: a replayed bulk or Segment event is deduped and counts as a backfill exactly as it would have on
+ * its first pass, and an event without a timestamp keeps its original occurred_at. Returns the queue seq.
  */
 export async function replayQuarantine(database: Database, id: string, editedPayload?: string, projectId?: string): Promise<{ id: string; seq: number }> {
   let payload: string | undefined;
@@ -111,13 +112,13 @@ export async function replayQuarantine(database: Database, id: string, editedPay
     if (!isPlainObject(parsed)) throw ApiError.of(422, "validation_failed", "The edited payload must be a JSON object.", "payload");
   }
   return database.write(async (tx) => {
-    const rs = await tx.execute({ sql: "SELECT project_id, kind, payload, received_at, state FROM quarantine WHERE id = ?", args: [id] });
+    const rs = await tx.execute({ sql: "SELECT project_id, kind, source, payload, received_at, state FROM quarantine WHERE id = ?", args: [id] });
     const row = rs.rows[0];
     if (!row || (projectId !== undefined && row.project_id !== projectId)) throw notFound(id);
     if (row.state !== "open") throw ApiError.of(409, "quarantine_not_open", `Item ${id} is already ${String(row.state)}.`);
     const queued = await tx.execute({
-      sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES (?, ?, 'replay', ?, ?) RETURNING seq",
-      args: [row.project_id, row.kind, payload ?? row.payload, row.received_at],
+      sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES (?, ?, ?, ?, ?) RETURNING seq",
+      args: [row.project_id, row.kind, row.source, payload ?? row.payload, row.received_at],
     });
     await tx.execute({ sql: "UPDATE quarantine SET state = 'replayed', updated_at = ? WHERE id = ?", args: [now(), id] });
     return { id, seq: Number(queued.rows[0]!.seq) };

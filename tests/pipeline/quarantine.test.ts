@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { ApiError } from "../../src/lib/errors";
 import { countQuarantine, discardQuarantine, listQuarantine, replayQuarantine, showQuarantine } from "../../src/pipeline";
 import type { TestServer } from "../support/harness";
-import { CONFIG, count, drain, enqueue, identify, rows, startPipelineServer, userRow } from "./support";
+import { CONFIG, count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
 
 let server: TestServer;
 let configPath: string;
@@ -53,7 +53,7 @@ test("replay with an edited payload re-applies it; the record is marked replayed
   const id = await quarantineOne(original);
   const edited = '{"external_user_id":"q-user","name":"trial_started","properties":{"trialDays":10},"timestamp":"2026-01-01T00:00:00Z"}';
   const { seq } = await replayQuarantine(db, id, edited);
-  expect(await rows(db, "SELECT source, payload, kind FROM ingest_queue WHERE seq = ?", [seq])).toEqual([{ source: "replay", payload: edited, kind: "track" }]);
+  expect(await rows(db, "SELECT source, payload, kind FROM ingest_queue WHERE seq = ?", [seq])).toEqual([{ source: "bulk", payload: edited, kind: "track" }]);
   expect((await showQuarantine(db, id))!).toMatchObject({ state: "replayed", payload: original });
   await drain(server);
   const u = (await userRow(db, "q-user"))!;
@@ -81,6 +81,33 @@ test("replay without edit of an unknown_user item applies once the user exists; 
   await drain(server);
   const u = (await userRow(db, "q-later"))!;
   expect(await rows(db, "SELECT name, occurred_at, payload FROM events WHERE user_id = ?", [u.id])).toEqual([{ name: "clicked", occurred_at: 5, payload }]);
+});
+
+test("a replayed bulk import keeps its source: duplicates are still dropped and old signups are still a backfill", async () => {
+  // The usual way in: events imported in bulk before their users, quarantined after buffer_ttl, replayed once
+  // the users exist.
+  const db = server.ctx.database;
+  const old = "2026-01-01T00:00:00.000Z";
+  const items = [
+    track("q-import", "user_signed_up", { timestamp: old, properties: { plan: "free", source: "import" } }, { source: "bulk" }),
+    track("q-import", "clicked", { timestamp: old }, { source: "bulk" }),
+    track("q-import", "clicked", { timestamp: old }, { source: "bulk" }),
+  ];
+  const ids: string[] = [];
+  for (const [i, item] of items.entries()) {
+    ids.push(`qtn_import${i}`);
+    await db.execute({
+      sql: "INSERT INTO quarantine (id, project_id, reason, detail, kind, source, payload, received_at, state, created_at, updated_at) VALUES (?, 'acme', 'unknown_user', 'x', 'track', 'bulk', ?, ?, 'open', 1, 1)",
+      args: [ids[i]!, JSON.stringify(item.payload), Date.now()],
+    });
+  }
+  await enqueue(db, [identify("q-import")]);
+  await drain(server);
+  for (const id of ids) expect((await replayQuarantine(db, id)).id).toBe(id);
+  await drain(server);
+  const u = (await userRow(db, "q-import"))!;
+  expect(await rows(db, "SELECT name FROM events WHERE user_id = ? ORDER BY id", [u.id])).toEqual([{ name: "user_signed_up" }, { name: "clicked" }]);
+  expect(u.backfilled).toBe(1);
 });
 
 test("discard keeps the record, marked discarded, out of the open list", async () => {
