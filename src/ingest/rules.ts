@@ -174,6 +174,20 @@ export function isEmail(value: unknown): value is string {
   return typeof value === "string" && value.length <= MAX_EMAIL && EMAIL_PATTERN.test(value);
 }
 
+/**
+ * An identify's `traits.email` (any spelling whose snake_case is `email`) that is neither null nor an address,
+ * when no top-level `email` stands in for it (the top-level one wins, SPEC §5.1): its key, else undefined.
+ */
+export function badTraitEmailKey(user: Record<string, unknown>): string | undefined {
+  const traits = user.traits;
+  if (user.email != null || !isPlainObject(traits)) return undefined;
+  for (const key of Object.keys(traits)) {
+    const value = traits[key];
+    if (value != null && toSnakeCase(key) === "email" && !isEmail(value)) return key;
+  }
+  return undefined;
+}
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

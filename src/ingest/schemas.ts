@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { canonicalSpecs } from "./canonical";
 import {
+  badTraitEmailKey,
   checkCanonical,
   checkTimestamp,
   checkTree,
@@ -64,14 +65,19 @@ export const eventSchema = z
     for (const i of issues) ctx.addIssue({ code: "custom", message: i.message, path: i.path });
   });
 
-export const userSchema = z.object(
-  {
-    external_user_id: externalUserId,
-    email: email.nullish(),
-    traits: jsonObject.nullish(),
-  },
-  { error: "Expected a user object." },
-);
+export const userSchema = z
+  .object(
+    {
+      external_user_id: externalUserId,
+      email: email.nullish(),
+      traits: jsonObject.nullish(),
+    },
+    { error: "Expected a user object." },
+  )
+  .superRefine((user, ctx) => {
+    const key = badTraitEmailKey(user);
+    if (key !== undefined) ctx.addIssue({ code: "custom", message: "Expected an email address.", path: ["traits", key] });
+  });
 
 function listOf(key: "events" | "users", max: number) {
   return z.object({

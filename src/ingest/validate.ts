@@ -1,7 +1,7 @@
 import type { z } from "zod";
 import type { ErrorDetail } from "../lib/errors";
 import { canonicalSpecs } from "./canonical";
-import { checkTimestamp, isCanonicalOk, isCleanTree, isEmail, isPlainObject, isReservedName, MAX_DEPTH, MAX_EVENT_NAME, MAX_USER_ID, unstorable } from "./rules";
+import { badTraitEmailKey, checkTimestamp, isCanonicalOk, isCleanTree, isEmail, isPlainObject, isReservedName, MAX_DEPTH, MAX_EVENT_NAME, MAX_USER_ID, unstorable } from "./rules";
 import { eventSchema, userSchema } from "./schemas";
 
 /**
@@ -36,6 +36,7 @@ function isFastEvent(e: Record<string, unknown>): boolean {
 function isFastUser(u: Record<string, unknown>): boolean {
   if (!isFastUserId(u.external_user_id)) return false;
   if (u.email != null && !isEmail(u.email)) return false;
+  if (badTraitEmailKey(u) !== undefined) return false;
   const traits = u.traits;
   return traits == null || (isPlainObject(traits) && isCleanTree(traits));
 }

@@ -148,6 +148,7 @@ export function normaliseIdentify(text: string): IdentifyItem | Rejection {
   const known: Record<string, unknown> = {};
   const rest: Record<string, unknown> = Object.create(null);
   for (const key of Object.keys(traits)) {
+    if (key === "email" && body.email != null) continue; // the top-level email wins, whatever traits.email holds
     if (!KNOWN.has(key)) {
       rest[key] = traits[key];
       continue;

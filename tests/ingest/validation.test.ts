@@ -78,7 +78,17 @@ test("numbers beyond JSON's range (1e400) are refused, not stored as null", asyn
   expect(canonical.json.errors.map((e: { field: string }) => e.field)).toEqual(["properties.trialDays"]);
 });
 
-test("email: an address, or null to remove it", async () => {
+test("traits.email (any spelling) must be an address too, unless a top-level email stands in for it", async () => {
+  await expect422(identify({ external_user_id: "u", traits: { email: "garbage" } }), "traits.email");
+  await expect422(identify({ external_user_id: "u", traits: { Email: 7 } }), "traits.Email");
+  await expect422(identify({ external_user_id: "u", traits: { email: "" } }), "traits.email");
+  expect((await identify({ external_user_id: "u", traits: { email: "ok@example.com" } })).status).toBe(202);
+  expect((await identify({ external_user_id: "u", traits: { email: null } })).status).toBe(202);
+  // The top-level email wins (SPEC §5.1), so what traits.email holds does not matter.
+  expect((await identify({ external_user_id: "u", email: "ok@example.com", traits: { email: "garbage" } })).status).toBe(202);
+});
+
+test("email: an address, or null (not given)", async () => {
   await expect422(identify({ external_user_id: "u", email: "nope" }), "email");
   await expect422(identify({ external_user_id: "u", email: 7 }), "email");
   await expect422(identify({ external_user_id: "u", email: `${"a".repeat(320)}@example.com` }), "email");

@@ -52,6 +52,14 @@ test("email from traits.email; traits.email = null clears it; signup_date in sec
   expect((await userRow(db, "u-mail"))!.email).toBeNull();
 });
 
+test("a top-level email wins even over a traits.email that is not an address (Segment, replays): no quarantine", async () => {
+  const db = server.ctx.database;
+  await enqueue(db, [identify("u-wins", { email: "dee@example.com", traits: { email: "garbage", name: "Dee" } }, { source: "segment" })]);
+  await drain(server);
+  expect(await userRow(db, "u-wins")).toMatchObject({ email: "dee@example.com", name: "Dee" });
+  expect(await count(db, "SELECT count(*) AS n FROM quarantine WHERE external_user_id = 'u-wins'")).toBe(0);
+});
+
 test("known traits that cannot be stored go to quarantine as invalid_trait, payload verbatim", async () => {
   const db = server.ctx.database;
   const bad = [
