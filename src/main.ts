@@ -39,7 +39,7 @@ export async function startVibefollow(options: StartOptions): Promise<Running> {
   await syncProjects(database, config);
   if (embeddedDefaults) await provisionFirstStart(database, options.print ?? console.log);
 
-  const ctx: AppContext = { config, database, keys: new KeyVerifier(database), services: [] };
+  const ctx: AppContext = { config, database, keys: new KeyVerifier(database, undefined, (id) => config.projects.some((p) => p.id === id)), services: [] };
   registerServices(ctx);
   const app = createApp(ctx);
   const services = ctx.services;

@@ -93,7 +93,13 @@ export class KeyVerifier {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly lastUsedWritten = new Map<string, number>();
 
-  constructor(private readonly database: Database, private readonly recheckMs = RECHECK_MS) {}
+  /** `isConfigured`: a key of a project since removed from the configuration is refused (its items could only
+   * go to quarantine). */
+  constructor(
+    private readonly database: Database,
+    private readonly recheckMs = RECHECK_MS,
+    private readonly isConfigured: (projectId: string) => boolean = () => true,
+  ) {}
 
   /** The hot path, without a promise: the cached entry of a key verified less than `recheckMs` ago, or undefined
    * (then `verify` decides). */
@@ -129,7 +135,7 @@ export class KeyVerifier {
       .from(apiKeys)
       .where(and(eq(apiKeys.lookupPrefix, key.slice(0, PREFIX_LENGTH)), isNull(apiKeys.revokedAt)));
     for (const c of candidates) {
-      if (await Bun.password.verify(key, c.hash)) {
+      if (this.isConfigured(c.projectId) && (await Bun.password.verify(key, c.hash))) {
         const entry = { keyId: c.id, projectId: c.projectId, checkedAt: t };
         this.cache.set(digest, entry);
         return entry;

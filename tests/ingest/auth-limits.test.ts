@@ -45,6 +45,14 @@ test("a revoked key is refused at once", async () => {
   expect((await post(server, "/api/v1/events", event())).status).toBe(202); // other keys unaffected
 });
 
+test("a key of a project no longer in the configuration is refused (its items could only go to quarantine)", async () => {
+  // The project was configured once (its row stays), then removed from the configuration.
+  await server.ctx.database.execute("INSERT INTO projects (id, name, created_at) VALUES ('removed', 'Removed', 0) ON CONFLICT DO NOTHING");
+  const created = await createKey(server.ctx.database, "removed", "left behind");
+  expectAuth(await post({ url: server.url, apiKey: created.key }, "/api/v1/events", event()));
+  expect((await post(server, "/api/v1/events", event())).status).toBe(202);
+});
+
 test("the key's last use is recorded", async () => {
   const rs = await server.ctx.database.read("SELECT last_used_at FROM api_keys WHERE name = 'test'");
   expect(Number(rs.rows[0]!.last_used_at)).toBeGreaterThan(0);

@@ -89,6 +89,16 @@ test("past buffer_ttl a buffered event moves to quarantine as unknown_user (payl
   expect((await drain(server)).attached).toBe(0);
 });
 
+test("events buffered for a project since removed from the configuration move to quarantine at once, as unknown_project", async () => {
+  const db = server.ctx.database;
+  const payload = '{"external_user_id":"left","name":"visited"}';
+  await db.execute({ sql: "INSERT INTO event_buffer (project_id, external_user_id, source, payload, received_at) VALUES ('removed', 'left', 'api', ?, ?)", args: [payload, Date.now()] });
+  expect(await sweepBuffer(db, server.ctx.config)).toBe(1);
+  const q = await rows(db, "SELECT project_id, reason, payload FROM quarantine WHERE external_user_id = 'left'");
+  expect(q).toEqual([{ project_id: "removed", reason: "unknown_project", payload }]);
+  expect(await count(db, "SELECT count(*) AS n FROM event_buffer WHERE project_id = 'removed'")).toBe(0);
+});
+
 test("a user created with old bulk events attached is backfilled", async () => {
   const db = server.ctx.database;
   const t = Date.now();
