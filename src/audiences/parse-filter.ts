@@ -64,7 +64,9 @@ function parseNode(raw: unknown, path: (string | number)[], depth: number, ctx: 
 }
 
 function resolveField(name: unknown, scope: Scope): { field: string; ref: FieldRef } | string {
-  const segmentsOf = (s: string) => s.split(".").map((p) => toSnakeCase(p.trim()));
+  // The normaliser snake_cases only top-level keys; nested keys are stored as sent (often data, not names).
+  // So only the first segment may be spelled either way; the rest must match the stored key.
+  const segmentsOf = (s: string) => s.split(".").map((p, i) => (i === 0 ? toSnakeCase(p.trim()) : p.trim()));
   const validSegments = (segs: string[]) => segs.length > 0 && segs.every((s) => s.length > 0 && !/["\\]/.test(s));
   if (scope === "properties") {
     const expected = 'an event property name like "feature" or "workspace_id"';

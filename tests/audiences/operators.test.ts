@@ -12,7 +12,7 @@ beforeAll(async () => {
   await insertUser(d, P, {
     external: "ann", email: "Ann@Acme.io", name: "Ann", plan: "pro", stage: "active", interval: "month", mrr: 4900, company: "Acme", role: "admin",
     signup_date: T0 - 30 * DAY, first_seen_at: T0 - 30 * DAY, last_seen_at: T0 - 1 * DAY,
-    traits: { company_size: 120, beta: true, region: "eu-west", renews_at: "2026-04-01T00:00:00Z", nested: { tier: "gold" } },
+    traits: { company_size: 120, beta: true, region: "eu-west", renews_at: "2026-04-01T00:00:00Z", nested: { tier: "gold", cardType: "visa" } },
   });
   await insertUser(d, P, {
     external: "bob", email: "bob@example.com", name: "Bob", plan: "free", stage: "trialing", mrr: 0, company: "Bobco", role: "dev",
@@ -78,6 +78,12 @@ describe("operators on traits (JSON)", () => {
     expect(await q({ field: "traits.companySize", eq: 120 })).toEqual(["ann"]);
     expect(await q({ field: "traits.company_size", eq: 120 })).toEqual(["ann"]);
     expect(await q({ field: "traits.nested.tier", eq: "gold" })).toEqual(["ann"]);
+  });
+
+  test("nested keys are stored as sent (only top-level keys are snake_cased), so they are matched as written", async () => {
+    expect(await q({ field: "traits.nested.cardType", eq: "visa" })).toEqual(["ann"]);
+    expect(await q({ field: "traits.Nested.cardType", eq: "visa" })).toEqual(["ann"]); // the top-level key either way
+    expect(await q({ field: "traits.nested.card_type", eq: "visa" })).toEqual([]);
   });
 
   test("numeric comparisons only match numbers", async () => {
