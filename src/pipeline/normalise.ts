@@ -1,5 +1,5 @@
 import { canonicalSpecs } from "../ingest/canonical";
-import { checkCanonical, hasCharsUpTo, hasLoneSurrogate, isEmail, isPlainObject, MAX_EVENT_NAME, MAX_USER_ID, parseIsoTimestamp, toWellFormed, type Issue } from "../ingest/rules";
+import { checkCanonical, hasCharsUpTo, hasLoneSurrogate, isEmail, isPlainObject, MAX_EVENT_NAME, MAX_FUTURE_MS, MAX_USER_ID, parseIsoTimestamp, toWellFormed, type Issue } from "../ingest/rules";
 import { toSnakeCase } from "../lib/case";
 import { reject, Rejection } from "./reasons";
 
@@ -190,6 +190,9 @@ export function normaliseTrack(text: string, receivedAt: number): TrackItem | Re
   if (body.timestamp != null) {
     const t = parseTime(body.timestamp);
     if (t === undefined) return reject("invalid_timestamp", `timestamp: expected an ISO 8601 time, got ${JSON.stringify(body.timestamp)}`);
+    // The API's rule (SPEC §3), for what reaches the queue without it (Segment, replays): a time claimed more
+    // than 24 h past the item's arrival would keep the user "seen recently" in every recency filter until then.
+    if (t > receivedAt + MAX_FUTURE_MS) return reject("invalid_timestamp", `timestamp: ${JSON.stringify(body.timestamp)} is more than 24 h after the item was received`);
     occurredAt = t;
   }
   const problem = checkCanonicalEvent(name, properties, occurredAt);

@@ -71,10 +71,8 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
   const t = e.occurredAt;
   const p = e.properties;
   u.eventCount += 1;
-  // Never more than a day past the moment it is applied: the API refuses later times, but a Segment client with a
-  // broken clock can claim the year 2099, and last_seen_at, which only grows, would stay pinned there for good.
-  const seen = Math.min(t, at + DAY);
-  if (u.lastSeenAt === null || seen > u.lastSeenAt) u.lastSeenAt = seen;
+  // No time more than 24 h past its arrival gets here (normaliseTrack), so last_seen_at cannot be pinned ahead.
+  if (u.lastSeenAt === null || t > u.lastSeenAt) u.lastSeenAt = t;
   if (u.firstSeenAt === null || t < u.firstSeenAt) u.firstSeenAt = t;
   u.updatedAt = at;
   u.dirty = true;
