@@ -44,7 +44,7 @@ test("vibefollow evaluate --dry-run, --preview, then a real run", async () => {
   expect(await w.sql("SELECT count(*) AS n FROM drafts WHERE rule_id = 'welcome'")).toEqual([{ n: 30 }]);
   const again = await cli("evaluate", "--config", config);
   expect(again.out).toContain("acme/welcome (welcome): 0 new matches");
-}, 30_000);
+}, 120_000);
 
 test("vibefollow evaluate raises draft.created webhooks for the drafts it makes, as the server does", async () => {
   const w = await startWorld();
@@ -57,4 +57,4 @@ test("vibefollow evaluate raises draft.created webhooks for the drafts it makes,
   const drafts = await w.sql("SELECT count(*) AS n FROM drafts");
   expect(drafts[0]!.n).toBeGreaterThan(0);
   expect(await w.sql("SELECT count(*) AS n FROM webhook_deliveries WHERE event_type = 'draft.created'")).toEqual(drafts);
-}, 30_000);
+}, 120_000);

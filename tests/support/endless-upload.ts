@@ -31,16 +31,19 @@ export function endlessUpload(url: string, path: string, headers: Record<string,
     const head = Object.entries({ ...headers, host: hostname, "transfer-encoding": "chunked" }).map(([k, v]) => `${k}: ${v}\r\n`).join("");
     socket.write(`POST ${path} HTTP/1.1\r\n${head}\r\n`);
     const chunk = Buffer.alloc(64 * 1024, "a");
+    // Honours backpressure: the next chunk goes only once the socket took the last one, so `sent` counts what the
+    // server (or the kernel's buffers, a few MiB at most) took — not how long it took to answer (a first request
+    // waits for the key's Argon2id check).
     const pump = () => {
       if (done || answer || sent >= maxBytes) {
         if (!answer && !done) setTimeout(() => (answer ? undefined : reject(new Error(`no answer after ${sent} bytes`))), 2_000);
         return;
       }
       socket.write(`${chunk.length.toString(16)}\r\n`);
-      socket.write(chunk);
-      socket.write("\r\n");
+      const flushed = socket.write(Buffer.concat([chunk, Buffer.from("\r\n")]));
       sent += chunk.length;
-      setTimeout(pump, 1);
+      if (flushed) setTimeout(pump, 1);
+      else socket.once("drain", pump);
     };
     pump();
   });
