@@ -24,7 +24,7 @@ export async function applyRows(
 ): Promise<BatchCounts> {
   const at = now();
   const w = new BatchWrites();
-  const counts: BatchCounts = { applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0 };
+  const counts: BatchCounts = { applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0, attachDuplicates: 0, attachQuarantined: 0 };
   const groups = new Map<string, ProjectApply>();
   const ids = new UserIds(tx);
   const entries: { row: QueueRow; apply: ProjectApply; item: Exclude<ReturnType<typeof normalise>, Rejection> }[] = [];

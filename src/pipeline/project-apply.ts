@@ -12,9 +12,10 @@ export type ProjectSettings = { bufferTtlMs: number; churnGraceMs: number };
 /**
  * Queue rows end applied, buffered, quarantined or skipped as bulk duplicates; `attached` counts buffered
  * events stored on identify. Buffered events skipped or quarantined on attach count in `duplicates` /
- * `quarantined` too, so stored events + buffer + quarantine + duplicates always equals tracks taken.
+ * `quarantined` too, so stored events + buffer + quarantine + duplicates always equals tracks taken; they are
+ * also counted apart in `attachDuplicates` / `attachQuarantined` (metrics: queue items vs buffer movements).
  */
-export type BatchCounts = { applied: number; duplicates: number; buffered: number; quarantined: number; attached: number };
+export type BatchCounts = { applied: number; duplicates: number; buffered: number; quarantined: number; attached: number; attachDuplicates: number; attachQuarantined: number };
 
 /**
  * An event waiting for its user (SPEC §5.2): from event_buffer (`bufferId`) or from earlier in this batch
@@ -162,11 +163,11 @@ export class ProjectApply {
       const event = p.item ?? normaliseTrack(p.payload, p.receivedAt);
       if (isRejection(event)) {
         this.w.quarantine.push(quarantineItem({ projectId: this.projectId, kind: "track", source: p.source, payload: p.payload, receivedAt: p.receivedAt }, event));
-        this.counts.quarantined++;
+        this.counts.quarantined++, this.counts.attachQuarantined++;
         continue;
       }
       if (this.applyTrack(u, event, p.source, { seq: p.seq, bufferId: p.bufferId }, p.receivedAt)) this.counts.attached++;
-      else this.counts.duplicates++;
+      else this.counts.duplicates++, this.counts.attachDuplicates++;
       if (created && isBackfill(p.source, event.occurredAt, p.receivedAt)) u.backfilled = true;
     }
   }
