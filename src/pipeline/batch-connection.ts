@@ -3,7 +3,8 @@ import type { Database } from "../db/client";
 import { acquireWriteThread, type WriteThreadLease } from "../db/write-thread";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
-import { processBatch, queueIsEmpty, zero, type StepResult } from "./process-batch";
+import { processBatch, queueIsEmpty, type StepResult } from "./process-batch";
+import { zero } from "./project-apply";
 import { projectSettings } from "./settings";
 
 /**

@@ -5,7 +5,7 @@ import { getHooks, NO_EVENTS, type UserChange } from "./hooks";
 import { isRejection, normalise } from "./normalise";
 import { quarantineItem, type QueueRow } from "./quarantine-item";
 import { UserIds } from "./user-ids";
-import { ProjectApply, type BatchCounts, type ProjectSettings } from "./project-apply";
+import { ProjectApply, zero, type BatchCounts, type ProjectSettings } from "./project-apply";
 import { reject, type Rejection } from "./reasons";
 import { changedColumns } from "./user-state";
 import { BatchWrites, flushWrites } from "./writes";
@@ -24,7 +24,7 @@ export async function applyRows(
 ): Promise<BatchCounts> {
   const at = now();
   const w = new BatchWrites();
-  const counts: BatchCounts = { applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0, attachDuplicates: 0, attachQuarantined: 0 };
+  const counts = zero();
   const groups = new Map<string, ProjectApply>();
   const ids = new UserIds(tx);
   const entries: { row: QueueRow; apply: ProjectApply; item: Exclude<ReturnType<typeof normalise>, Rejection> }[] = [];

@@ -7,6 +7,7 @@ import { log } from "../lib/log";
 import type { BatchCounts } from "./batch";
 import { sweepBuffer } from "./buffer";
 import { BatchConnection } from "./batch-connection";
+import { zero } from "./project-apply";
 
 /**
  * The normaliser loop (SPEC §5 step 2): takes queued items in arrival order, a batch per transaction, until
@@ -19,7 +20,7 @@ export type NormaliserStats = BatchCounts & { batches: number; items: number; ex
 
 /** Process-wide counters since start (metrics read them). */
 export const normaliserStats: NormaliserStats = {
-  batches: 0, items: 0, applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0, attachDuplicates: 0, attachQuarantined: 0, expired: 0, errors: 0,
+  batches: 0, items: 0, ...zero(), expired: 0, errors: 0,
 };
 
 const SWEEP_EVERY = MINUTE;
@@ -62,7 +63,7 @@ function record(taken: number, counts: BatchCounts): void {
  * call it when background loops are off (on the main thread, unless given a `connection`).
  */
 export async function drainQueue(ctx: Deps, connection = BatchConnection.inline(ctx)): Promise<NormaliserStats> {
-  const total: NormaliserStats = { batches: 0, items: 0, applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0, attachDuplicates: 0, attachQuarantined: 0, expired: 0, errors: 0 };
+  const total: NormaliserStats = { batches: 0, items: 0, ...zero(), expired: 0, errors: 0 };
   const base = ctx.config.normaliser.batch_size;
   let limit = base;
   for (;;) {

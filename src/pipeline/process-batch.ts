@@ -1,6 +1,7 @@
 import type { Database, Transaction } from "../db/client";
 import { log } from "../lib/log";
 import { applyRows, type BatchCounts, type ProjectSettings, type QueueRow } from "./batch";
+import { zero } from "./project-apply";
 import { quarantineItem } from "./quarantine-item";
 import { reject } from "./reasons";
 import { insertQuarantine } from "./writes";
@@ -44,8 +45,6 @@ export function isStorageError(error: unknown): boolean {
 
 /** `contended`: another write waited for the lock while this batch held it (the catch-up then stops growing). */
 export type StepResult = { taken: number; counts: BatchCounts; contended?: boolean };
-
-export const zero = (): BatchCounts => ({ applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0, attachDuplicates: 0, attachQuarantined: 0 });
 
 /** An idle poll asks the read connection, so an empty queue never takes the write lock from ingest. */
 export async function queueIsEmpty(database: Database): Promise<boolean> {

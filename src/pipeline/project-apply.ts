@@ -17,6 +17,8 @@ export type ProjectSettings = { bufferTtlMs: number; churnGraceMs: number };
  */
 export type BatchCounts = { applied: number; duplicates: number; buffered: number; quarantined: number; attached: number; attachDuplicates: number; attachQuarantined: number };
 
+export const zero = (): BatchCounts => ({ applied: 0, duplicates: 0, buffered: 0, quarantined: 0, attached: 0, attachDuplicates: 0, attachQuarantined: 0 });
+
 /**
  * An event waiting for its user (SPEC §5.2): from event_buffer (`bufferId`) or from earlier in this batch
  * (`seq`, its queue row). The payload text itself is copied inside SQLite from that row, never shipped back.
@@ -163,11 +165,15 @@ export class ProjectApply {
       const event = p.item ?? normaliseTrack(p.payload, p.receivedAt);
       if (isRejection(event)) {
         this.w.quarantine.push(quarantineItem({ projectId: this.projectId, kind: "track", source: p.source, payload: p.payload, receivedAt: p.receivedAt }, event));
-        this.counts.quarantined++, this.counts.attachQuarantined++;
+        this.counts.quarantined++;
+        this.counts.attachQuarantined++;
         continue;
       }
       if (this.applyTrack(u, event, p.source, { seq: p.seq, bufferId: p.bufferId }, p.receivedAt)) this.counts.attached++;
-      else this.counts.duplicates++, this.counts.attachDuplicates++;
+      else {
+        this.counts.duplicates++;
+        this.counts.attachDuplicates++;
+      }
       if (created && isBackfill(p.source, event.occurredAt, p.receivedAt)) u.backfilled = true;
     }
   }
