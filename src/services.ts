@@ -1,3 +1,4 @@
+import { audienceDefinitionsService } from "./audiences";
 import type { AppContext } from "./context";
 import { createDrafts, sendingService } from "./drafts";
 import { wireHooks } from "./hooks";
@@ -15,6 +16,8 @@ export function registerServices(ctx: AppContext): void {
   // quarantined items, drafts and mail events become webhook deliveries in their cause's transaction (src/hooks.ts).
   wireHooks(ctx.config);
   ctx.services.push(createNormaliser(ctx));
+  // Audiences whose definitions changed in the config since their last full recompute: recomputed at start.
+  ctx.services.push(audienceDefinitionsService(ctx));
   // Rules on a cron (SPEC §5 step 3): each new match becomes a draft in the transaction that records it.
   const evaluator = createEvaluator(ctx, { onMatches: async (tx, matches) => void (await createDrafts(tx, matches, ctx.config)) });
   ctx.services.push(evaluatorService({ ...ctx, evaluator }));

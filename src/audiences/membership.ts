@@ -3,6 +3,7 @@ import type { Database, Transaction } from "../db/client";
 import { Mutex } from "../lib/mutex";
 import { collectChanges, collectStale, type Scope } from "./changes";
 import { resolveAudiences, type ResolvedAudience } from "./defaults";
+import { definitionsFingerprint, recordDefinitions } from "./definitions";
 import { dropEventCounts, prepareEventCounts, type PreparedCounts } from "./event-counts";
 import type { UserChange } from "../pipeline";
 import { filterInputs, mayChange } from "./inputs";
@@ -131,6 +132,8 @@ async function mayHaveStaleMembers(tx: Transaction, project: ProjectConfig, audi
 const staleChecked = new WeakMap<ProjectConfig, boolean>();
 
 export type RecomputeResult = MembershipChange & { audiences: number; users: number; transactions: number; ms: number };
+/** `signal`: stop between slices (a server stopping); the definitions are then not recorded as applied. */
+export type RecomputeOptions = { chunkSize?: number; signal?: AbortSignal };
 
 /**
  * Recomputes every audience of `project` for all its users as of `at` — what time alone changes (`older_than`,
@@ -141,7 +144,7 @@ export function recomputeAudiences(
   database: Database,
   project: ProjectConfig,
   at: number,
-  opts: { chunkSize?: number } = {},
+  opts: RecomputeOptions = {},
 ): Promise<RecomputeResult> {
   // One at a time per database: they share the write connection's temp count tables.
   let lock = recomputeLocks.get(database);
@@ -151,9 +154,10 @@ export function recomputeAudiences(
 
 const recomputeLocks = new WeakMap<Database, Mutex>();
 
-async function recomputeAll(database: Database, project: ProjectConfig, at: number, opts: { chunkSize?: number }): Promise<RecomputeResult> {
+async function recomputeAll(database: Database, project: ProjectConfig, at: number, opts: RecomputeOptions): Promise<RecomputeResult> {
   const started = performance.now();
   const audiences = resolveAudiences(project);
+  const fingerprint = definitionsFingerprint(project);
   const chunk = opts.chunkSize ?? RECOMPUTE_CHUNK;
   const bounds = await database.read({
     sql: "SELECT min(id) AS lo, max(id) AS hi, count(*) AS n FROM tracked_users WHERE project_id = ?",
@@ -171,6 +175,7 @@ async function recomputeAll(database: Database, project: ProjectConfig, at: numb
     // The first and last slices are open-ended so members whose user row is gone are still exited.
     for (let from = lo; from <= hi; from += chunk) {
       await breathe();
+      if (opts.signal?.aborted) return { ...total, ms: Math.round(performance.now() - started) };
       const scope: Scope = {
         kind: "range",
         from: from === lo ? Number.MIN_SAFE_INTEGER : from,
@@ -184,6 +189,8 @@ async function recomputeAll(database: Database, project: ProjectConfig, at: numb
   } finally {
     await dropEventCounts(database, counts);
   }
+  // Membership now follows these definitions (src/audiences/definitions.ts).
+  await recordDefinitions(database, project, fingerprint);
   total.ms = Math.round(performance.now() - started);
   return total;
 }
