@@ -17,7 +17,9 @@ const DEFAULTS: { id: string; name: string; description: string; filter: unknown
     filter: { any: [{ field: "signup_date", exists: true }, { field: "stage", exists: true }, { performed: "user_signed_up" }] },
   },
   { id: "trialing", name: "Trialing", description: "Users in a trial (stage trialing).", filter: { field: "stage", eq: "trialing" } },
-  { id: "paying", name: "Paying", description: "Paying customers (stage active: mrr > 0).", filter: { field: "stage", eq: "active" } },
+  // Stage `active` alone is not enough: a later subscription_changed to mrr 0 (a downgrade to a free plan) keeps
+  // the stage (docs/pipeline.md), and such a user is not paying.
+  { id: "paying", name: "Paying", description: "Paying customers: stage active and mrr > 0.", filter: { all: [{ field: "stage", eq: "active" }, { field: "mrr", gt: 0 }] } },
   { id: "past_due", name: "Past due", description: "A payment failed and no new subscription change since.", filter: { field: "stage", eq: "past_due" } },
   { id: "cancelled", name: "Cancelled", description: "Cancelled, still inside the churn grace period.", filter: { field: "stage", eq: "cancelled" } },
   { id: "churned", name: "Churned", description: "Cancelled and past the churn grace period.", filter: { field: "stage", eq: "churned" } },

@@ -86,3 +86,16 @@ test("the normaliser keeps membership of the users it touches up to date; recomp
   expect(listed.audiences.map((a: { id: string }) => a.id)).toEqual(["signups", "trialing", "paying", "past_due", "cancelled", "churned", "inactive_14d", "exporters", "big_accounts"]);
   expect(listed.audiences.find((a: { id: string }) => a.id === "big_accounts")).toEqual({ id: "big_accounts", name: "big_accounts", default: false, size: 1 });
 }, 60_000);
+
+test("a downgrade to mrr 0 leaves `paying` (the stage stays active: docs/pipeline.md)", async () => {
+  const db = server.ctx.database;
+  const post = async (path: string, body: unknown) => expect((await server.api(path, { body })).status).toBe(202);
+  await post("/api/v1/users", { external_user_id: "dan" });
+  await post("/api/v1/events", { external_user_id: "dan", name: "subscription_changed", properties: { to: "pro", mrr: 4900 } });
+  await drainQueue(server.ctx);
+  expect(await members(db, "acme", "paying")).toContain("dan");
+  clock.advance(60_000);
+  await post("/api/v1/events", { external_user_id: "dan", name: "subscription_changed", properties: { from: "pro", to: "free", mrr: 0 } });
+  await drainQueue(server.ctx);
+  expect(await members(db, "acme", "paying")).not.toContain("dan");
+});

@@ -51,7 +51,7 @@ describe("materialised membership", () => {
 
     // An hour later ann converts and downgrades; a refresh moves her between audiences.
     clock.advance(3_600_000);
-    await updateUser(d, ann, { stage: "active", plan: "free" });
+    await updateUser(d, ann, { stage: "active", plan: "free", mrr: 900 });
     const change = await d.write((tx) => refreshMembership(tx, project, [ann, ann], now()));
     expect(change).toEqual({ entered: 1, exited: 2 });
     expect(await history(ann)).toEqual([
