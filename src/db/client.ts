@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import { mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { createClient, type Client, type InStatement, type ResultSet, type Transaction as LibsqlTransaction, type TransactionMode } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
@@ -189,14 +189,19 @@ export const WAL_SIZE_LIMIT_BYTES = 256 * 1024 * 1024;
 /** Opens (creating the directory of) the configured database and sets its pragmas. */
 export async function openDatabase(config: Config["database"]): Promise<Database> {
   const url = normaliseUrl(config.url);
-  const isFile = url.startsWith("file:");
-  if (isFile) mkdirSync(dirname(url.slice("file:".length)), { recursive: true });
+  const path = filePathOf(url);
+  const isFile = path !== undefined;
+  const isNew = isFile && !existsSync(path);
+  if (isFile) mkdirSync(dirname(path), { recursive: true });
   // `timeout` is libSQL's busy timeout: it also covers a connection the pool might reopen behind our back.
   const open = () => createClient({ url, authToken: config.auth_token, concurrency: 1, timeout: Math.round(config.busy_timeout) });
   const client = open();
   const readClient = isFile ? open() : client;
   if (isFile) {
     // WAL lets readers run beside the writer; FULL makes every commit survive power loss (a 202 is a promise).
+    // The file holds people's emails and names: a new one is readable by its owner only (SQLite gives the -wal
+    // and -shm files the database file's permissions).
+    if (isNew) chmodSync(path, 0o600);
     await switchToWal(client, config.busy_timeout);
     for (const c of [client, readClient]) {
       await c.execute(`PRAGMA busy_timeout = ${Math.round(config.busy_timeout)}`);

@@ -1,5 +1,5 @@
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
 import { openDatabase, type Database } from "../../src/db/client";
@@ -183,6 +183,20 @@ test("processes opening the same new files at once all succeed: the switch to WA
   const failures = await Promise.all(procs.map(async (p) => (await p.exited, JSON.parse(await new Response(p.stdout).text()) as string[])));
   expect(failures.flat()).toEqual([]);
 }, 60_000);
+
+test("a new database file (and its -wal and -shm) is readable by its owner only; an existing file keeps its mode", async () => {
+  const db = await open("", "private.db");
+  await migrate(db);
+  await db.execute("INSERT INTO meta (key, value) VALUES ('k', 'v')");
+  for (const f of ["private.db", "private.db-wal", "private.db-shm"]) {
+    expect({ f, mode: (statSync(join(tmp.dir, f)).mode & 0o777).toString(8) }).toEqual({ f, mode: "600" });
+  }
+  db.close();
+  chmodSync(join(tmp.dir, "private.db"), 0o640); // the operator's choice
+  const again = await open("", "private.db");
+  expect((statSync(join(tmp.dir, "private.db")).mode & 0o777).toString(8)).toBe("640");
+  again.close();
+});
 
 test("a clean close checkpoints the WAL, so the .db file alone holds every commit", async () => {
   const db = await open("", "checkpoint.db");
