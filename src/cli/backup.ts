@@ -1,5 +1,5 @@
 import { backupDatabase } from "../ops/backup";
-import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
+import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withReadOnlyDatabase, type Command } from "./command";
 
 export const backup: Command = {
   name: "backup",
@@ -10,7 +10,7 @@ export const backup: Command = {
     const [file] = positionals;
     if (!file) throw new UsageError("backup needs a FILE");
     const loaded = loadForCommand(values.config);
-    const { path, bytes } = await withDatabase(loaded, (db) => backupDatabase(db, file));
+    const { path, bytes } = await withReadOnlyDatabase(loaded, (db) => backupDatabase(db, file), { anySchema: true });
     console.log(`backed up to ${path} (${bytes} bytes)`);
     return 0;
   },

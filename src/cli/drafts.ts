@@ -1,7 +1,7 @@
 import { DRAFT_STATES, type DraftState } from "../db/schema/drafts";
 import { approveDraft, draftHistoryOf, getDraft, listDrafts, rejectDraft, rescheduleDraft, type DraftView } from "../drafts";
 import { ApiError } from "../lib/errors";
-import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase } from "./command";
+import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow drafts list [--project ID] [--state STATE] [--limit N] [--json]   the review queue, soonest deadline first
 vibefollow drafts show DRAFT_ID [--json]                                   content, deadline and history
@@ -44,7 +44,7 @@ export const drafts: Command = {
         if (values.state && !DRAFT_STATES.includes(values.state as DraftState)) throw new UsageError(`unknown state "${values.state}" (one of ${DRAFT_STATES.join(", ")})`);
         if (values.project && !config.projects.some((p) => p.id === values.project)) throw new UsageError(`unknown project "${values.project}"`);
         const limit = parseLimit(values.limit, 200);
-        const rows = await withDatabase(loaded, (db) => listDrafts(db, { projectId: values.project, state: values.state as DraftState | undefined, limit }));
+        const rows = await withReadOnlyDatabase(loaded, (db) => listDrafts(db, { projectId: values.project, state: values.state as DraftState | undefined, limit }));
         if (values.json) console.log(JSON.stringify(rows.map(({ html: _html, text: _text, ...rest }) => rest), null, 2));
         else if (rows.length === 0) console.log("no drafts");
         else for (const d of rows) console.log(line(d));
@@ -52,7 +52,7 @@ export const drafts: Command = {
       }
       if (action === "show") {
         const draftId = needId();
-        const found = await withDatabase(loaded, async (db) => {
+        const found = await withReadOnlyDatabase(loaded, async (db) => {
           const d = await getDraft(db, draftId);
           return d && { draft: d, history: await draftHistoryOf(db, draftId) };
         });

@@ -1,5 +1,5 @@
 import { createKey, listKeys, revokeKey } from "../keys/service";
-import { type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, UsageError, withDatabase } from "./command";
+import { type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow keys create --project ID --name NAME   print a new API key (shown once)
 vibefollow keys list [--project ID] [--json]       first 8 / last 4 characters and last use
@@ -31,7 +31,7 @@ export const keys: Command = {
     }
     if (action === "list") {
       noteUnconfiguredProject(loaded.config, values.project);
-      const rows = await withDatabase(loaded, (db) => listKeys(db, values.project));
+      const rows = await withReadOnlyDatabase(loaded, (db) => listKeys(db, values.project));
       if (values.json) {
         console.log(JSON.stringify(rows, null, 2));
         return 0;

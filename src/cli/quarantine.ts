@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ApiError } from "../lib/errors";
 import { discardQuarantine, listQuarantine, QUARANTINE_STATES, replayQuarantine, showQuarantine, type QuarantineRecord } from "../pipeline";
-import { type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, parseLimit, UsageError, withDatabase } from "./command";
+import { type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow quarantine list [--project ID] [--state open|replayed|discarded|all] [--reason CODE] [--limit N] [--json]
 vibefollow quarantine show ID [--json]             the item with its payload, verbatim
@@ -49,7 +49,7 @@ export const quarantine: Command = {
         const state = values.state ?? "open";
         if (state !== "all" && !(QUARANTINE_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${QUARANTINE_STATES.join(", ")}, all`);
         const limit = parseLimit(values.limit, 100);
-        const result = await withDatabase(loaded, (db) =>
+        const result = await withReadOnlyDatabase(loaded, (db) =>
           listQuarantine(db, { projectId: project, state: state as QuarantineRecord["state"] | "all", reason: values.reason, limit }),
         );
         if (values.json) return out(result), 0;
@@ -60,7 +60,7 @@ export const quarantine: Command = {
       }
       if (!id) throw new UsageError(action ? `quarantine ${action} needs an ID (see quarantine list)` : "quarantine needs an action: list, show, replay or discard");
       if (action === "show") {
-        const r = await withDatabase(loaded, (db) => showQuarantine(db, id));
+        const r = await withReadOnlyDatabase(loaded, (db) => showQuarantine(db, id));
         if (!r || (project !== undefined && r.projectId !== project)) throw ApiError.of(404, "not_found", `No quarantined item ${id}.`);
         if (values.json) return out(r), 0;
         console.log(summary(r));
