@@ -56,9 +56,29 @@ export function parseCommandArgs<O extends Options>(argv: string[], options: O, 
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const extra = parsed.positionals.slice(maxPositionals);
-  if (extra.length > 0) throw new UsageError(`unexpected argument${extra.length > 1 ? "s" : ""}: ${extra.map((a) => JSON.stringify(a)).join(" ")}`);
+  rejectExtra(parsed.positionals, maxPositionals);
   return parsed;
+}
+
+/**
+ * The action (first word) of a command with actions: missing, unknown (`admin list`) and extra words are usage
+ * errors, each said as what it is. `words` gives each action's number of words, its own name included.
+ */
+export function actionOf(command: string, positionals: string[], words: Record<string, number>): string {
+  const [action] = positionals;
+  const names = Object.keys(words);
+  const choices = `${names.slice(0, -1).join(", ")} or ${names.at(-1)}`;
+  if (action === undefined) throw new UsageError(`${command} needs an action: ${choices}`);
+  if (!Object.hasOwn(words, action)) throw new UsageError(`unknown action "${action}" (${command} takes ${choices})`);
+  rejectExtra(positionals, words[action]!);
+  return action;
+}
+
+/** For commands whose actions take different numbers of words (`keys list` none, `keys revoke` one): each action
+ * checks its own, so `keys create backend` is refused rather than creating a key named "unnamed". */
+export function rejectExtra(positionals: string[], maxPositionals: number): void {
+  const extra = positionals.slice(maxPositionals);
+  if (extra.length > 0) throw new UsageError(`unexpected argument${extra.length > 1 ? "s" : ""}: ${extra.map((a) => JSON.stringify(a)).join(" ")}`);
 }
 
 /** Loads the config for a command; a bad config prints every problem and exits 2. */

@@ -1,7 +1,7 @@
 import { DRAFT_STATES, type DraftState } from "../db/schema/drafts";
 import { approveDraft, draftHistoryOf, getDraft, listDrafts, rejectDraft, rescheduleDraft, type DraftView } from "../drafts";
 import { ApiError } from "../lib/errors";
-import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
+import { actionOf, type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow drafts list [--project ID] [--state STATE] [--limit N] [--json]   the review queue, soonest deadline first
 vibefollow drafts show DRAFT_ID [--json]                                   content, deadline and history
@@ -31,8 +31,9 @@ export const drafts: Command = {
       json: { type: "boolean" },
       reason: { type: "string" },
       at: { type: "string" },
-    }, 2);
-    const [action, id] = positionals;
+    }, Infinity);
+    const action = actionOf("drafts", positionals, { list: 1, show: 2, approve: 2, reject: 2, reschedule: 2 });
+    const id = positionals[1];
     const loaded = loadForCommand(values.config);
     const { config } = loaded;
     const needId = () => {
@@ -101,6 +102,6 @@ History:`);
       }
       throw e;
     }
-    throw new UsageError(action ? `unknown action "${action}"` : "drafts needs an action: list, show, approve, reject or reschedule");
+    throw new Error(`unhandled action "${action}"`);
   },
 };

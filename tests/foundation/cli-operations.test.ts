@@ -137,3 +137,40 @@ test("a read-only command on a database not migrated to this version says so (ex
   // A copy taken before an upgrade's migration is what a backup is for.
   expect((await runCli(["backup", "before-upgrade.db", "--config", site.config], { cwd: site.dir })).code).toBe(0);
 });
+
+test("each action takes exactly its own words: an extra one is exit 2 and does nothing", async () => {
+  const site = await install("words");
+  const wrong = [
+    ["keys", "create", "backend", "--project", "acme"], // --name forgotten: must not create a key "unnamed"
+    ["keys", "list", "extra"],
+    ["quarantine", "list", "extra"],
+    ["quarantine", "show", "qtn_1", "extra"],
+    ["drafts", "list", "extra"],
+    ["drafts", "approve", "drf_1", "extra"],
+    ["audiences", "list", "extra"],
+    ["admin", "remove", "ann", "extra"],
+  ];
+  const results = await Promise.all(wrong.map((args) => runCli([...args, "--config", site.config], { cwd: site.dir })));
+  wrong.forEach((args, i) => {
+    const r = results[i]!;
+    expect({ args, code: r.code }).toEqual({ args, code: 2 });
+    expect(r.stderr).toStartWith(`vibefollow ${args[0]}: unexpected argument: "${i === 0 ? "backend" : "extra"}"\n`);
+  });
+  expect((await runCli(["keys", "list", "--config", site.config], { cwd: site.dir })).stdout).toBe("no keys\n");
+});
+
+test("an unknown action is called that, not a missing one", async () => {
+  const cases = [
+    [["admin", "list"], 'vibefollow admin: unknown action "list" (admin takes add, passwd or remove)'],
+    [["keys", "frob"], 'vibefollow keys: unknown action "frob" (keys takes create, list or revoke)'],
+    [["quarantine", "frob"], 'vibefollow quarantine: unknown action "frob" (quarantine takes list, show, replay or discard)'],
+    [["drafts", "frob"], 'vibefollow drafts: unknown action "frob" (drafts takes list, show, approve, reject or reschedule)'],
+    [["audiences", "frob"], 'vibefollow audiences: unknown action "frob" (audiences takes list or recompute)'],
+    [["admin"], "vibefollow admin: admin needs an action: add, passwd or remove"],
+  ] as const;
+  const results = await Promise.all(cases.map(([args]) => runCli([...args], { cwd: tmp.dir })));
+  cases.forEach(([args, message], i) => {
+    expect({ args, code: results[i]!.code }).toEqual({ args, code: 2 });
+    expect(results[i]!.stderr).toStartWith(`${message}\n`);
+  });
+});
