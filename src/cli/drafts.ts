@@ -1,6 +1,7 @@
 import { DRAFT_STATES, type DraftState } from "../db/schema/drafts";
 import { approveDraft, draftHistoryOf, getDraft, listDrafts, rejectDraft, rescheduleDraft, type DraftView } from "../drafts";
 import { ApiError } from "../lib/errors";
+import { parseIsoTimestamp } from "../ingest/rules";
 import { actionOf, type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow drafts list [--project ID] [--state STATE] [--limit N] [--json]   the review queue, soonest deadline first
@@ -81,8 +82,10 @@ History:`);
         let at: number | undefined;
         if (action === "reschedule") {
           if (!values.at) throw new UsageError("drafts reschedule needs --at ISO_TIME");
-          at = Date.parse(values.at);
-          if (!Number.isFinite(at) || !/^\d{4}-\d\d-\d\dT/.test(values.at)) throw new UsageError(`--at must be an ISO 8601 time, got "${values.at}"`);
+          // The ingest API's parser: a time without a zone is UTC, as everywhere in Vibefollow (Date.parse would
+          // read it in this machine's zone), and an impossible date is refused rather than rolled over.
+          at = parseIsoTimestamp(values.at);
+          if (at === undefined) throw new UsageError(`--at must be an ISO 8601 time such as 2026-03-02T14:00:00Z (no zone means UTC), got "${values.at}"`);
         }
         const d = await withDatabase(loaded, (db) =>
           action === "approve"

@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
 import { openDatabase, type Database } from "../../src/db/client";
+import { ONLY_WELCOME, startWorld } from "../drafts/support";
 import { emptyDir, runCli } from "./support";
 
 // Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
@@ -173,4 +174,23 @@ test("an unknown action is called that, not a missing one", async () => {
     expect({ args, code: results[i]!.code }).toEqual({ args, code: 2 });
     expect(results[i]!.stderr).toStartWith(`${message}\n`);
   });
+});
+
+test("drafts reschedule --at without a zone means UTC, whatever the machine's zone; an impossible date is wrong usage", async () => {
+  const w = await startWorld(ONLY_WELCOME);
+  await w.signUp("fay");
+  await w.evaluate();
+  const [draft] = await w.sql("SELECT id FROM drafts");
+  const config = join(w.server.dir, "cli.toml");
+  writeFileSync(config, `[database]\nurl = "file:${join(w.server.dir, "vf.db")}"\n[[projects]]\nid = "acme"\nname = "Acme"\n${ONLY_WELCOME}`);
+  const reschedule = (at: string) => runCli(["drafts", "reschedule", draft!.id, "--at", at, "--json", "--config", config], { env: { TZ: "Asia/Tokyo" } });
+  const moved = await reschedule("2030-01-02T10:00:00");
+  expect(moved.stderr).toBe("");
+  expect(moved.code).toBe(0);
+  expect(new Date(JSON.parse(moved.stdout).deadline).toISOString()).toBe("2030-01-02T10:00:00.000Z");
+  for (const bad of ["2030-02-30T10:00:00", "2030-01-02T25:00:00Z", "tomorrow"]) {
+    const r = await reschedule(bad);
+    expect({ bad, code: r.code }).toEqual({ bad, code: 2 });
+    expect(r.stderr).toContain(`--at must be an ISO 8601 time`);
+  }
 });
