@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
 import { openDatabase, type Database } from "../../src/db/client";
 import { ONLY_WELCOME, startWorld } from "../drafts/support";
-import { emptyDir, runCli } from "./support";
+import { CLI, cleanEnv, emptyDir, runCli } from "./support";
 
 // Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
 setDefaultTimeout(60_000);
@@ -193,4 +193,41 @@ test("drafts reschedule --at without a zone means UTC, whatever the machine's zo
     expect({ bad, code: r.code }).toEqual({ bad, code: 2 });
     expect(r.stderr).toContain(`--at must be an ISO 8601 time`);
   }
+});
+
+test("backup refuses a directory-looking FILE (exit 2) and says plainly when it cannot write there (exit 1)", async () => {
+  const site = await install("paths");
+  const before = readdirSync(site.dir).sort();
+  const slash = await runCli(["backup", "new/", "--config", site.config], { cwd: site.dir });
+  expect(slash.code).toBe(2);
+  expect(slash.stderr).toStartWith('vibefollow backup: FILE must name a file, not a directory: "new/"\n');
+  for (const file of ["missing/dir/b.db", "vf.toml/b.db"]) {
+    const r = await runCli(["backup", file, "--config", site.config], { cwd: site.dir });
+    expect({ file, code: r.code }).toEqual({ file, code: 1 });
+    expect(r.stderr).toBe(`vibefollow backup: cannot write the backup in ${join(site.dir, file, "..")}: the directory does not exist\n`);
+  }
+  expect(readdirSync(site.dir).sort()).toEqual(before);
+});
+
+test("a backup stopped by SIGTERM leaves nothing at (or beside) FILE, and a retry with the same name works", async () => {
+  const site = await install("interrupted");
+  // ~160 MB, so the copy runs long enough to be caught in the act.
+  const db = await site.open();
+  await db.execute("CREATE TABLE filler (b BLOB)");
+  await db.execute("INSERT INTO filler WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 160) SELECT randomblob(1048576) FROM n");
+  await db.closeWhenIdle();
+  const out = join(site.dir, "out");
+  mkdirSync(out);
+  const proc = Bun.spawn([process.execPath, CLI, "backup", join(out, "b.db"), "--config", site.config], { cwd: site.dir, env: cleanEnv(), stdout: "pipe", stderr: "pipe" });
+  // Signal as soon as the copy has started writing.
+  while (readdirSync(out).length === 0 && proc.exitCode === null) await Bun.sleep(2);
+  expect(proc.exitCode).toBeNull(); // else the copy finished before it could be interrupted: make the database bigger
+  proc.kill("SIGTERM");
+  expect(await proc.exited).toBe(143);
+  expect(readdirSync(out)).toEqual([]);
+  expect(await new Response(proc.stderr).text()).toContain("interrupted by SIGTERM; no backup written");
+
+  const retry = await runCli(["backup", join(out, "b.db"), "--config", site.config], { cwd: site.dir });
+  expect(retry.code).toBe(0);
+  expect(readdirSync(out)).toEqual(["b.db"]);
 });
