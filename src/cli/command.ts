@@ -136,10 +136,15 @@ export async function withReadOnlyDatabase<T>(loaded: LoadedConfig, work: (db: D
 async function openExisting(loaded: LoadedConfig): Promise<Database> {
   const file = filePathOf(loaded.config.database.url);
   if (file !== undefined && !existsSync(resolve(file))) {
-    const source = loaded.file === undefined ? "no config file found, so the embedded defaults were used" : `database.url of ${loaded.file}`;
-    throw new Error(`no database at ${resolve(file)} (${source}); point at your config with --config PATH or VIBEFOLLOW_CONFIG, or create the database with \`vibefollow migrate\``);
+    throw new Error(`no database at ${resolve(file)} (${databaseSource(loaded)}); point at your config with --config PATH or VIBEFOLLOW_CONFIG, or create the database with \`vibefollow migrate\``);
   }
   return openDatabase(loaded.config.database);
+}
+
+/** Where the database path came from, for the message above: the Docker image sets it by environment. */
+function databaseSource(loaded: LoadedConfig): string {
+  if (process.env.VIBEFOLLOW_DATABASE_URL) return "from VIBEFOLLOW_DATABASE_URL";
+  return loaded.file === undefined ? "no config file found, so the embedded defaults were used" : `database.url of ${loaded.file}`;
 }
 
 function databaseName(loaded: LoadedConfig): string {

@@ -62,6 +62,9 @@ test("with no database yet, every command but serve and migrate refuses (exit 1,
   expect(named.code).toBe(1);
   expect(named.stderr).toContain(`no database at ${join(dir, "missing/vf.db")} (database.url of ${config})`);
   expect(readdirSync(dir)).toEqual(["vf.toml"]);
+  const env = await runCli(["keys", "list"], { cwd: dir, env: { VIBEFOLLOW_DATABASE_URL: `file:${join(dir, "env.db")}` } });
+  expect(env.code).toBe(1);
+  expect(env.stderr).toContain(`no database at ${join(dir, "env.db")} (from VIBEFOLLOW_DATABASE_URL)`);
 });
 
 test("read-only commands never take the write lock: they run while another connection holds a long write", async () => {
