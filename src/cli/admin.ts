@@ -1,5 +1,5 @@
 import { addAdmin, removeAdmin, setAdminPassword, type Role } from "../dashboard/accounts";
-import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
+import { actionOf, CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
 
 const USAGE = `vibefollow admin add NAME [--role admin|viewer]   add a dashboard account (password from stdin)
 vibefollow admin passwd NAME                       set a new password (from stdin)
@@ -18,9 +18,9 @@ export const admin: Command = {
   summary: "manage dashboard accounts",
   usage: USAGE,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, { role: { type: "string" } }, 2);
-    const [action, name] = positionals;
-    if (!action || !["add", "passwd", "remove"].includes(action)) throw new UsageError("admin needs an action: add, passwd or remove");
+    const { values, positionals } = parseCommandArgs(argv, { role: { type: "string" } }, Infinity);
+    const action = actionOf("admin", positionals, { add: 2, passwd: 2, remove: 2 });
+    const name = positionals[1];
     if (!name) throw new UsageError(`admin ${action} needs a NAME`);
     const role = (values.role ?? "admin") as Role;
     if (role !== "admin" && role !== "viewer") throw new UsageError('--role is "admin" or "viewer"');

@@ -1,7 +1,7 @@
 import { audienceSizes, recomputeAudiences, resolveAudiences } from "../audiences";
 import type { ProjectConfig } from "../config/schema";
 import { now } from "../lib/clock";
-import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, type Command } from "./command";
+import { actionOf, CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withDatabase, withReadOnlyDatabase, type Command } from "./command";
 
 const USAGE = `vibefollow audiences list [--project ID] [--json]        every audience with its filter kind and size
 vibefollow audiences recompute [--project ID] [--json]   recompute membership of every audience now
@@ -16,14 +16,13 @@ export const audiences: Command = {
   summary: "list audiences and recompute their membership",
   usage: USAGE,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, { project: { type: "string" }, json: { type: "boolean" } }, 1);
-    const [action] = positionals;
-    if (action !== "list" && action !== "recompute") {
-      throw new UsageError(action ? `unknown action "${action}"` : "audiences needs an action: list or recompute");
-    }
+    const { values, positionals } = parseCommandArgs(argv, { project: { type: "string" }, json: { type: "boolean" } }, Infinity);
+    const action = actionOf("audiences", positionals, { list: 1, recompute: 1 });
     const loaded = loadForCommand(values.config);
     const projects = selectProjects(loaded.config.projects, values.project);
-    const report = await withDatabase(loaded, async (db) => {
+    // `list` only reads: it must not need the write lock, nor migrate or rename anything.
+    const open = action === "recompute" ? withDatabase : withReadOnlyDatabase;
+    const report = await open(loaded, async (db) => {
       const out = [];
       for (const project of projects) {
         const result = action === "recompute" ? await recomputeAudiences(db, project, now()) : undefined;

@@ -1,7 +1,8 @@
 import { DRAFT_STATES, type DraftState } from "../db/schema/drafts";
 import { approveDraft, draftHistoryOf, getDraft, listDrafts, rejectDraft, rescheduleDraft, type DraftView } from "../drafts";
 import { ApiError } from "../lib/errors";
-import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase } from "./command";
+import { parseIsoTimestamp } from "../ingest/rules";
+import { actionOf, type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow drafts list [--project ID] [--state STATE] [--limit N] [--json]   the review queue, soonest deadline first
 vibefollow drafts show DRAFT_ID [--json]                                   content, deadline and history
@@ -31,8 +32,9 @@ export const drafts: Command = {
       json: { type: "boolean" },
       reason: { type: "string" },
       at: { type: "string" },
-    }, 2);
-    const [action, id] = positionals;
+    }, Infinity);
+    const action = actionOf("drafts", positionals, { list: 1, show: 2, approve: 2, reject: 2, reschedule: 2 });
+    const id = positionals[1];
     const loaded = loadForCommand(values.config);
     const { config } = loaded;
     const needId = () => {
@@ -44,7 +46,7 @@ export const drafts: Command = {
         if (values.state && !DRAFT_STATES.includes(values.state as DraftState)) throw new UsageError(`unknown state "${values.state}" (one of ${DRAFT_STATES.join(", ")})`);
         if (values.project && !config.projects.some((p) => p.id === values.project)) throw new UsageError(`unknown project "${values.project}"`);
         const limit = parseLimit(values.limit, 200);
-        const rows = await withDatabase(loaded, (db) => listDrafts(db, { projectId: values.project, state: values.state as DraftState | undefined, limit }));
+        const rows = await withReadOnlyDatabase(loaded, (db) => listDrafts(db, { projectId: values.project, state: values.state as DraftState | undefined, limit }));
         if (values.json) console.log(JSON.stringify(rows.map(({ html: _html, text: _text, ...rest }) => rest), null, 2));
         else if (rows.length === 0) console.log("no drafts");
         else for (const d of rows) console.log(line(d));
@@ -52,7 +54,7 @@ export const drafts: Command = {
       }
       if (action === "show") {
         const draftId = needId();
-        const found = await withDatabase(loaded, async (db) => {
+        const found = await withReadOnlyDatabase(loaded, async (db) => {
           const d = await getDraft(db, draftId);
           return d && { draft: d, history: await draftHistoryOf(db, draftId) };
         });
@@ -80,8 +82,10 @@ History:`);
         let at: number | undefined;
         if (action === "reschedule") {
           if (!values.at) throw new UsageError("drafts reschedule needs --at ISO_TIME");
-          at = Date.parse(values.at);
-          if (!Number.isFinite(at) || !/^\d{4}-\d\d-\d\dT/.test(values.at)) throw new UsageError(`--at must be an ISO 8601 time, got "${values.at}"`);
+          // The ingest API's parser: a time without a zone is UTC, as everywhere in Vibefollow (Date.parse would
+          // read it in this machine's zone), and an impossible date is refused rather than rolled over.
+          at = parseIsoTimestamp(values.at);
+          if (at === undefined) throw new UsageError(`--at must be an ISO 8601 time such as 2026-03-02T14:00:00Z (no zone means UTC), got "${values.at}"`);
         }
         const d = await withDatabase(loaded, (db) =>
           action === "approve"
@@ -101,6 +105,6 @@ History:`);
       }
       throw e;
     }
-    throw new UsageError(action ? `unknown action "${action}"` : "drafts needs an action: list, show, approve, reject or reschedule");
+    throw new Error(`unhandled action "${action}"`);
   },
 };

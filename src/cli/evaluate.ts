@@ -2,7 +2,7 @@ import { createDrafts } from "../drafts";
 import { wireHooks } from "../hooks";
 import { formatDuration } from "../lib/durations";
 import { createEvaluator, previewRule } from "../rules";
-import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase } from "./command";
+import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 export const evaluate: Command = {
   name: "evaluate",
@@ -28,7 +28,9 @@ ${CONFIG_HELP}`,
     const loaded = loadForCommand(values.config);
     const { config } = loaded;
     if (values.project && !config.projects.some((p) => p.id === values.project)) throw new UsageError(`no project "${values.project}" in the config`);
-    return withDatabase(loaded, async (database) => {
+    // --preview and --dry-run only read: they must not need the write lock, nor migrate or rename anything.
+    const open = values.preview || values["dry-run"] ? withReadOnlyDatabase : withDatabase;
+    return open(loaded, async (database) => {
       if (values.preview) {
         const candidates = config.projects.filter((p) => !values.project || p.id === values.project);
         if (candidates.length !== 1) throw new UsageError("--preview needs --project ID when the config has several projects");

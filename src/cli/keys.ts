@@ -1,5 +1,5 @@
 import { createKey, listKeys, revokeKey } from "../keys/service";
-import { type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, UsageError, withDatabase } from "./command";
+import { actionOf, type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow keys create --project ID --name NAME   print a new API key (shown once)
 vibefollow keys list [--project ID] [--json]       first 8 / last 4 characters and last use
@@ -16,8 +16,10 @@ export const keys: Command = {
       project: { type: "string" },
       name: { type: "string" },
       json: { type: "boolean" },
-    }, 2);
-    const [action, id] = positionals;
+    }, Infinity);
+    // `keys create backend` (--name forgotten) must not create a key named "unnamed".
+    const action = actionOf("keys", positionals, { create: 1, list: 1, revoke: 2 });
+    const id = positionals[1];
     const loaded = loadForCommand(values.config);
     const projectIds = loaded.config.projects.map((p) => p.id);
     if (action === "create") {
@@ -31,7 +33,7 @@ export const keys: Command = {
     }
     if (action === "list") {
       noteUnconfiguredProject(loaded.config, values.project);
-      const rows = await withDatabase(loaded, (db) => listKeys(db, values.project));
+      const rows = await withReadOnlyDatabase(loaded, (db) => listKeys(db, values.project));
       if (values.json) {
         console.log(JSON.stringify(rows, null, 2));
         return 0;
@@ -54,6 +56,6 @@ export const keys: Command = {
       console.log(`revoked ${id}`);
       return 0;
     }
-    throw new UsageError(action ? `unknown action "${action}"` : "keys needs an action: create, list or revoke");
+    throw new Error(`unhandled action "${action}"`);
   },
 };

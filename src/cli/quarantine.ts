@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { ApiError } from "../lib/errors";
 import { discardQuarantine, listQuarantine, QUARANTINE_STATES, replayQuarantine, showQuarantine, type QuarantineRecord } from "../pipeline";
-import { type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, parseLimit, UsageError, withDatabase } from "./command";
+import { actionOf, type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow quarantine list [--project ID] [--state open|replayed|discarded|all] [--reason CODE] [--limit N] [--json]
 vibefollow quarantine show ID [--json]             the item with its payload, verbatim
@@ -38,8 +38,9 @@ export const quarantine: Command = {
       limit: { type: "string" },
       payload: { type: "string" },
       json: { type: "boolean" },
-    }, 2);
-    const [action, id] = positionals;
+    }, Infinity);
+    const action = actionOf("quarantine", positionals, { list: 1, show: 2, replay: 2, discard: 2 });
+    const id = positionals[1];
     const loaded = loadForCommand(values.config);
     const project = values.project;
     const out = (value: unknown) => console.log(JSON.stringify(value, null, 2));
@@ -49,7 +50,7 @@ export const quarantine: Command = {
         const state = values.state ?? "open";
         if (state !== "all" && !(QUARANTINE_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${QUARANTINE_STATES.join(", ")}, all`);
         const limit = parseLimit(values.limit, 100);
-        const result = await withDatabase(loaded, (db) =>
+        const result = await withReadOnlyDatabase(loaded, (db) =>
           listQuarantine(db, { projectId: project, state: state as QuarantineRecord["state"] | "all", reason: values.reason, limit }),
         );
         if (values.json) return out(result), 0;
@@ -58,9 +59,9 @@ export const quarantine: Command = {
         if (result.total > result.items.length) console.log(`… ${result.total - result.items.length} more (use --limit)`);
         return 0;
       }
-      if (!id) throw new UsageError(action ? `quarantine ${action} needs an ID (see quarantine list)` : "quarantine needs an action: list, show, replay or discard");
+      if (!id) throw new UsageError(`quarantine ${action} needs an ID (see quarantine list)`);
       if (action === "show") {
-        const r = await withDatabase(loaded, (db) => showQuarantine(db, id));
+        const r = await withReadOnlyDatabase(loaded, (db) => showQuarantine(db, id));
         if (!r || (project !== undefined && r.projectId !== project)) throw ApiError.of(404, "not_found", `No quarantined item ${id}.`);
         if (values.json) return out(r), 0;
         console.log(summary(r));
@@ -82,7 +83,7 @@ export const quarantine: Command = {
         console.log(`discarded ${id}`);
         return 0;
       }
-      throw new UsageError(`unknown action "${action}"`);
+      throw new Error(`unhandled action "${action}"`);
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       console.error(`vibefollow quarantine: ${e.message}`);

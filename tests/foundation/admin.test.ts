@@ -1,4 +1,4 @@
-import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { verifyAdmin } from "../../src/dashboard/accounts";
 import { openDatabase } from "../../src/db/client";
@@ -10,6 +10,7 @@ setDefaultTimeout(60_000);
 /** `vibefollow admin add|passwd|remove` as subprocesses, the password on stdin, checked against the database. */
 const tmp = emptyDir();
 afterAll(() => tmp.cleanup());
+beforeAll(async () => expect((await runCli(["migrate"], { cwd: tmp.dir })).code).toBe(0)); // only serve and migrate create a database
 const admin = (args: string[], stdin?: string) => runCli(["admin", ...args], { cwd: tmp.dir, stdin });
 
 async function login(name: string, password: string) {

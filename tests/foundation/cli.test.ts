@@ -112,6 +112,7 @@ test("serve --listen with a bad address is a usage error (exit 2) before anythin
 test("listing keys or quarantined items of a project the config does not know says so (a typo is not an empty list)", async () => {
   const config = join(tmp.dir, "notes.toml");
   await Bun.write(config, `[database]\nurl = "file:${join(tmp.dir, "notes.db")}"\n[[projects]]\nid = "acme"\n`);
+  expect((await runCaptured(["migrate", "--config", config])).code).toBe(0); // only serve and migrate create a database
   for (const args of [["keys", "list"], ["quarantine", "list"]]) {
     const r = await runCaptured([...args, "--project", "acme", "--config", config]);
     expect(r.stderr).toBe("");

@@ -23,6 +23,7 @@ let keyId = "";
 let database: Database;
 
 beforeAll(async () => {
+  expect((await cli("migrate")).code).toBe(0); // only serve and migrate create a database
   const created = await cli("keys", "create", "--project", "acme", "--name", "ci");
   expect(created.stderr).toContain("This is the only time the key is shown");
   expect(created.code).toBe(0);

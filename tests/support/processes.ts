@@ -23,8 +23,10 @@ export function startServerProcess(configPath: string): Promise<{ child: ChildPr
   });
 }
 
-/** `vibefollow keys create` through the real CLI; returns the printed key. */
+/** `vibefollow keys create` through the real CLI (after `migrate`: only serve and migrate create a database);
+ * returns the printed key. */
 export function createKeyWithCli(configPath: string, project = "default"): string {
+  spawnSync(BUN, ["src/cli/index.ts", "migrate", "--config", configPath], { cwd: ROOT, encoding: "utf8" });
   const created = spawnSync(BUN, ["src/cli/index.ts", "keys", "create", "--project", project, "--name", "t", "--config", configPath], { cwd: ROOT, encoding: "utf8" });
   return created.stdout.trim();
 }
