@@ -24,10 +24,11 @@ ${CONFIG_HELP}`,
     const target = resolve(file);
     if (existsSync(target)) throw new Error(`${target} already exists; choose a new file name`);
     const temp = join(dirname(target), `.${basename(target)}.${process.pid}.partial`);
-    checkWritable(temp);
     const loaded = loadForCommand(values.config);
+    // Before the first file is made (checkWritable's probe included), so a signal never leaves one behind.
     const stopCleanup = cleanUpOnSignal(temp);
     try {
+      checkWritable(temp);
       await withReadOnlyDatabase(loaded, (db) => backupDatabase(db, temp), { anySchema: true });
       // A signal that came during the (synchronous) copy is handled on this turn of the event loop: let it
       // discard the copy before it could be renamed into place.
@@ -58,8 +59,13 @@ function checkWritable(temp: string): void {
 
 /** The temporary copy and the rollback journal SQLite keeps beside it while writing. */
 function removeTemp(temp: string): void {
-  rmSync(temp, { force: true });
-  rmSync(`${temp}-journal`, { force: true });
+  for (const file of [temp, `${temp}-journal`]) {
+    try {
+      rmSync(file, { force: true });
+    } catch {
+      // Its directory is missing (or not one): there is nothing to remove, and the error to report is another.
+    }
+  }
 }
 
 /**

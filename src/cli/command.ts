@@ -96,10 +96,13 @@ export function loadForCommand(configFlag: string | undefined): LoadedConfig {
 
 /**
  * Opens the database for a one-shot command that writes (keys create, admin, a real evaluate…): migrates it and
- * mirrors the config's projects into it, runs `work`, then closes it. The database must exist already.
+ * mirrors the config's projects into it, runs `work`, then closes it. It may create the database only when a
+ * config file (or VIBEFOLLOW_DATABASE_URL) names it: setting up keys and accounts before the first `serve` is a
+ * normal first step, but not from a directory where no config was found.
  */
 export async function withDatabase<T>(loaded: LoadedConfig, work: (db: Database) => Promise<T>): Promise<T> {
-  const database = await openExisting(loaded);
+  const named = loaded.file !== undefined || Boolean(process.env.VIBEFOLLOW_DATABASE_URL);
+  const database = named ? await openDatabase(loaded.config.database) : await openExisting(loaded);
   try {
     await migrate(database);
     await syncProjects(database, loaded.config);
@@ -129,9 +132,10 @@ export async function withReadOnlyDatabase<T>(loaded: LoadedConfig, work: (db: D
 }
 
 /**
- * Opens the configured database, refusing to create its file: only `serve` and `migrate` may do that. A command
- * run from the wrong directory (a cron job) would otherwise find no config, fall back to the embedded defaults
- * and "succeed" on a new, empty ./data/vibefollow.db. A remote (libsql://…) database has no file to check.
+ * Opens the configured database, refusing to create its file. A command run from the wrong directory (a cron
+ * job) would otherwise find no config, fall back to the embedded defaults and "succeed" on a new, empty
+ * ./data/vibefollow.db; and a command that only reads has nothing to read in a new one. A remote (libsql://…)
+ * database has no file to check.
  */
 async function openExisting(loaded: LoadedConfig): Promise<Database> {
   const file = filePathOf(loaded.config.database.url);

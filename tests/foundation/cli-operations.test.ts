@@ -65,6 +65,13 @@ test("with no database yet, every command but serve and migrate refuses (exit 1,
   const env = await runCli(["keys", "list"], { cwd: dir, env: { VIBEFOLLOW_DATABASE_URL: `file:${join(dir, "env.db")}` } });
   expect(env.code).toBe(1);
   expect(env.stderr).toContain(`no database at ${join(dir, "env.db")} (from VIBEFOLLOW_DATABASE_URL)`);
+  // A command that writes, with a config that names the database, creates it: keys and accounts may be set up
+  // before the first `serve`.
+  writeFileSync(config, `[database]\nurl = "file:${join(dir, "first/vf.db")}"\n[[projects]]\nid = "acme"\n`);
+  const created = await runCli(["keys", "create", "--project", "acme", "--name", "first", "--config", config], { cwd: dir });
+  expect(created.code).toBe(0);
+  expect(created.stdout).toContain("sk_live_");
+  expect((await runCli(["keys", "list", "--config", config], { cwd: dir })).stdout).toContain("first");
 });
 
 test("read-only commands never take the write lock: they run while another connection holds a long write", async () => {
