@@ -125,9 +125,10 @@ export function parseIsoTimestamp(text: string): number | undefined {
   const y = digitsAt(text, 0, 4);
   const mo = digitsAt(text, 5, 2);
   const d = digitsAt(text, 8, 2);
-  if (y < 0 || mo < 1 || mo > 12 || d < 1 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return undefined;
+  // Year 0000 is outside what is stored (0001–9999).
+  if (y < 1 || mo < 1 || mo > 12 || d < 1 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return undefined;
   if (d > daysInMonth(y, mo)) return undefined;
-  if (len === 10) return Date.UTC(y, mo - 1, d);
+  if (len === 10) return utc(y, mo - 1, d, 0, 0, 0, 0);
   const t = text.charCodeAt(10);
   if ((t !== 84 && t !== 116 && t !== 32) || len < 16 || text.charCodeAt(13) !== 58) return undefined; // "T"/"t"/" " (RFC 3339), "hh:mm"
   const h = digitsAt(text, 11, 2);
@@ -159,7 +160,15 @@ export function parseIsoTimestamp(text: string): number | undefined {
     if (oh < 0 || oh > 23 || om < 0 || om > 59 || i + 5 + colon !== len) return undefined;
     offset = (z === 45 ? -1 : 1) * (oh * 60 + om) * 60_000;
   } else if (i !== len) return undefined; // nothing after the time: no zone, UTC
-  return Date.UTC(y, mo - 1, d, h, mi, sec, ms) - offset;
+  return utc(y, mo - 1, d, h, mi, sec, ms) - offset;
+}
+
+/** 400 Gregorian years, in milliseconds: the calendar repeats exactly after them. */
+const FOUR_CENTURIES_MS = 146_097 * 86_400_000;
+
+/** Date.UTC, except that it reads years 0–99 as 1900–1999: those are computed 400 years on, then moved back. */
+function utc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number {
+  return y < 100 ? Date.UTC(y + 400, mo, d, h, mi, s, ms) - FOUR_CENTURIES_MS : Date.UTC(y, mo, d, h, mi, s, ms);
 }
 
 /** Why a timestamp is refused, or undefined when it is fine (ISO 8601, at most 24 h ahead of `now()`). */

@@ -25,6 +25,18 @@ test("an event through the API is stored with its payload verbatim and snake_cas
   expect(e!.name).toBe("report_exported");
 });
 
+test("years 0001–0099 are stored as themselves, not as 1901–1999 (Date.UTC's two-digit years)", async () => {
+  await enqueue(server.ctx.database, [identify("u-ancient")]);
+  for (const timestamp of ["0050-01-01T00:00:00Z", "0099-12-31", "0001-01-01T00:00:00Z"]) {
+    expect((await server.api("/api/v1/events", { body: { external_user_id: "u-ancient", name: `ancient_${timestamp}`, timestamp } })).status).toBe(202);
+  }
+  await drain(server);
+  const stored = await rows(server.ctx.database, "SELECT name, occurred_at FROM events WHERE name LIKE 'ancient_%' ORDER BY name");
+  expect(stored.map((e) => new Date(Number(e.occurred_at)).toISOString())).toEqual(["0001-01-01T00:00:00.000Z", "0050-01-01T00:00:00.000Z", "0099-12-31T00:00:00.000Z"]);
+  // Year 0000 is outside what is stored (0001–9999): refused by the API.
+  expect((await server.api("/api/v1/events", { body: { external_user_id: "u-ancient", name: "x", timestamp: "0000-06-01T00:00:00Z" } })).status).toBe(422);
+});
+
 test("through the API, unknown top-level fields, key order and nulls reach the stored payload as sent", async () => {
   const body = { name: "report_exported", x_extra: [1, { deep: true }], external_user_id: "u1", properties: null, timestamp: null, note: "keep me" };
   expect((await server.api("/api/v1/events", { body })).status).toBe(202);
