@@ -80,7 +80,7 @@ export const configSchema = z.strictObject({
     .strictObject({
       url: z
         .string()
-        .regex(/^(file:|libsql:\/\/|https?:\/\/|wss?:\/\/)/, { error: 'a "file:" path or a libsql://, http(s):// URL' })
+        .regex(/^(file:.|(libsql|https?|wss?):\/\/.)/, { error: 'a "file:" path or a libsql://, http(s):// URL' })
         .default("file:./data/vibefollow.db"),
       auth_token: z.string().optional(),
       synchronous: z.enum(["full", "normal"]).default("full"),
