@@ -40,7 +40,7 @@ export const ENV_OVERRIDES = {
 
 /** Reads, interpolates and validates the config; throws `ConfigError` listing every problem at once. */
 export function loadConfig(path: string | undefined, env = process.env): LoadedConfig {
-  if (path === undefined) return { config: parseConfig(applyEnvOverrides({}, env), undefined, env), file: undefined, embeddedDefaults: true };
+  if (path === undefined) return { config: parseWithOverrides({}, undefined, env), file: undefined, embeddedDefaults: true };
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -49,7 +49,20 @@ export function loadConfig(path: string | undefined, env = process.env): LoadedC
     const found = err.code === "ENOENT" ? "no file at that path" : err.code === "EISDIR" ? "a directory" : err.message;
     throw new ConfigError(path, [{ path: "", expected: "a readable TOML file", found }]);
   }
-  return { config: parseConfig(applyEnvOverrides(parseTomlText(text, path), env), path, env), file: path, embeddedDefaults: false };
+  return { config: parseWithOverrides(parseTomlText(text, path), path, env), file: path, embeddedDefaults: false };
+}
+
+/** `parseConfig` of the tree with the environment's overrides set; a problem in an overridden value names its
+ * variable, since the file (which may hold a valid value there) is not where it came from. */
+function parseWithOverrides(tree: unknown, path: string | undefined, env: NodeJS.ProcessEnv): Config {
+  try {
+    return parseConfig(applyEnvOverrides(tree, env), path, env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const setBy = new Map(Object.entries(ENV_OVERRIDES).filter(([name]) => env[name]).map(([name, [section, key]]) => [`${section}.${key}`, name]));
+    const problems = e.problems.map((p) => (setBy.has(p.path) ? { ...p, found: `${p.found} (from ${setBy.get(p.path)})` } : p));
+    throw new ConfigError(e.file, problems);
+  }
 }
 
 export function parseConfigText(text: string, file?: string, env = process.env): Config {

@@ -187,6 +187,12 @@ describe("check-config on good configs", () => {
     expect(r.stdout).toContain("OK — 2 project(s): acme, beta");
   });
 
+  test("a bad value from an environment override names its variable, not only the file", async () => {
+    const r = await check('[server]\nlisten = "127.0.0.1:8080"\n', { VIBEFOLLOW_LISTEN: "bogus" });
+    expect(r.code).toBe(2);
+    expect(r.lines).toEqual(['server.listen: expected an address "host:port", e.g. "127.0.0.1:8080", found string "bogus" (from VIBEFOLLOW_LISTEN)']);
+  });
+
   test("no config anywhere: embedded defaults, project default", async () => {
     const r = await runCli(["check-config"], { cwd: tmp.dir });
     expect(r.code).toBe(0);
