@@ -25,12 +25,15 @@ export function parseIsoTime(value: string): number | undefined {
   const m = value.length <= 40 ? ISO_8601.exec(value) : null;
   if (!m) return undefined;
   const [y, mo, d, h = 0, mi = 0, s = 0] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((x) => (x === undefined ? undefined : Number(x))) as number[];
-  if (mo! < 1 || mo! > 12 || d! < 1 || d! > new Date(Date.UTC(y!, mo!, 0)).getUTCDate()) return undefined;
+  // Year 0000 is outside what the server stores (0001–9999).
+  if (y! < 1 || mo! < 1 || mo! > 12 || d! < 1 || d! > new Date(Date.UTC(y!, mo!, 0)).getUTCDate()) return undefined;
   if (h > 23 || mi > 59 || s > 59) return undefined;
   const offset = m[8] === undefined ? 0 : (m[8] === "-" ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10])) * 60_000;
   if (m[8] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return undefined;
   const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, "0"));
-  return Date.UTC(y!, mo! - 1, d!, h, mi, s, ms) - offset;
+  // Date.UTC reads years 0–99 as 1900–1999: compute 400 years on (the calendar repeats), then move back.
+  const shift = y! < 100 ? 400 : 0;
+  return Date.UTC(y! + shift, mo! - 1, d!, h, mi, s, ms) - shift * 31_556_952_000 - offset;
 }
 
 export function isIsoDate(value: string): boolean {
@@ -46,24 +49,25 @@ const isoTime = v.union(
 
 /**
  * Property schemas of the canonical events. Required keys are the ones SPEC §4 marks bold; every
- * other key is optional but, when present, must have the listed type. Extra keys pass through.
+ * other key is optional (null counts as absent, as on the server) but, when present, must have the listed type.
+ * Extra keys pass through.
  */
 export const STANDARD_EVENT_SCHEMAS = {
-  user_signed_up: v.looseObject({ plan: v.optional(text), source: v.optional(text) }),
-  trial_started: v.looseObject({ trialDays: v.optional(num) }),
-  feature_used: v.looseObject({ feature: v.pipe(text, v.minLength(1, "must not be empty")), count: v.optional(num) }),
+  user_signed_up: v.looseObject({ plan: v.nullish(text), source: v.nullish(text) }),
+  trial_started: v.looseObject({ trialDays: v.nullish(num) }),
+  feature_used: v.looseObject({ feature: v.pipe(text, v.minLength(1, "must not be empty")), count: v.nullish(num) }),
   onboarding_step: v.looseObject({
     step: v.pipe(text, v.minLength(1, "must not be empty")),
-    completed: v.optional(v.boolean("must be a boolean")),
+    completed: v.nullish(v.boolean("must be a boolean")),
   }),
   subscription_changed: v.looseObject({
-    from: v.optional(text),
+    from: v.nullish(text),
     to: text,
-    interval: v.optional(text),
-    mrr: v.optional(v.pipe(num, v.integer("must be an integer (cents)"))),
+    interval: v.nullish(text),
+    mrr: v.nullish(v.pipe(num, v.integer("must be an integer (cents)"))),
   }),
-  subscription_cancelled: v.looseObject({ reason: v.optional(text), effectiveAt: v.optional(isoTime) }),
-  payment_failed: v.looseObject({ reason: v.optional(text) }),
+  subscription_cancelled: v.looseObject({ reason: v.nullish(text), effectiveAt: v.nullish(isoTime) }),
+  payment_failed: v.looseObject({ reason: v.nullish(text) }),
   trial_expiring: v.looseObject({ daysLeft: num }),
   user_invited: v.looseObject({ invitedEmail: v.pipe(text, v.email("must be an email address")) }),
 } as const satisfies Record<StandardEventName, v.GenericSchema>;

@@ -26,8 +26,15 @@ export function checkUserId(userId: unknown, field = "external_user_id"): string
   return userId;
 }
 
-/** `vf_` (any case) and `$` start reserved names and top-level keys, as on the server. */
+/** `vf_` (any case) and `$` start reserved event names, as on the server. */
 const isReserved = (name: string) => /^(\$|vf_)/i.test(name);
+
+/** The server's snake_case of a key (`vfScore`, `VF-x` → `vf_score`, `vf_x`): both spellings are one key there. */
+const snakeCase = (key: string) =>
+  key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2").replace(/[\s-]+/g, "_").toLowerCase();
+
+/** A top-level key is reserved when it starts with `$` or its snake_case form starts with `vf_` (`vfScore` too). */
+const isReservedKey = (key: string) => key.startsWith("$") || snakeCase(key).startsWith("vf_");
 
 export function checkEventName(name: unknown, field = "name"): string {
   if (typeof name !== "string" || name.length === 0) throw new ValidationError("must be a non-empty string", field);
@@ -45,7 +52,7 @@ export function checkObject(value: unknown, field: string): Properties {
     throw new ValidationError("must be a JSON object", field);
   }
   for (const key of Object.keys(value)) {
-    if (isReserved(key)) throw new ValidationError(`keys starting with vf_ or $ are reserved`, `${field}.${key}`);
+    if (isReservedKey(key)) throw new ValidationError(`keys starting with $, or whose snake_case starts with vf_, are reserved`, `${field}.${key}`);
   }
   checkTree(value, 1, field);
   return value as Properties;
@@ -53,6 +60,9 @@ export function checkObject(value: unknown, field: string): Properties {
 
 function checkTree(node: unknown, depth: number, path: string): void {
   if (typeof node === "bigint") throw new ValidationError("a BigInt cannot be sent as JSON", path);
+  // JSON.stringify would send these as null, which the server stores, or reads as "remove this trait".
+  if (typeof node === "number" && !Number.isFinite(node)) throw new ValidationError(`${node} cannot be sent as JSON`, path);
+  if (node instanceof Date && Number.isNaN(node.getTime())) throw new ValidationError("an invalid Date cannot be sent as JSON", path);
   if (typeof node !== "object" || node === null) return;
   if (depth > MAX_DEPTH) throw new ValidationError(`nested deeper than ${MAX_DEPTH} levels`, path);
   if (Array.isArray(node)) return node.forEach((item, i) => checkTree(item, depth + 1, `${path}[${i}]`));

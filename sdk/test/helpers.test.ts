@@ -232,13 +232,32 @@ describe("events.track", () => {
     }
   });
 
+  it("refuses what the server reserves or cannot store: vfScore (vf_score), NaN and Infinity, invalid Dates, year 0000", async () => {
+    await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", { vfScore: 1 }), "properties.vfScore");
+    await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", { "VF-x": 1 }), "properties.VF-x");
+    await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", { n: Number.NaN }), "properties.n");
+    await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", { a: [Number.POSITIVE_INFINITY] }), "properties.a[0]");
+    // JSON.stringify sends an invalid Date as null: for a trait, that removes what the server stored.
+    await rejectsBeforeSending((vf) => vf.users.identify("u1", { signupDate: new Date("not a date") }), "traits.signupDate");
+    await rejectsBeforeSending((vf) => vf.events.track("ok", "u1", {}, { timestamp: "0000-06-01T00:00:00Z" }), "timestamp");
+    const b = setup().vf.events.batch();
+    assert.throws(() => b.track("ok", "u1", { vfScore: 1 }), (e: unknown) => e instanceof ValidationError && e.field === "properties.vfScore");
+  });
+
+  it("takes null for an optional canonical property, as the server does (null counts as absent)", async () => {
+    const { vf, calls } = setup();
+    await vf.users.signedUp("u1", { plan: null, source: null });
+    await vf.users.subscriptionChanged("u1", { to: "pro", mrr: null, interval: null });
+    assert.equal(calls.length, 2);
+  });
+
   it("takes what the server takes: 256 emoji as an id, zone-less and minute-only times, 8 levels deep", async () => {
     const { vf, calls } = setup();
     await vf.events.track("🎉".repeat(200), "😀".repeat(256), { a: { b: { c: { d: { e: { f: { g: { h: 1 } } } } } } } });
-    for (const timestamp of ["2025-06-01T12:00", "2025-06-01 12:00:30", "2025-06-01T12:00:00.123456+02:00", "2025-06-01"]) {
+    for (const timestamp of ["2025-06-01T12:00", "2025-06-01 12:00:30", "2025-06-01T12:00:00.123456+02:00", "2025-06-01", "0050-01-01T00:00:00Z"]) {
       await vf.events.track("ok", "u1", {}, { timestamp });
     }
-    assert.equal(calls.length, 5);
+    assert.equal(calls.length, 6);
   });
 });
 
