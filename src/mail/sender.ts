@@ -2,6 +2,7 @@ import type { Row } from "@libsql/client";
 import type { Config } from "../config/schema";
 import type { Database, Transaction } from "../db/client";
 import { transitionDraft } from "../drafts/history";
+import { insideWindow, nextWindowSlot, type SendWindow } from "../drafts/send-window";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
 import { emitMailEvent, userFields } from "./events";
@@ -158,7 +159,7 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
     if (handedOver && typeof (error as { responseCode?: unknown }).responseCode !== "number") {
       return { recorded: recorder.record({ row, response: `assumed delivered: no reply after the final dot (${String((error as Error).message ?? error).slice(0, 200)})` }) };
     }
-    return { recorded: recorder.record({ row, failure: classifyFailure(error) }) };
+    return { recorded: recorder.record({ row, failure: classifyFailure(error), sendWindow: project.send_window }) };
   }
 }
 
@@ -177,7 +178,8 @@ async function noLongerWanted(env: SenderEnv, projectId: string, row: Row): Prom
   return undefined;
 }
 
-type Result = { row: Row; response: string; failure?: undefined } | { row: Row; failure: FailureClass; response?: undefined };
+/** `sendWindow`: the project's, for a retry's time (a message of a draft never leaves outside it). */
+type Result = { row: Row; response: string; failure?: undefined } | { row: Row; failure: FailureClass; response?: undefined; sendWindow?: SendWindow };
 
 /**
  * Group commit for delivery results: whatever finished while the previous commit was on disk goes into the
@@ -230,7 +232,19 @@ class Recorder {
 }
 
 async function applyResult(tx: Transaction, result: Result): Promise<Outcome> {
-  return result.failure ? applyFailure(tx, result.row, result.failure) : applySent(tx, result.row, result.response!);
+  return result.failure ? applyFailure(tx, result.row, result.failure, result.sendWindow) : applySent(tx, result.row, result.response!);
+}
+
+/**
+ * When a retry may go: `at`, or — for a draft's message (not a test send) — the next moment inside the project's
+ * send window in the draft's time zone. A retry schedule of minutes to hours would otherwise send at 3 a.m.
+ */
+async function retryAt(tx: Transaction, row: Row, at: number, sendWindow: SendWindow | undefined): Promise<number> {
+  if (!sendWindow || row.draft_id === null || Number(row.is_test)) return at;
+  const draft = (await tx.execute({ sql: "SELECT time_zone FROM drafts WHERE id = ?", args: [String(row.draft_id)] })).rows[0];
+  if (!draft) return at;
+  const tz = String(draft.time_zone);
+  return insideWindow(at, sendWindow, tz) ? at : nextWindowSlot(at, sendWindow, tz);
 }
 
 async function applySent(tx: Transaction, row: Row, response: string): Promise<Outcome> {
@@ -249,7 +263,7 @@ async function applySent(tx: Transaction, row: Row, response: string): Promise<O
   return { messageId: String(row.id), outcome: "sent" };
 }
 
-async function applyFailure(tx: Transaction, row: Row, failure: FailureClass): Promise<Outcome> {
+async function applyFailure(tx: Transaction, row: Row, failure: FailureClass, sendWindow?: SendWindow): Promise<Outcome> {
   const id = String(row.id);
   const attempts = Number(row.attempts);
   const giveUp = failure.permanent || attempts >= MAX_ATTEMPTS;
@@ -257,7 +271,7 @@ async function applyFailure(tx: Transaction, row: Row, failure: FailureClass): P
   if (!giveUp) {
     await tx.execute({
       sql: "UPDATE messages SET state = 'queued', next_attempt_at = ?, error = ?, updated_at = ? WHERE id = ?",
-      args: [t + RETRY_DELAYS_MS[attempts - 1]!, failure.detail, t, id],
+      args: [await retryAt(tx, row, t + RETRY_DELAYS_MS[attempts - 1]!, sendWindow), failure.detail, t, id],
     });
     return { messageId: id, outcome: "retry", detail: failure.detail };
   }

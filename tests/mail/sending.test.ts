@@ -67,6 +67,24 @@ test("temporary failures (4xx) retry with backoff, then the message goes through
   expect((await listDrafts(w.server.ctx.database))[0]!.state).toBe("sent");
 });
 
+test("a retry never leaves outside the send window: it waits for the next opening in the draft's time zone", async () => {
+  const s = await sink({ tempfailures: 2 });
+  // 09:00–09:05 Berlin; the world starts at 09:00 Berlin (T0).
+  const w = await startWorld(`autopilot = true\nreview_window = "0s"\nsend_window = { start = "09:00", end = "09:05" }\n${ONLY_WELCOME}`, `[smtp]\nurl = "${s.url}"\n`);
+  const t0 = w.clock.now();
+  expect((await signUpAndSend(w, "win1", "tempfail-window@example.com")).outcomes.map((o) => o.outcome)).toEqual(["retry"]);
+  w.clock.advance(RETRY_DELAYS_MS[0]); // 09:01: the first retry is inside the window, and fails again
+  expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["retry"]);
+  // The next retry would be 09:06, past the window's end: it waits for tomorrow's 09:00.
+  const [msg] = await w.sql("SELECT next_attempt_at FROM messages");
+  expect(msg!.next_attempt_at).toBe(t0 + 24 * HOUR);
+  w.clock.advance(RETRY_DELAYS_MS[1]);
+  expect((await w.tick()).outcomes).toEqual([]);
+  w.clock.set(t0 + 24 * HOUR);
+  expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+  expect(await s.waitFor(1)).toHaveLength(1);
+});
+
 test("a message waiting for its retry is not sent once the user is paused or unsubscribed: the draft ends cancelled", async () => {
   const s = await sink({ tempfailures: 2 });
   const w = await startWorld(FAST, `[smtp]\nurl = "${s.url}"\n`);
