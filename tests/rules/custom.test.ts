@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { parseConfigText } from "../../src/config/load";
+import { ruleStillHolds } from "../../src/rules";
 import { DAY, HOUR, signUp, startWorld } from "./support";
 
 test("custom: event matching where, after delay, unless a follow-up came within unless_within; once per user", async () => {
@@ -54,6 +55,41 @@ test("custom repeat = every fires per event, at most once per cooldown", async (
   const rows = await w.sql("SELECT rule_id, occasion, event_id FROM rule_firings WHERE rule_id IN ('export_failed', 'every_login') ORDER BY id");
   expect(rows.map((r) => r.rule_id)).toEqual(["export_failed", "every_login", "every_login", "export_failed"]);
   for (const r of rows) expect(String(r.event_id)).toBe(String(r.occasion));
+});
+
+test("repeat = every: a newer event held back by the cooldown does not make the earlier firing obsolete", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "every_ping"
+  kind = "custom"
+  event = "report_viewed"
+  repeat = "every"
+  cooldown = "1d"`);
+  await signUp(w, "ann");
+  await w.track("ann", "report_viewed");
+  expect(await w.after(HOUR, "every_ping")).toEqual(["ann"]);
+  const [firing] = await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'every_ping'");
+  await w.track("ann", "report_viewed"); // the user does it again before the email went out
+  w.clock.advance(HOUR);
+  expect(await w.after(0, "every_ping")).toEqual([]); // cooldown
+  const project = w.server.ctx.config.projects[0]!;
+  expect(await ruleStillHolds(w.server.ctx.database, project, "every_ping", await w.id("ann"), String(firing!.occasion))).toBe(true);
+});
+
+test("unless: a follow-up event at the same instant as the trigger counts (second-precision clocks)", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "abandoned"
+  kind = "custom"
+  event = "checkout_started"
+  unless = "checkout_completed"
+  delay = "1h"`);
+  for (const u of ["ann", "bob"]) await signUp(w, u);
+  const at = w.clock.now();
+  await w.track("ann", "checkout_started", {}, at);
+  await w.track("ann", "checkout_completed", {}, at);
+  await w.track("bob", "checkout_started", {}, at);
+  expect(await w.after(2 * HOUR, "abandoned")).toEqual(["bob"]);
 });
 
 test("rule parameters are validated at config load, with the key path", () => {
