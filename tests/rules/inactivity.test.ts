@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { ruleStillHolds } from "../../src/rules";
 import { DAY, HOUR, signUp, startWorld } from "./support";
 
 test("inactivity fires once per inactive spell, never for cancelled users", async () => {
@@ -14,4 +15,21 @@ test("inactivity fires once per inactive spell, never for cancelled users", asyn
   expect(await w.after(13 * DAY, "inactive_14d")).toEqual([]);
   expect(await w.after(DAY + HOUR, "inactive_14d")).toEqual(["ann"]);
   expect(await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'inactive_14d'")).toHaveLength(2);
+});
+
+test("a late event dated inside the silence starts no second spell, and the spell's firing still holds", async () => {
+  const w = await startWorld();
+  await signUp(w, "ann");
+  const start = w.clock.now();
+  expect(await w.after(15 * DAY, "inactive_14d")).toEqual(["ann"]);
+  const [firing] = await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'inactive_14d'");
+  // A delayed client (or a backfill) reports activity from 14½ days ago: still silent for 14 days.
+  await w.track("ann", "page_viewed", { path: "/" }, start + 12 * HOUR);
+  expect(await w.after(HOUR, "inactive_14d")).toEqual([]);
+  const project = w.server.ctx.config.projects[0]!;
+  expect(await ruleStillHolds(w.server.ctx.database, project, "inactive_14d", await w.id("ann"), String(firing!.occasion))).toBe(true);
+  // Activity after the email ends the spell: silence after it is a new one.
+  await w.track("ann", "page_viewed", { path: "/" });
+  expect(await w.after(15 * DAY, "inactive_14d")).toEqual(["ann"]);
+  expect(await ruleStillHolds(w.server.ctx.database, project, "inactive_14d", await w.id("ann"), String(firing!.occasion))).toBe(false);
 });
