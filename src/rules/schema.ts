@@ -59,7 +59,7 @@ const rules = z.discriminatedUnion(
       stalled_after: duration.optional(),
       final_step: z.string().min(1).optional(),
     }),
-    z.strictObject({ ...common, kind: z.literal("trial_expiring"), days_before: z.number().int().min(0).max(365).optional() }),
+    z.strictObject({ ...common, kind: z.literal("trial_expiring"), days_before: z.number().int().min(1).max(365).optional() }),
     z.strictObject({ ...common, kind: z.literal("payment_failed"), grace: duration.optional() }),
     z.strictObject({
       ...common,

@@ -103,6 +103,8 @@ test("rule parameters are validated at config load, with the key path", () => {
   };
   expect(bad(`id = "x"\nkind = "inactivity"\ninactive_for = "soon"`)).toContain("projects[0].rules[0].inactive_for");
   expect(bad(`id = "x"\nkind = "nope"`)).toContain("projects[0].rules[0].kind");
+  // 0 days before the end would never match (the trial ends within the next 0 days: never).
+  expect(bad(`id = "x"\nkind = "trial_expiring"\ndays_before = 0`)).toContain("projects[0].rules[0].days_before: expected at least 1");
   expect(bad(`id = "x"\nkind = "custom"`)).toContain("projects[0].rules[0].event");
   expect(bad(`id = "x"\nkind = "custom"\nevent = "e"\nwhere = { a = { between = 1 } }`)).toContain("projects[0].rules[0].where");
   expect(bad(`id = "win_back"\nenabled = false`)).toBe(""); // a default rule's id: kind may be left out
