@@ -93,14 +93,21 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
       setTrialEnd(u, t, numb(p.days_left));
       return {};
     case "subscription_changed": {
-      if (u.billingChangedAt !== null && t < u.billingChangedAt) return {};
+      if (u.billingChangedAt !== null && t < u.billingChangedAt) {
+        // Older than the latest billing change: it sets no billing field, but a paid one says the user was
+        // subscribed then — judged where it belongs in time, like any late stage event (moveStage).
+        return typeof p.mrr === "number" && p.mrr > 0 ? { stage: moveStage(u, "active", t, true) } : {};
+      }
       u.plan = str(p.to) ?? u.plan;
       if (typeof p.interval === "string") u.interval = p.interval;
       if (typeof p.mrr === "number") u.mrr = p.mrr;
       u.billingChangedAt = t;
       u.full = true;
       // mrr absent keeps the user's current mrr: a plan change of a paying (or past_due) user is still paid.
-      return (u.mrr ?? 0) > 0 ? { stage: moveStage(u, "active", t, true) } : {};
+      // SPEC §4: past_due lasts "until the next subscription_changed" — a move to a free plan (mrr 0) ends it too,
+      // as `active` on the free plan (the `paying` audience also requires mrr > 0).
+      if ((u.mrr ?? 0) > 0 || u.stage === "past_due") return { stage: moveStage(u, "active", t, true) };
+      return {};
     }
     case "subscription_cancelled": {
       if (u.billingChangedAt !== null && t < u.billingChangedAt && (u.mrr ?? 0) > 0) return {};

@@ -150,6 +150,18 @@ test("an event claiming a far-future time does not pin last_seen_at there (a Seg
   expect(q!.detail).toContain("more than 24 h after");
 });
 
+test("past_due ends with the next subscription_changed, a move to a free plan (mrr 0) included — in either arrival order", async () => {
+  const events: [string, string, Record<string, unknown>?][] = [
+    ["subscription_changed", "2026-01-01T00:00:00Z", { to: "pro", mrr: 1000 }],
+    ["payment_failed", "2026-01-10T00:00:00Z", { reason: "card_declined" }],
+    ["subscription_changed", "2026-01-11T00:00:00Z", { from: "pro", to: "free", mrr: 0 }],
+  ];
+  for (const [ext, order] of [["pd-in-order", events], ["pd-reversed", [...events].reverse()]] as const) {
+    const u = await run(ext, order);
+    expect({ ext, stage: u.stage, plan: u.plan, mrr: u.mrr }).toEqual({ ext, stage: "active", plan: "free", mrr: 0 });
+  }
+});
+
 test("in-order events still only move forward in rank, except a paid subscription_changed", async () => {
   const u = await run("rank", [
     ["subscription_changed", "2026-01-01T00:00:00Z", { to: "pro", mrr: 100 }],
