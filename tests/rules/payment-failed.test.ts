@@ -32,3 +32,19 @@ test("payment_failed fires once per failure still open after the grace period", 
   const project = w.server.ctx.config.projects[0]!;
   expect(await ruleStillHolds(w.server.ctx.database, project, "payment_failed", await w.id("ann"), String(firings[1]!.occasion), w.clock.now())).toBe(false);
 });
+
+test("retries of one dunning sequence send one email, and a retry failing before it goes out does not cancel it", async () => {
+  const w = await startWorld();
+  await signUp(w, "ann");
+  await w.track("ann", "subscription_changed", { to: "pro", mrr: 4900 });
+  await w.track("ann", "payment_failed", { reason: "card_declined" });
+  expect(await w.after(61 * MINUTE, "payment_failed")).toEqual(["ann"]);
+  const [firing] = await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'payment_failed'");
+  // The billing provider retries: a second failure while the user is still past_due.
+  await w.track("ann", "payment_failed", { reason: "card_declined" });
+  const project = w.server.ctx.config.projects[0]!;
+  await w.settle();
+  expect(await ruleStillHolds(w.server.ctx.database, project, "payment_failed", await w.id("ann"), String(firing!.occasion), w.clock.now())).toBe(true);
+  expect(await w.after(2 * DAY, "payment_failed")).toEqual([]);
+  expect(await w.sql("SELECT count(*) AS n FROM rule_firings WHERE rule_id = 'payment_failed'")).toEqual([{ n: 1 }]);
+});

@@ -5,8 +5,8 @@ import type { KindModule } from "./types";
  * SPEC §7 #4: a `payment_failed` with no `subscription_changed` after it for `grace`. Once per failure (the
  * occasion is the failure's event id).
  *
- * Only the user's latest failure counts (retries of a dunning sequence supersede each other), and only users
- * still `past_due`: the stage a failure sets "until the next subscription_changed" (SPEC §4). A user who
+ * Only the user's latest failure counts, and once per dunning sequence: retries while the user stays past_due
+ * supersede each other and send nothing more once the rule fired. Only users still `past_due`: the stage a failure sets "until the next subscription_changed" (SPEC §4). A user who
  * cancelled meanwhile gets the cancellation rules instead. Driving from the stage index and reading each user's
  * latest failure from the (user, name, time) index keeps this to a few index probes per past-due user.
  */
@@ -14,9 +14,18 @@ export const paymentFailed: KindModule<"payment_failed"> = {
   kind: "payment_failed",
   scansUsers: true,
   candidates(rule, ctx) {
+    // One email per dunning sequence: not again while the user stays past_due after this rule emailed them.
+    const thisSpell = sql`rf.project_id = ${ctx.projectId} AND rf.rule_id = ${ctx.ruleId} AND rf.user_id = u.id AND rf.fired_at >= u.stage_changed_at`;
+    if (ctx.mode === "check") {
+      // The pre-send check of that email: the user is still past_due (no subscription_changed since), whichever
+      // retry failed last.
+      return sql`SELECT u.id AS user_id, rf.occasion AS occasion, NULL AS event_id
+        FROM tracked_users u JOIN rule_firings rf ON ${thisSpell}
+        WHERE ${ctx.eligible} AND u.stage = 'past_due'`;
+    }
     const latest = sql`SELECT u.id AS user_id,
         (SELECT max(e.occurred_at) FROM events e WHERE e.user_id = u.id AND e.name = 'payment_failed') AS failed_at
-      FROM tracked_users u WHERE ${ctx.eligible} AND u.stage = 'past_due'`;
+      FROM tracked_users u WHERE ${ctx.eligible} AND u.stage = 'past_due' AND NOT EXISTS (SELECT 1 FROM rule_firings rf WHERE ${thisSpell})`;
     // MATERIALIZED: computed once per user, not re-evaluated wherever the outer query mentions the column.
     return sql`WITH f AS MATERIALIZED (${latest}),
       p AS MATERIALIZED (SELECT f.user_id,
