@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { audienceSchema } from "../audiences/schema";
+import { isEmail } from "../ingest/rules";
 import { ruleSchema } from "../rules/schema";
 import { clockTime, cronExpression, duration, slug, timerDuration, timeZone, WEEKDAYS } from "./types";
 
@@ -14,7 +15,10 @@ export const listenSchema = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'an address "host:port", e.g. "127.0.0.1:8080"', abort: true })
   .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65_535, { error: 'an address "host:port" with a port from 0 to 65535' });
 
-const url = z.string().refine((s) => URL.canParse(s), { error: "an absolute URL" });
+/** Where people's browsers go (unsubscribe and click links, the dashboard): only http(s) makes sense there. */
+const publicUrl = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { error: 'an absolute http(s) URL like "https://vf.example.com"' });
+/** What a From or Reply-To header holds: "jane@acme.io" or "Jane at Acme <jane@acme.io>". */
+const mailbox = z.string().refine((s) => isEmail(/<([^<>]*)>\s*$/.exec(s)?.[1] ?? s.trim()), { error: 'an address like "jane@acme.io" or "Jane at Acme <jane@acme.io>"' });
 /** Where Vibefollow itself makes HTTP requests (webhooks, the drafting model): only http(s) can be delivered to. */
 const httpUrl = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { error: 'an absolute http(s) URL like "https://example.com/hook"' });
 
@@ -46,7 +50,7 @@ const webhookSchema = z.strictObject({
 
 const smtpSchema = z.strictObject({
   url: z.string().regex(/^smtps?:\/\//, { error: 'an SMTP URL like "smtps://user:pass@host:465"' }),
-  from: z.string().optional(),
+  from: mailbox.optional(),
   max_connections: z.number().int().positive().default(5),
 });
 
@@ -60,7 +64,7 @@ export const projectSchema = z.strictObject({
   frequency_cap: z
     .strictObject({ per_day: z.number().int().min(0).default(1), per_week: z.number().int().min(0).default(3) })
     .default({ per_day: 1, per_week: 3 }),
-  sender: z.strictObject({ from: z.string().min(3).optional(), reply_to: z.string().optional() }).default({}),
+  sender: z.strictObject({ from: mailbox.optional(), reply_to: mailbox.optional() }).default({}),
   retention_days: z.number().int().min(0).default(0),
   buffer_ttl: duration.default(7 * 86_400_000),
   churn_grace: duration.default(14 * 86_400_000),
@@ -74,7 +78,7 @@ export const projectSchema = z.strictObject({
 
 export const configSchema = z.strictObject({
   server: z
-    .strictObject({ listen: listenSchema.default("127.0.0.1:8080"), public_url: url.optional() })
+    .strictObject({ listen: listenSchema.default("127.0.0.1:8080"), public_url: publicUrl.optional() })
     .default({ listen: "127.0.0.1:8080" }),
   database: z
     .strictObject({

@@ -34,6 +34,8 @@ describe("check-config on broken configs", () => {
     ["bad enum", '[database]\nsynchronous = "sometimes"\n', 'database.synchronous: expected one of "full", "normal", found string "sometimes"'],
     ["bad listen", '[server]\nlisten = "localhost"\n', 'server.listen: expected an address "host:port", e.g. "127.0.0.1:8080", found string "localhost"'],
     ["bad database url", '[database]\nurl = "./data/x.db"\n', 'database.url: expected a "file:" path or a libsql://, http(s):// URL, found string "./data/x.db"'],
+    ["sender not an address", '[[projects]]\nid = "acme"\nsender = { from = "not an address at all" }\n', 'projects[0].sender.from: expected an address like "jane@acme.io" or "Jane at Acme <jane@acme.io>", found string "not an address at all"'],
+    ["public_url not http(s)", '[server]\npublic_url = "javascript:alert(1)"\n', 'server.public_url: expected an absolute http(s) URL like "https://vf.example.com", found string "javascript:alert(1)"'],
     ["database url without a path", '[database]\nurl = "file:"\n', 'database.url: expected a "file:" path or a libsql://, http(s):// URL, found string "file:"'],
     ["a positive number given 0", "[ingest]\nbackfill_queue_limit = 0\n", "ingest.backfill_queue_limit: expected more than 0, found number 0"],
     ["a whole number given a fraction", "[normaliser]\nbatch_size = 1.5\n", "normaliser.batch_size: expected a whole number, found number 1.5"],
