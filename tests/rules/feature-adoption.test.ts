@@ -26,3 +26,11 @@ test("first_feature waits for `after` since sign-up", async () => {
   expect(await w.after(2 * DAY, "first_feature")).toEqual([]);
   expect(await w.after(DAY + HOUR, "first_feature")).toEqual(["ann"]);
 });
+
+test("first_feature skips users who cancelled or churned (the cancellation rules are theirs)", async () => {
+  const w = await startWorld();
+  for (const u of ["ann", "bob"]) await signUp(w, u);
+  await w.track("bob", "subscription_changed", { to: "pro", mrr: 100 });
+  await w.track("bob", "subscription_cancelled", { reason: "too_expensive" });
+  expect(await w.after(3 * DAY + HOUR, "first_feature")).toEqual(["ann"]);
+});
