@@ -101,13 +101,11 @@ export function parseConfig(raw: unknown, file?: string, env = process.env): Con
   const result = configSchema.safeParse(interpolated);
   if (!result.success) problems.push(...result.error.issues.map((i) => describeIssue(i, interpolated)).filter((p) => !unset.has(p.path)));
   // Read from the tree as written, so they are reported beside the other problems, not only once those are fixed.
-  problems.push(...duplicateIds(interpolated), ...checkAudienceReferences(interpolated));
+  problems.push(...duplicateIds(interpolated), ...checkAudienceReferences(interpolated), ...checkTemplates(interpolated));
   dedupe(problems);
   if (problems.length > 0 || !result.success) throw new ConfigError(file, problems);
   const config = result.data;
   if (config.projects.length === 0) config.projects.push(projectSchema.parse({ id: "default", name: "Default" }));
-  problems.push(...checkTemplates(config));
-  if (problems.length > 0) throw new ConfigError(file, problems);
   return config;
 }
 

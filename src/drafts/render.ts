@@ -1,6 +1,5 @@
 import { Liquid } from "liquidjs";
 import type { ConfigProblem } from "../config/load";
-import type { Config } from "../config/schema";
 import type { TemplateSet } from "./default-templates";
 import { escapeHtml } from "../lib/html";
 
@@ -84,13 +83,17 @@ export function templateError(source: string, html = false): string | undefined 
 }
 
 /** Checks every rule template in the config (called from config/load.ts), one problem per broken template. */
-export function checkTemplates(config: Config): ConfigProblem[] {
+export function checkTemplates(tree: unknown): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  config.projects.forEach((project, i) => {
-    project.rules.forEach((rule, j) => {
+  // Read from the config tree as written (not the validated config), so a template's problem is reported beside
+  // the others instead of only once those are fixed.
+  const list = (value: unknown): Record<string, unknown>[] => (Array.isArray(value) ? value.filter((v) => v !== null && typeof v === "object") : []);
+  list((tree as { projects?: unknown } | null)?.projects).forEach((project, i) => {
+    list(project.rules).forEach((rule, j) => {
+      const template = rule.template !== null && typeof rule.template === "object" ? (rule.template as Record<string, unknown>) : {};
       for (const part of ["subject", "text", "html"] as const) {
-        const source = rule.template?.[part];
-        if (source === undefined) continue;
+        const source = template[part];
+        if (typeof source !== "string") continue;
         const error = templateError(source, part === "html");
         if (error) {
           problems.push({

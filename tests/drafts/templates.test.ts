@@ -66,6 +66,17 @@ test("a broken template stops the config with its path and rule id", () => {
   expect(error!.problems[1]!.found).toContain("no_such_filter");
 });
 
+test("a broken template is reported beside the config's other problems, not only once they are fixed", () => {
+  const toml = `[server]\nlisten = 8080\n[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "welcome"\ntemplate = { subject = "Hi {{ user.name " }\n`;
+  let error: ConfigError | undefined;
+  try {
+    parseConfigText(toml, "bad.toml");
+  } catch (e) {
+    error = e as ConfigError;
+  }
+  expect(error!.problems.map((p) => p.path).sort()).toEqual(["projects[0].rules[0].template.subject", "server.listen"]);
+});
+
 test("templates see user traits, the triggering event and either spelling of keys", async () => {
   const tpl = `[[projects.rules]]\nid = "welcome"\ntemplate = { subject = "{{ user.company }} on {{ event.properties.plan }}", text = "Plan {{ event.plan }} via {{ event.properties.source }}; team {{ user.teamSize }}/{{ user.traits.team_size }}; {{ rule.id }} for {{ project.name }}" }\n`;
   const w = await startWorld(ONLY_WELCOME.replace(/\[\[projects\.rules\]\]\nid = "onboarding_stalled"/, `${tpl}[[projects.rules]]\nid = "onboarding_stalled"`));
