@@ -96,7 +96,8 @@ export function action(req: DashboardRequest, path: string, label: string, opts:
 export function page(req: DashboardRequest, title: string, body: Html): Html {
   const path = req.url.pathname.replace(/^\/dashboard/, "");
   const section = "/" + (path.split("/")[1] ?? "");
-  const notice = NOTICES[req.url.searchParams.get("notice") ?? ""];
+  const key = req.url.searchParams.get("notice") ?? "";
+  const notice = Object.hasOwn(NOTICES, key) ? NOTICES[key as keyof typeof NOTICES] : undefined; // not `constructor`
   const projects = req.ctx.config.projects;
   return html`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${title} · Vibefollow</title><style>${STYLE}</style></head><body>

@@ -32,15 +32,22 @@ function maskWord(word: string): string {
  */
 const NOT_PERSON = new Set(["plan", "feature", "company", "org", "organization", "organisation", "workspace", "team", "product", "event", "file", "project", "app", "domain", "host", "step", "page", "template", "campaign", "source", "rule", "audience", "browser", "os", "device", "country", "city", "region", "tier", "package", "repo", "branch", "channel", "group", "integration", "provider", "model", "path", "screen", "category", "tag", "field"]);
 
+/** Keys of contact details, whatever the value looks like (`email_address`, `contactEmail`, `phone`, …). */
+const CONTACT = /email|mail|phone|mobile|contact/;
+
 function isPiiKey(key: string): boolean {
   const k = key.replace(/[_\-\s.]/g, "").toLowerCase();
-  if (k.endsWith("email")) return true;
+  if (CONTACT.test(k)) return true;
   return k.endsWith("name") && !NOT_PERSON.has(k.slice(0, -"name".length));
 }
 
-/** A JSON value with every email/name-like key masked (payloads and traits shown to viewers). */
+/** Something that reads as an email address, under any key. */
+const looksLikeEmail = (v: string) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v.trim());
+
+/** A JSON value with every email/name-like key (and every email-like value) masked, for viewers. */
 export function maskJson(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(maskJson);
+  if (typeof value === "string") return looksLikeEmail(value) ? maskEmail(value) : value;
   if (value === null || typeof value !== "object") return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
@@ -49,16 +56,47 @@ export function maskJson(value: unknown): unknown {
   return out;
 }
 
+/** Whose strings a draft's text may hold: the user's email and name columns, and their traits (JSON text). */
+export type Person = { email: string | null | undefined; name: string | null | undefined; traits?: string | null };
+
+/** Every string under an email/name-like key of the traits (`first_name`, `last_name`, `nickname`…), where templates
+ * pick a name from. */
+function traitSecrets(traits: string | null | undefined): string[] {
+  if (!traits) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(traits);
+  } catch {
+    return [];
+  }
+  const found: string[] = [];
+  const walk = (v: unknown) => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (v === null || typeof v !== "object") return;
+    for (const [k, x] of Object.entries(v)) {
+      if (isPiiKey(k) && typeof x === "string") found.push(x);
+      else walk(x);
+    }
+  };
+  walk(value);
+  return found;
+}
+
 /**
- * Replaces occurrences of a user's email and name inside free text (draft bodies shown to viewers) — also in
- * their HTML-escaped form, which is how an HTML body holds `D'Arcy` (`D&#39;Arcy`) or `<b>`.
+ * Replaces occurrences of a user's email and names inside free text (draft bodies shown to viewers) — the name
+ * column and the name-like traits a template may use (`first_name`) — also in their HTML-escaped form, which is
+ * how an HTML body holds `D'Arcy` (`D&#39;Arcy`) or `<b>`.
  */
-export function maskText(text: string, email: string | null | undefined, name: string | null | undefined): string {
+export function maskText(text: string, person: Person): string {
   let out = text;
   const replace = (secret: string, masked: string) => {
     for (const form of new Set([secret, escapeHtml(secret)])) out = out.split(form).join(form === secret ? masked : escapeHtml(masked));
   };
-  if (email) replace(email, maskEmail(email));
-  if (name) for (const part of name.trim().split(/\s+/).filter((p) => p.length > 1)) replace(part, maskName(part));
+  const secrets = [person.email, person.name, ...traitSecrets(person.traits)].filter((x): x is string => Boolean(x));
+  // Longest first, so that "Ann Lee" is masked whole before "Ann" alone.
+  for (const secret of secrets.sort((a, b) => b.length - a.length)) {
+    if (secret.includes("@")) replace(secret, maskEmail(secret));
+    else for (const part of secret.trim().split(/\s+/).filter((p) => p.length > 1)) replace(part, maskName(part));
+  }
   return out;
 }

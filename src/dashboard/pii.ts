@@ -1,4 +1,4 @@
-import { maskEmail, maskJson, maskName, maskText } from "./mask";
+import { maskEmail, maskJson, maskName, maskText, type Person } from "./mask";
 import { isViewer, type DashboardRequest } from "./request";
 
 /** Email, name and JSON as the session may see them: admins in full, viewers masked (SPEC §11). */
@@ -25,7 +25,7 @@ export function shownJson(req: DashboardRequest, text: string): string {
  * Draft and message text as the session may see it. For viewers, also the recipient's signed links
  * (unsubscribe, tracking): a viewer must not be able to unsubscribe someone by following one.
  */
-export function shownText(req: DashboardRequest, text: string, email: string | null | undefined, name: string | null | undefined): string {
+export function shownText(req: DashboardRequest, text: string, person: Person): string {
   if (!isViewer(req)) return text;
-  return maskText(text, email, name).replace(/\/(u|t\/o|t\/c)\/[A-Za-z0-9._~-]+/g, "/$1/…");
+  return maskText(text, person).replace(/\/(u|t\/o|t\/c)\/[A-Za-z0-9._~-]+/g, "/$1/…");
 }

@@ -1,6 +1,7 @@
 import type { Row } from "@libsql/client";
 import type { Database } from "../db/client";
 import { now } from "../lib/clock";
+import type { Person } from "./mask";
 
 /** Dashboard reads that no other capability exports. All on the read connection: never behind the writer. */
 
@@ -121,8 +122,8 @@ export type MessageRow = {
   error: string | null;
   createdAt: number;
   sentAt: number | null;
-  userName: string | null;
-  userEmail: string | null;
+  /** The recipient user, for masking a viewer's view of the subject. */
+  user: Person;
 };
 
 export async function listMessages(database: Database, filter: { projectId: string; userId?: number; transport?: string; limit?: number }): Promise<MessageRow[]> {
@@ -132,7 +133,7 @@ export async function listMessages(database: Database, filter: { projectId: stri
   if (filter.transport) (where.push("m.transport = ?"), args.push(filter.transport));
   const rs = await database.read({
     sql: `SELECT m.id, m.draft_id, m.rule_id, m.to_address, m.subject, m.transport, m.state, m.is_test, m.attempts, m.error,
-                 m.created_at, m.sent_at, u.name AS user_name, u.email AS user_email
+                 m.created_at, m.sent_at, u.name AS user_name, u.email AS user_email, u.traits AS user_traits
           FROM messages m LEFT JOIN tracked_users u ON u.id = m.user_id
           WHERE ${where.join(" AND ")} ORDER BY m.created_at DESC, m.id DESC LIMIT ?`,
     args: [...args, filter.limit ?? 100],
@@ -150,8 +151,7 @@ export async function listMessages(database: Database, filter: { projectId: stri
     error: s(r.error),
     createdAt: Number(r.created_at),
     sentAt: n(r.sent_at),
-    userName: s(r.user_name),
-    userEmail: s(r.user_email),
+    user: { email: s(r.user_email), name: s(r.user_name), traits: s(r.user_traits) },
   }));
 }
 
@@ -161,16 +161,16 @@ export async function messageEml(database: Database, projectId: string, id: stri
 }
 
 /** Names of the given users (to mask them inside draft subjects shown to viewers). */
-export async function namesOf(database: Database, userIds: readonly number[]): Promise<Map<number, string>> {
+/** The people behind drafts (email, name, traits), so a viewer's list can mask them inside subjects. */
+export async function peopleOf(database: Database, userIds: readonly number[]): Promise<Map<number, Person>> {
   const ids = [...new Set(userIds)].slice(0, 1000);
   if (ids.length === 0) return new Map();
-  const rs = await database.read({ sql: `SELECT id, name FROM tracked_users WHERE id IN (${ids.map(() => "?").join(",")}) AND name IS NOT NULL`, args: ids });
-  return new Map(rs.rows.map((r) => [Number(r.id), String(r.name)]));
+  const rs = await database.read({ sql: `SELECT id, email, name, traits FROM tracked_users WHERE id IN (${ids.map(() => "?").join(",")})`, args: ids });
+  return new Map(rs.rows.map((r) => [Number(r.id), { email: s(r.email), name: s(r.name), traits: s(r.traits) }]));
 }
 
-export async function userNameOf(database: Database, userId: number): Promise<{ email: string | null; name: string | null }> {
-  const rs = await database.read({ sql: "SELECT email, name FROM tracked_users WHERE id = ?", args: [userId] });
-  return { email: s(rs.rows[0]?.email), name: s(rs.rows[0]?.name) };
+export async function personOf(database: Database, userId: number): Promise<Person> {
+  return (await peopleOf(database, [userId])).get(userId) ?? { email: null, name: null };
 }
 
 /** The dashboard's autopilot switch for a project: null follows the config. */

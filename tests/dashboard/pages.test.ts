@@ -103,6 +103,29 @@ test("a viewer sees no name that HTML escaping changed (D'Arcy), nor one under a
   expect(await (await admin.get(`/dashboard/drafts/${id}?project=acme`)).text()).toContain("D&amp;#39;Arcy");
 });
 
+test("a viewer sees no name a template took from traits (first_name), no contact trait, no reject reason in clear", async () => {
+  await site.identify("yq", { email: "yolanda.q@corp.example", traits: { first_name: "Yolanda", last_name: "Quixote", email_address: "alt.address@hidden.example", contact: "secret.person@hidden.example" } });
+  await site.track("yq", "user_signed_up", { plan: "free", source: "test" });
+  await site.process(true);
+  const id = String((await draftOf("yq"))!.id);
+  const leaks = (page: string) => ["Yolanda", "Quixote", "yolanda.q", "alt.address", "secret.person"].filter((s) => page.includes(s));
+  for (const path of [`/dashboard/drafts/${id}?project=acme`, "/dashboard/drafts?project=acme", "/dashboard/users/yq?project=acme"]) {
+    const page = await (await viewer.get(path)).text();
+    expect({ path, leaks: leaks(page) }).toEqual({ path, leaks: [] });
+  }
+  expect(await (await admin.get(`/dashboard/drafts/${id}?project=acme`)).text()).toContain("Yolanda");
+  // A reject reason naming the person is masked like the rest of the page.
+  expect((await admin.post(`/dashboard/drafts/${id}/reject`, { project: "acme", _csrf: admin.csrf, reason: "Yolanda (yolanda.q@corp.example) asked us to stop" })).status).toBe(303);
+  expect(leaks(await (await viewer.get(`/dashboard/drafts/${id}?project=acme`)).text())).toEqual([]);
+});
+
+test("a notice name that is not one (constructor, __proto__) shows nothing", async () => {
+  for (const notice of ["constructor", "toString", "__proto__"]) {
+    const page = await (await admin.get(`/dashboard?project=acme&notice=${notice}`)).text();
+    expect({ notice, native: page.includes("native code") || page.includes("[object Object]") }).toEqual({ notice, native: false });
+  }
+});
+
 test("a viewer's draft page masks the recipient inside the body too", async () => {
   await site.identify("zed", { email: "zed.zulu@example.com", traits: { name: "Zed Zulu" } });
   await site.track("zed", "user_signed_up", { plan: "free", source: "test" });

@@ -4,17 +4,18 @@ import { ApiError } from "../../lib/errors";
 import { html, type Html } from "../html";
 import { action, hidden, link, page, pager, time, userPath } from "../layout";
 import { shownEmail, shownText } from "../pii";
-import { namesOf, userNameOf } from "../queries";
+import type { Person } from "../mask";
+import { peopleOf, personOf } from "../queries";
 import { actorOf, field, htmlResponse, isViewer, pageOffset, redirect, type DashboardRequest } from "../request";
 
 /** Drafts (SPEC §11): the review queue sorted by deadline; approve, edit, reject, reschedule, test send. */
-/** `names` (user id → name) lets a viewer's list show subjects with the recipient's name masked. */
-export function draftRows(req: DashboardRequest, drafts: DraftView[], names: Map<number, string> = new Map()): Html {
+/** `people` (user id → email, name, traits) lets a viewer's list show subjects with the recipient masked. */
+export function draftRows(req: DashboardRequest, drafts: DraftView[], people: Map<number, Person> = new Map()): Html {
   if (drafts.length === 0) return html`<p class="muted">No drafts.</p>`;
   return html`<table data-section="drafts"><thead><tr><th>Deadline</th><th>State</th><th>Rule</th><th>To</th><th>Subject</th><th></th></tr></thead><tbody>
 ${drafts.map(
   (d) => html`<tr data-draft="${d.id}"><td>${time(d.deadline)}</td><td><span class="badge">${d.state}</span></td><td>${d.ruleId}</td>
-<td>${shownEmail(req, d.email)}</td><td><a href="${link(req, `/drafts/${d.id}`)}">${shownText(req, d.subject, d.email, names.get(d.userId))}</a></td>
+<td>${shownEmail(req, d.email)}</td><td><a href="${link(req, `/drafts/${d.id}`)}">${shownText(req, d.subject, people.get(d.userId) ?? { email: d.email, name: null })}</a></td>
 <td>${d.state === "pending_review" ? action(req, `/drafts/${d.id}/approve`, "Approve", { cls: "primary" }) : ""}</td></tr>`,
 )}</tbody></table>`;
 }
@@ -28,12 +29,12 @@ export async function showDrafts(req: DashboardRequest): Promise<Response> {
   const offset = pageOffset(req);
   const found = await listDrafts(req.ctx.database, { projectId: req.project.id, state, limit: DRAFTS_PAGE + 1, offset });
   const drafts = found.slice(0, DRAFTS_PAGE);
-  const names = isViewer(req) ? await namesOf(req.ctx.database, drafts.map((d) => d.userId)) : new Map<number, string>();
+  const people = isViewer(req) ? await peopleOf(req.ctx.database, drafts.map((d) => d.userId)) : new Map<number, Person>();
   const tabs = html`<div class="row">${[...DRAFT_STATES, "all"].map(
     (s) => html`<a class="btn" href="${link(req, "/drafts", { state: s })}" ${s === (state ?? "all") ? html`aria-current="page" style="font-weight:700"` : ""}>${s.replace("_", " ")}</a>`,
   )}</div>`;
   const more = pager(req, "/drafts", { state: state ?? "all" }, offset, DRAFTS_PAGE, found.length > DRAFTS_PAGE);
-  return htmlResponse(page(req, state === "pending_review" ? "Review queue" : "Drafts", html`${tabs}${draftRows(req, drafts, names)}${more}`));
+  return htmlResponse(page(req, state === "pending_review" ? "Review queue" : "Drafts", html`${tabs}${draftRows(req, drafts, people)}${more}`));
 }
 
 async function draftOf(req: DashboardRequest): Promise<DraftView> {
@@ -44,8 +45,8 @@ async function draftOf(req: DashboardRequest): Promise<DraftView> {
 
 export async function showDraft(req: DashboardRequest): Promise<Response> {
   const draft = await draftOf(req);
-  const [history, person] = await Promise.all([draftHistoryOf(req.ctx.database, draft.id), userNameOf(req.ctx.database, draft.userId)]);
-  const text = (s: string) => shownText(req, s, person.email, person.name);
+  const [history, person] = await Promise.all([draftHistoryOf(req.ctx.database, draft.id), personOf(req.ctx.database, draft.userId)]);
+  const text = (s: string) => shownText(req, s, person);
   const open = draft.state === "pending_review" || draft.state === "scheduled";
   const admin = req.session.role === "admin";
   const editing = admin && open
@@ -65,7 +66,7 @@ export async function showDraft(req: DashboardRequest): Promise<Response> {
     : "";
   const body = html`<p><span class="badge" data-state="${draft.state}">${draft.state}</span> · rule <strong>${draft.ruleId}</strong> (${draft.ruleKind}) ·
 to ${shownEmail(req, draft.email)} · user <a href="${link(req, userPath(draft.externalUserId ?? ""))}">${draft.externalUserId ?? "?"}</a></p>
-<p>Created ${time(draft.createdAt)} · deadline <strong>${time(draft.deadline)}</strong> · send at ${time(draft.sendAt)} (${draft.timeZone}) · made by ${draft.source}${draft.reason ? html` · reason: ${draft.reason}` : ""}</p>
+<p>Created ${time(draft.createdAt)} · deadline <strong>${time(draft.deadline)}</strong> · send at ${time(draft.sendAt)} (${draft.timeZone}) · made by ${draft.source}${draft.reason ? html` · reason: ${text(draft.reason)}` : ""}</p>
 <div class="row">${draft.state === "pending_review" ? action(req, `/drafts/${draft.id}/approve`, "Approve", { cls: "primary" }) : ""}</div>
 <h2>Subject</h2><pre data-section="subject">${text(draft.subject)}</pre>
 <h2>Text</h2><pre data-section="text">${text(draft.text)}</pre>

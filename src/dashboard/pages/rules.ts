@@ -22,7 +22,8 @@ function parameters(rule: ResolvedRule): string {
 
 export async function showRules(req: DashboardRequest): Promise<Response> {
   const rules = resolveRules(req.project);
-  const runs = await listRuns(req.ctx.database, 20);
+  // Runs that covered this project (a run for another project alone, e.g. `evaluate --project beta`, is not its).
+  const runs = (await listRuns(req.ctx.database, 100)).filter((r) => r.rules.some((o) => o.project === req.project.id)).slice(0, 20);
   const last = runs.find((r) => r.status !== "running");
   const outcome = (ruleId: string) => last?.rules.find((o) => o.project === req.project.id && o.rule === ruleId);
   const body = html`<div class="row">${action(req, "/rules/evaluate", "Evaluate now", { cls: "primary" })}

@@ -70,7 +70,7 @@ ${user.paused ? action(req, `${path}/resume`, "Resume emails") : action(req, `${
 <table data-section="events"><thead><tr><th>When</th><th>Event</th><th>Properties</th></tr></thead><tbody>
 ${events.map((e) => html`<tr><td>${time(e.occurredAt)}</td><td>${e.name}</td><td><pre>${shownJson(req, e.properties)}</pre></td></tr>`)}
 </tbody></table>
-<h2>Drafts</h2>${draftRows(req, drafts, new Map(user.name ? [[user.id, user.name]] : []))}
+<h2>Drafts</h2>${draftRows(req, drafts, new Map([[user.id, { email: user.email, name: user.name, traits: user.traits }]]))}
 <h2>Messages</h2>${messageRows(req, messages)}`;
   return htmlResponse(page(req, `User ${user.externalUserId}`, body));
 }
