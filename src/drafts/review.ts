@@ -27,13 +27,25 @@ function invalidState(draft: DraftView, action: string): ApiError {
 }
 
 /**
+ * A reviewer acts on the draft as they saw it: `seen` is the `updated_at` of the page they acted from (the
+ * dashboard sends it). If the draft changed since — another reviewer's edit, a redraft — the action would approve
+ * or overwrite content they never saw, so it is refused.
+ */
+function checkSeen(draft: DraftView, seen: number | undefined): void {
+  if (seen !== undefined && draft.updatedAt !== seen) {
+    throw ApiError.of(409, "draft_changed", `Draft ${draft.id} changed since you opened it (edited by someone else, or redrafted): reload it and check again.`);
+  }
+}
+
+/**
  * Approves a draft waiting for review: it is sent at its deadline, or — when the deadline has already passed —
  * at once if the send window is open, else when it next opens.
  */
-export async function approveDraft(database: Database, config: Config, id: string, actor: Actor): Promise<DraftView> {
+export async function approveDraft(database: Database, config: Config, id: string, actor: Actor, seen?: number): Promise<DraftView> {
   return database.write(async (tx) => {
     const draft = await requireDraft(tx, id);
     if (draft.state !== "pending_review") throw invalidState(draft, "approved");
+    checkSeen(draft, seen);
     const project = config.projects.find((p) => p.id === draft.projectId);
     const t = now();
     const sendAt = draft.deadline > t ? draft.deadline : project ? nextWindowSlot(t, project.send_window, draft.timeZone) : t;
@@ -77,7 +89,7 @@ export type DraftEdit = { subject?: string; text?: string; html?: string };
  * Replaces the content. Without `html`, new text yields new HTML derived from it. A human edit wins over a
  * pending LLM rewrite (`drafting` becomes done). The unsubscribe footer is kept.
  */
-export async function editDraft(database: Database, id: string, edit: DraftEdit, actor: Actor): Promise<DraftView> {
+export async function editDraft(database: Database, id: string, edit: DraftEdit, actor: Actor, seen?: number): Promise<DraftView> {
   if (edit.subject !== undefined && (edit.subject.trim() === "" || edit.subject.length > 998)) {
     throw ApiError.of(422, "validation_failed", "The subject must be 1–998 characters.", "subject");
   }
@@ -85,6 +97,7 @@ export async function editDraft(database: Database, id: string, edit: DraftEdit,
   return database.write(async (tx) => {
     const draft = await requireDraft(tx, id);
     if (!OPEN.includes(draft.state)) throw invalidState(draft, "edited");
+    checkSeen(draft, seen);
     const unsubscribe = /https?:\/\/\S+\/u\/[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}/.exec(draft.text)?.[0] ?? "";
     const text = edit.text ?? draft.text;
     const html = edit.html ?? (edit.text !== undefined ? textToHtml(text) : draft.html);

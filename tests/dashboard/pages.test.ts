@@ -119,6 +119,27 @@ test("a viewer sees no name a template took from traits (first_name), no contact
   expect(leaks(await (await viewer.get(`/dashboard/drafts/${id}?project=acme`)).text())).toEqual([]);
 });
 
+test("two reviewers: an edit or approval made from a stale page is refused (409), not a silent overwrite", async () => {
+  const other = await signIn(site.url, ADMIN); // a second reviewer's session
+  await site.identify("lu", { email: "lu@example.com", traits: { name: "Lu" } });
+  await site.track("lu", "user_signed_up", { plan: "free", source: "test" });
+  await site.process(true);
+  const id = String((await draftOf("lu"))!.id);
+  const seenOn = async (who: typeof admin) => /name="seen" value="(\d+)"/.exec(await (await who.get(`/dashboard/drafts/${id}?project=acme`)).text())![1]!;
+  const mine = await seenOn(admin);
+  const theirs = await seenOn(other);
+  expect((await other.post(`/dashboard/drafts/${id}/edit`, { project: "acme", _csrf: other.csrf, seen: theirs, subject: "Changed by the other reviewer", text: "Their text" })).status).toBe(303);
+  // My page still shows the old content: neither my edit nor my approval may go through on it.
+  const edit = await admin.post(`/dashboard/drafts/${id}/edit`, { project: "acme", _csrf: admin.csrf, seen: mine, subject: "Mine" });
+  expect(edit.status).toBe(409);
+  expect(await edit.text()).toContain("changed since you opened it");
+  expect((await admin.post(`/dashboard/drafts/${id}/approve`, { project: "acme", _csrf: admin.csrf, seen: mine })).status).toBe(409);
+  expect((await draftOf("lu"))!).toMatchObject({ state: "pending_review", subject: "Changed by the other reviewer" });
+  // Reloaded, the approval goes through.
+  expect((await admin.post(`/dashboard/drafts/${id}/approve`, { project: "acme", _csrf: admin.csrf, seen: await seenOn(admin) })).status).toBe(303);
+  expect((await draftOf("lu"))!.state).toBe("scheduled");
+});
+
 test("a notice name that is not one (constructor, __proto__) shows nothing", async () => {
   for (const notice of ["constructor", "toString", "__proto__"]) {
     const page = await (await admin.get(`/dashboard?project=acme&notice=${notice}`)).text();

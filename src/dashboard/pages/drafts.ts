@@ -16,7 +16,7 @@ export function draftRows(req: DashboardRequest, drafts: DraftView[], people: Ma
 ${drafts.map(
   (d) => html`<tr data-draft="${d.id}"><td>${time(d.deadline)}</td><td><span class="badge">${d.state}</span></td><td>${d.ruleId}</td>
 <td>${shownEmail(req, d.email)}</td><td><a href="${link(req, `/drafts/${d.id}`)}">${shownText(req, d.subject, people.get(d.userId) ?? { email: d.email, name: null })}</a></td>
-<td>${d.state === "pending_review" ? action(req, `/drafts/${d.id}/approve`, "Approve", { cls: "primary" }) : ""}</td></tr>`,
+<td>${d.state === "pending_review" ? action(req, `/drafts/${d.id}/approve`, "Approve", { cls: "primary", fields: { seen: String(d.updatedAt) } }) : ""}</td></tr>`,
 )}</tbody></table>`;
 }
 
@@ -50,7 +50,7 @@ export async function showDraft(req: DashboardRequest): Promise<Response> {
   const open = draft.state === "pending_review" || draft.state === "scheduled";
   const admin = req.session.role === "admin";
   const editing = admin && open
-    ? html`<h2>Edit</h2><form method="post" action="${`/dashboard/drafts/${draft.id}/edit`}">${hidden(req)}
+    ? html`<h2>Edit</h2><form method="post" action="${`/dashboard/drafts/${draft.id}/edit`}">${hidden(req, { seen: String(draft.updatedAt) })}
 <label for="subject">Subject</label><input type="text" id="subject" name="subject" value="${draft.subject}" style="width:100%">
 <label for="text">Text</label><textarea id="text" name="text" rows="12">${draft.text}</textarea>
 <div class="row"><button type="submit">Save</button></div></form>
@@ -67,7 +67,7 @@ export async function showDraft(req: DashboardRequest): Promise<Response> {
   const body = html`<p><span class="badge" data-state="${draft.state}">${draft.state}</span> · rule <strong>${draft.ruleId}</strong> (${draft.ruleKind}) ·
 to ${shownEmail(req, draft.email)} · user <a href="${link(req, userPath(draft.externalUserId ?? ""))}">${draft.externalUserId ?? "?"}</a></p>
 <p>Created ${time(draft.createdAt)} · deadline <strong>${time(draft.deadline)}</strong> · send at ${time(draft.sendAt)} (${draft.timeZone}) · made by ${draft.source}${draft.reason ? html` · reason: ${text(draft.reason)}` : ""}</p>
-<div class="row">${draft.state === "pending_review" ? action(req, `/drafts/${draft.id}/approve`, "Approve", { cls: "primary" }) : ""}</div>
+<div class="row">${draft.state === "pending_review" ? action(req, `/drafts/${draft.id}/approve`, "Approve", { cls: "primary", fields: { seen: String(draft.updatedAt) } }) : ""}</div>
 <h2>Subject</h2><pre data-section="subject">${text(draft.subject)}</pre>
 <h2>Text</h2><pre data-section="text">${text(draft.text)}</pre>
 <h2>HTML preview</h2>
@@ -79,9 +79,15 @@ ${history.map((h) => html`<tr><td>${time(h.at)}</td><td>${h.from ?? ""}</td><td>
   return htmlResponse(page(req, isViewer(req) ? `Draft ${draft.id}` : `Draft: ${draft.subject}`, body));
 }
 
+/** The draft version (`updated_at`) the form was built from, when it says. */
+function seenOf(req: DashboardRequest): number | undefined {
+  const seen = Number(req.form.get("seen") ?? Number.NaN);
+  return Number.isInteger(seen) ? seen : undefined;
+}
+
 export async function postApprove(req: DashboardRequest): Promise<Response> {
   const draft = await draftOf(req);
-  await approveDraft(req.ctx.database, req.ctx.config, draft.id, actorOf(req));
+  await approveDraft(req.ctx.database, req.ctx.config, draft.id, actorOf(req), seenOf(req));
   return redirect(link(req, "/drafts", { notice: "approved" }));
 }
 
@@ -94,7 +100,7 @@ export async function postReject(req: DashboardRequest): Promise<Response> {
 
 export async function postEdit(req: DashboardRequest): Promise<Response> {
   const draft = await draftOf(req);
-  await editDraft(req.ctx.database, draft.id, { subject: req.form.get("subject") ?? undefined, text: req.form.get("text")?.replace(/\r\n/g, "\n") ?? undefined }, actorOf(req));
+  await editDraft(req.ctx.database, draft.id, { subject: req.form.get("subject") ?? undefined, text: req.form.get("text")?.replace(/\r\n/g, "\n") ?? undefined }, actorOf(req), seenOf(req));
   return redirect(link(req, `/drafts/${draft.id}`, { notice: "edited" }));
 }
 
