@@ -22,6 +22,13 @@ export async function recordDefinitions(tx: Transaction | Database, project: Pro
   });
 }
 
+/** Before a full recompute writes its first slice: until it records the new fingerprint, membership follows no
+ * definitions in full, so a recompute interrupted part-way (a crash, a stop) is redone at the next start —
+ * whatever the config then says, the one before the edit included. */
+export async function forgetDefinitions(db: Database, project: ProjectConfig): Promise<void> {
+  await db.execute({ sql: "DELETE FROM meta WHERE key = ?", args: [keyOf(project.id)] });
+}
+
 /** The configured projects whose audiences changed since their membership was last recomputed in full. */
 export async function projectsWithChangedAudiences(database: Database, config: Config): Promise<ProjectConfig[]> {
   const changed: ProjectConfig[] = [];

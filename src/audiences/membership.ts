@@ -3,7 +3,7 @@ import type { Database, Transaction } from "../db/client";
 import { Mutex } from "../lib/mutex";
 import { collectChanges, collectStale, type Scope } from "./changes";
 import { resolveAudiences, type ResolvedAudience } from "./defaults";
-import { definitionsFingerprint, recordDefinitions } from "./definitions";
+import { definitionsFingerprint, forgetDefinitions, recordDefinitions } from "./definitions";
 import { dropEventCounts, prepareEventCounts, type PreparedCounts } from "./event-counts";
 import type { UserChange } from "../pipeline";
 import { filterInputs, mayChange } from "./inputs";
@@ -171,6 +171,7 @@ async function recomputeAll(database: Database, project: ProjectConfig, at: numb
   const present = await database.read({ sql: "SELECT DISTINCT audience_id FROM audience_members WHERE project_id = ?", args: [project.id] });
   const staleAudienceIds = present.rows.map((r) => String(r.audience_id)).filter((id) => !configured.has(id));
   const counts = await prepareEventCounts(database, project.id, audiences, at);
+  await forgetDefinitions(database, project);
   try {
     // The first and last slices are open-ended so members whose user row is gone are still exited.
     for (let from = lo; from <= hi; from += chunk) {

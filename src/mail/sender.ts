@@ -17,7 +17,8 @@ export const MAX_ATTEMPTS = RETRY_DELAYS_MS.length + 1;
 
 export type SenderEnv = { database: Database; config: Config; messengers: Messengers };
 
-export type Outcome = { messageId: string; outcome: "sent" | "retry" | "failed"; detail?: string };
+/** `deferred`: claimed outside the send window (a backlog, a restart) and put back, its attempt not counted. */
+export type Outcome = { messageId: string; outcome: "sent" | "retry" | "failed" | "deferred"; detail?: string };
 
 /** What a message `delivering` at a restart is recorded with: no reply was ever read for it. */
 export const ASSUMED_DELIVERED = "reconciled: assumed delivered after restart";
@@ -147,8 +148,12 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
   try {
     // A retry may come hours after the scheduler's re-check: a pause, unsubscribe or bounce since then still
     // stops it, and the draft ends `cancelled` with the reason, as one stopped before its first attempt would.
-    const stop = isTest ? undefined : await noLongerWanted(env, project.id, row);
-    if (stop) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, cancel: true, detail: stop } }) };
+    const check = isTest ? {} : await preSendCheck(env, project.id, row);
+    if (check.stop) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, cancel: true, detail: check.stop } }) };
+    // Due inside the window but reached after it closed (a backlog, a restart): not now, at its next opening.
+    if (check.timeZone !== undefined && !insideWindow(now(), project.send_window, check.timeZone)) {
+      return { recorded: putBack(env.database, row, nextWindowSlot(now(), project.send_window, check.timeZone)) };
+    }
     const messenger = env.messengers.forKind(String(row.transport) as "smtp" | "outbox", project);
     const beforeFinalDot = (releaseDot: () => Promise<void>) =>
       handOver(env.database, String(row.id), () => ((handedOver = true), releaseDot()));
@@ -163,19 +168,33 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
   }
 }
 
-/** Why a queued message must not go out any more, or undefined: one read per message (the sender's hot path). */
-async function noLongerWanted(env: SenderEnv, projectId: string, row: Row): Promise<string | undefined> {
+/**
+ * Before each attempt, one read (the sender's hot path): why the message must not go out any more (`stop`), and
+ * the time zone of its draft's send window (none for a message without a draft).
+ */
+async function preSendCheck(env: SenderEnv, projectId: string, row: Row): Promise<{ stop?: string; timeZone?: string }> {
   const r = (
     await env.database.read({
       sql: `SELECT EXISTS (SELECT 1 FROM suppressions WHERE project_id = ? AND email = ?) AS listed,
-                   (SELECT paused FROM tracked_users WHERE id = ?) AS paused, (SELECT suppressed FROM tracked_users WHERE id = ?) AS suppressed`,
-      args: [projectId, String(row.to_address).toLowerCase(), row.user_id, row.user_id],
+                   (SELECT paused FROM tracked_users WHERE id = ?) AS paused, (SELECT suppressed FROM tracked_users WHERE id = ?) AS suppressed,
+                   (SELECT time_zone FROM drafts WHERE id = ?) AS time_zone`,
+      args: [projectId, String(row.to_address).toLowerCase(), row.user_id, row.user_id, row.draft_id],
     })
   ).rows[0]!;
-  if (Number(r.listed)) return "the address is suppressed";
-  if (Number(r.paused)) return "the user is paused";
-  if (Number(r.suppressed)) return "the user is suppressed";
-  return undefined;
+  const timeZone = r.time_zone === null ? undefined : String(r.time_zone);
+  if (Number(r.listed)) return { stop: "the address is suppressed" };
+  if (Number(r.paused)) return { stop: "the user is paused" };
+  if (Number(r.suppressed)) return { stop: "the user is suppressed" };
+  return { timeZone };
+}
+
+/** A claimed message back to the queue until `at`, the claim's attempt not counted (nothing was sent). */
+async function putBack(database: Database, row: Row, at: number): Promise<Outcome> {
+  await database.execute({
+    sql: "UPDATE messages SET state = 'queued', attempts = attempts - 1, next_attempt_at = ?, updated_at = ? WHERE id = ? AND state = 'sending'",
+    args: [at, now(), String(row.id)],
+  });
+  return { messageId: String(row.id), outcome: "deferred", detail: `outside the send window: next opening ${new Date(at).toISOString()}` };
 }
 
 /** `sendWindow`: the project's, for a retry's time (a message of a draft never leaves outside it). */

@@ -50,3 +50,16 @@ test("after a restart with an edited, new or removed audience, membership follow
   expect(await members(running.ctx.database, "acme", "newcomers")).toEqual([]);
   await running.stop();
 });
+
+test("a recompute stopped part-way leaves no fingerprint: the next start redoes it, even for the definitions before an edit", async () => {
+  const running = await start(configWith({ pro: `{ field = "plan", eq = "pro" }` }));
+  const project = running.ctx.config.projects[0]!;
+  const key = "audience_definitions:acme";
+  const fingerprint = async () => (await running.ctx.database.read({ sql: "SELECT value FROM meta WHERE key = ?", args: [key] })).rows[0]?.value;
+  expect(await fingerprint()).toBeDefined();
+  const stopped = new AbortController();
+  stopped.abort();
+  await recomputeAudiences(running.ctx.database, project, Date.now(), { signal: stopped.signal });
+  expect(await fingerprint()).toBeUndefined();
+  await running.stop();
+});

@@ -1,6 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
-import { listDrafts, sendTestDraft } from "../../src/drafts";
-import { countMessagesByState, getMessageEml, listMessages, MAX_ATTEMPTS, RETRY_DELAYS_MS } from "../../src/mail";
+import { dispatchDue, listDrafts, sendTestDraft, type SendingEnv } from "../../src/drafts";
+import { countMessagesByState, deliverDue, getMessageEml, listMessages, MAX_ATTEMPTS, RETRY_DELAYS_MS } from "../../src/mail";
 import { HOUR, MINUTE, ONLY_WELCOME, startWorld, type World } from "../drafts/support";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink";
 
@@ -80,6 +80,24 @@ test("a retry never leaves outside the send window: it waits for the next openin
   expect(msg!.next_attempt_at).toBe(t0 + 24 * HOUR);
   w.clock.advance(RETRY_DELAYS_MS[1]);
   expect((await w.tick()).outcomes).toEqual([]);
+  w.clock.set(t0 + 24 * HOUR);
+  expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+  expect(await s.waitFor(1)).toHaveLength(1);
+});
+
+test("a message reached only after its window closed (a backlog, a restart) waits for the next opening, attempt not counted", async () => {
+  const s = await sink();
+  const w = await startWorld(`autopilot = true\nreview_window = "0s"\nsend_window = { start = "09:00", end = "09:05" }\n${ONLY_WELCOME}`, `[smtp]\nurl = "${s.url}"\n`);
+  const t0 = w.clock.now(); // 09:00 Berlin
+  const env = (w.server.ctx.services.find((x) => x.name === "sending") as unknown as { env: SendingEnv }).env;
+  await w.identify("late1", "late-window@example.com", { name: "Pat" });
+  await w.track("late1", "user_signed_up", { plan: "free", source: "test" });
+  await w.evaluate();
+  expect((await dispatchDue(env, 100)).queued).toBe(1); // queued inside the window…
+  w.clock.advance(6 * MINUTE); // …but the sender gets to it at 09:06
+  expect((await deliverDue(env, 1, 100)).map((o) => o.outcome)).toEqual(["deferred"]);
+  expect(await w.sql("SELECT state, attempts, next_attempt_at FROM messages")).toEqual([{ state: "queued", attempts: 0, next_attempt_at: t0 + 24 * HOUR }]);
+  expect(s.arrivals).toHaveLength(0);
   w.clock.set(t0 + 24 * HOUR);
   expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
   expect(await s.waitFor(1)).toHaveLength(1);
