@@ -145,14 +145,16 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
   const isTest = Boolean(Number(row.is_test));
   if (!project) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, detail: "project no longer configured" } }) };
   let handedOver = false;
+  let timeZone: string | undefined; // of the draft's send window; none for a test send or a message without a draft
   try {
     // A retry may come hours after the scheduler's re-check: a pause, unsubscribe or bounce since then still
     // stops it, and the draft ends `cancelled` with the reason, as one stopped before its first attempt would.
     const check = isTest ? {} : await preSendCheck(env, project.id, row);
     if (check.stop) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, cancel: true, detail: check.stop } }) };
+    timeZone = check.timeZone;
     // Due inside the window but reached after it closed (a backlog, a restart): not now, at its next opening.
-    if (check.timeZone !== undefined && !insideWindow(now(), project.send_window, check.timeZone)) {
-      return { recorded: putBack(env.database, row, nextWindowSlot(now(), project.send_window, check.timeZone)) };
+    if (timeZone !== undefined && !insideWindow(now(), project.send_window, timeZone)) {
+      return { recorded: putBack(env.database, row, nextWindowSlot(now(), project.send_window, timeZone)) };
     }
     const messenger = env.messengers.forKind(String(row.transport) as "smtp" | "outbox", project);
     const beforeFinalDot = (releaseDot: () => Promise<void>) =>
@@ -164,7 +166,8 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
     if (handedOver && typeof (error as { responseCode?: unknown }).responseCode !== "number") {
       return { recorded: recorder.record({ row, response: `assumed delivered: no reply after the final dot (${String((error as Error).message ?? error).slice(0, 200)})` }) };
     }
-    return { recorded: recorder.record({ row, failure: classifyFailure(error), sendWindow: project.send_window }) };
+    const window = timeZone === undefined ? undefined : { sendWindow: project.send_window, timeZone };
+    return { recorded: recorder.record({ row, failure: classifyFailure(error), window }) };
   }
 }
 
@@ -197,8 +200,9 @@ async function putBack(database: Database, row: Row, at: number): Promise<Outcom
   return { messageId: String(row.id), outcome: "deferred", detail: `outside the send window: next opening ${new Date(at).toISOString()}` };
 }
 
-/** `sendWindow`: the project's, for a retry's time (a message of a draft never leaves outside it). */
-type Result = { row: Row; response: string; failure?: undefined } | { row: Row; failure: FailureClass; response?: undefined; sendWindow?: SendWindow };
+/** The send window a retry must fall in: the project's, in the draft's time zone (a test send has none). */
+type RetryWindow = { sendWindow: SendWindow; timeZone: string };
+type Result = { row: Row; response: string; failure?: undefined } | { row: Row; failure: FailureClass; response?: undefined; window?: RetryWindow };
 
 /**
  * Group commit for delivery results: whatever finished while the previous commit was on disk goes into the
@@ -251,19 +255,16 @@ class Recorder {
 }
 
 async function applyResult(tx: Transaction, result: Result): Promise<Outcome> {
-  return result.failure ? applyFailure(tx, result.row, result.failure, result.sendWindow) : applySent(tx, result.row, result.response!);
+  return result.failure ? applyFailure(tx, result.row, result.failure, result.window) : applySent(tx, result.row, result.response!);
 }
 
 /**
  * When a retry may go: `at`, or — for a draft's message (not a test send) — the next moment inside the project's
  * send window in the draft's time zone. A retry schedule of minutes to hours would otherwise send at 3 a.m.
  */
-async function retryAt(tx: Transaction, row: Row, at: number, sendWindow: SendWindow | undefined): Promise<number> {
-  if (!sendWindow || row.draft_id === null || Number(row.is_test)) return at;
-  const draft = (await tx.execute({ sql: "SELECT time_zone FROM drafts WHERE id = ?", args: [String(row.draft_id)] })).rows[0];
-  if (!draft) return at;
-  const tz = String(draft.time_zone);
-  return insideWindow(at, sendWindow, tz) ? at : nextWindowSlot(at, sendWindow, tz);
+function retryAt(at: number, window: RetryWindow | undefined): number {
+  if (!window || insideWindow(at, window.sendWindow, window.timeZone)) return at;
+  return nextWindowSlot(at, window.sendWindow, window.timeZone);
 }
 
 async function applySent(tx: Transaction, row: Row, response: string): Promise<Outcome> {
@@ -282,7 +283,7 @@ async function applySent(tx: Transaction, row: Row, response: string): Promise<O
   return { messageId: String(row.id), outcome: "sent" };
 }
 
-async function applyFailure(tx: Transaction, row: Row, failure: FailureClass, sendWindow?: SendWindow): Promise<Outcome> {
+async function applyFailure(tx: Transaction, row: Row, failure: FailureClass, window?: RetryWindow): Promise<Outcome> {
   const id = String(row.id);
   const attempts = Number(row.attempts);
   const giveUp = failure.permanent || attempts >= MAX_ATTEMPTS;
@@ -290,7 +291,7 @@ async function applyFailure(tx: Transaction, row: Row, failure: FailureClass, se
   if (!giveUp) {
     await tx.execute({
       sql: "UPDATE messages SET state = 'queued', next_attempt_at = ?, error = ?, updated_at = ? WHERE id = ?",
-      args: [await retryAt(tx, row, t + RETRY_DELAYS_MS[attempts - 1]!, sendWindow), failure.detail, t, id],
+      args: [retryAt(t + RETRY_DELAYS_MS[attempts - 1]!, window), failure.detail, t, id],
     });
     return { messageId: id, outcome: "retry", detail: failure.detail };
   }
