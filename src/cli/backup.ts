@@ -1,4 +1,4 @@
-import { closeSync, existsSync, openSync, renameSync, rmSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { backupDatabase } from "../ops/backup";
 import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, withReadOnlyDatabase, type Command } from "./command";
@@ -10,7 +10,8 @@ export const backup: Command = {
 
 Copies the database while the server keeps running (VACUUM INTO: one consistent snapshot; it only reads, so a
 server holding the write lock does not hold it up). The copy is written to a hidden temporary file beside FILE
-and renamed to FILE once complete, so an interrupted backup never leaves a partial FILE.
+and renamed to FILE once complete, so an interrupted backup never leaves a partial FILE (the temporary files of
+a backup to the same FILE that was killed are removed by the next one).
 FILE must not exist yet; its directory must. Restore by stopping the server and putting FILE in place of the
 database file.
 
@@ -29,6 +30,7 @@ ${CONFIG_HELP}`,
     const stopCleanup = cleanUpOnSignal(temp);
     try {
       checkWritable(temp);
+      removeAbandoned(target);
       await withReadOnlyDatabase(loaded, (db) => backupDatabase(db, temp), { anySchema: true });
       // A signal that came during the (synchronous) copy is handled on this turn of the event loop: let it
       // discard the copy before it could be renamed into place.
@@ -54,6 +56,27 @@ function checkWritable(temp: string): void {
     const { code } = e as NodeJS.ErrnoException;
     const why = code === "ENOENT" || code === "ENOTDIR" ? "the directory does not exist" : code === "EACCES" || code === "EPERM" || code === "EROFS" ? "permission denied" : (e as Error).message;
     throw new Error(`cannot write the backup in ${dirname(temp)}: ${why}`);
+  }
+}
+
+/**
+ * Temporary copies of earlier backups to the same FILE whose process is gone (killed with SIGKILL, or the machine
+ * went down): each can be as big as the database, and nothing else would ever remove them.
+ */
+function removeAbandoned(target: string): void {
+  const prefix = `.${basename(target)}.`;
+  for (const name of readdirSync(dirname(target))) {
+    const pid = name.startsWith(prefix) ? /^(\d+)\.partial(-journal)?$/.exec(name.slice(prefix.length))?.[1] : undefined;
+    if (pid !== undefined && Number(pid) !== process.pid && !isRunning(Number(pid))) removeTemp(join(dirname(target), name.replace(/-journal$/, "")));
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // alive, someone else's
   }
 }
 

@@ -241,3 +241,15 @@ test("a backup stopped by SIGTERM leaves nothing at (or beside) FILE, and a retr
   expect(retry.code).toBe(0);
   expect(readdirSync(out)).toEqual(["b.db"]);
 });
+
+test("a backup removes the temporary files that a killed earlier backup to the same FILE left, and no one else's", async () => {
+  const site = await install("abandoned");
+  const out = join(site.dir, "out");
+  mkdirSync(out);
+  // A SIGKILLed backup (its process gone: no pid is this high) left its copy and journal; another file stays.
+  const dead = 4_194_305; // above Linux's pid_max
+  for (const name of [`.b.db.${dead}.partial`, `.b.db.${dead}.partial-journal`, `.other.db.${dead}.partial`, "keep.txt"]) writeFileSync(join(out, name), "x");
+  const r = await runCli(["backup", join(out, "b.db"), "--config", site.config], { cwd: site.dir });
+  expect(r.code).toBe(0);
+  expect(readdirSync(out).sort()).toEqual([`.other.db.${dead}.partial`, "b.db", "keep.txt"]);
+});
