@@ -40,6 +40,8 @@ export class Database {
     readonly client: Client,
     readonly readClient: Client,
     readonly url: string,
+    /** The write connection's `synchronous` setting, as opened (`database.synchronous`). */
+    readonly synchronous: "full" | "normal" = "full",
   ) {
     this.db = drizzle(lockedClient(client, this.lock), { schema });
     this.readDb = drizzle(readClient, { schema });
@@ -218,7 +220,7 @@ export async function openDatabase(config: Config["database"]): Promise<Database
     // size; the file keeps its size after a checkpoint unless told to shrink when it restarts.
     await client.execute(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
   }
-  return new Database(client, readClient, url);
+  return new Database(client, readClient, url, config.synchronous);
 }
 
 /**

@@ -65,9 +65,7 @@ function handOver(database: Database, id: string, releaseDot: () => Promise<void
     // went out, and a kill in that wait lost the message (an outside hunt: 3 of 46 messages `delivering` at a
     // kill). A power cut before the next fsync loses `delivering` instead: the message is sent again, a
     // duplicate rather than a loss.
-    const { rows } = await client.execute("PRAGMA synchronous");
-    const synchronous = Number(rows[0]?.synchronous ?? 2);
-    const relax = synchronous > 1 && database.url.startsWith("file:");
+    const relax = database.synchronous === "full" && database.url.startsWith("file:");
     if (relax) await client.execute("PRAGMA synchronous = NORMAL");
     try {
       const result = await client.execute({
@@ -77,7 +75,7 @@ function handOver(database: Database, id: string, releaseDot: () => Promise<void
       if (result.rowsAffected !== 1) throw new Error(`message ${id} is no longer sending; final dot withheld`);
       await releaseDot();
     } finally {
-      if (relax) await client.execute(`PRAGMA synchronous = ${synchronous}`);
+      if (relax) await client.execute("PRAGMA synchronous = FULL");
     }
   });
 }
@@ -178,10 +176,10 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
 async function preSendCheck(env: SenderEnv, projectId: string, row: Row): Promise<{ stop?: string; timeZone?: string }> {
   const r = (
     await env.database.read({
-      sql: `SELECT EXISTS (SELECT 1 FROM suppressions WHERE project_id = ? AND email = ?) AS listed,
-                   (SELECT paused FROM tracked_users WHERE id = ?) AS paused, (SELECT suppressed FROM tracked_users WHERE id = ?) AS suppressed,
-                   (SELECT time_zone FROM drafts WHERE id = ?) AS time_zone`,
-      args: [projectId, String(row.to_address).toLowerCase(), row.user_id, row.user_id, row.draft_id],
+      sql: `SELECT EXISTS (SELECT 1 FROM suppressions WHERE project_id = ? AND email = ?) AS listed, u.paused, u.suppressed,
+                   (SELECT time_zone FROM drafts WHERE id = ?) AS time_zone
+            FROM (SELECT 1) LEFT JOIN tracked_users u ON u.id = ?`,
+      args: [projectId, String(row.to_address).toLowerCase(), row.draft_id, row.user_id],
     })
   ).rows[0]!;
   const timeZone = r.time_zone === null ? undefined : String(r.time_zone);
