@@ -1,5 +1,5 @@
 import type { Config, ProjectConfig } from "../config/schema";
-import type { Database, Transaction } from "../db/client";
+import type { Database } from "../db/client";
 import { resolveAudiences } from "./defaults";
 
 /**
@@ -15,8 +15,8 @@ export function definitionsFingerprint(project: ProjectConfig): string {
   return Bun.SHA256.hash(JSON.stringify(definitions), "hex");
 }
 
-export async function recordDefinitions(tx: Transaction | Database, project: ProjectConfig, fingerprint: string): Promise<void> {
-  await tx.execute({
+export async function recordDefinitions(db: Database, project: ProjectConfig, fingerprint: string): Promise<void> {
+  await db.execute({
     sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     args: [keyOf(project.id), fingerprint],
   });

@@ -143,17 +143,17 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
   const isTest = Boolean(Number(row.is_test));
   if (!project) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, detail: "project no longer configured" } }) };
   let handedOver = false;
-  let timeZone: string | undefined; // of the draft's send window; none for a test send or a message without a draft
+  let window: SendWindowOf | undefined; // none for a test send or a message without a draft
   try {
     // A retry may come hours after the scheduler's re-check: a pause, unsubscribe or bounce since then still
     // stops it, and the draft ends `cancelled` with the reason, as one stopped before its first attempt would.
     const check = isTest ? {} : await preSendCheck(env, project.id, row);
     if (check.stop) return { recorded: recorder.record({ row, failure: { permanent: true, suppress: false, cancel: true, detail: check.stop } }) };
-    timeZone = check.timeZone;
+    if (check.timeZone !== undefined) window = { sendWindow: project.send_window, timeZone: check.timeZone };
     // Due inside the window but reached after it closed (a backlog, a restart): not now, at its next opening.
-    if (timeZone !== undefined && !insideWindow(now(), project.send_window, timeZone)) {
-      return { recorded: putBack(env.database, row, nextWindowSlot(now(), project.send_window, timeZone)) };
-    }
+    const t = now();
+    const allowed = inWindow(t, window);
+    if (allowed > t) return { recorded: putBack(env.database, row, allowed) };
     const messenger = env.messengers.forKind(String(row.transport) as "smtp" | "outbox", project);
     const beforeFinalDot = (releaseDot: () => Promise<void>) =>
       handOver(env.database, String(row.id), () => ((handedOver = true), releaseDot()));
@@ -164,7 +164,6 @@ async function deliverClaimed(env: SenderEnv, row: Row, recorder: Recorder): Pro
     if (handedOver && typeof (error as { responseCode?: unknown }).responseCode !== "number") {
       return { recorded: recorder.record({ row, response: `assumed delivered: no reply after the final dot (${String((error as Error).message ?? error).slice(0, 200)})` }) };
     }
-    const window = timeZone === undefined ? undefined : { sendWindow: project.send_window, timeZone };
     return { recorded: recorder.record({ row, failure: classifyFailure(error), window }) };
   }
 }
@@ -198,9 +197,9 @@ async function putBack(database: Database, row: Row, at: number): Promise<Outcom
   return { messageId: String(row.id), outcome: "deferred", detail: `outside the send window: next opening ${new Date(at).toISOString()}` };
 }
 
-/** The send window a retry must fall in: the project's, in the draft's time zone (a test send has none). */
-type RetryWindow = { sendWindow: SendWindow; timeZone: string };
-type Result = { row: Row; response: string; failure?: undefined } | { row: Row; failure: FailureClass; response?: undefined; window?: RetryWindow };
+/** The send window a message must go in: the project's, in the draft's time zone (a test send has none). */
+type SendWindowOf = { sendWindow: SendWindow; timeZone: string };
+type Result = { row: Row; response: string; failure?: undefined } | { row: Row; failure: FailureClass; response?: undefined; window?: SendWindowOf };
 
 /**
  * Group commit for delivery results: whatever finished while the previous commit was on disk goes into the
@@ -257,10 +256,11 @@ async function applyResult(tx: Transaction, result: Result): Promise<Outcome> {
 }
 
 /**
- * When a retry may go: `at`, or — for a draft's message (not a test send) — the next moment inside the project's
- * send window in the draft's time zone. A retry schedule of minutes to hours would otherwise send at 3 a.m.
+ * The first moment from `at` a draft's message may go: `at` itself, or the next opening of the project's send
+ * window in the draft's time zone. For an attempt and for a retry's time alike: a retry schedule of minutes to
+ * hours, or a backlog, would otherwise send at 3 a.m.
  */
-function retryAt(at: number, window: RetryWindow | undefined): number {
+function inWindow(at: number, window: SendWindowOf | undefined): number {
   if (!window || insideWindow(at, window.sendWindow, window.timeZone)) return at;
   return nextWindowSlot(at, window.sendWindow, window.timeZone);
 }
@@ -281,7 +281,7 @@ async function applySent(tx: Transaction, row: Row, response: string): Promise<O
   return { messageId: String(row.id), outcome: "sent" };
 }
 
-async function applyFailure(tx: Transaction, row: Row, failure: FailureClass, window?: RetryWindow): Promise<Outcome> {
+async function applyFailure(tx: Transaction, row: Row, failure: FailureClass, window?: SendWindowOf): Promise<Outcome> {
   const id = String(row.id);
   const attempts = Number(row.attempts);
   const giveUp = failure.permanent || attempts >= MAX_ATTEMPTS;
@@ -289,7 +289,7 @@ async function applyFailure(tx: Transaction, row: Row, failure: FailureClass, wi
   if (!giveUp) {
     await tx.execute({
       sql: "UPDATE messages SET state = 'queued', next_attempt_at = ?, error = ?, updated_at = ? WHERE id = ?",
-      args: [retryAt(t + RETRY_DELAYS_MS[attempts - 1]!, window), failure.detail, t, id],
+      args: [inWindow(t + RETRY_DELAYS_MS[attempts - 1]!, window), failure.detail, t, id],
     });
     return { messageId: id, outcome: "retry", detail: failure.detail };
   }
