@@ -41,7 +41,8 @@ function isPiiKey(key: string): boolean {
   return k.endsWith("name") && !NOT_PERSON.has(k.slice(0, -"name".length));
 }
 
-/** Something that reads as an email address, under any key. */
+/** Something that reads as an email address, under any key (broader than ingest's `isEmail` on purpose: here a false
+ * match only masks a harmless value). */
 const looksLikeEmail = (v: string) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v.trim());
 
 /** A JSON value with every email/name-like key (and every email-like value) masked, for viewers. */
