@@ -201,7 +201,11 @@ try {
     const modeKey = created.stdout.trim();
     if (!modeKey.startsWith("sk_live_")) throw new Error(`keys create failed: ${created.stderr}`);
     const h = { ...headers, authorization: `Bearer ${modeKey}` };
-    const server = spawn(BUN, mode.args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, VIBEFOLLOW_LOG: "silent" } });
+    // `serve` sets MIMALLOC_PURGE_DELAY=-1 for itself (src/cli/allocator.ts); the ingest-only server starts
+    // through `bun -e`, not the CLI, so it gets the same setting here. The bare server runs as Bun starts it
+    // (measured: the setting gains it nothing).
+    const env = { ...process.env, VIBEFOLLOW_LOG: "silent", ...(mode.label === "ingest only" ? { MIMALLOC_PURGE_DELAY: "-1" } : {}) };
+    const server = spawn(BUN, mode.args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"], env });
     children.push(server);
     const url = await waitForLine(server, /listening on (\S+)/);
     // Warm-up, not measured: the key's first (Argon2id) verification, the JIT, the commit thread's start.

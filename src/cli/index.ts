@@ -1,4 +1,7 @@
 #!/usr/bin/env bun
+// First, before the other modules load: `serve` may restart itself here (allocator.ts), and the less it has
+// loaded by then, the less that costs.
+import "./allocator";
 import { admin } from "./admin";
 import { audiences } from "./audiences";
 import { backup } from "./backup";

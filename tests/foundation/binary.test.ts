@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { openDatabase } from "../../src/db/client";
 import { KeyVerifier } from "../../src/keys/service";
 import { migrations } from "../../migrations";
-import { emptyDir, ROOT, runCli, startServe, waitForStatus } from "./support";
+import { emptyDir, processImage, ROOT, runCli, startServe, waitForStatus } from "./support";
 
 // Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
 setDefaultTimeout(60_000);
@@ -155,6 +155,10 @@ test("healthcheck (the Docker HEALTHCHECK) passes against a running binary and f
 test("ingest and the normaliser run on the binary's embedded write thread: 202, the event applied, no fallback", async () => {
   const key = (await runCli(["keys", "create", "--name", "ingest"], { exe, cwd: tmp.dir })).stdout.trim();
   const served = await startServe([], { exe, cwd: tmp.dir, env: { VIBEFOLLOW_LOG: "info" } });
+  // The binary restarted itself in place with the allocator setting (src/cli/allocator.ts), its arguments kept.
+  const image = processImage(served.proc.pid);
+  expect(image.env).toContain("MIMALLOC_PURGE_DELAY=-1");
+  expect(image.argv).toEqual([exe, "serve", "--listen", "127.0.0.1:0"]);
   const database = await openDatabase({ url: `file:${join(tmp.dir, "data/vibefollow.db")}`, synchronous: "full", busy_timeout: 5000 });
   try {
     const r = await fetch(`${served.url}/api/v1/events`, {

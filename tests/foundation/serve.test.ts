@@ -6,7 +6,7 @@ import { loadConfig, parseConfigText } from "../../src/config/load";
 import { verifyAdmin } from "../../src/dashboard/accounts";
 import { openDatabase } from "../../src/db/client";
 import { KeyVerifier } from "../../src/keys/service";
-import { CLI, cleanEnv, emptyDir, startServe, waitForStatus } from "./support";
+import { CLI, cleanEnv, emptyDir, processImage, startServe, waitForStatus } from "./support";
 
 // Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
 setDefaultTimeout(60_000);
@@ -117,6 +117,29 @@ test("SIGTERM with an idle keep-alive connection open still stops promptly, exit
   await closed;
   expect(served.stdout()).toContain('"msg":"shutting down","signal":"SIGTERM"');
   expect(served.stdout()).toContain('"msg":"stopped"');
+});
+
+test("serve runs with the allocator's purge off (MIMALLOC_PURGE_DELAY=-1): the same process, arguments and signals; a value of one's own is kept", async () => {
+  const served = await startServe([], { cwd: dir() });
+  try {
+    // The pid Bun.spawn started is the one serving, and the kernel's view of it has the setting: execve in place.
+    const image = processImage(served.proc.pid);
+    expect(image.env).toContain("MIMALLOC_PURGE_DELAY=-1");
+    expect(image.argv.slice(1)).toEqual([CLI, "serve", "--listen", "127.0.0.1:0"]);
+    expect((await fetch(`${served.url}/readyz`)).status).toBe(200);
+  } finally {
+    expect(await served.stop("SIGTERM")).toBe(0);
+  }
+  expect(served.stdout()).toContain('"msg":"stopped"');
+
+  const own = await startServe([], { cwd: dir(), env: { MIMALLOC_PURGE_DELAY: "10" } });
+  try {
+    const { env } = processImage(own.proc.pid);
+    expect(env).toContain("MIMALLOC_PURGE_DELAY=10");
+    expect(env).not.toContain("MIMALLOC_PURGE_DELAY=-1");
+  } finally {
+    expect(await own.stop("SIGTERM")).toBe(0);
+  }
 });
 
 test("VIBEFOLLOW_LISTEN and VIBEFOLLOW_DATABASE_URL override the file (for containers)", () => {

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { Subprocess } from "bun";
@@ -13,6 +13,12 @@ export function cleanEnv(extra: Record<string, string | undefined> = {}): Record
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VIBEFOLLOW_")) env[k] = v;
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
+}
+
+/** A running process's environment and arguments, as the kernel has them (Linux /proc). */
+export function processImage(pid: number): { env: string[]; argv: string[] } {
+  const read = (file: string) => readFileSync(`/proc/${pid}/${file}`, "utf8").split("\0").filter(Boolean);
+  return { env: read("environ"), argv: read("cmdline") };
 }
 
 /** A fresh empty directory outside the repository (no vibefollow.toml, no node_modules up the tree). */
