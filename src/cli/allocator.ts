@@ -5,7 +5,7 @@ import { join } from "node:path";
  * `serve` runs with Bun's allocator (mimalloc) told never to hand freed pages back to the OS
  * (`MIMALLOC_PURGE_DELAY=-1`). By default mimalloc returns them within milliseconds, and ingest's steady churn
  * (request buffers, the messages to the write thread) then faults the same pages back in, on the main thread:
- * single-event throughput is ~17% higher without that (docs/benchmarks.md, "Eighth session"; a bare
+ * single-event throughput is 10–18% higher without that (docs/benchmarks.md, "Eighth session"; a bare
  * `Bun.serve` gains nothing from it). The price: memory once used stays with the process, so its RSS is its
  * peak rather than its current use.
  *
