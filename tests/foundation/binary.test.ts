@@ -154,7 +154,7 @@ test("healthcheck (the Docker HEALTHCHECK) passes against a running binary and f
 
 test("ingest and the normaliser run on the binary's embedded write thread: 202, the event applied, no fallback", async () => {
   const key = (await runCli(["keys", "create", "--name", "ingest"], { exe, cwd: tmp.dir })).stdout.trim();
-  const served = await startServe([], { exe, cwd: tmp.dir, env: { VIBEFOLLOW_LOG: "info" } });
+  const served = await startServe([], { exe, cwd: tmp.dir, env: { VIBEFOLLOW_LOG: "info", MIMALLOC_PURGE_DELAY: undefined } });
   // The binary restarted itself in place with the allocator setting (src/cli/allocator.ts), its arguments kept.
   const image = processImage(served.proc.pid);
   expect(image.env).toContain("MIMALLOC_PURGE_DELAY=-1");

@@ -120,7 +120,7 @@ test("SIGTERM with an idle keep-alive connection open still stops promptly, exit
 });
 
 test("serve runs with the allocator's purge off (MIMALLOC_PURGE_DELAY=-1): the same process, arguments and signals; a value of one's own is kept", async () => {
-  const served = await startServe([], { cwd: dir() });
+  const served = await startServe([], { cwd: dir(), env: { MIMALLOC_PURGE_DELAY: undefined } });
   try {
     // The pid Bun.spawn started is the one serving, and the kernel's view of it has the setting: execve in place.
     const image = processImage(served.proc.pid);

@@ -11,7 +11,10 @@ export const CLI = join(ROOT, "src/cli/index.ts");
 export function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("VIBEFOLLOW_")) env[k] = v;
-  for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k]; // undefined unsets a variable the test runner has
+    else env[k] = v;
+  }
   return env;
 }
 
