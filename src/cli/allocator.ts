@@ -1,4 +1,5 @@
 import { dlopen, FFIType, ptr } from "bun:ffi";
+import { realpathSync } from "node:fs";
 import { join } from "node:path";
 
 /**
@@ -57,9 +58,17 @@ function cStringArray(strings: string[]) {
   return { buffers, pointers };
 }
 
-/** The process was started as the CLI (`bun src/cli/index.ts …` or the compiled binary), not as a test or a
- * script that imports it. */
-const startedAsCli = Bun.main === join(import.meta.dir, "index.ts") || Bun.main.startsWith("/$bunfs/");
+/** The process was started as the CLI (`bun src/cli/index.ts …`, the package's `vibefollow` bin link, or the
+ * compiled binary), not as a test or a script that imports it. */
+const startedAsCli = Bun.main.startsWith("/$bunfs/") || realPath(Bun.main) === join(import.meta.dir, "index.ts");
+
+function realPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+}
 
 // Imported first by index.ts, so this runs before the rest of the CLI has loaded.
 if (startedAsCli && process.argv[2] === "serve") restartWithAllocatorTuning();
