@@ -32,8 +32,6 @@ ${CONFIG_HELP}`,
     // (check-config, keys, the Docker healthcheck) starts faster without it.
     const { startVibefollow } = await import("../main");
     const running = await startVibefollow({ loaded, listen: values.listen });
-    process.off("SIGTERM", earlyTerm).off("SIGINT", earlyInt);
-    console.log(`Vibefollow listening on ${running.url}`);
     return await new Promise<number>((resolve) => {
       let stopping = false;
       const shutdown = (signal: string) => {
@@ -51,8 +49,11 @@ ${CONFIG_HELP}`,
           },
         );
       };
-      process.on("SIGTERM", () => shutdown("SIGTERM"));
-      process.on("SIGINT", () => shutdown("SIGINT"));
+      // The shutdown handlers go in before the early ones come out: with no listener at all for a moment, a
+      // signal sent as soon as the line below is read would find the default action and kill the process.
+      process.on("SIGTERM", () => shutdown("SIGTERM")).on("SIGINT", () => shutdown("SIGINT"));
+      process.off("SIGTERM", earlyTerm).off("SIGINT", earlyInt);
+      console.log(`Vibefollow listening on ${running.url}`);
       if (pending) shutdown(pending);
     });
   },

@@ -6,6 +6,7 @@ import { loadConfig, parseConfigText } from "../../src/config/load";
 import { verifyAdmin } from "../../src/dashboard/accounts";
 import { openDatabase } from "../../src/db/client";
 import { KeyVerifier } from "../../src/keys/service";
+import { runCli } from "../../src/cli/index";
 import { CLI, cleanEnv, emptyDir, processImage, startServe, waitForStatus } from "./support";
 
 // Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
@@ -139,6 +140,31 @@ test("serve runs with the allocator's purge off (MIMALLOC_PURGE_DELAY=-1): the s
     expect(env).not.toContain("MIMALLOC_PURGE_DELAY=-1");
   } finally {
     expect(await own.stop("SIGTERM")).toBe(0);
+  }
+});
+
+test("SIGTERM has a listener at every moment from start-up to shutdown (a signal sent as soon as the listening line is read is not fatal)", async () => {
+  // In-process, so that each removal of a listener can be seen: were there a moment with none, the runtime would
+  // restore the default action, and a signal then would kill the process (exit 143 instead of a clean stop).
+  const cwd = dir();
+  writeFileSync(join(cwd, "vibefollow.toml"), `[database]\nurl = "file:./vf.db"\n`);
+  const baseline = process.listenerCount("SIGTERM");
+  const afterRemoval: number[] = [];
+  const off = process.off;
+  process.off = function (this: NodeJS.Process, event: string | symbol, listener: (...args: unknown[]) => void) {
+    const result = off.call(this, event, listener);
+    if (event === "SIGTERM") afterRemoval.push(process.listenerCount("SIGTERM") - baseline);
+    return result;
+  } as typeof process.off;
+  const exit = runCli(["serve", "--config", join(cwd, "vibefollow.toml"), "--listen", "127.0.0.1:0"]);
+  try {
+    for (let i = 0; i < 200 && afterRemoval.length === 0; i++) await Bun.sleep(25);
+    expect(afterRemoval.length).toBeGreaterThan(0); // the start-up listener was taken out: serve is up
+    expect(Math.min(...afterRemoval)).toBeGreaterThan(0);
+  } finally {
+    process.off = off;
+    process.emit("SIGTERM", "SIGTERM");
+    expect(await exit).toBe(0);
   }
 });
 
