@@ -2,7 +2,7 @@ import type { Row } from "@libsql/client";
 import type { Config } from "../config/schema";
 import type { Database, Transaction } from "../db/client";
 import { transitionDraft } from "../drafts/history";
-import { insideWindow, nextWindowSlot, type SendWindow } from "../drafts/send-window";
+import { nextWindowSlot, type SendWindow } from "../drafts/send-window";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
 import { emitMailEvent, userFields } from "./events";
@@ -261,8 +261,7 @@ async function applyResult(tx: Transaction, result: Result): Promise<Outcome> {
  * hours, or a backlog, would otherwise send at 3 a.m.
  */
 function inWindow(at: number, window: SendWindowOf | undefined): number {
-  if (!window || insideWindow(at, window.sendWindow, window.timeZone)) return at;
-  return nextWindowSlot(at, window.sendWindow, window.timeZone);
+  return window ? nextWindowSlot(at, window.sendWindow, window.timeZone) : at; // `at` itself when inside
 }
 
 async function applySent(tx: Transaction, row: Row, response: string): Promise<Outcome> {
