@@ -15,12 +15,15 @@ export const listenSchema = z
   .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, { error: 'an address "host:port", e.g. "127.0.0.1:8080"', abort: true })
   .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65_535, { error: 'an address "host:port" with a port from 0 to 65535' });
 
+/** An absolute http(s) URL; `example` shows one in the error. */
+const httpUrlLike = (example: string) =>
+  z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { error: `an absolute http(s) URL like "${example}"` });
 /** Where people's browsers go (unsubscribe and click links, the dashboard): only http(s) makes sense there. */
-const publicUrl = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { error: 'an absolute http(s) URL like "https://vf.example.com"' });
+const publicUrl = httpUrlLike("https://vf.example.com");
+/** Where Vibefollow itself makes HTTP requests (webhooks, the drafting model): only http(s) can be delivered to. */
+const httpUrl = httpUrlLike("https://example.com/hook");
 /** What a From or Reply-To header holds: "jane@acme.io" or "Jane at Acme <jane@acme.io>". */
 const mailbox = z.string().refine((s) => isEmail(/<([^<>]*)>\s*$/.exec(s)?.[1] ?? s.trim()), { error: 'an address like "jane@acme.io" or "Jane at Acme <jane@acme.io>"' });
-/** Where Vibefollow itself makes HTTP requests (webhooks, the drafting model): only http(s) can be delivered to. */
-const httpUrl = z.string().refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { error: 'an absolute http(s) URL like "https://example.com/hook"' });
 
 /** What `[ingest] rate_limits` may be keyed by: the five ingest endpoints and the Segment API (all of `/v1`). */
 export const RATE_LIMITED_ENDPOINTS = ["users", "users_bulk", "events", "events_batch", "events_bulk", "segment"] as const;

@@ -160,7 +160,6 @@ export async function messageEml(database: Database, projectId: string, id: stri
   return rs.rows[0] ? String(rs.rows[0].eml) : undefined;
 }
 
-/** Names of the given users (to mask them inside draft subjects shown to viewers). */
 /** The people behind drafts (email, name, traits), so a viewer's list can mask them inside subjects. */
 export async function peopleOf(database: Database, userIds: readonly number[]): Promise<Map<number, Person>> {
   const ids = [...new Set(userIds)].slice(0, 1000);
