@@ -38,6 +38,7 @@ export function candidatesFor(rule: ResolvedRule, scope: QueryScope): Fragment {
     at: scope.at,
     eligible: eligibleUsers(rule, scope),
     onlyUser: (column) => (scope.userId === undefined ? sql.empty : sql.raw(` AND ${column} = ?`, [scope.userId])),
+    ownFirings: sql`rf.project_id = ${scope.projectId} AND rf.rule_id = ${rule.id} AND rf.user_id = u.id`,
     mode: scope.mode ?? "evaluate",
   };
   return buildCandidates(rule, ctx);

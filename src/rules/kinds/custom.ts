@@ -21,8 +21,7 @@ export const custom: KindModule<"custom"> = {
     const occasion = rule.repeat === "every" ? sql`CAST(q.id AS TEXT)` : sql`'once'`;
     const cooldown =
       rule.repeat === "every" && rule.cooldown && ctx.mode === "evaluate"
-        ? sql` AND NOT EXISTS (SELECT 1 FROM rule_firings rf WHERE rf.user_id = u.id AND rf.project_id = ${ctx.projectId}
-               AND rf.rule_id = ${ctx.ruleId} AND rf.fired_at > ${ctx.at - rule.cooldown})`
+        ? sql` AND NOT EXISTS (SELECT 1 FROM rule_firings rf WHERE ${ctx.ownFirings} AND rf.fired_at > ${ctx.at - rule.cooldown})`
         : sql.empty;
     // An evaluator run takes the latest qualifying event per user. The pre-send check of one firing takes every
     // one: with repeat = "every", a newer event (held back by the cooldown) must not make the older one's

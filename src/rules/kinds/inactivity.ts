@@ -13,7 +13,7 @@ export const inactivity: KindModule<"inactivity"> = {
   kind: "inactivity",
   scansUsers: true,
   candidates(rule, ctx) {
-    const sameSpell = sql`rf.project_id = ${ctx.projectId} AND rf.rule_id = ${ctx.ruleId} AND rf.user_id = u.id AND rf.fired_at >= u.last_seen_at`;
+    const sameSpell = sql`${ctx.ownFirings} AND rf.fired_at >= u.last_seen_at`;
     const inactive = sql`${ctx.eligible} AND +u.last_seen_at <= ${ctx.at - rule.inactive_for}
         AND (u.stage IS NULL OR u.stage NOT IN ('cancelled', 'churned'))`;
     if (ctx.mode === "check") {

@@ -6,16 +6,17 @@ import type { KindModule } from "./types";
  * occasion is the failure's event id).
  *
  * Only the user's latest failure counts, and once per dunning sequence: retries while the user stays past_due
- * supersede each other and send nothing more once the rule fired. Only users still `past_due`: the stage a failure sets "until the next subscription_changed" (SPEC §4). A user who
- * cancelled meanwhile gets the cancellation rules instead. Driving from the stage index and reading each user's
- * latest failure from the (user, name, time) index keeps this to a few index probes per past-due user.
+ * supersede each other and send nothing more once the rule fired. Only users still `past_due`: the stage a
+ * failure sets "until the next subscription_changed" (SPEC §4). A user who cancelled meanwhile gets the
+ * cancellation rules instead. Driving from the stage index and reading each user's latest failure from the
+ * (user, name, time) index keeps this to a few index probes per past-due user.
  */
 export const paymentFailed: KindModule<"payment_failed"> = {
   kind: "payment_failed",
   scansUsers: true,
   candidates(rule, ctx) {
     // One email per dunning sequence: not again while the user stays past_due after this rule emailed them.
-    const thisSpell = sql`rf.project_id = ${ctx.projectId} AND rf.rule_id = ${ctx.ruleId} AND rf.user_id = u.id AND rf.fired_at >= u.stage_changed_at`;
+    const thisSpell = sql`${ctx.ownFirings} AND rf.fired_at >= u.stage_changed_at`;
     if (ctx.mode === "check") {
       // The pre-send check of that email: the user is still past_due (no subscription_changed since), whichever
       // retry failed last.

@@ -14,6 +14,8 @@ export type KindContext = {
   eligible: Fragment;
   /** ` AND <column> = ?` when checking one user, else nothing: lets a kind narrow its inner scans too. */
   onlyUser(column: string): Fragment;
+  /** This rule's ledger rows for user `u`, as `rf` (`rule_firings rf`): a kind adds when they fired. */
+  ownFirings: Fragment;
   /** "check" = the pre-send re-check of a firing that already exists: a kind ignores its own cooldown. */
   mode: "evaluate" | "check";
 };
