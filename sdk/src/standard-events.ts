@@ -20,6 +20,9 @@ export type StandardEventName = (typeof STANDARD_EVENT_NAMES)[number];
 // would take "March 7", roll 30 February over to March and read a zone-less time as local.
 const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:[Zz]|([+-])(\d{2}):?(\d{2}))?)?$/;
 
+/** 400 Gregorian years (146,097 days), in milliseconds: the calendar repeats exactly after them. */
+const FOUR_CENTURIES_MS = 146_097 * 86_400_000;
+
 /** The instant an ISO 8601 text names (ms since the epoch), or undefined when the server would refuse it. */
 export function parseIsoTime(value: string): number | undefined {
   const m = value.length <= 40 ? ISO_8601.exec(value) : null;
@@ -32,8 +35,8 @@ export function parseIsoTime(value: string): number | undefined {
   if (m[8] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return undefined;
   const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, "0"));
   // Date.UTC reads years 0–99 as 1900–1999: compute 400 years on (the calendar repeats), then move back.
-  const shift = y! < 100 ? 400 : 0;
-  return Date.UTC(y! + shift, mo! - 1, d!, h, mi, s, ms) - shift * 31_556_952_000 - offset;
+  const early = y! < 100;
+  return Date.UTC(early ? y! + 400 : y!, mo! - 1, d!, h, mi, s, ms) - (early ? FOUR_CENTURIES_MS : 0) - offset;
 }
 
 export function isIsoDate(value: string): boolean {
