@@ -60,7 +60,7 @@ function cStringArray(strings: string[]) {
 
 /** The process was started as the CLI (`bun src/cli/index.ts …`, the package's `vibefollow` bin link, or the
  * compiled binary), not as a test or a script that imports it. */
-const startedAsCli = Bun.main.startsWith("/$bunfs/") || realPath(Bun.main) === join(import.meta.dir, "index.ts");
+const startedAsCli = () => Bun.main.startsWith("/$bunfs/") || realPath(Bun.main) === join(import.meta.dir, "index.ts");
 
 function realPath(path: string): string {
   try {
@@ -71,4 +71,4 @@ function realPath(path: string): string {
 }
 
 // Imported first by index.ts, so this runs before the rest of the CLI has loaded.
-if (startedAsCli && process.argv[2] === "serve") restartWithAllocatorTuning();
+if (process.argv[2] === "serve" && startedAsCli()) restartWithAllocatorTuning();
