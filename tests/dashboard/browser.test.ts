@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test, setDefaultTimeout } from "bun:test";
 import type { Browser } from "playwright-core";
-import { launchChromium, signInBrowser, type SignedIn } from "./browser";
+import { launchChromium, signInBrowser, traced, type SignedIn } from "./browser";
 import { ADMIN, startSite, VIEWER, type Site } from "./support";
 
 // Real Argon2id logins and a real browser: slower than the 5 s default of a bare `bun test`.
@@ -19,6 +19,9 @@ afterAll(async () => {
   await browser?.close();
   await site?.close();
 });
+
+/** A test on the shared tabs: if it fails, the error also tells what those tabs last did. */
+const tabTest = (name: string, body: () => Promise<void>) => test(name, traced(() => ({ admin, viewer }), body));
 
 const XSS = `<img src=x onerror=alert(1)>`;
 
@@ -50,7 +53,7 @@ test("login, wrong password, cookie flags, logout — in Chromium", async () => 
   await context.close();
 });
 
-test("CSRF in the browser: a POST with the session cookie but without the form token is 403", async () => {
+tabTest("CSRF in the browser: a POST with the session cookie but without the form token is 403", async () => {
   const { page } = admin;
   const bare = await page.request.post("/dashboard/settings/autopilot", { form: { project: "acme", autopilot: "on" } });
   expect(bare.status()).toBe(403);
@@ -59,7 +62,7 @@ test("CSRF in the browser: a POST with the session cookie but without the form t
   expect((await site.sql("SELECT autopilot_override AS v FROM projects WHERE id = 'acme'"))[0]!.v).toBeNull();
 });
 
-test("XSS: hostile traits and event properties render as visible text, never as markup", async () => {
+tabTest("XSS: hostile traits and event properties render as visible text, never as markup", async () => {
   await site.identify("xss-user", { email: "x@evil.io", traits: { name: XSS, company: `"><script>alert(2)</script>`, bio: XSS } });
   await site.track("xss-user", "clicked", { label: XSS, [`<b>key</b>`]: "v" });
   await site.process();
@@ -94,7 +97,7 @@ test("XSS: hostile traits and event properties render as visible text, never as 
   expect(dialogs).toEqual([]);
 });
 
-test("approve a draft from the review queue; its HTML preview is in a sandboxed frame", async () => {
+tabTest("approve a draft from the review queue; its HTML preview is in a sandboxed frame", async () => {
   await site.identify("ann", { email: "ann@example.com", traits: { name: "Ann Example" } });
   await site.track("ann", "user_signed_up", { plan: "free", source: "test" });
   await site.process(true);
@@ -119,7 +122,7 @@ test("approve a draft from the review queue; its HTML preview is in a sandboxed 
   expect(history!.actor).toBe("dashboard:jane");
 });
 
-test("quarantine: inspect, edit the payload and replay; the fixed item goes through the normaliser", async () => {
+tabTest("quarantine: inspect, edit the payload and replay; the fixed item goes through the normaliser", async () => {
   await site.identify("qq", { email: "qq@example.com" });
   await site.track("qq", "report_built", { workspaceId: "w1", workspace_id: "w2" });
   await site.process();
@@ -142,7 +145,7 @@ test("quarantine: inspect, edit the payload and replay; the fixed item goes thro
   expect(events.map((e) => JSON.parse(String(e.properties)))).toEqual([{ workspace_id: "w1" }]);
 });
 
-test("quarantine in bulk: select two and discard them", async () => {
+tabTest("quarantine in bulk: select two and discard them", async () => {
   for (const id of ["b1", "b2"]) {
     await site.identify(id, { email: `${id}@example.com` });
     await site.track(id, "x", { aB: 1, a_b: 2 });
@@ -159,7 +162,7 @@ test("quarantine in bulk: select two and discard them", async () => {
   expect(states.map((s) => s.state)).toEqual(["discarded", "discarded"]);
 });
 
-test("API keys: created and shown once, works, then revoked and refused", async () => {
+tabTest("API keys: created and shown once, works, then revoked and refused", async () => {
   const { page } = admin;
   await page.goto("/dashboard?project=acme");
   await page.click("header >> text=Settings");
@@ -181,7 +184,7 @@ test("API keys: created and shown once, works, then revoked and refused", async 
   expect((await ingest(key)).status).toBe(401);
 });
 
-test("the autopilot switch changes what the drafts get; the project switcher scopes it", async () => {
+tabTest("the autopilot switch changes what the drafts get; the project switcher scopes it", async () => {
   const { page } = admin;
   await page.goto("/dashboard/settings?project=acme");
   expect(await page.locator("[data-autopilot]").getAttribute("data-autopilot")).toBe("off");
@@ -204,7 +207,7 @@ test("the autopilot switch changes what the drafts get; the project switcher sco
   expect(await page.locator("[data-autopilot]").getAttribute("data-autopilot")).toBe("off");
 });
 
-test("a viewer sees masked PII, no action buttons, and a forged action is 403", async () => {
+tabTest("a viewer sees masked PII, no action buttons, and a forged action is 403", async () => {
   await site.identify("vmask", { email: "maria.garcia@example.org", traits: { name: "Maria Garcia" } });
   await site.process();
   const { page } = viewer;
@@ -224,7 +227,7 @@ test("a viewer sees masked PII, no action buttons, and a forged action is 403", 
   expect(await site.sql("SELECT name FROM api_keys WHERE name = 'viewer-key'")).toEqual([]);
 });
 
-test("the overview shows the figures, and looks like a dashboard (screenshot)", async () => {
+tabTest("the overview shows the figures, and looks like a dashboard (screenshot)", async () => {
   await site.track("ann", "opened_app");
   await site.process();
   const { page } = admin;
