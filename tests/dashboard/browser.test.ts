@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test, setDefaultTimeout } from "bun:test";
 import type { Browser } from "playwright-core";
-import { launchChromium, signInBrowser, traced, type SignedIn } from "./browser";
+import { clickToNavigate, launchChromium, openContext, signInBrowser, traced, type SignedIn } from "./browser";
 import { ADMIN, startSite, VIEWER, type Site } from "./support";
 
 // Real Argon2id logins and a real browser: slower than the 5 s default of a bare `bun test`.
@@ -26,13 +26,13 @@ const tabTest = (name: string, body: () => Promise<void>) => test(name, traced((
 const XSS = `<img src=x onerror=alert(1)>`;
 
 test("login, wrong password, cookie flags, logout — in Chromium", async () => {
-  const context = await browser.newContext({ baseURL: site.url });
+  const context = await openContext(browser, site.url);
   const page = await context.newPage();
   await page.goto("/dashboard/users");
   expect(new URL(page.url()).pathname).toBe("/dashboard/login");
   await page.fill("#username", ADMIN.username);
   await page.fill("#password", "wrong password");
-  await page.click("button[type=submit]");
+  await clickToNavigate(page, "button[type=submit]");
   await expect(page.getByRole("alert").textContent()).resolves.toContain("Wrong name or password.");
   expect((await context.cookies()).some((c) => c.name === "vf_session")).toBe(false);
 
@@ -106,10 +106,10 @@ tabTest("approve a draft from the review queue; its HTML preview is in a sandbox
 
   const { page } = admin;
   await page.goto("/dashboard?project=acme");
-  await page.click("header >> text=Drafts");
+  await clickToNavigate(page, "header >> text=Drafts");
   const row = page.locator(`tr[data-draft="${draft!.id}"]`);
   await expect(row.textContent()).resolves.toContain("ann@example.com");
-  await page.click(`a[href*="/drafts/${draft!.id}"]`);
+  await clickToNavigate(page, `a[href*="/drafts/${draft!.id}"]`);
   const frame = page.locator("iframe[title='HTML preview']");
   expect(await frame.getAttribute("sandbox")).toBe("");
   expect(await page.frameLocator("iframe[title='HTML preview']").locator("body").textContent()).toContain("Ann");
@@ -131,8 +131,8 @@ tabTest("quarantine: inspect, edit the payload and replay; the fixed item goes t
 
   const { page } = admin;
   await page.goto("/dashboard?project=acme");
-  await page.click("header >> text=Quarantine");
-  await page.click(`text=${item!.id}`);
+  await clickToNavigate(page, "header >> text=Quarantine");
+  await clickToNavigate(page, `text=${item!.id}`);
   const textarea = page.locator("textarea[name=payload]");
   const payload = JSON.parse(await textarea.inputValue());
   expect(payload.properties).toEqual({ workspaceId: "w1", workspace_id: "w2" });
@@ -156,7 +156,7 @@ tabTest("quarantine in bulk: select two and discard them", async () => {
   const { page } = admin;
   await page.goto("/dashboard/quarantine?project=acme");
   for (const r of open) await page.check(`input[name=ids][value="${r.id}"]`);
-  await page.click("text=Discard selected");
+  await clickToNavigate(page, "text=Discard selected");
   await expect(page.getByRole("status").textContent()).resolves.toContain("Discarded 2 item(s).");
   const states = await site.sql("SELECT state FROM quarantine WHERE external_user_id IN ('b1', 'b2')");
   expect(states.map((s) => s.state)).toEqual(["discarded", "discarded"]);
@@ -165,9 +165,9 @@ tabTest("quarantine in bulk: select two and discard them", async () => {
 tabTest("API keys: created and shown once, works, then revoked and refused", async () => {
   const { page } = admin;
   await page.goto("/dashboard?project=acme");
-  await page.click("header >> text=Settings");
+  await clickToNavigate(page, "header >> text=Settings");
   await page.fill("input[name=name]", "backend");
-  await page.click("text=Create key");
+  await clickToNavigate(page, "text=Create key");
   const key = (await page.locator("[data-new-key]").textContent())!.trim();
   expect(key).toMatch(/^sk_live_[0-9a-z]{40}$/);
   const ingest = (k: string) =>
@@ -202,7 +202,7 @@ tabTest("the autopilot switch changes what the drafts get; the project switcher 
   expect(draft!.state).toBe("scheduled");
 
   await page.selectOption("select[name=project]", "beta");
-  await page.click("text=Switch");
+  await clickToNavigate(page, "text=Switch");
   expect(new URL(page.url()).searchParams.get("project")).toBe("beta");
   expect(await page.locator("[data-autopilot]").getAttribute("data-autopilot")).toBe("off");
 });

@@ -19,10 +19,16 @@ const STEP_TIMEOUT_MS = 10_000;
 /** How many of a page's recent events (requests, responses, loads, crashes) a failing test reports. */
 const TRACE_LENGTH = 40;
 
-/** A fresh browser context signed in through the login form; every JS dialog it opens is recorded. */
-export async function signInBrowser(browser: Browser, url: string, account: { username: string; password: string }): Promise<SignedIn> {
+/** A fresh browser context on the site, its steps bounded by STEP_TIMEOUT_MS. */
+export async function openContext(browser: Browser, url: string): Promise<BrowserContext> {
   const context = await browser.newContext({ baseURL: url });
   context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  return context;
+}
+
+/** A fresh browser context signed in through the login form; every JS dialog it opens is recorded. */
+export async function signInBrowser(browser: Browser, url: string, account: { username: string; password: string }): Promise<SignedIn> {
+  const context = await openContext(browser, url);
   const page = await context.newPage();
   const dialogs: string[] = [];
   page.on("dialog", (d) => {
@@ -45,6 +51,17 @@ export async function signInBrowser(browser: Browser, url: string, account: { us
   await page.fill("#password", account.password);
   await Promise.all([page.waitForURL(/\/dashboard$/), page.click("button[type=submit]")]);
   return { context, page, dialogs, trace };
+}
+
+/**
+ * Clicks what navigates the tab (a link, a form's button) and returns once the new page has loaded. A locator
+ * issued straight after a plain `click` can be pinned to the page being left: twice in CI-like runs (a form
+ * posted, its answer a 200 page), the wait for an element of the new page never ended. Waiting for the main
+ * frame to commit the new document first closes that race.
+ */
+export async function clickToNavigate(page: Page, selector: string): Promise<void> {
+  await Promise.all([page.waitForEvent("framenavigated", { predicate: (frame) => frame === page.mainFrame() }), page.click(selector)]);
+  await page.waitForLoadState("load");
 }
 
 /**
