@@ -69,8 +69,8 @@ tabTest("XSS: hostile traits and event properties render as visible text, never 
   const { page, dialogs } = admin;
   await page.goto(`/dashboard/users?project=acme&q=xss`);
   await expect(page.getByText(XSS).first().isVisible()).resolves.toBe(true);
-  await page.click("text=xss-user");
-  await page.waitForURL(/\/users\/xss-user/);
+  await clickToNavigate(page, "text=xss-user");
+  expect(page.url()).toMatch(/\/users\/xss-user/);
   await expect(page.getByText(XSS).first().isVisible()).resolves.toBe(true);
   expect(await page.locator("[data-section=traits]").textContent()).toContain(`"bio": "${XSS}"`);
   expect(await page.locator("[data-section=events]").textContent()).toContain(XSS);
