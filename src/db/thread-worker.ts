@@ -11,6 +11,7 @@
 import type { Client, InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
 import { openCachedClient } from "./cached-client";
+import { FileFlusher } from "./flush-file";
 
 declare const self: Worker;
 
@@ -39,6 +40,9 @@ export type WorkerReply =
 let client: Client | undefined;
 let url = "";
 let timer: Timer | undefined;
+/** The checkpoint thread's: the database file's pages go to disk after each pass that copied some. */
+let flusher: FileFlusher | undefined;
+let flushedAt = -1;
 
 const reply = (m: WorkerReply) => postMessage(m);
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -59,8 +63,25 @@ async function open(m: OpenMessage): Promise<void> {
   await client.execute(`PRAGMA journal_size_limit = ${m.walSizeLimit}`);
   if (m.cacheKib > 0) await client.execute(`PRAGMA cache_size = -${m.cacheKib}`);
   if (m.checkpointEveryMs > 0) {
-    timer = setInterval(() => void client?.execute("PRAGMA wal_checkpoint(PASSIVE)").catch(() => undefined), m.checkpointEveryMs);
+    flusher = new FileFlusher(path);
+    timer = setInterval(() => void passive().catch(() => undefined), m.checkpointEveryMs);
   }
+}
+
+/**
+ * One PASSIVE checkpoint pass (never waits for writers); returns the WAL's length in frames. The pages it copied
+ * are flushed to disk right away, so that they never bunch up into the one large sync of the database file that
+ * SQLite makes before the WAL starts over (flush-file.ts). `wal_checkpoint`'s row is (busy, log frames,
+ * checkpointed frames).
+ */
+async function passive(): Promise<number> {
+  const row = (await client!.execute("PRAGMA wal_checkpoint(PASSIVE)")).rows[0];
+  const checkpointed = Number(row?.[2] ?? -1);
+  if (checkpointed > 0 && checkpointed !== flushedAt) {
+    flushedAt = checkpointed;
+    flusher?.flush();
+  }
+  return Number(row?.[1] ?? 0);
 }
 
 /** The longest the checkpoint thread's RESTART waits for readers to leave the WAL. */
@@ -73,14 +94,14 @@ const MAX_PASSES = 8;
  * The checkpoint thread's part in making the WAL start over (src/db/write-thread.ts `restartWal`): "catch-up"
  * repeats PASSIVE passes, beside the writers, until one finds only a few new frames; "restart", run while the
  * main thread holds the write lock (so no commit is running or starts), copies those and leaves the WAL to be
- * started over by the next write. `wal_checkpoint`'s row is (busy, log frames, checkpointed frames); the
- * answer is whether the RESTART stayed busy (a reader kept it waiting past its busy timeout).
+ * started over by the next write. The answer is whether the RESTART stayed busy (a reader kept it waiting past
+ * its busy timeout).
  */
 async function checkpointWal(mode: "catch-up" | "restart"): Promise<boolean> {
   if (mode === "restart") return Number((await client!.execute("PRAGMA wal_checkpoint(RESTART)")).rows[0]?.[0]) !== 0;
   let frames = -1;
   for (let pass = 0; pass < MAX_PASSES; pass++) {
-    const now = Number((await client!.execute("PRAGMA wal_checkpoint(PASSIVE)")).rows[0]?.[1] ?? 0);
+    const now = await passive();
     if (now - frames < CAUGHT_UP_FRAMES) break;
     frames = now;
   }

@@ -5,11 +5,13 @@ import { filePathOf, WAL_SIZE_LIMIT_BYTES, WRITER_CACHE_KIB, type Database } fro
 import { ConnectionThread } from "./connection-thread";
 
 /**
- * How often the checkpoint thread copies the WAL into the database file (PASSIVE: never waits for writers).
- * Each checkpoint's I/O still slows the commits around it (same disk): every second, it lifted the p99 of
- * single events at half load from ~8 ms to ~15 ms; every 10 s, it stays under the 10 ms bar.
+ * How often the checkpoint thread copies the WAL into the database file (PASSIVE: never waits for writers) and
+ * flushes the copied pages to disk (thread-worker.ts `passive`). Small and often, so the write-back never bunches
+ * up behind the commits' fsyncs: with the flush, every 2 s kept the half-load p99 of single events at 6–8 ms
+ * across a WAL restart, where every 10 s without it gave 9–14 ms and ~100 ms stalls (docs/benchmarks.md,
+ * "Tenth session"). Without the flush, every 2 s was no better than every 10 s.
  */
-const CHECKPOINT_EVERY_MS = 10_000;
+const CHECKPOINT_EVERY_MS = 2_000;
 /** How often the WAL file's size is looked at (a `stat`; see `restartWal`). */
 const WAL_SIZE_CHECK_MS = 1_000;
 /** After a RESTART that a reader kept waiting, how long until the next try (each try holds the write lock for
