@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
 import { openDatabase, type Database } from "../../src/db/client";
-import { KeyVerifier, createKey, revokeKey } from "../../src/keys/service";
+import { argon2Stats, KeyVerifier, createKey, revokeKey } from "../../src/keys/service";
 import { startTestServer } from "../support/harness";
 import { emptyDir, runCli, startServe } from "./support";
 
@@ -157,4 +157,16 @@ test("over HTTP: a key revoked in the serving process is refused on the very nex
   } finally {
     await server.close();
   }
+});
+
+test("wrong keys sharing a real key's lookup prefix are checked one at a time, and the real key still verifies", async () => {
+  const created = await createKey(database, "beta", "prefix-flood");
+  const prefix = created.key.slice(0, 16); // what the dashboard shows of it
+  const verifier = new KeyVerifier(database);
+  // Each wrong key costs a full Argon2id check (its prefix finds the real key's row); all at once, as a flood.
+  const wrong = Array.from({ length: 6 }, (_, i) => verifier.verify(`${prefix}${String(i).padStart(32, "x")}`));
+  const real = verifier.verify(created.key);
+  expect(await Promise.all(wrong)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+  expect((await real)?.projectId).toBe("beta");
+  expect(argon2Stats.mostAtOnce).toBe(1);
 });
