@@ -2,6 +2,7 @@ import { eq } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { adminUsers } from "../db/schema";
 import { now } from "../lib/clock";
+import { verifyPassword } from "../lib/argon2";
 import { newId } from "../lib/ids";
 
 /** Dashboard accounts (SPEC §11): a name, a role and an Argon2id-hashed password. */
@@ -37,10 +38,10 @@ export async function verifyAdmin(database: Database, username: string, password
   const [row] = await database.readDb.select().from(adminUsers).where(eq(adminUsers.username, username));
   if (!row) {
     // Spend the same time as a real check, so a login does not reveal which names exist.
-    await Bun.password.verify(password, await dummyHash()).catch(() => false);
+    await verifyPassword(password, await dummyHash()).catch(() => false);
     return undefined;
   }
-  return (await Bun.password.verify(password, row.passwordHash)) ? row : undefined;
+  return (await verifyPassword(password, row.passwordHash)) ? row : undefined;
 }
 
 // Computed on first use, not at import: a top-level Argon2id hash cost every CLI command and every start ~0.4 s.

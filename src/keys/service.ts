@@ -1,9 +1,9 @@
 import { and, eq, isNull } from "drizzle-orm";
 import type { Database } from "../db/client";
 import { apiKeys } from "../db/schema";
+import { verifyPassword } from "../lib/argon2";
 import { now } from "../lib/clock";
 import { newId, randomToken } from "../lib/ids";
-import { Mutex } from "../lib/mutex";
 
 /**
  * API keys (SPEC §3): `sk_live_` + 40 random base32 characters (200 bits), stored only as an Argon2id hash
@@ -74,35 +74,6 @@ export async function revokeKey(database: Database, id: string, verifier?: KeyVe
 
 type CacheEntry = { keyId: string; projectId: string; checkedAt: number };
 
-/**
- * One Argon2id check at a time in the process, in arrival order. A key's first check is the only one that pays
- * it (then the key is cached), but a key that fails is checked again on every request — and one sharing a real
- * key's lookup prefix (the 16 characters the dashboard shows) costs a full Argon2id check: 8 connections sending
- * such keys kept both cores of a 2-core machine busy (~64 requests/s). Queued here, such traffic can take at most
- * one core; cached keys never come here.
- */
-const argon2 = new Mutex();
-let argon2Running = 0;
-let argon2MostAtOnce = 0;
-
-function verifyHash(key: string, hash: string): Promise<boolean> {
-  return argon2.run(async () => {
-    argon2MostAtOnce = Math.max(argon2MostAtOnce, ++argon2Running);
-    try {
-      return await Bun.password.verify(key, hash);
-    } finally {
-      argon2Running--;
-    }
-  });
-}
-
-/** The most Argon2id checks that ever ran at once in this process (tests: always 1). */
-export const argon2Stats = {
-  get mostAtOnce(): number {
-    return argon2MostAtOnce;
-  },
-};
-
 /** The cache key: the key's SHA-256, never the key itself (Bun's hash is ~6x cheaper than node:crypto here). */
 const digestOf = (key: string) => Bun.SHA256.hash(key, "base64");
 
@@ -165,7 +136,7 @@ export class KeyVerifier {
       .from(apiKeys)
       .where(and(eq(apiKeys.lookupPrefix, key.slice(0, PREFIX_LENGTH)), isNull(apiKeys.revokedAt)));
     for (const c of candidates) {
-      if (this.isConfigured(c.projectId) && (await verifyHash(key, c.hash))) {
+      if (this.isConfigured(c.projectId) && (await verifyPassword(key, c.hash))) {
         const entry = { keyId: c.id, projectId: c.projectId, checkedAt: t };
         this.cache.set(digest, entry);
         return entry;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { join } from "node:path";
 import { verifyAdmin } from "../../src/dashboard/accounts";
+import { argon2Stats } from "../../src/lib/argon2";
 import { openDatabase } from "../../src/db/client";
 import { emptyDir, runCli } from "./support";
 
@@ -58,4 +59,19 @@ test("wrong usage: a short password, a bad role, no name — exit 2", async () =
   const noName = await admin(["passwd"]);
   expect(noName.code).toBe(2);
   expect(await login("pat", "long-enough-password")).toBeUndefined();
+});
+
+test("sign-ins under many names at once are checked one at a time, and a real one still gets in", async () => {
+  expect((await admin(["add", "wanda"], "wanda-password\n")).code).toBe(0);
+  const database = await openDatabase({ url: `file:${join(tmp.dir, "data/vibefollow.db")}`, synchronous: "full", busy_timeout: 5000 });
+  try {
+    // The per-name limit counts per name: a flood under a new name each time still costs a check each.
+    const flood = Array.from({ length: 5 }, (_, i) => verifyAdmin(database, `nobody-${i}`, "guess"));
+    const real = verifyAdmin(database, "wanda", "wanda-password");
+    expect(await Promise.all(flood)).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect((await real)?.username).toBe("wanda");
+    expect(argon2Stats.mostAtOnce).toBe(1);
+  } finally {
+    database.close();
+  }
 });

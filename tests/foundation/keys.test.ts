@@ -3,7 +3,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
 import { openDatabase, type Database } from "../../src/db/client";
-import { argon2Stats, KeyVerifier, createKey, revokeKey } from "../../src/keys/service";
+import { argon2Stats } from "../../src/lib/argon2";
+import { KeyVerifier, createKey, revokeKey } from "../../src/keys/service";
 import { startTestServer } from "../support/harness";
 import { emptyDir, runCli, startServe } from "./support";
 
