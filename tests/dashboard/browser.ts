@@ -56,8 +56,8 @@ export async function signInBrowser(browser: Browser, url: string, account: { us
 /**
  * Clicks what navigates the tab (a link, a form's button) and returns once the new page has loaded. A locator
  * issued straight after a plain `click` can be pinned to the page being left: three times (CI, and 2 of 51
- * CI-like runs; a form posted, its answer a 200 page), the wait for an element of the new page never ended. Waiting for the main
- * frame to commit the new document first closes that race.
+ * CI-like runs; a form posted, its answer a 200 page), the wait for an element of the new page never ended.
+ * Waiting for the main frame to commit the new document first closes that race.
  */
 export async function clickToNavigate(page: Page, selector: string): Promise<void> {
   await Promise.all([page.waitForEvent("framenavigated", { predicate: (frame) => frame === page.mainFrame() }), page.click(selector)]);
