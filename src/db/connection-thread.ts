@@ -21,7 +21,11 @@ export type ThreadOptions = {
   walSizeLimit?: number;
   /** Page cache of the thread's connection, KiB (0: SQLite's default). */
   cacheKib?: number;
+  /** Called for each checkpoint the thread reports (the checkpoint thread's). */
+  onCheckpoint?: (report: CheckpointReport) => void;
 };
+
+export type CheckpointReport = Omit<Extract<WorkerReply, { type: "checkpointed" }>, "type">;
 
 /**
  * The main thread's handle on a connection thread (thread-worker.ts): a Bun Worker with its own connection to
@@ -43,9 +47,11 @@ export class ConnectionThread {
   private constructor(
     private readonly worker: Worker,
     readonly name: string,
+    onCheckpoint?: (report: CheckpointReport) => void,
   ) {
     worker.addEventListener("message", (e: MessageEvent<WorkerReply>) => {
       const m = e.data;
+      if (m.type === "checkpointed") onCheckpoint?.({ mode: m.mode, flushed: m.flushed });
       if (m.type !== "done") return;
       const waiter = this.inFlight.get(m.id);
       this.inFlight.delete(m.id);
@@ -68,7 +74,7 @@ export class ConnectionThread {
       walSizeLimit: options.walSizeLimit ?? WAL_SIZE_LIMIT_BYTES,
       cacheKib: options.cacheKib ?? 0,
     };
-    return new ConnectionThread(await spawn(open, options.name), options.name);
+    return new ConnectionThread(await spawn(open, options.name), options.name, options.onCheckpoint);
   }
 
   /** Runs the statements as one write transaction; resolves once it committed (durably, with FULL). */

@@ -35,7 +35,10 @@ export type WorkerReply =
   | { type: "ready" }
   | { type: "failed"; error: string }
   | { type: "done"; id: number; result?: unknown; error?: WireError }
-  | { type: "closed" };
+  | { type: "closed" }
+  /** The checkpoint thread, after a checkpoint that copied pages (a PASSIVE pass) or a RESTART: counted for
+   * `/metrics` (write-thread.ts `walStats`). `flushed`: the copied pages were synced to disk (flush-file.ts). */
+  | { type: "checkpointed"; mode: "passive" | "restart"; flushed: boolean };
 
 let client: Client | undefined;
 let url = "";
@@ -79,7 +82,7 @@ async function passive(): Promise<number> {
   const checkpointed = Number(row?.[2] ?? -1);
   if (checkpointed > 0 && checkpointed !== flushedAt) {
     flushedAt = checkpointed;
-    flusher?.flush();
+    reply({ type: "checkpointed", mode: "passive", flushed: flusher?.flush() ?? false });
   }
   return Number(row?.[1] ?? 0);
 }
@@ -98,7 +101,11 @@ const MAX_PASSES = 8;
  * its busy timeout).
  */
 async function checkpointWal(mode: "catch-up" | "restart"): Promise<boolean> {
-  if (mode === "restart") return Number((await client!.execute("PRAGMA wal_checkpoint(RESTART)")).rows[0]?.[0]) !== 0;
+  if (mode === "restart") {
+    const busy = Number((await client!.execute("PRAGMA wal_checkpoint(RESTART)")).rows[0]?.[0]) !== 0;
+    if (!busy) reply({ type: "checkpointed", mode: "restart", flushed: false });
+    return busy;
+  }
   let frames = -1;
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const now = await passive();

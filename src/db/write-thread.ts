@@ -2,7 +2,7 @@ import { statSync } from "node:fs";
 import type { InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
 import { filePathOf, WAL_SIZE_LIMIT_BYTES, WRITER_CACHE_KIB, type Database } from "./client";
-import { ConnectionThread } from "./connection-thread";
+import { ConnectionThread, type CheckpointReport } from "./connection-thread";
 
 /**
  * How often the checkpoint thread copies the WAL into the database file (PASSIVE: never waits for writers) and
@@ -18,7 +18,16 @@ const WAL_SIZE_CHECK_MS = 1_000;
  * up to the checkpoint thread's 250 ms busy timeout). */
 const RESTART_RETRY_MS = 10_000;
 
-function walBytes(walPath: string): number {
+/** The checkpoint threads' work since start, process-wide (`/metrics`: docs/metrics.md). */
+export const walStats = { passive: 0, restarts: 0, flushes: 0 };
+
+function countCheckpoint(report: CheckpointReport): void {
+  if (report.mode === "restart") walStats.restarts++;
+  else walStats.passive++;
+  if (report.flushed) walStats.flushes++;
+}
+
+export function walBytes(walPath: string): number {
   try {
     return statSync(walPath).size;
   } catch {
@@ -63,7 +72,7 @@ export class WriteThread {
     const { checkpointEveryMs = CHECKPOINT_EVERY_MS, walSizeLimit = WAL_SIZE_LIMIT_BYTES, lock, walCheckEveryMs = WAL_SIZE_CHECK_MS } = opts;
     const started = await Promise.allSettled([
       ConnectionThread.start(url, database, { name: "write thread", cacheKib: WRITER_CACHE_KIB, walSizeLimit }),
-      ConnectionThread.start(url, database, { name: "checkpoint thread", checkpointEveryMs, walSizeLimit }),
+      ConnectionThread.start(url, database, { name: "checkpoint thread", checkpointEveryMs, walSizeLimit, onCheckpoint: countCheckpoint }),
     ]);
     const [writer, checkpointer] = started.map((r) => (r.status === "fulfilled" ? r.value : undefined));
     if (!writer || !checkpointer) {

@@ -1,6 +1,8 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
 import { ingestCounters } from "../ingest/counters";
+import { filePathOf } from "../db/client";
+import { walBytes, walStats } from "../db/write-thread";
 import { DRAFT_STATES, EVALUATOR_RUN_STATES, MESSAGE_STATES, messages } from "../db/schema";
 import { normaliserStats, queueStats } from "../pipeline";
 
@@ -63,6 +65,8 @@ export async function collectMetrics(ctx: AppContext): Promise<Family[]> {
   const [lastRun] = await rows(ctx, "SELECT duration_ms, matches, finished_at FROM evaluator_runs WHERE status = 'ok' ORDER BY id DESC LIMIT 1");
   const runMatches: { project: string; rule: string; matches: number }[] = lastRun ? JSON.parse(String(lastRun.matches)) : [];
   const s = normaliserStats;
+  const file = filePathOf(ctx.database.url);
+  const walPath = file === undefined ? undefined : `${file}-wal`;
   const project = { column: "project_id", label: "project", values: projects };
   return [
     {
@@ -103,6 +107,24 @@ export async function collectMetrics(ctx: AppContext): Promise<Family[]> {
         quarantined: s.attachQuarantined,
         expired: s.expired,
       }).map(([outcome, value]) => ({ labels: { outcome }, value })),
+    },
+    {
+      name: "vibefollow_wal_checkpoints_total",
+      help: "WAL checkpoints by the checkpoint thread since start: PASSIVE passes that copied pages, and RESTARTs.",
+      type: "counter",
+      samples: [{ labels: { mode: "passive" }, value: walStats.passive }, { labels: { mode: "restart" }, value: walStats.restarts }],
+    },
+    {
+      name: "vibefollow_db_file_flushes_total",
+      help: "Syncs of the database file after a PASSIVE checkpoint pass since start.",
+      type: "counter",
+      samples: [{ value: walStats.flushes }],
+    },
+    {
+      name: "vibefollow_wal_size_bytes",
+      help: "Size of the database's WAL file.",
+      type: "gauge",
+      samples: walPath === undefined ? [] : [{ value: walBytes(walPath) }],
     },
     {
       name: "vibefollow_quarantine_open",

@@ -4,7 +4,7 @@ import Sqlite from "libsql";
 import { join } from "node:path";
 import { openDatabase } from "../../src/db/client";
 import { migrate } from "../../src/db/migrate";
-import { WriteThread } from "../../src/db/write-thread";
+import { WriteThread, walStats } from "../../src/db/write-thread";
 import { GroupCommitWriter, groupOf, ingestWriterFor } from "../../src/ingest";
 import { createKey } from "../../src/keys/service";
 import { startTestServer, tempDir } from "../support/harness";
@@ -161,6 +161,7 @@ test("under commits back to back, the checkpoint thread still makes the WAL star
     await migrate(database);
     await database.execute("PRAGMA wal_autocheckpoint = 0"); // as while the write thread is attached
     const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 50, walSizeLimit: limit, lock: database, walCheckEveryMs: 20 });
+    const restarts = walStats.restarts;
     const payload = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(100_000) } });
     // 60 MB of commits with no pause between them: PASSIVE checkpoints alone never let the WAL start over, so
     // it would grow to 60 MB. On a loaded machine the thread's 20/50 ms timers fire late, and the WAL reached
@@ -172,6 +173,7 @@ test("under commits back to back, the checkpoint thread still makes the WAL star
     }
     await thread.close();
     expect(largest).toBeLessThan(32 * limit);
+    expect(walStats.restarts).toBeGreaterThan(restarts); // counted for /metrics
     expect(Number((await database.read("SELECT count(*) AS n FROM ingest_queue")).rows[0]!.n)).toBe(600);
   } finally {
     database.close();
@@ -230,10 +232,15 @@ test("the checkpoint thread copies committed pages into the database file, off t
     await database.execute("PRAGMA wal_checkpoint(TRUNCATE)");
     const before = statSync(file).size;
     const thread = await WriteThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, { checkpointEveryMs: 100 });
+    const counted = { ...walStats };
     const big = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(2_000_000) } });
     await database.exclusive(() => thread.commit([{ sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ('default', 'track', 'api', ?, 1)", args: [big] }]));
     expect(statSync(file).size).toBeLessThan(before + 1_000_000); // committed: in the WAL, not yet in the file
     await waitFor(() => statSync(file).size > before + 1_500_000, 5_000);
+    // The pass that copied them is counted (/metrics), and on Linux the copied pages were synced to disk right
+    // after it (thread-worker.ts `passive`, flush-file.ts).
+    await waitFor(() => walStats.passive > counted.passive, 5_000);
+    if (process.platform === "linux") expect(walStats.flushes).toBeGreaterThan(counted.flushes);
     await thread.close();
     expect(Number((await database.read("SELECT length(payload) AS n FROM ingest_queue")).rows[0]!.n)).toBe(big.length);
   } finally {

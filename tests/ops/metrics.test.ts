@@ -180,3 +180,21 @@ test("drafts, open quarantine and messages read 0 for every configured project a
   expect(alpha.reduce((a, b) => a! + b!, 0)).toBe(run.total);
   for (const state of DRAFT_STATES) expect(filled.get(`vibefollow_drafts{project="beta",state="${state}"}`)).toBe(0);
 });
+
+test("the checkpoint thread's work and the WAL's size are exported", async () => {
+  const server = await start();
+  const before = await scrape(server);
+  expect(before.has('vibefollow_wal_checkpoints_total{mode="passive"}')).toBe(true);
+  expect(before.has('vibefollow_wal_checkpoints_total{mode="restart"}')).toBe(true);
+  expect(before.has("vibefollow_db_file_flushes_total")).toBe(true);
+  // Ingest commits on the write thread; its checkpoint thread copies the pages on its next pass (every 2 s).
+  await post(server, "/api/v1/events", { external_user_id: "c1", name: "page_viewed" });
+  expect((await scrape(server)).get("vibefollow_wal_size_bytes")).toBeGreaterThan(0);
+  let after = before;
+  for (let i = 0; i < 100 && !(delta(before, after, 'vibefollow_wal_checkpoints_total{mode="passive"}') > 0); i++) {
+    await Bun.sleep(100);
+    after = await scrape(server);
+  }
+  expect(delta(before, after, 'vibefollow_wal_checkpoints_total{mode="passive"}')).toBeGreaterThan(0);
+  if (process.platform === "linux") expect(delta(before, after, "vibefollow_db_file_flushes_total")).toBeGreaterThan(0);
+}, 20_000);
