@@ -13,8 +13,8 @@
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_ROUNDS=3 BENCH_ROUND_SECONDS=4 bun run bench:ingest
  *   BENCH_SYNCHRONOUS=normal …   (commits without fsync: what durability costs; the bars are for full)
  *
- * Bars (2 cores): single events ≥ 40% of the bare server's requests/s, p99 ≤ 10 ms at half that load;
- * 500-event batches ≥ 150k events/s.
+ * Bars (2 cores), for the ingest path alone ("ingest only"): single events ≥ 40% of the bare server's requests/s,
+ * p99 ≤ 10 ms at half that load; 500-event batches ≥ 150k events/s. The full `serve` lines are context.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -30,6 +30,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 4);
 const WARM_UP_SECONDS = 2;
+const CONTEXT = "no bar: the normaliser runs meanwhile; the bars are for ingest alone, above";
 /** The bars are for "full" (every 202 survives power loss); "normal" shows what the per-commit fsync costs. */
 const SYNCHRONOUS = process.env.BENCH_SYNCHRONOUS === "normal" ? "normal" : "full";
 
@@ -208,6 +209,9 @@ try {
     { label: "full serve", args: ["src/cli/index.ts", "serve", "--config", toml, "--listen", "127.0.0.1:0"] },
   ];
   for (const mode of modes) {
+    // DESIGN's ingest bars are for the ingest path: the full `serve` lines are context (its normaliser applies the
+    // queue meanwhile, on the same two cores, with the normaliser's own bar measured by bench:normaliser).
+    const bars = mode.label === "ingest only";
     rmSync(join(dir, "vf.db"), { force: true });
     rmSync(join(dir, "vf.db-wal"), { force: true });
     rmSync(join(dir, "vf.db-shm"), { force: true });
@@ -232,17 +236,17 @@ try {
     // once per start, for its first WAL_SIZE_LIMIT_BYTES (256 MiB) under full load or less at lower loads.
     const grown = growWal(url, h);
     const ours = run({ url: `${url}/api/v1/events`, body: single, headers: h });
-    console.log(line(`${mode.label}, single`, ours, 1, `  → ${((ours.rps / bareSingle.rps) * 100).toFixed(1)}% of bare (bar ≥ 40%; steady state: WAL file at ${grown})`));
+    console.log(line(`${mode.label}, single`, ours, 1, `  → ${((ours.rps / bareSingle.rps) * 100).toFixed(1)}% of bare (${bars ? "bar ≥ 40%" : CONTEXT}; steady state: WAL file at ${grown})`));
     if (mode.label === "ingest only") console.log(pairedRounds(`${bareUrl}/api/v1/events`, `${url}/api/v1/events`, headers, h));
     const half = run({ url: `${url}/api/v1/events`, body: single, headers: h, delayMs: halfLoadDelay(ours) });
-    console.log(line(`${mode.label}, single @ half`, half, 1, `  (bar: p99 ≤ 10 ms at half the load)`));
+    console.log(line(`${mode.label}, single @ half`, half, 1, `  (${bars ? "bar: p99 ≤ 10 ms at half the load" : CONTEXT})`));
     if (mode.label === "ingest only") {
       const keyed = run({ url: `${url}/api/v1/events`, body: single, headers: h, freshKeys: true });
       console.log(line(`${mode.label}, single + key`, keyed, 1, `  → ${((keyed.rps / bareSingle.rps) * 100).toFixed(1)}% of bare (every request with a fresh Idempotency-Key, as the SDK sends)`));
     }
     const ourBatch = run({ url: `${url}/api/v1/events/batch`, body: batch, headers: h });
     const eps = ourBatch.rps * 500;
-    console.log(line(`${mode.label}, batch 500`, ourBatch, 500, `  → ${((ourBatch.rps / bareBatch.rps) * 100).toFixed(1)}% of bare (bar ≥ 150k events/s: ${eps >= 150_000 ? "met" : "not met"})`));
+    console.log(line(`${mode.label}, batch 500`, ourBatch, 500, `  → ${((ourBatch.rps / bareBatch.rps) * 100).toFixed(1)}% of bare (${bars ? `bar ≥ 150k events/s: ${eps >= 150_000 ? "met" : "not met"}` : CONTEXT})`));
     server.kill("SIGKILL");
   }
 } finally {
