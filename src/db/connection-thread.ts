@@ -1,5 +1,7 @@
 import type { InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
+import type { WriteJob } from "../ingest/commit-jobs";
+import type { StoredResponse } from "../ingest/idempotency";
 import { WAL_SIZE_LIMIT_BYTES } from "./client";
 import type { OpenMessage, RequestMessage, WireError, WorkerReply } from "./thread-worker";
 
@@ -80,6 +82,11 @@ export class ConnectionThread {
   /** Runs the statements as one write transaction; resolves once it committed (durably, with FULL). */
   async batch(statements: InStatement[]): Promise<void> {
     await this.request({ type: "batch", id: 0, statements });
+  }
+
+  /** Runs an ingest group commit (src/ingest/commit-jobs.ts); resolves with the records of keys already stored. */
+  commitJobs(jobs: WriteJob[], keysSince: number): Promise<(StoredResponse | undefined)[]> {
+    return this.request({ type: "commit", id: 0, jobs, keysSince }) as Promise<(StoredResponse | undefined)[]>;
   }
 
   /** The checkpoint thread's part in starting the WAL over (thread-worker.ts `checkpointWal`); true when a

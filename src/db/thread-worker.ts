@@ -3,7 +3,7 @@
  * same database file, driven by the main thread. libSQL's local calls are synchronous, so whatever SQLite does
  * here — inserts, fsyncs, checkpoints — no longer freezes the main thread's HTTP side.
  *
- * Messages in:  open (once, first) · batch (statements as one transaction: an ingest group commit) ·
+ * Messages in:  open (once, first) · batch (statements as one transaction) · commit (an ingest group commit) ·
  *               normalise (one normaliser step: src/pipeline/thread-step.ts) · checkpoint (the checkpoint
  *               thread's part in starting the WAL over) · close (connection closed)
  * Messages out: ready | failed (open did not work) · done (per request: `result` or `error`) · closed
@@ -12,6 +12,7 @@ import type { Client, InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
 import { openCachedClient } from "./cached-client";
 import { FileFlusher } from "./flush-file";
+import { commitJobs, type WriteJob } from "../ingest/commit-jobs";
 
 declare const self: Worker;
 
@@ -27,6 +28,7 @@ export type OpenMessage = {
 };
 export type RequestMessage =
   | { type: "batch"; id: number; statements: InStatement[] }
+  | { type: "commit"; id: number; jobs: WriteJob[]; keysSince: number }
   | { type: "normalise"; id: number; limit: number; at: number; config: Config }
   | { type: "checkpoint"; id: number; mode: "catch-up" | "restart" };
 export type CloseMessage = { type: "close" };
@@ -121,6 +123,8 @@ async function run(m: RequestMessage): Promise<unknown> {
     await client!.batch(m.statements, "write");
     return undefined;
   }
+  // An ingest group commit with its Idempotency-Key lookup (src/ingest/commit-jobs.ts).
+  if (m.type === "commit") return commitJobs(client!, m.jobs, m.keysSince);
   if (m.type === "checkpoint") return checkpointWal(m.mode);
   // Loaded on first use: the checkpoint thread, and a write thread that only commits ingest, never need it.
   const { normaliseOnThread } = await import("../pipeline/thread-step");

@@ -1,6 +1,8 @@
 import { statSync } from "node:fs";
 import type { InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
+import type { WriteJob } from "../ingest/commit-jobs";
+import type { StoredResponse } from "../ingest/idempotency";
 import { filePathOf, WAL_SIZE_LIMIT_BYTES, WRITER_CACHE_KIB, type Database } from "./client";
 import { ConnectionThread, type CheckpointReport } from "./connection-thread";
 
@@ -123,6 +125,11 @@ export class WriteThread {
     return this.writer.batch(statements);
   }
 
+  /** Runs an ingest group commit, Idempotency-Key lookup included (src/ingest/commit-jobs.ts). */
+  commitJobs(jobs: WriteJob[], keysSince: number): Promise<(StoredResponse | undefined)[]> {
+    return this.writer.commitJobs(jobs, keysSince);
+  }
+
   /** Runs one normaliser step, whole, on the write connection (src/pipeline/thread-step.ts). */
   normalise<T>(limit: number, at: number, config: Config): Promise<T> {
     return this.writer.normalise<T>(limit, at, config);
@@ -143,7 +150,7 @@ export class WriteThread {
 }
 
 /** What a user of the shared write thread holds: the thread's methods, and `close` to let go of it. */
-export type WriteThreadLease = Pick<WriteThread, "broken" | "commit" | "normalise" | "kill" | "close">;
+export type WriteThreadLease = Pick<WriteThread, "broken" | "commit" | "commitJobs" | "normalise" | "kill" | "close">;
 
 const shared = new WeakMap<Database, { thread: Promise<WriteThread>; users: number }>();
 
@@ -172,6 +179,7 @@ export async function acquireWriteThread(database: Database, config: Config["dat
       return thread.broken;
     },
     commit: (statements) => thread.commit(statements),
+    commitJobs: (jobs, keysSince) => thread.commitJobs(jobs, keysSince),
     normalise: (limit, at, config) => thread.normalise(limit, at, config),
     kill: () => thread.kill(),
     async close() {

@@ -5,8 +5,8 @@ import { ApiError } from "../lib/errors";
 import { log } from "../lib/log";
 import { parseObject, readBody } from "./body";
 import { ingestCounters } from "./counters";
-import type { Endpoint } from "./endpoints";
-import { IdempotencyStore } from "./idempotency";
+import type { Endpoint, Outcome } from "./endpoints";
+import { IdempotencyStore, type StoredResponse } from "./idempotency";
 import type { RateLimiter } from "./rate-limit";
 import type { GroupCommitWriter } from "./writer";
 
@@ -22,9 +22,11 @@ export type IngestDeps = {
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
 
 /**
- * One ingest request, in the order of SPEC §3's checks: auth (401) → rate limit (429) → content type, size and
- * encoding (415/413/400) → idempotency (replay/409) → JSON and validation (400/422) → backfill limit (429) →
- * group commit → the response, written only after the commit. Every answer is counted by endpoint and status.
+ * One ingest request, answered in the order of SPEC §3's checks: auth (401) → rate limit (429) → content type,
+ * size and encoding (415/413/400) → idempotency (replay/409) → JSON and validation (400/422) → backfill limit
+ * (429) → group commit → the response, written only after the commit. An Idempotency-Key is looked up inside
+ * the commit when the request passes its checks (src/ingest/commit-jobs.ts), and before answering when it does
+ * not: either way a stored key's answer comes first. Every answer is counted by endpoint and status.
  */
 export async function handleIngest(deps: IngestDeps, endpoint: Endpoint, request: Request): Promise<Response> {
   let response: Response;
@@ -45,24 +47,41 @@ async function run(deps: IngestDeps, endpoint: Endpoint, request: Request): Prom
   }
   const { text, bytes } = await readBody(request);
   const key = IdempotencyStore.parseKey(request.headers.get("idempotency-key"));
-  if (key === undefined) return accept(deps, endpoint, projectId, text);
+  if (key === undefined) {
+    const outcome = await check(deps, endpoint, projectId, text);
+    await commit(deps, projectId, outcome);
+    return answer(outcome);
+  }
 
   if (!deps.idempotency.claim(projectId, key)) {
     throw ApiError.of(409, "idempotency_key_in_use", "A request with this Idempotency-Key is still in flight.");
   }
   try {
     const requestHash = IdempotencyStore.hashRequest(endpoint.path, bytes);
-    const stored = await deps.idempotency.find(projectId, key);
-    if (stored) {
-      if (stored.requestHash !== requestHash) {
-        throw ApiError.of(409, "idempotency_key_reuse", "This Idempotency-Key was used with a different request body.");
-      }
-      return new Response(stored.responseBody, { status: stored.status, headers: { ...JSON_HEADERS, "idempotent-replayed": "true" } });
+    let outcome: Outcome;
+    try {
+      outcome = await check(deps, endpoint, projectId, text);
+    } catch (error) {
+      // Refused before its commit (JSON, validation, a full backfill queue), the request may still be the retry
+      // of one already answered: SPEC §3 looks at the key first. Only this path looks it up before committing.
+      const stored = error instanceof ApiError ? await deps.idempotency.find(projectId, key) : undefined;
+      if (stored) return replay(stored, requestHash);
+      throw error;
     }
-    return await accept(deps, endpoint, projectId, text, { key, requestHash });
+    // The commit looks the key up (src/ingest/commit-jobs.ts): a key already stored writes nothing.
+    const stored = await commit(deps, projectId, outcome, { key, requestHash });
+    return stored ? replay(stored, requestHash) : answer(outcome);
   } finally {
     deps.idempotency.release(projectId, key);
   }
+}
+
+/** The stored answer to a key's first request, for a retry with the same body; `409` for a different body. */
+function replay(stored: StoredResponse, requestHash: string): Response {
+  if (stored.requestHash !== requestHash) {
+    throw ApiError.of(409, "idempotency_key_reuse", "This Idempotency-Key was used with a different request body.");
+  }
+  return new Response(stored.responseBody, { status: stored.status, headers: { ...JSON_HEADERS, "idempotent-replayed": "true" } });
 }
 
 /** Verifications in progress, so that a burst of requests with a key not yet cached costs one Argon2id check,
@@ -90,20 +109,26 @@ async function authenticate(keys: KeyVerifier, header: string | null): Promise<s
   return verified.projectId;
 }
 
-async function accept(deps: IngestDeps, endpoint: Endpoint, projectId: string, text: string, idem?: { key: string; requestHash: string }): Promise<Response> {
+/** Validation, then (bulk) the backfill limit: what to commit and answer, or the 4xx to answer instead. */
+async function check(deps: IngestDeps, endpoint: Endpoint, projectId: string, text: string): Promise<Outcome> {
   const outcome = endpoint.run(parseObject(text));
   if (endpoint.bulk && outcome.accepted > 0) await checkBackfill(deps, projectId);
-  if (outcome.accepted > 0 || idem) {
-    await deps.writer.enqueue({
-      projectId,
-      source: outcome.source,
-      receivedAt: now(),
-      groups: outcome.groups,
-      idempotency: idem && { ...idem, status: outcome.status, responseBody: outcome.body },
-    });
-  }
-  return new Response(outcome.body, { status: outcome.status, headers: JSON_HEADERS });
+  return outcome;
 }
+
+/** Commits the accepted rows and the key's record; resolves with the stored record when the key was already used. */
+async function commit(deps: IngestDeps, projectId: string, outcome: Outcome, idem?: { key: string; requestHash: string }): Promise<StoredResponse | undefined> {
+  if (outcome.accepted === 0 && !idem) return undefined;
+  return deps.writer.enqueue({
+    projectId,
+    source: outcome.source,
+    receivedAt: now(),
+    groups: outcome.groups,
+    idempotency: idem && { ...idem, status: outcome.status, responseBody: outcome.body },
+  });
+}
+
+const answer = (outcome: Outcome) => new Response(outcome.body, { status: outcome.status, headers: JSON_HEADERS });
 
 /** Bulk (backfill) traffic waits while the project already has `backfill_queue_limit` items queued. */
 async function checkBackfill(deps: IngestDeps, projectId: string): Promise<void> {

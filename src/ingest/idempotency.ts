@@ -18,7 +18,8 @@ const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 export type StoredResponse = { requestHash: string; status: number; responseBody: string };
 
-const FIND_KEYS =
+/** The stored records of `[project, key]` pairs (a JSON array, `?1`) created after `?2`; `i` is the pair's index. */
+export const FIND_KEYS =
   "SELECT j.key AS i, k.request_hash, k.status, k.response_body FROM json_each(?1) AS j " +
   "JOIN idempotency_keys AS k ON k.project_id = j.value ->> 0 AND k.key = j.value ->> 1 WHERE k.created_at > ?2";
 

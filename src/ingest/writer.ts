@@ -1,59 +1,18 @@
-import type { InStatement } from "@libsql/client";
 import type { Service } from "../context";
 import { WAL_CHECKPOINT_PAGES, type Database } from "../db/client";
-import { JSON_ROWS, jsonColumns } from "../db/json-rows";
-import { log } from "../lib/log";
 import type { WriteThreadLease } from "../db/write-thread";
+import { now } from "../lib/clock";
+import { log } from "../lib/log";
+import { commitJobs, type WriteJob } from "./commit-jobs";
+import { IDEMPOTENCY_TTL_MS, type StoredResponse } from "./idempotency";
 
-/**
- * Queue rows of one kind (docs/architecture.md "ingest → normaliser"): `payloads` is a JSON array whose
- * elements become one row each, in order. Handing SQLite one array (split by `json_each`, which renders each
- * element byte-for-byte as JSON.stringify wrote it) costs one serialisation and one bound parameter per
- * request instead of one per item.
- */
-export type QueueGroup = { kind: "identify" | "track"; payloads: string; count: number };
+export { groupOf, type IdempotencyRecord, type QueueGroup, type WriteJob } from "./commit-jobs";
 
-/** A group from payloads that are already JSON texts of objects (one row each). */
-export function groupOf(kind: QueueGroup["kind"], payloads: readonly string[]): QueueGroup {
-  return { kind, payloads: `[${payloads.join(",")}]`, count: payloads.length };
-}
-
-/** The idempotency record written in the same transaction as the rows it answers for. */
-export type IdempotencyRecord = { key: string; requestHash: string; status: number; responseBody: string };
-
-export type WriteJob = {
-  projectId: string;
-  source: "api" | "bulk" | "segment";
-  receivedAt: number;
-  groups: QueueGroup[];
-  idempotency?: IdempotencyRecord;
-  /** Per-message keys (Segment `messageId`s, src/segment), committed in the same transaction as the rows. */
-  messageKeys?: IdempotencyRecord[];
-};
-
-type Pending = WriteJob & { rows: number; resolve(): void; reject(error: unknown): void };
+type Pending = WriteJob & { rows: number; resolve(stored: StoredResponse | undefined): void; reject(error: unknown): void };
 
 /** How long, at most, a backlog waits for more arrivals before the next commit (only while they keep coming). */
 const GATHER_MS = 1;
 
-/** Rows given as a JSON array of `[project, kind, source, received_at, payload]` (src/db/json-rows.ts); `->`
- * renders the payload back to JSON text exactly as JSON.stringify wrote it. */
-const INSERT_ROWS =
-  `${JSON_ROWS} INSERT INTO ingest_queue (project_id, kind, source, received_at, payload) ` +
-  "SELECT r.v ->> 0, r.v ->> 1, r.v ->> 2, r.v ->> 3, r.v -> 4 FROM r ORDER BY r.k";
-
-/** REPLACE: a key older than 24 h that the purge has not reached yet is simply superseded. */
-const INSERT_KEYS =
-  `${JSON_ROWS} INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) ` +
-  `SELECT ${jsonColumns(6)} FROM r`;
-
-/** Segment's per-message keys: rows `[key, hash, status, body]` (json-rows.ts), then the project and the time. */
-const INSERT_MESSAGE_KEYS =
-  `${JSON_ROWS} INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) ` +
-  "SELECT ?, r.v ->> 0, r.v ->> 1, r.v ->> 2, r.v ->> 3, ? FROM r";
-
-const INSERT_GROUP =
-  "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT ?, ?, ?, value, ? FROM json_each(?) ORDER BY key";
 
 /**
  * The group-commit writer. Requests hand it their rows and wait; it commits everything that arrived together
@@ -106,10 +65,14 @@ export class GroupCommitWriter implements Service {
     return this.pending.length;
   }
 
-  /** Resolves once the job's rows (and its idempotency record) are committed; rejects if the commit failed. */
-  enqueue(job: WriteJob): Promise<void> {
+  /**
+   * Resolves once the job's rows (and its idempotency record) are committed; rejects if the commit failed. A job
+   * whose Idempotency-Key is already stored (within 24 h) writes nothing and resolves with the stored record
+   * (commit-jobs.ts); otherwise it resolves with undefined.
+   */
+  enqueue(job: WriteJob): Promise<StoredResponse | undefined> {
     if (this.stopped) return Promise.reject(new Error("ingest writer is stopped"));
-    return new Promise<void>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       let rows = (job.idempotency ? 1 : 0) + (job.messageKeys?.length ?? 0);
       for (const g of job.groups) rows += g.count;
       this.pending.push({ ...job, rows, resolve, reject });
@@ -178,14 +141,16 @@ export class GroupCommitWriter implements Service {
   private async commitNext(): Promise<void> {
     await this.threadOnce();
     let jobs: Pending[] = [];
+    let stored: (StoredResponse | undefined)[] = [];
     try {
       await this.database.exclusive(async (client) => {
         jobs = this.take();
         if (jobs.length === 0) return;
-        const statements = buildStatements(jobs);
+        const keysSince = now() - IDEMPOTENCY_TTL_MS;
         if (this.thread?.broken) await this.dropThread(client);
-        if (this.thread) await this.thread.commit(statements);
-        else await client.batch(statements, "write");
+        // To the thread as plain data (a Pending's callbacks cannot be sent).
+        if (this.thread) stored = await this.thread.commitJobs(jobs.map(wireJob), keysSince);
+        else stored = await commitJobs(client, jobs, keysSince);
       });
     } catch (error) {
       log.error("ingest commit failed", { jobs: jobs.length, error });
@@ -194,10 +159,11 @@ export class GroupCommitWriter implements Service {
     }
     this.stats.commits++;
     this.stats.jobs += jobs.length;
-    for (const j of jobs) {
-      this.stats.rows += j.rows - (j.idempotency ? 1 : 0) - (j.messageKeys?.length ?? 0);
-      j.resolve();
-    }
+    jobs.forEach((j, i) => {
+      const found = stored[i];
+      if (!found) this.stats.rows += j.rows - (j.idempotency ? 1 : 0) - (j.messageKeys?.length ?? 0);
+      j.resolve(found);
+    });
   }
 
   /** On start or first use: the write thread, whose checkpoint thread from then on owns the WAL checkpoints
@@ -240,45 +206,6 @@ export class GroupCommitWriter implements Service {
   }
 }
 
-/**
- * One commit's statements. Single rows (the common single-event request) from every job are merged into one
- * statement over a JSON array of `[project, kind, source, received_at, payload]` rows — preparing a statement
- * (or binding five parameters) per request would cost more than the inserts. A larger group (a batch) is one
- * statement that lets SQLite split its payload array. Rows keep the order in which jobs arrived.
- */
-function buildStatements(jobs: Pending[]): InStatement[] {
-  const statements: InStatement[] = [];
-  let singles: string[] = [];
-  const flushSingles = () => {
-    if (singles.length === 0) return;
-    statements.push({ sql: INSERT_ROWS, args: [`[${singles.join(",")}]`] });
-    singles = [];
-  };
-  for (const job of jobs) {
-    for (const g of job.groups) {
-      if (g.count === 1) {
-        const head = JSON.stringify([job.projectId, g.kind, job.source, job.receivedAt]);
-        singles.push(`${head.slice(0, -1)},${g.payloads.slice(1, -1)}]`);
-      } else if (g.count > 1) {
-        flushSingles();
-        statements.push({ sql: INSERT_GROUP, args: [job.projectId, g.kind, job.source, job.receivedAt, g.payloads] });
-      }
-    }
-  }
-  flushSingles();
-  // Every job's idempotency record in one statement (one per job would cost a statement preparation each).
-  const keys: string[] = [];
-  for (const job of jobs) {
-    const r = job.idempotency;
-    if (r) keys.push(JSON.stringify([job.projectId, r.key, r.requestHash, r.status, r.responseBody, job.receivedAt]));
-  }
-  if (keys.length > 0) statements.push({ sql: INSERT_KEYS, args: [`[${keys.join(",")}]`] });
-  for (const job of jobs) {
-    // Segment's per-message dedupe keys (src/segment/dedupe.ts) must commit with the rows: one statement per job.
-    const m = job.messageKeys;
-    if (m && m.length > 0) {
-      statements.push({ sql: INSERT_MESSAGE_KEYS, args: [JSON.stringify(m.map((k) => [k.key, k.requestHash, k.status, k.responseBody])), job.projectId, job.receivedAt] });
-    }
-  }
-  return statements;
-}
+const wireJob = ({ projectId, source, receivedAt, groups, idempotency, messageKeys }: Pending): WriteJob => ({
+  projectId, source, receivedAt, groups, idempotency, messageKeys,
+});

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, beforeEach, expect, spyOn, test } from "bun:test";
 import { IdempotencyStore, ingestWriterFor } from "../../src/ingest";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { startTestServer, tempDir, type TestServer } from "../support/harness";
@@ -80,6 +80,49 @@ test("a rejected request (4xx) does not consume its key: the corrected retry goe
   expect(good.status).toBe(202);
   expect(good.headers.get("idempotent-replayed")).toBeNull();
   expect(await queueRows(server)).toHaveLength(1);
+});
+
+test("a stored key answers before the body is checked: a retry that is not JSON or not valid gets 409, not 400/422", async () => {
+  const key = crypto.randomUUID();
+  expect((await post(server, "/api/v1/events", event(1), withKey(key))).status).toBe(202);
+  for (const body of ["{oops", { ...event(1), name: "" }]) {
+    const retry = await post(server, "/api/v1/events", body, withKey(key));
+    expect(retry.status).toBe(409);
+    expect(retry.json.errors[0].code).toBe("idempotency_key_reuse");
+  }
+  expect(await queueRows(server)).toHaveLength(1);
+});
+
+test("a bulk request's retry is replayed even while the backfill queue is full", async () => {
+  const full = await startTestServer("[ingest]\nbackfill_queue_limit = 2\n", { background: false });
+  try {
+    const key = crypto.randomUUID();
+    const body = { events: [event(1), event(2)] };
+    const first = await post(full, "/api/v1/events/bulk", body, withKey(key));
+    expect(first.status).toBe(200);
+    expect((await post(full, "/api/v1/events/bulk", { events: [event(3)] })).status).toBe(429); // the queue is full
+    const again = await post(full, "/api/v1/events/bulk", body, withKey(key));
+    expect({ status: again.status, text: again.text, replayed: again.headers.get("idempotent-replayed") }).toEqual({ status: 200, text: first.text, replayed: "true" });
+    expect(await queueRows(full)).toHaveLength(2);
+  } finally {
+    await full.close();
+  }
+});
+
+test("a request that passes its checks is looked up in its commit, not before it: one read less per request", async () => {
+  const lookups = spyOn(IdempotencyStore.prototype, "find");
+  try {
+    const key = crypto.randomUUID();
+    expect((await post(server, "/api/v1/events", event(1), withKey(key))).status).toBe(202);
+    const replayed = await post(server, "/api/v1/events", event(1), withKey(key));
+    expect(replayed.headers.get("idempotent-replayed")).toBe("true");
+    expect((await post(server, "/api/v1/events", event(2), withKey(key))).status).toBe(409);
+    expect(lookups).toHaveBeenCalledTimes(0);
+    expect((await post(server, "/api/v1/events", "{oops", withKey(key))).status).toBe(409); // refused first: looked up
+    expect(lookups).toHaveBeenCalledTimes(1);
+  } finally {
+    lookups.mockRestore();
+  }
 });
 
 test("keys are per project", async () => {

@@ -248,3 +248,57 @@ test("the checkpoint thread copies committed pages into the database file, off t
     cleanup();
   }
 }, 15_000);
+
+/** Keyed jobs committed together: one key already stored (within 24 h), one stored but expired, three new. */
+async function commitKeyedTogether(server: Awaited<ReturnType<typeof startTestServer>>) {
+  const db = server.ctx.database;
+  const now = Date.now();
+  await db.execute({
+    sql: "INSERT INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) VALUES ('default', 'stored', 'h-stored', 202, '{\"stored\":1}', ?), ('default', 'expired', 'h-old', 202, '{\"old\":1}', ?)",
+    args: [now - 60_000, now - 25 * 3_600_000],
+  });
+  const writer = ingestWriterFor(server.ctx);
+  const lock = await holdWriteLock(db); // so that all five share one commit
+  const job = (i: number, key?: string) =>
+    writer.enqueue({
+      projectId: "default",
+      source: "api",
+      receivedAt: now,
+      groups: [groupOf("track", [JSON.stringify(event(i))])],
+      ...(key ? { idempotency: { key, requestHash: `h-${key}-new`, status: 202, responseBody: `{"new":"${key}"}` } } : {}),
+    });
+  const results = [job(1, "stored"), job(2, "expired"), job(3, "fresh"), job(4), job(5, "other")];
+  await waitFor(() => writer.pendingJobs === 5);
+  const commits = writer.stats.commits;
+  await lock.release();
+  const stored = await Promise.all(results);
+  expect(writer.stats.commits).toBe(commits + 1);
+  // The stored key's job wrote nothing and got the stored record back; the others were committed.
+  expect(stored).toEqual([{ requestHash: "h-stored", status: 202, responseBody: '{"stored":1}' }, undefined, undefined, undefined, undefined]);
+  const ids = (await queueRows(server)).map((r) => (r.payload as { properties: { i: number } }).properties.i);
+  expect(ids).toEqual([2, 3, 4, 5]);
+  const keys = await db.read("SELECT key, request_hash FROM idempotency_keys ORDER BY key");
+  expect(keys.rows.map((r) => [r.key, r.request_hash])).toEqual([["expired", "h-expired-new"], ["fresh", "h-fresh-new"], ["other", "h-other-new"], ["stored", "h-stored"]]);
+}
+
+test("a commit looks its jobs' Idempotency-Keys up: a stored key's job writes nothing and gets the stored record", async () => {
+  const server = await startTestServer("", { background: false });
+  try {
+    expect((await post(server, "/api/v1/events", event(0))).status).toBe(202); // the write thread is up
+    expect(ingestWriterFor(server.ctx).threaded).toBe(true);
+    await server.ctx.database.execute("DELETE FROM ingest_queue");
+    await commitKeyedTogether(server);
+  } finally {
+    await server.close();
+  }
+});
+
+test("the same on the main connection (no write thread)", async () => {
+  const server = await startTestServer(`[ingest]\ncommit_thread = false\n`, { background: false });
+  try {
+    expect(ingestWriterFor(server.ctx).threaded).toBe(false);
+    await commitKeyedTogether(server);
+  } finally {
+    await server.close();
+  }
+});

@@ -1,0 +1,132 @@
+import type { Client, InStatement } from "@libsql/client";
+import { JSON_ROWS, jsonColumns } from "../db/json-rows";
+import { FIND_KEYS, type StoredResponse } from "./idempotency";
+
+/**
+ * What one ingest commit writes (the group-commit writer, writer.ts), as data and as statements: built and run by
+ * `commitJobs`, on the write thread (src/db/thread-worker.ts) or, without one, on the main connection.
+ */
+
+/**
+ * Queue rows of one kind (docs/architecture.md "ingest → normaliser"): `payloads` is a JSON array whose
+ * elements become one row each, in order. Handing SQLite one array (split by `json_each`, which renders each
+ * element byte-for-byte as JSON.stringify wrote it) costs one serialisation and one bound parameter per
+ * request instead of one per item.
+ */
+export type QueueGroup = { kind: "identify" | "track"; payloads: string; count: number };
+
+/** A group from payloads that are already JSON texts of objects (one row each). */
+export function groupOf(kind: QueueGroup["kind"], payloads: readonly string[]): QueueGroup {
+  return { kind, payloads: `[${payloads.join(",")}]`, count: payloads.length };
+}
+
+/** The idempotency record written in the same transaction as the rows it answers for. */
+export type IdempotencyRecord = { key: string; requestHash: string; status: number; responseBody: string };
+
+export type WriteJob = {
+  projectId: string;
+  source: "api" | "bulk" | "segment";
+  receivedAt: number;
+  groups: QueueGroup[];
+  idempotency?: IdempotencyRecord;
+  /** Per-message keys (Segment `messageId`s, src/segment), committed in the same transaction as the rows. */
+  messageKeys?: IdempotencyRecord[];
+};
+
+/** Rows given as a JSON array of `[project, kind, source, received_at, payload]` (src/db/json-rows.ts); `->`
+ * renders the payload back to JSON text exactly as JSON.stringify wrote it. */
+const INSERT_ROWS =
+  `${JSON_ROWS} INSERT INTO ingest_queue (project_id, kind, source, received_at, payload) ` +
+  "SELECT r.v ->> 0, r.v ->> 1, r.v ->> 2, r.v ->> 3, r.v -> 4 FROM r ORDER BY r.k";
+
+/** REPLACE: a key older than 24 h that the purge has not reached yet is simply superseded. */
+const INSERT_KEYS =
+  `${JSON_ROWS} INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) ` +
+  `SELECT ${jsonColumns(6)} FROM r`;
+
+/** Segment's per-message keys: rows `[key, hash, status, body]` (json-rows.ts), then the project and the time. */
+const INSERT_MESSAGE_KEYS =
+  `${JSON_ROWS} INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) ` +
+  "SELECT ?, r.v ->> 0, r.v ->> 1, r.v ->> 2, r.v ->> 3, ? FROM r";
+
+const INSERT_GROUP =
+  "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT ?, ?, ?, value, ? FROM json_each(?) ORDER BY key";
+
+/**
+ * Runs one group commit: every job's rows and records in one transaction. A job with an Idempotency-Key whose key
+ * is already stored (created after `keysSince`) writes nothing; its stored record is returned in its place, for
+ * the handler to answer as a replay or a `409` (src/ingest/handler.ts). The lookup runs here, inside the commit,
+ * rather than on the main thread before it: on the connection that writes the keys its pages are warm, where the
+ * main thread's read connection finds its page cache dropped after every commit of another connection — with a
+ * key on every request (as the SDK sends), the lookup cost as much as the rest of the request (docs/benchmarks.md,
+ * "Eleventh session"). A request holding a key is alone with it (the handler's in-flight claim), so no two jobs
+ * of one commit share a key.
+ */
+export async function commitJobs(client: Client, jobs: WriteJob[], keysSince: number): Promise<(StoredResponse | undefined)[]> {
+  const keyed: number[] = [];
+  jobs.forEach((j, i) => j.idempotency && keyed.push(i));
+  if (keyed.length === 0) {
+    await client.batch(buildStatements(jobs), "write");
+    return [];
+  }
+  const tx = await client.transaction("write");
+  try {
+    const lookup = JSON.stringify(keyed.map((i) => [jobs[i]!.projectId, jobs[i]!.idempotency!.key]));
+    const found = new Map<number, StoredResponse>();
+    for (const row of (await tx.execute({ sql: FIND_KEYS, args: [lookup, keysSince] })).rows) {
+      found.set(keyed[Number(row.i)]!, { requestHash: String(row.request_hash), status: Number(row.status), responseBody: String(row.response_body) });
+    }
+    const fresh = found.size === 0 ? jobs : jobs.filter((_, i) => !found.has(i));
+    if (fresh.length > 0) await tx.batch(buildStatements(fresh));
+    await tx.commit();
+    return jobs.map((_, i) => found.get(i));
+  } catch (error) {
+    await tx.rollback().catch(() => undefined);
+    throw error;
+  } finally {
+    tx.close();
+  }
+}
+
+/**
+ * One commit's statements. Single rows (the common single-event request) from every job are merged into one
+ * statement over a JSON array of `[project, kind, source, received_at, payload]` rows — preparing a statement
+ * (or binding five parameters) per request would cost more than the inserts. A larger group (a batch) is one
+ * statement that lets SQLite split its payload array. Rows keep the order in which jobs arrived.
+ */
+export function buildStatements(jobs: WriteJob[]): InStatement[] {
+  const statements: InStatement[] = [];
+  let singles: string[] = [];
+  const flushSingles = () => {
+    if (singles.length === 0) return;
+    statements.push({ sql: INSERT_ROWS, args: [`[${singles.join(",")}]`] });
+    singles = [];
+  };
+  for (const job of jobs) {
+    for (const g of job.groups) {
+      if (g.count === 1) {
+        const head = JSON.stringify([job.projectId, g.kind, job.source, job.receivedAt]);
+        singles.push(`${head.slice(0, -1)},${g.payloads.slice(1, -1)}]`);
+      } else if (g.count > 1) {
+        flushSingles();
+        statements.push({ sql: INSERT_GROUP, args: [job.projectId, g.kind, job.source, job.receivedAt, g.payloads] });
+      }
+    }
+  }
+  flushSingles();
+  // Every job's idempotency record in one statement (one per job would cost a statement preparation each).
+  const keys: string[] = [];
+  for (const job of jobs) {
+    const r = job.idempotency;
+    if (r) keys.push(JSON.stringify([job.projectId, r.key, r.requestHash, r.status, r.responseBody, job.receivedAt]));
+  }
+  if (keys.length > 0) statements.push({ sql: INSERT_KEYS, args: [`[${keys.join(",")}]`] });
+  for (const job of jobs) {
+    // Segment's per-message dedupe keys (src/segment/dedupe.ts) must commit with the rows: one statement per job.
+    const m = job.messageKeys;
+    if (m && m.length > 0) {
+      statements.push({ sql: INSERT_MESSAGE_KEYS, args: [JSON.stringify(m.map((k) => [k.key, k.requestHash, k.status, k.responseBody])), job.projectId, job.receivedAt] });
+    }
+  }
+  return statements;
+}
