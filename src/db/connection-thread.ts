@@ -1,4 +1,3 @@
-import type { InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
 import type { WriteJob } from "../ingest/commit-jobs";
 import type { StoredResponse } from "../ingest/idempotency";
@@ -77,11 +76,6 @@ export class ConnectionThread {
       cacheKib: options.cacheKib ?? 0,
     };
     return new ConnectionThread(await spawn(open, options.name), options.name, options.onCheckpoint);
-  }
-
-  /** Runs the statements as one write transaction; resolves once it committed (durably, with FULL). */
-  async batch(statements: InStatement[]): Promise<void> {
-    await this.request({ type: "batch", id: 0, statements });
   }
 
   /** Runs an ingest group commit (src/ingest/commit-jobs.ts); resolves with the records of keys already stored. */

@@ -3,12 +3,12 @@
  * same database file, driven by the main thread. libSQL's local calls are synchronous, so whatever SQLite does
  * here — inserts, fsyncs, checkpoints — no longer freezes the main thread's HTTP side.
  *
- * Messages in:  open (once, first) · batch (statements as one transaction) · commit (an ingest group commit) ·
+ * Messages in:  open (once, first) · commit (an ingest group commit, one transaction: src/ingest/commit-jobs.ts) ·
  *               normalise (one normaliser step: src/pipeline/thread-step.ts) · checkpoint (the checkpoint
  *               thread's part in starting the WAL over) · close (connection closed)
  * Messages out: ready | failed (open did not work) · done (per request: `result` or `error`) · closed
  */
-import type { Client, InStatement } from "@libsql/client";
+import type { Client } from "@libsql/client";
 import type { Config } from "../config/schema";
 import { openCachedClient } from "./cached-client";
 import { FileFlusher } from "./flush-file";
@@ -27,7 +27,6 @@ export type OpenMessage = {
   cacheKib: number;
 };
 export type RequestMessage =
-  | { type: "batch"; id: number; statements: InStatement[] }
   | { type: "commit"; id: number; jobs: WriteJob[]; keysSince: number }
   | { type: "normalise"; id: number; limit: number; at: number; config: Config }
   | { type: "checkpoint"; id: number; mode: "catch-up" | "restart" };
@@ -118,12 +117,8 @@ async function checkpointWal(mode: "catch-up" | "restart"): Promise<boolean> {
 }
 
 async function run(m: RequestMessage): Promise<unknown> {
-  if (m.type === "batch") {
-    // One transaction (BEGIN IMMEDIATE … COMMIT): with synchronous = FULL the WAL is on disk when this returns.
-    await client!.batch(m.statements, "write");
-    return undefined;
-  }
-  // An ingest group commit with its Idempotency-Key lookup (src/ingest/commit-jobs.ts).
+  // An ingest group commit, one transaction (BEGIN IMMEDIATE … COMMIT): with synchronous = FULL the WAL is on disk
+  // when it returns. Its Idempotency-Key lookup runs inside it (src/ingest/commit-jobs.ts).
   if (m.type === "commit") return commitJobs(client!, m.jobs, m.keysSince);
   if (m.type === "checkpoint") return checkpointWal(m.mode);
   // Loaded on first use: the checkpoint thread, and a write thread that only commits ingest, never need it.

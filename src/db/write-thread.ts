@@ -1,5 +1,4 @@
 import { statSync } from "node:fs";
-import type { InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
 import type { WriteJob } from "../ingest/commit-jobs";
 import type { StoredResponse } from "../ingest/idempotency";
@@ -120,11 +119,6 @@ export class WriteThread {
     return this.writer.broken || this.checkpointer.broken;
   }
 
-  /** Runs the statements as one transaction (an ingest group commit). */
-  commit(statements: InStatement[]): Promise<void> {
-    return this.writer.batch(statements);
-  }
-
   /** Runs an ingest group commit, Idempotency-Key lookup included (src/ingest/commit-jobs.ts). */
   commitJobs(jobs: WriteJob[], keysSince: number): Promise<(StoredResponse | undefined)[]> {
     return this.writer.commitJobs(jobs, keysSince);
@@ -150,7 +144,7 @@ export class WriteThread {
 }
 
 /** What a user of the shared write thread holds: the thread's methods, and `close` to let go of it. */
-export type WriteThreadLease = Pick<WriteThread, "broken" | "commit" | "commitJobs" | "normalise" | "kill" | "close">;
+export type WriteThreadLease = Pick<WriteThread, "broken" | "commitJobs" | "normalise" | "kill" | "close">;
 
 const shared = new WeakMap<Database, { thread: Promise<WriteThread>; users: number }>();
 
@@ -178,7 +172,6 @@ export async function acquireWriteThread(database: Database, config: Config["dat
     get broken() {
       return thread.broken;
     },
-    commit: (statements) => thread.commit(statements),
     commitJobs: (jobs, keysSince) => thread.commitJobs(jobs, keysSince),
     normalise: (limit, at, config) => thread.normalise(limit, at, config),
     kill: () => thread.kill(),

@@ -13,7 +13,6 @@ type Pending = WriteJob & { rows: number; resolve(stored: StoredResponse | undef
 /** How long, at most, a backlog waits for more arrivals before the next commit (only while they keep coming). */
 const GATHER_MS = 1;
 
-
 /**
  * The group-commit writer. Requests hand it their rows and wait; it commits everything that arrived together
  * in one transaction (one fsync) and then resolves them all, so `202` means "in the file" without paying one

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { openDatabase } from "../../src/db/client";
 import { migrate } from "../../src/db/migrate";
 import { WriteThread, walStats } from "../../src/db/write-thread";
-import { GroupCommitWriter, groupOf, ingestWriterFor } from "../../src/ingest";
+import { GroupCommitWriter, groupOf, ingestWriterFor, type WriteJob } from "../../src/ingest";
 import { createKey } from "../../src/keys/service";
 import { startTestServer, tempDir } from "../support/harness";
 import { event, holdWriteLock, post, queueRows, startOn, waitFor } from "./support";
@@ -151,6 +151,9 @@ test("a writer whose commit thread cannot start commits on the main thread", asy
   }
 });
 
+/** A commit of one queue row holding `payload` (a JSON object's text). */
+const queueJob = (payload: string): WriteJob => ({ projectId: "default", source: "api", receivedAt: 1, groups: [groupOf("track", [payload])] });
+
 test("under commits back to back, the checkpoint thread still makes the WAL start over", async () => {
   const { dir, cleanup } = tempDir();
   const file = join(dir, "restart.db");
@@ -168,7 +171,7 @@ test("under commits back to back, the checkpoint thread still makes the WAL star
     // 25 MB before starting over: the bar leaves room for that.
     let largest = 0;
     for (let i = 0; i < 600; i++) {
-      await database.exclusive(() => thread.commit([{ sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ('default', 'track', 'api', ?, 1)", args: [payload] }]));
+      await database.exclusive(() => thread.commitJobs([queueJob(payload)], 0));
       largest = Math.max(largest, statSync(`${file}-wal`).size);
     }
     await thread.close();
@@ -192,7 +195,7 @@ test("a reader that keeps the WAL in use makes the restart give up and wait, not
     await database.execute("PRAGMA wal_autocheckpoint = 0");
     const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 50, walSizeLimit: 1024 * 1024, lock: database, walCheckEveryMs: 20 });
     const payload = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(100_000) } });
-    const insert = () => database.exclusive(() => thread.commit([{ sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ('default', 'track', 'api', ?, 1)", args: [payload] }]));
+    const insert = () => database.exclusive(() => thread.commitJobs([queueJob(payload)], 0));
     await insert();
     reader.exec("BEGIN");
     reader.prepare("SELECT count(*) FROM ingest_queue").get(); // a read snapshot the RESTART must wait for
@@ -234,7 +237,7 @@ test("the checkpoint thread copies committed pages into the database file, off t
     const thread = await WriteThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, { checkpointEveryMs: 100 });
     const counted = { ...walStats };
     const big = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(2_000_000) } });
-    await database.exclusive(() => thread.commit([{ sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) VALUES ('default', 'track', 'api', ?, 1)", args: [big] }]));
+    await database.exclusive(() => thread.commitJobs([queueJob(big)], 0));
     expect(statSync(file).size).toBeLessThan(before + 1_000_000); // committed: in the WAL, not yet in the file
     await waitFor(() => statSync(file).size > before + 1_500_000, 5_000);
     // The pass that copied them is counted (/metrics), and on Linux the copied pages were synced to disk right
