@@ -25,7 +25,6 @@ import { migrate } from "../../src/db/migrate";
 import { syncProjects } from "../../src/keys/projects";
 import { setQuiet } from "../../src/lib/log";
 import { acquireWriteThread, type WriteThreadLease } from "../../src/db/write-thread";
-import { groupOf, type QueueGroup } from "../../src/ingest";
 import { createNormaliser, drainQueue, queueStats, setAfterApply } from "../../src/pipeline";
 import { BatchConnection } from "../../src/pipeline/batch-connection";
 import { registerServices } from "../../src/services";
@@ -93,21 +92,13 @@ function generate(users: number, events: number, prefix: string): Row[] {
 /** Queues rows as ingest does: on the write thread when there is one (`ingest`), else on the main connection. */
 let ingest: WriteThreadLease | undefined;
 async function enqueue(db: Database, rows: Row[], receivedAt: number): Promise<void> {
-  const thread = ingest;
-  if (thread) {
-    // As the ingest writer commits them: one group per run of one kind, in order.
-    const groups: QueueGroup[] = [];
-    for (let i = 0, j = 0; i < rows.length; i = j) {
-      while (j < rows.length && rows[j]![0] === rows[i]![0]) j++;
-      groups.push(groupOf(rows[i]![0], rows.slice(i, j).map((r) => r[1])));
-    }
-    await db.exclusive(() => thread.commitJobs([{ projectId: "bench", source: "api", receivedAt, groups }], 0));
-    return;
-  }
-  await db.execute({
+  const statement = {
     sql: "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT 'bench', j.value ->> 0, 'api', j.value ->> 1, ? FROM json_each(?) j",
     args: [receivedAt, JSON.stringify(rows)],
-  });
+  };
+  const thread = ingest;
+  if (thread) await db.exclusive(() => thread.commit([statement]));
+  else await db.execute(statement);
 }
 
 const rows = generate(USERS, EVENTS, "u");

@@ -1,5 +1,6 @@
 import type { Config } from "../config/schema";
-import type { WriteJob } from "../ingest/commit-jobs";
+import type { InStatement } from "@libsql/client";
+import type { KeyLookup } from "../ingest/commit-jobs";
 import type { StoredResponse } from "../ingest/idempotency";
 import { WAL_SIZE_LIMIT_BYTES } from "./client";
 import type { OpenMessage, RequestMessage, WireError, WorkerReply } from "./thread-worker";
@@ -78,9 +79,10 @@ export class ConnectionThread {
     return new ConnectionThread(await spawn(open, options.name), options.name, options.onCheckpoint);
   }
 
-  /** Runs an ingest group commit (src/ingest/commit-jobs.ts); resolves with the records of keys already stored. */
-  commitJobs(jobs: WriteJob[], keysSince: number): Promise<(StoredResponse | undefined)[]> {
-    return this.request({ type: "commit", id: 0, jobs, keysSince }) as Promise<(StoredResponse | undefined)[]>;
+  /** Runs an ingest group commit (src/ingest/commit-jobs.ts `commitUnlessStored`); resolves once it committed
+   * (durably, with FULL), or with the stored records of keys found (nothing written). */
+  commit(statements: InStatement[], lookup: KeyLookup | undefined, keysSince: number): Promise<[number, StoredResponse][]> {
+    return this.request({ type: "commit", id: 0, statements, lookup, keysSince }) as Promise<[number, StoredResponse][]>;
   }
 
   /** The checkpoint thread's part in starting the WAL over (thread-worker.ts `checkpointWal`); true when a

@@ -8,11 +8,11 @@
  *               thread's part in starting the WAL over) · close (connection closed)
  * Messages out: ready | failed (open did not work) · done (per request: `result` or `error`) · closed
  */
-import type { Client } from "@libsql/client";
+import type { Client, InStatement } from "@libsql/client";
 import type { Config } from "../config/schema";
 import { openCachedClient } from "./cached-client";
 import { FileFlusher } from "./flush-file";
-import { commitJobs, type WriteJob } from "../ingest/commit-jobs";
+import { commitUnlessStored, type KeyLookup } from "../ingest/commit-jobs";
 
 declare const self: Worker;
 
@@ -27,7 +27,7 @@ export type OpenMessage = {
   cacheKib: number;
 };
 export type RequestMessage =
-  | { type: "commit"; id: number; jobs: WriteJob[]; keysSince: number }
+  | { type: "commit"; id: number; statements: InStatement[]; lookup?: KeyLookup; keysSince: number }
   | { type: "normalise"; id: number; limit: number; at: number; config: Config }
   | { type: "checkpoint"; id: number; mode: "catch-up" | "restart" };
 export type CloseMessage = { type: "close" };
@@ -119,7 +119,7 @@ async function checkpointWal(mode: "catch-up" | "restart"): Promise<boolean> {
 async function run(m: RequestMessage): Promise<unknown> {
   // An ingest group commit, one transaction (BEGIN IMMEDIATE … COMMIT): with synchronous = FULL the WAL is on disk
   // when it returns. Its Idempotency-Key lookup runs inside it (src/ingest/commit-jobs.ts).
-  if (m.type === "commit") return commitJobs(client!, m.jobs, m.keysSince);
+  if (m.type === "commit") return commitUnlessStored(client!, m.statements, m.lookup, m.keysSince);
   if (m.type === "checkpoint") return checkpointWal(m.mode);
   // Loaded on first use: the checkpoint thread, and a write thread that only commits ingest, never need it.
   const { normaliseOnThread } = await import("../pipeline/thread-step");

@@ -1,6 +1,7 @@
 import { statSync } from "node:fs";
 import type { Config } from "../config/schema";
-import type { WriteJob } from "../ingest/commit-jobs";
+import type { InStatement } from "@libsql/client";
+import type { KeyLookup } from "../ingest/commit-jobs";
 import type { StoredResponse } from "../ingest/idempotency";
 import { filePathOf, WAL_SIZE_LIMIT_BYTES, WRITER_CACHE_KIB, type Database } from "./client";
 import { ConnectionThread, type CheckpointReport } from "./connection-thread";
@@ -119,9 +120,10 @@ export class WriteThread {
     return this.writer.broken || this.checkpointer.broken;
   }
 
-  /** Runs an ingest group commit, Idempotency-Key lookup included (src/ingest/commit-jobs.ts). */
-  commitJobs(jobs: WriteJob[], keysSince: number): Promise<(StoredResponse | undefined)[]> {
-    return this.writer.commitJobs(jobs, keysSince);
+  /** Runs an ingest group commit's statements as one transaction, unless one of `lookup`'s Idempotency-Keys is
+   * already stored (src/ingest/commit-jobs.ts `commitUnlessStored`). */
+  commit(statements: InStatement[], lookup?: KeyLookup, keysSince = 0): Promise<[number, StoredResponse][]> {
+    return this.writer.commit(statements, lookup, keysSince);
   }
 
   /** Runs one normaliser step, whole, on the write connection (src/pipeline/thread-step.ts). */
@@ -144,7 +146,7 @@ export class WriteThread {
 }
 
 /** What a user of the shared write thread holds: the thread's methods, and `close` to let go of it. */
-export type WriteThreadLease = Pick<WriteThread, "broken" | "commitJobs" | "normalise" | "kill" | "close">;
+export type WriteThreadLease = Pick<WriteThread, "broken" | "commit" | "normalise" | "kill" | "close">;
 
 const shared = new WeakMap<Database, { thread: Promise<WriteThread>; users: number }>();
 
@@ -172,7 +174,7 @@ export async function acquireWriteThread(database: Database, config: Config["dat
     get broken() {
       return thread.broken;
     },
-    commitJobs: (jobs, keysSince) => thread.commitJobs(jobs, keysSince),
+    commit: (statements, lookup, keysSince) => thread.commit(statements, lookup, keysSince),
     normalise: (limit, at, config) => thread.normalise(limit, at, config),
     kill: () => thread.kill(),
     async close() {

@@ -3,8 +3,9 @@ import { JSON_ROWS, jsonColumns } from "../db/json-rows";
 import { FIND_KEYS, type StoredResponse } from "./idempotency";
 
 /**
- * What one ingest commit writes (the group-commit writer, writer.ts), as data and as statements: built and run by
- * `commitJobs`, on the write thread (src/db/thread-worker.ts) or, without one, on the main connection.
+ * What one ingest commit writes (the group-commit writer, writer.ts): the jobs, their statements, and the commit
+ * itself with its Idempotency-Key lookup (`commitUnlessStored`, run on the write thread, src/db/thread-worker.ts,
+ * or without one on the main connection).
  */
 
 /**
@@ -52,34 +53,46 @@ const INSERT_MESSAGE_KEYS =
 const INSERT_GROUP =
   "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT ?, ?, ?, value, ? FROM json_each(?) ORDER BY key";
 
-/**
- * Runs one group commit: every job's rows and records in one transaction. A job with an Idempotency-Key whose key
- * is already stored (created after `keysSince`) writes nothing; its stored record is returned in its place, for
- * the handler to answer as a replay or a `409` (src/ingest/handler.ts). The lookup runs here, inside the commit,
- * rather than on the main thread before it: on the connection that writes the keys its pages are warm, where the
- * main thread's read connection finds its page cache dropped after every commit of another connection — with a
- * key on every request (as the SDK sends), the lookup cost as much as the rest of the request (docs/benchmarks.md,
- * "Eleventh session"). A request holding a key is alone with it (the handler's in-flight claim), so no two jobs
- * of one commit share a key.
- */
-export async function commitJobs(client: Client, jobs: WriteJob[], keysSince: number): Promise<(StoredResponse | undefined)[]> {
+/** The Idempotency-Keys of a commit's jobs: `[project, key]` pairs as JSON, and the index of the job of each. */
+export type KeyLookup = { pairs: string; jobs: number[] };
+
+export function keyLookup(jobs: WriteJob[]): KeyLookup | undefined {
   const keyed: number[] = [];
   jobs.forEach((j, i) => j.idempotency && keyed.push(i));
-  if (keyed.length === 0) {
-    await client.batch(buildStatements(jobs), "write");
+  if (keyed.length === 0) return undefined;
+  return { pairs: JSON.stringify(keyed.map((i) => [jobs[i]!.projectId, jobs[i]!.idempotency!.key])), jobs: keyed };
+}
+
+/**
+ * Runs a group commit's statements as one transaction — unless one of the jobs' Idempotency-Keys is already
+ * stored (created after `keysSince`): then it writes nothing and returns the stored records, by job index, and
+ * the writer commits the other jobs in a second round (a retry with a stored key is the rare case).
+ *
+ * Why the lookup runs here, inside the commit on the write thread, rather than on the main thread before it: the
+ * main thread's read connection finds its page cache dropped after every commit of another connection, so with a
+ * key on every request (as the SDK sends) its lookup cost as much as the rest of the request; on the connection
+ * that writes the keys its pages are warm (docs/benchmarks.md, "Eleventh session"). A request holding a key is
+ * alone with it (the handler's in-flight claim), and only this writer stores keys, so a key found absent here
+ * stays absent until its own commit.
+ */
+export async function commitUnlessStored(client: Client, statements: InStatement[], lookup: KeyLookup | undefined, keysSince: number): Promise<[number, StoredResponse][]> {
+  if (!lookup) {
+    await client.batch(statements, "write");
     return [];
   }
   const tx = await client.transaction("write");
   try {
-    const lookup = JSON.stringify(keyed.map((i) => [jobs[i]!.projectId, jobs[i]!.idempotency!.key]));
-    const found = new Map<number, StoredResponse>();
-    for (const row of (await tx.execute({ sql: FIND_KEYS, args: [lookup, keysSince] })).rows) {
-      found.set(keyed[Number(row.i)]!, { requestHash: String(row.request_hash), status: Number(row.status), responseBody: String(row.response_body) });
+    const found: [number, StoredResponse][] = [];
+    for (const row of (await tx.execute({ sql: FIND_KEYS, args: [lookup.pairs, keysSince] })).rows) {
+      found.push([lookup.jobs[Number(row.i)]!, { requestHash: String(row.request_hash), status: Number(row.status), responseBody: String(row.response_body) }]);
     }
-    const fresh = found.size === 0 ? jobs : jobs.filter((_, i) => !found.has(i));
-    if (fresh.length > 0) await tx.batch(buildStatements(fresh));
+    if (found.length > 0) {
+      await tx.rollback(); // nothing written
+      return found;
+    }
+    await tx.batch(statements);
     await tx.commit();
-    return jobs.map((_, i) => found.get(i));
+    return [];
   } catch (error) {
     await tx.rollback().catch(() => undefined);
     throw error;

@@ -3,7 +3,7 @@ import { WAL_CHECKPOINT_PAGES, type Database } from "../db/client";
 import type { WriteThreadLease } from "../db/write-thread";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
-import { commitJobs, type WriteJob } from "./commit-jobs";
+import { buildStatements, commitUnlessStored, keyLookup, type WriteJob } from "./commit-jobs";
 import { IDEMPOTENCY_TTL_MS, type StoredResponse } from "./idempotency";
 
 export { groupOf, type IdempotencyRecord, type QueueGroup, type WriteJob } from "./commit-jobs";
@@ -140,16 +140,26 @@ export class GroupCommitWriter implements Service {
   private async commitNext(): Promise<void> {
     await this.threadOnce();
     let jobs: Pending[] = [];
-    let stored: (StoredResponse | undefined)[] = [];
+    const stored = new Map<Pending, StoredResponse>();
     try {
       await this.database.exclusive(async (client) => {
         jobs = this.take();
         if (jobs.length === 0) return;
         const keysSince = now() - IDEMPOTENCY_TTL_MS;
         if (this.thread?.broken) await this.dropThread(client);
-        // To the thread as plain data (a Pending's callbacks cannot be sent).
-        if (this.thread) stored = await this.thread.commitJobs(jobs.map(wireJob), keysSince);
-        else stored = await commitJobs(client, jobs, keysSince);
+        // The statements are built here, the keys looked up in the commit (commit-jobs.ts). A job whose key is
+        // already stored writes nothing: the others go in a second round.
+        let remaining = jobs;
+        while (remaining.length > 0) {
+          const statements = buildStatements(remaining);
+          const lookup = keyLookup(remaining);
+          const found = this.thread
+            ? await this.thread.commit(statements, lookup, keysSince)
+            : await commitUnlessStored(client, statements, lookup, keysSince);
+          if (found.length === 0) break;
+          for (const [i, record] of found) stored.set(remaining[i]!, record);
+          remaining = remaining.filter((j) => !stored.has(j));
+        }
       });
     } catch (error) {
       log.error("ingest commit failed", { jobs: jobs.length, error });
@@ -158,11 +168,11 @@ export class GroupCommitWriter implements Service {
     }
     this.stats.commits++;
     this.stats.jobs += jobs.length;
-    jobs.forEach((j, i) => {
-      const found = stored[i];
+    for (const j of jobs) {
+      const found = stored.get(j);
       if (!found) this.stats.rows += j.rows - (j.idempotency ? 1 : 0) - (j.messageKeys?.length ?? 0);
       j.resolve(found);
-    });
+    }
   }
 
   /** On start or first use: the write thread, whose checkpoint thread from then on owns the WAL checkpoints
@@ -204,7 +214,3 @@ export class GroupCommitWriter implements Service {
     await this.thread?.close();
   }
 }
-
-const wireJob = ({ projectId, source, receivedAt, groups, idempotency, messageKeys }: Pending): WriteJob => ({
-  projectId, source, receivedAt, groups, idempotency, messageKeys,
-});

@@ -6,6 +6,7 @@ import { openDatabase } from "../../src/db/client";
 import { migrate } from "../../src/db/migrate";
 import { WriteThread, walStats } from "../../src/db/write-thread";
 import { GroupCommitWriter, groupOf, ingestWriterFor, type WriteJob } from "../../src/ingest";
+import { buildStatements } from "../../src/ingest/commit-jobs";
 import { createKey } from "../../src/keys/service";
 import { startTestServer, tempDir } from "../support/harness";
 import { event, holdWriteLock, post, queueRows, startOn, waitFor } from "./support";
@@ -171,7 +172,7 @@ test("under commits back to back, the checkpoint thread still makes the WAL star
     // 25 MB before starting over: the bar leaves room for that.
     let largest = 0;
     for (let i = 0; i < 600; i++) {
-      await database.exclusive(() => thread.commitJobs([queueJob(payload)], 0));
+      await database.exclusive(() => thread.commit(buildStatements([queueJob(payload)])));
       largest = Math.max(largest, statSync(`${file}-wal`).size);
     }
     await thread.close();
@@ -195,7 +196,7 @@ test("a reader that keeps the WAL in use makes the restart give up and wait, not
     await database.execute("PRAGMA wal_autocheckpoint = 0");
     const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 50, walSizeLimit: 1024 * 1024, lock: database, walCheckEveryMs: 20 });
     const payload = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(100_000) } });
-    const insert = () => database.exclusive(() => thread.commitJobs([queueJob(payload)], 0));
+    const insert = () => database.exclusive(() => thread.commit(buildStatements([queueJob(payload)])));
     await insert();
     reader.exec("BEGIN");
     reader.prepare("SELECT count(*) FROM ingest_queue").get(); // a read snapshot the RESTART must wait for
@@ -237,7 +238,7 @@ test("the checkpoint thread copies committed pages into the database file, off t
     const thread = await WriteThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, { checkpointEveryMs: 100 });
     const counted = { ...walStats };
     const big = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(2_000_000) } });
-    await database.exclusive(() => thread.commitJobs([queueJob(big)], 0));
+    await database.exclusive(() => thread.commit(buildStatements([queueJob(big)])));
     expect(statSync(file).size).toBeLessThan(before + 1_000_000); // committed: in the WAL, not yet in the file
     await waitFor(() => statSync(file).size > before + 1_500_000, 5_000);
     // The pass that copied them is counted (/metrics), and on Linux the copied pages were synced to disk right
