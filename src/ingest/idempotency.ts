@@ -58,9 +58,9 @@ export class IdempotencyStore {
   }
 
   /**
-   * The remembered response for a key used within the last 24 h. Lookups made in the same I/O turn share one
-   * query (like the group commit): the SDK sends a key with every request, and one statement per request would
-   * cost more than the rest of the request's handling.
+   * The remembered response for a key used within the last 24 h, read on the read connection. Only requests
+   * refused by their checks come here (the others are looked up inside their commit: commit-jobs.ts); lookups
+   * made in the same I/O turn still share one query, so a burst of refused retries costs one statement.
    */
   find(projectId: string, key: string): Promise<StoredResponse | undefined> {
     return new Promise((resolve, reject) => {
