@@ -81,6 +81,76 @@ test("every acknowledged event survives kill -9 at random moments", async () => 
   }
 }, 90_000);
 
+test("with Idempotency-Keys, as the SDK sends: retried after kill -9, every event is stored exactly once", async () => {
+  const { dir, cleanup } = tempDir("vf-crash-keys-");
+  try {
+    const toml = join(dir, "vf.toml");
+    writeFileSync(toml, `[database]\nurl = "file:${join(dir, "vf.db")}"\nsynchronous = "full"\n\n[ingest]\nrate_limit = { per_second = 1000000, burst = 1000000 }\n`);
+    const key = createKeyWithCli(toml);
+    const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
+    const acknowledged = new Set<string>();
+    const unexpected: string[] = [];
+    // Requests whose answer was lost with the server: sent again after the restart, same key and body (the SDK's retry).
+    let unanswered: { marker: string; idempotencyKey: string }[] = [];
+    const send = async (url: string, marker: string, idempotencyKey: string): Promise<boolean> => {
+      const body = JSON.stringify({ external_user_id: `user-${marker.slice(0, 4)}`, name: "crash_probe", properties: { marker } });
+      try {
+        const res = await fetch(url + "/api/v1/events", { method: "POST", headers: { ...headers, "idempotency-key": idempotencyKey }, body });
+        if (res.status === 202) acknowledged.add(marker);
+        else unexpected.push(`${res.status} ${await res.text()}`);
+        return true;
+      } catch {
+        unanswered.push({ marker, idempotencyKey });
+        return false; // the server is gone
+      }
+    };
+    let replays = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const { child, url } = await startServer(toml);
+      const exited = new Promise((r) => child.once("exit", r));
+      const retry = unanswered;
+      unanswered = [];
+      for (const r of retry) expect(await send(url, r.marker, r.idempotencyKey)).toBe(true);
+      replays += retry.length;
+      let alive = true;
+      const ackedThisRound = acknowledged.size;
+      const client = async (conn: number) => {
+        for (let n = 0; alive; n++) if (!(await send(url, `r${round}c${conn}n${n}`, crypto.randomUUID()))) return;
+      };
+      const clients = Array.from({ length: CONNECTIONS }, (_, c) => client(c));
+      const started = performance.now();
+      while (acknowledged.size < ackedThisRound + 50 && performance.now() - started < 15_000) await Bun.sleep(10);
+      await Bun.sleep(Math.random() * 500);
+      child.kill("SIGKILL");
+      alive = false;
+      await exited;
+      await Promise.all(clients);
+      expect(unexpected).toEqual([]);
+      expect(acknowledged.size).toBeGreaterThan(ackedThisRound);
+    }
+    const { child, url } = await startServer(toml);
+    for (const r of unanswered) expect(await send(url, r.marker, r.idempotencyKey)).toBe(true);
+    expect(unexpected).toEqual([]);
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+
+    const db = createClient({ url: `file:${join(dir, "vf.db")}` });
+    const copies = new Map<string, number>();
+    for (const table of ["ingest_queue", "events", "event_buffer", "quarantine"]) {
+      for (const row of (await db.execute(`SELECT payload FROM ${table}`)).rows) {
+        for (const m of String(row.payload).matchAll(/"marker":"([^"]+)"/g)) copies.set(m[1]!, (copies.get(m[1]!) ?? 0) + 1);
+      }
+    }
+    db.close();
+    const lost = [...acknowledged].filter((m) => !copies.has(m));
+    const doubled = [...copies].filter(([, n]) => n > 1).map(([m]) => m);
+    expect({ lost: lost.slice(0, 10), doubled: doubled.slice(0, 10) }).toEqual({ lost: [], doubled: [] });
+    expect(replays).toBeGreaterThan(0); // the kills did cut requests off, and their retries went through
+  } finally {
+    cleanup();
+  }
+}, 120_000);
+
 test("SIGTERM under load: the server stops cleanly and every acknowledged event is in the file", async () => {
   const { dir, cleanup } = tempDir("vf-term-");
   try {
