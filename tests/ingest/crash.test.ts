@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import type { ChildProcess } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createClient } from "@libsql/client";
@@ -13,26 +14,65 @@ import { createKeyWithCli, startServerProcess as startServer } from "../support/
 const ROUNDS = 3;
 const CONNECTIONS = 8;
 
+/**
+ * One round: CONNECTIONS clients send while `alive()`; once the round is under way (50 more requests acknowledged,
+ * or 15 s on a slow machine) the server is killed at a random moment in the next half second. Resolves when the
+ * server is gone and every client has stopped.
+ */
+async function loadUntilKilled(
+  child: ChildProcess,
+  acknowledged: Set<string>,
+  client: (conn: number, alive: () => boolean) => Promise<void>,
+): Promise<void> {
+  const exited = new Promise((r) => child.once("exit", r));
+  const before = acknowledged.size;
+  let alive = true;
+  const clients = Array.from({ length: CONNECTIONS }, (_, c) => client(c, () => alive));
+  const started = performance.now();
+  while (acknowledged.size < before + 50 && performance.now() - started < 15_000) await Bun.sleep(10);
+  await Bun.sleep(Math.random() * 500);
+  child.kill("SIGKILL");
+  alive = false;
+  await exited;
+  await Promise.all(clients);
+  expect(acknowledged.size).toBeGreaterThan(before); // the round really acknowledged work
+}
+
+/** How many copies of each marker the database holds: still queued, or moved by the normaliser into events, the
+ * buffer or quarantine. Read from outside the server. */
+async function markerCopies(dir: string): Promise<Map<string, number>> {
+  const db = createClient({ url: `file:${join(dir, "vf.db")}` });
+  const copies = new Map<string, number>();
+  for (const table of ["ingest_queue", "events", "event_buffer", "quarantine"]) {
+    for (const row of (await db.execute(`SELECT payload FROM ${table}`)).rows) {
+      for (const m of String(row.payload).matchAll(/"marker":"([^"]+)"/g)) copies.set(m[1]!, (copies.get(m[1]!) ?? 0) + 1);
+    }
+  }
+  db.close();
+  return copies;
+}
+
+/** A temp directory with a config (durable commits, no rate limit to speak of) and an API key for it. */
+function setUp(prefix: string) {
+  const { dir, cleanup } = tempDir(prefix);
+  const toml = join(dir, "vf.toml");
+  writeFileSync(toml, `[database]\nurl = "file:${join(dir, "vf.db")}"\nsynchronous = "full"\n\n[ingest]\nrate_limit = { per_second = 1000000, burst = 1000000 }\n`);
+  const key = createKeyWithCli(toml);
+  expect(key).toStartWith("sk_live_");
+  return { dir, cleanup, toml, headers: { authorization: `Bearer ${key}`, "content-type": "application/json" } };
+}
 
 test("every acknowledged event survives kill -9 at random moments", async () => {
-  const { dir, cleanup } = tempDir("vf-crash-");
+  const { dir, cleanup, toml, headers } = setUp("vf-crash-");
   try {
-    const toml = join(dir, "vf.toml");
-    writeFileSync(toml, `[database]\nurl = "file:${join(dir, "vf.db")}"\nsynchronous = "full"\n\n[ingest]\nrate_limit = { per_second = 1000000, burst = 1000000 }\n`);
-    const key = createKeyWithCli(toml);
-    expect(key).toStartWith("sk_live_");
-    const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
 
     const acknowledged = new Set<string>();
     const unexpected: string[] = [];
     let sent = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const { child, url } = await startServer(toml);
-      const exited = new Promise((r) => child.once("exit", r));
-      let alive = true;
-      const ackedThisRound = acknowledged.size;
-      const client = async (conn: number) => {
-        for (let n = 0; alive; n++) {
+      await loadUntilKilled(child, acknowledged, async (conn, alive) => {
+        for (let n = 0; alive(); n++) {
           // Mostly single events, every fifth request a batch of 10: each event carries a unique marker.
           const markers = n % 5 === 4 ? Array.from({ length: 10 }, (_, i) => `r${round}c${conn}n${n}i${i}`) : [`r${round}c${conn}n${n}`];
           const events = markers.map((marker) => ({ external_user_id: `user-${conn}`, name: "crash_probe", properties: { marker } }));
@@ -46,18 +86,8 @@ test("every acknowledged event survives kill -9 at random moments", async () => 
             return; // the server is gone
           }
         }
-      };
-      const clients = Array.from({ length: CONNECTIONS }, (_, c) => client(c));
-      // Kill at a random moment once the round is under way (a loaded machine may be slow to get going).
-      const started = performance.now();
-      while (acknowledged.size < ackedThisRound + 50 && performance.now() - started < 15_000) await Bun.sleep(10);
-      await Bun.sleep(Math.random() * 500);
-      child.kill("SIGKILL");
-      alive = false;
-      await exited;
-      await Promise.all(clients);
+      });
       expect(unexpected).toEqual([]);
-      expect(acknowledged.size).toBeGreaterThan(ackedThisRound); // each round really acknowledged work
     }
 
     // A last clean start proves the file opens after the crashes; then count from outside the server.
@@ -66,13 +96,7 @@ test("every acknowledged event survives kill -9 at random moments", async () => 
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
 
-    const db = createClient({ url: `file:${join(dir, "vf.db")}` });
-    const found = new Set<string>();
-    for (const table of ["ingest_queue", "events", "event_buffer", "quarantine"]) {
-      const rs = await db.execute(`SELECT payload FROM ${table}`);
-      for (const row of rs.rows) for (const m of String(row.payload).matchAll(/"marker":"([^"]+)"/g)) found.add(m[1]!);
-    }
-    db.close();
+    const found = await markerCopies(dir);
     const lost = [...acknowledged].filter((m) => !found.has(m));
     expect({ acknowledged: acknowledged.size, lost: lost.slice(0, 10) }).toEqual({ acknowledged: acknowledged.size, lost: [] });
     expect(sent).toBeGreaterThanOrEqual(acknowledged.size);
@@ -82,12 +106,8 @@ test("every acknowledged event survives kill -9 at random moments", async () => 
 }, 90_000);
 
 test("with Idempotency-Keys, as the SDK sends: retried after kill -9, every event is stored exactly once", async () => {
-  const { dir, cleanup } = tempDir("vf-crash-keys-");
+  const { dir, cleanup, toml, headers } = setUp("vf-crash-keys-");
   try {
-    const toml = join(dir, "vf.toml");
-    writeFileSync(toml, `[database]\nurl = "file:${join(dir, "vf.db")}"\nsynchronous = "full"\n\n[ingest]\nrate_limit = { per_second = 1000000, burst = 1000000 }\n`);
-    const key = createKeyWithCli(toml);
-    const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
     const acknowledged = new Set<string>();
     const unexpected: string[] = [];
     // Requests whose answer was lost with the server: sent again after the restart, same key and body (the SDK's retry).
@@ -107,26 +127,14 @@ test("with Idempotency-Keys, as the SDK sends: retried after kill -9, every even
     let replays = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const { child, url } = await startServer(toml);
-      const exited = new Promise((r) => child.once("exit", r));
       const retry = unanswered;
       unanswered = [];
       for (const r of retry) expect(await send(url, r.marker, r.idempotencyKey)).toBe(true);
       replays += retry.length;
-      let alive = true;
-      const ackedThisRound = acknowledged.size;
-      const client = async (conn: number) => {
-        for (let n = 0; alive; n++) if (!(await send(url, `r${round}c${conn}n${n}`, crypto.randomUUID()))) return;
-      };
-      const clients = Array.from({ length: CONNECTIONS }, (_, c) => client(c));
-      const started = performance.now();
-      while (acknowledged.size < ackedThisRound + 50 && performance.now() - started < 15_000) await Bun.sleep(10);
-      await Bun.sleep(Math.random() * 500);
-      child.kill("SIGKILL");
-      alive = false;
-      await exited;
-      await Promise.all(clients);
+      await loadUntilKilled(child, acknowledged, async (conn, alive) => {
+        for (let n = 0; alive(); n++) if (!(await send(url, `r${round}c${conn}n${n}`, crypto.randomUUID()))) return;
+      });
       expect(unexpected).toEqual([]);
-      expect(acknowledged.size).toBeGreaterThan(ackedThisRound);
     }
     const { child, url } = await startServer(toml);
     for (const r of unanswered) expect(await send(url, r.marker, r.idempotencyKey)).toBe(true);
@@ -134,14 +142,7 @@ test("with Idempotency-Keys, as the SDK sends: retried after kill -9, every even
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
 
-    const db = createClient({ url: `file:${join(dir, "vf.db")}` });
-    const copies = new Map<string, number>();
-    for (const table of ["ingest_queue", "events", "event_buffer", "quarantine"]) {
-      for (const row of (await db.execute(`SELECT payload FROM ${table}`)).rows) {
-        for (const m of String(row.payload).matchAll(/"marker":"([^"]+)"/g)) copies.set(m[1]!, (copies.get(m[1]!) ?? 0) + 1);
-      }
-    }
-    db.close();
+    const copies = await markerCopies(dir);
     const lost = [...acknowledged].filter((m) => !copies.has(m));
     const doubled = [...copies].filter(([, n]) => n > 1).map(([m]) => m);
     expect({ lost: lost.slice(0, 10), doubled: doubled.slice(0, 10) }).toEqual({ lost: [], doubled: [] });
@@ -182,14 +183,7 @@ test("SIGTERM under load: the server stops cleanly and every acknowledged event 
     expect(await exited).toBe(0);
     alive = false;
     await Promise.all(clients);
-    const db = createClient({ url: `file:${join(dir, "vf.db")}` });
-    const found = new Set<string>();
-    for (const table of ["ingest_queue", "events", "event_buffer", "quarantine"]) {
-      for (const row of (await db.execute(`SELECT payload FROM ${table}`)).rows) {
-        for (const m of String(row.payload).matchAll(/"marker":"([^"]+)"/g)) found.add(m[1]!);
-      }
-    }
-    db.close();
+    const found = await markerCopies(dir);
     expect([...acknowledged].filter((m) => !found.has(m))).toEqual([]);
   } finally {
     cleanup();
