@@ -1,5 +1,5 @@
-import type { Config } from "../config/schema";
 import type { InStatement } from "@libsql/client";
+import type { Config } from "../config/schema";
 import type { KeyLookup } from "../ingest/commit-jobs";
 import type { StoredResponse } from "../ingest/idempotency";
 import { WAL_SIZE_LIMIT_BYTES } from "./client";

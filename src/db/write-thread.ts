@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
-import type { Config } from "../config/schema";
 import type { InStatement } from "@libsql/client";
+import type { Config } from "../config/schema";
 import type { KeyLookup } from "../ingest/commit-jobs";
 import type { StoredResponse } from "../ingest/idempotency";
 import { filePathOf, WAL_SIZE_LIMIT_BYTES, WRITER_CACHE_KIB, type Database } from "./client";

@@ -1,6 +1,6 @@
 import type { Client, InStatement } from "@libsql/client";
 import { JSON_ROWS, jsonColumns } from "../db/json-rows";
-import { FIND_KEYS, type StoredResponse } from "./idempotency";
+import { FIND_KEYS, storedResponseOf, type StoredResponse } from "./idempotency";
 
 /**
  * What one ingest commit writes (the group-commit writer, writer.ts): the jobs, their statements, and the commit
@@ -84,7 +84,7 @@ export async function commitUnlessStored(client: Client, statements: InStatement
   try {
     const found: [number, StoredResponse][] = [];
     for (const row of (await tx.execute({ sql: FIND_KEYS, args: [lookup.pairs, keysSince] })).rows) {
-      found.push([lookup.jobs[Number(row.i)]!, { requestHash: String(row.request_hash), status: Number(row.status), responseBody: String(row.response_body) }]);
+      found.push([lookup.jobs[Number(row.i)]!, storedResponseOf(row)]);
     }
     if (found.length > 0) {
       await tx.rollback(); // nothing written

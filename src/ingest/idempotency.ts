@@ -1,3 +1,4 @@
+import type { Row } from "@libsql/client";
 import type { Service } from "../context";
 import type { Database } from "../db/client";
 import { ApiError } from "../lib/errors";
@@ -23,11 +24,16 @@ export const FIND_KEYS =
   "SELECT j.key AS i, k.request_hash, k.status, k.response_body FROM json_each(?1) AS j " +
   "JOIN idempotency_keys AS k ON k.project_id = j.value ->> 0 AND k.key = j.value ->> 1 WHERE k.created_at > ?2";
 
-type Lookup = { projectId: string; key: string; resolve(found: StoredResponse | undefined): void; reject(error: unknown): void };
+/** A row of FIND_KEYS as the record it holds. */
+export const storedResponseOf = (row: Row): StoredResponse => ({
+  requestHash: String(row.request_hash),
+  status: Number(row.status),
+  responseBody: String(row.response_body),
+});
+
 
 export class IdempotencyStore {
   private readonly inFlight = new Set<string>();
-  private lookups: Lookup[] = [];
 
   constructor(private readonly database: Database) {}
 
@@ -59,29 +65,11 @@ export class IdempotencyStore {
 
   /**
    * The remembered response for a key used within the last 24 h, read on the read connection. Only requests
-   * refused by their checks come here (the others are looked up inside their commit: commit-jobs.ts); lookups
-   * made in the same I/O turn still share one query, so a burst of refused retries costs one statement.
+   * refused by their checks come here; the others are looked up inside their commit (commit-jobs.ts).
    */
-  find(projectId: string, key: string): Promise<StoredResponse | undefined> {
-    return new Promise((resolve, reject) => {
-      this.lookups.push({ projectId, key, resolve, reject });
-      if (this.lookups.length === 1) setImmediate(() => void this.runLookups());
-    });
-  }
-
-  private async runLookups(): Promise<void> {
-    const batch = this.lookups;
-    this.lookups = [];
-    try {
-      const result = await this.database.read({ sql: FIND_KEYS, args: [JSON.stringify(batch.map((b) => [b.projectId, b.key])), now() - IDEMPOTENCY_TTL_MS] });
-      const found = new Map<number, StoredResponse>();
-      for (const row of result.rows) {
-        found.set(Number(row.i), { requestHash: String(row.request_hash), status: Number(row.status), responseBody: String(row.response_body) });
-      }
-      batch.forEach((b, i) => b.resolve(found.get(i)));
-    } catch (error) {
-      for (const b of batch) b.reject(error);
-    }
+  async find(projectId: string, key: string): Promise<StoredResponse | undefined> {
+    const result = await this.database.read({ sql: FIND_KEYS, args: [JSON.stringify([[projectId, key]]), now() - IDEMPOTENCY_TTL_MS] });
+    return result.rows[0] && storedResponseOf(result.rows[0]);
   }
 
   /** Deletes keys older than 24 h; returns how many. */
