@@ -187,7 +187,7 @@ test("keys survive a restart (same database file)", async () => {
   }
 });
 
-test("concurrent requests with keys (looked up together) each get their own answer", async () => {
+test("concurrent requests with keys (looked up together, in their commits) each get their own answer", async () => {
   const keys = Array.from({ length: 50 }, () => crypto.randomUUID());
   const first = await Promise.all(keys.map((k, i) => post(server, "/api/v1/events", event(i), withKey(k))));
   expect(first.map((r) => r.status)).toEqual(keys.map(() => 202));
