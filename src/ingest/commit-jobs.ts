@@ -24,14 +24,23 @@ export function groupOf(kind: QueueGroup["kind"], payloads: readonly string[]): 
 /** The idempotency record written in the same transaction as the rows it answers for. */
 export type IdempotencyRecord = { key: string; requestHash: string; status: number; responseBody: string };
 
+/**
+ * Rows that each may carry a dedupe key of their own (Segment's `messageId`s, src/segment/dedupe.ts). In the
+ * commit, a row whose key is already stored (created after the commit's `keysSince`) is skipped; the others are
+ * written, and their keys stored with them, each holding `record`. A job's keys are distinct (the caller drops
+ * repeats), and no two jobs of a commit share one (the caller's claims keep a second holder out until the first
+ * is committed), so looking them up inside the transaction is exact.
+ */
+export type KeyedRows = { rows: { kind: QueueGroup["kind"]; payload: string; key?: string }[]; record: Omit<IdempotencyRecord, "key"> };
+
 export type WriteJob = {
   projectId: string;
   source: "api" | "bulk" | "segment";
   receivedAt: number;
   groups: QueueGroup[];
   idempotency?: IdempotencyRecord;
-  /** Per-message keys (Segment `messageId`s, src/segment), committed in the same transaction as the rows. */
-  messageKeys?: IdempotencyRecord[];
+  /** Rows deduped by their own keys, inside the commit (after `groups`). */
+  keyed?: KeyedRows;
 };
 
 /** Rows given as a JSON array of `[project, kind, source, received_at, payload]` (src/db/json-rows.ts); `->`
@@ -45,10 +54,19 @@ const INSERT_KEYS =
   `${JSON_ROWS} INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) ` +
   `SELECT ${jsonColumns(6)} FROM r`;
 
-/** Segment's per-message keys: rows `[key, hash, status, body]` (json-rows.ts), then the project and the time. */
-const INSERT_MESSAGE_KEYS =
+/** A key of the job's project stored after ?5 (the commit's `keysSince`). JSON_ROWS's `?` is ?1. */
+const STORED_KEY = "SELECT 1 FROM idempotency_keys AS k WHERE k.project_id = ?2 AND k.key = r.v ->> 2 AND k.created_at > ?5";
+
+/** KeyedRows' rows `[kind, payload, key|null]`: those whose key is not stored go in (?2 project, ?3 source, ?4 time). */
+const INSERT_KEYED_ROWS =
+  `${JSON_ROWS} INSERT INTO ingest_queue (project_id, kind, source, received_at, payload) ` +
+  `SELECT ?2, r.v ->> 0, ?3, ?4, r.v -> 1 FROM r WHERE r.v ->> 2 IS NULL OR NOT EXISTS (${STORED_KEY}) ORDER BY r.k`;
+
+/** Then their keys, unless stored (a key older than 24 h is replaced); ?6–?8: the record's hash, status, body. Run
+ * after INSERT_KEYED_ROWS, so that the rows' lookup sees only keys from earlier commits. */
+const INSERT_ROW_KEYS =
   `${JSON_ROWS} INSERT OR REPLACE INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) ` +
-  "SELECT ?, r.v ->> 0, r.v ->> 1, r.v ->> 2, r.v ->> 3, ? FROM r";
+  `SELECT ?2, r.v ->> 2, ?6, ?7, ?8, ?4 FROM r WHERE r.v ->> 2 IS NOT NULL AND NOT EXISTS (${STORED_KEY})`;
 
 const INSERT_GROUP =
   "INSERT INTO ingest_queue (project_id, kind, source, payload, received_at) SELECT ?, ?, ?, value, ? FROM json_each(?) ORDER BY key";
@@ -105,9 +123,10 @@ export async function commitUnlessStored(client: Client, statements: InStatement
  * One commit's statements. Single rows (the common single-event request) from every job are merged into one
  * statement over a JSON array of `[project, kind, source, received_at, payload]` rows — preparing a statement
  * (or binding five parameters) per request would cost more than the inserts. A larger group (a batch) is one
- * statement that lets SQLite split its payload array. Rows keep the order in which jobs arrived.
+ * statement that lets SQLite split its payload array, and a job's keyed rows are two (the rows whose key is not
+ * stored, then those keys). Rows keep the order in which jobs arrived.
  */
-export function buildStatements(jobs: WriteJob[]): InStatement[] {
+export function buildStatements(jobs: WriteJob[], keysSince: number): InStatement[] {
   const statements: InStatement[] = [];
   let singles: string[] = [];
   const flushSingles = () => {
@@ -125,6 +144,13 @@ export function buildStatements(jobs: WriteJob[]): InStatement[] {
         statements.push({ sql: INSERT_GROUP, args: [job.projectId, g.kind, job.source, job.receivedAt, g.payloads] });
       }
     }
+    if (job.keyed && job.keyed.rows.length > 0) {
+      flushSingles();
+      const rows = `[${job.keyed.rows.map((r) => `[${JSON.stringify(r.kind)},${r.payload},${r.key === undefined ? "null" : JSON.stringify(r.key)}]`).join(",")}]`;
+      const { requestHash, status, responseBody } = job.keyed.record;
+      statements.push({ sql: INSERT_KEYED_ROWS, args: [rows, job.projectId, job.source, job.receivedAt, keysSince] });
+      statements.push({ sql: INSERT_ROW_KEYS, args: [rows, job.projectId, job.source, job.receivedAt, keysSince, requestHash, status, responseBody] });
+    }
   }
   flushSingles();
   // Every job's idempotency record in one statement (one per job would cost a statement preparation each).
@@ -134,12 +160,5 @@ export function buildStatements(jobs: WriteJob[]): InStatement[] {
     if (r) keys.push(JSON.stringify([job.projectId, r.key, r.requestHash, r.status, r.responseBody, job.receivedAt]));
   }
   if (keys.length > 0) statements.push({ sql: INSERT_KEYS, args: [`[${keys.join(",")}]`] });
-  for (const job of jobs) {
-    // Segment's per-message dedupe keys (src/segment/dedupe.ts) must commit with the rows: one statement per job.
-    const m = job.messageKeys;
-    if (m && m.length > 0) {
-      statements.push({ sql: INSERT_MESSAGE_KEYS, args: [JSON.stringify(m.map((k) => [k.key, k.requestHash, k.status, k.responseBody])), job.projectId, job.receivedAt] });
-    }
-  }
   return statements;
 }

@@ -8,6 +8,10 @@ import { IDEMPOTENCY_TTL_MS, type StoredResponse } from "./idempotency";
 
 export { groupOf, type IdempotencyRecord, type QueueGroup, type WriteJob } from "./commit-jobs";
 
+/** The queue rows a job offers: what `commit_max_items` counts. (Keyed rows found already stored are skipped in
+ * the commit, but counted here.) */
+const queueRows = (job: WriteJob) => job.groups.reduce((n, g) => n + g.count, 0) + (job.keyed?.rows.length ?? 0);
+
 type Pending = WriteJob & { rows: number; resolve(stored: StoredResponse | undefined): void; reject(error: unknown): void };
 
 /** How long, at most, a backlog waits for more arrivals before the next commit (only while they keep coming). */
@@ -38,7 +42,7 @@ export class GroupCommitWriter implements Service {
   private busy = false;
   private flushing: Promise<void> = Promise.resolve();
   private stopped = false;
-  /** Commits made and rows written (for tests and metrics). */
+  /** Commits made and queue rows written (for tests and metrics; see `queueRows`). */
   readonly stats = { commits: 0, rows: 0, jobs: 0 };
 
   private thread?: WriteThreadLease;
@@ -72,8 +76,7 @@ export class GroupCommitWriter implements Service {
   enqueue(job: WriteJob): Promise<StoredResponse | undefined> {
     if (this.stopped) return Promise.reject(new Error("ingest writer is stopped"));
     return new Promise((resolve, reject) => {
-      let rows = (job.idempotency ? 1 : 0) + (job.messageKeys?.length ?? 0);
-      for (const g of job.groups) rows += g.count;
+      const rows = queueRows(job);
       this.pending.push({ ...job, rows, resolve, reject });
       this.pendingRows += rows;
       this.schedule();
@@ -151,7 +154,7 @@ export class GroupCommitWriter implements Service {
         // already stored writes nothing: the others go in a second round.
         let remaining = jobs;
         while (remaining.length > 0) {
-          const statements = buildStatements(remaining);
+          const statements = buildStatements(remaining, keysSince);
           const lookup = keyLookup(remaining);
           const found = this.thread
             ? await this.thread.commit(statements, lookup, keysSince)
@@ -170,7 +173,7 @@ export class GroupCommitWriter implements Service {
     this.stats.jobs += jobs.length;
     for (const j of jobs) {
       const found = stored.get(j);
-      if (!found) this.stats.rows += j.rows - (j.idempotency ? 1 : 0) - (j.messageKeys?.length ?? 0);
+      if (!found) this.stats.rows += j.rows;
       j.resolve(found);
     }
   }

@@ -1,7 +1,7 @@
 import { ingestCounters } from "../ingest/counters";
 import type { RateLimiter } from "../ingest/rate-limit";
 import { isPlainObject, unstorable } from "../ingest/rules";
-import type { GroupCommitWriter, IdempotencyRecord, QueueGroup } from "../ingest/writer";
+import type { GroupCommitWriter } from "../ingest/writer";
 import type { KeyVerifier } from "../keys/service";
 import { now } from "../lib/clock";
 import { ApiError, type ErrorDetail } from "../lib/errors";
@@ -105,43 +105,30 @@ function acceptMessages(path: SegmentPath, body: Record<string, unknown>, receiv
   return accepted;
 }
 
-/** Drops messages already accepted (within 24 h, or earlier in this request), then commits the rest with their keys. */
+/**
+ * Drops the repeats of a messageId within the request (the first one stays), then commits the messages with
+ * their keys. A message whose key is already stored (accepted in the last 24 h) is skipped inside the commit
+ * (src/ingest/commit-jobs.ts `KeyedRows`), where the keys' pages are warm: looked up beforehand on the main
+ * thread's read connection, whose page cache every commit of the writer drops, the lookup cost more than the
+ * rest of the request (docs/benchmarks.md, "Twelfth session").
+ */
 async function enqueue(deps: SegmentDeps, projectId: string, accepted: Accepted[], receivedAt: number): Promise<void> {
-  const keys = [...new Set(accepted.flatMap((a) => (a.key === undefined ? [] : [a.key])))];
-  const release = await deps.claims.claim(projectId, keys);
-  try {
-    const seen = await deps.claims.seen(projectId, keys);
-    const fresh: Accepted[] = [];
-    for (const a of accepted) {
-      if (a.key !== undefined) {
-        if (seen.has(a.key)) continue;
-        seen.add(a.key);
-      }
-      fresh.push(a);
+  const keys = new Set<string>();
+  const rows: Accepted[] = [];
+  for (const a of accepted) {
+    if (a.key !== undefined) {
+      if (keys.has(a.key)) continue;
+      keys.add(a.key);
     }
-    if (fresh.length === 0) return;
-    const messageKeys: IdempotencyRecord[] = fresh.flatMap((a) =>
-      a.key === undefined ? [] : [{ key: a.key, requestHash: "segment", status: 200, responseBody: SUCCESS_BODY }],
-    );
-    await deps.writer.enqueue({ projectId, source: "segment", receivedAt, groups: groupRuns(fresh), messageKeys });
+    rows.push(a);
+  }
+  const release = await deps.claims.claim(projectId, [...keys]);
+  try {
+    const record = { requestHash: "segment", status: 200, responseBody: SUCCESS_BODY };
+    await deps.writer.enqueue({ projectId, source: "segment", receivedAt, groups: [], keyed: { rows, record } });
   } finally {
     release();
   }
-}
-
-/** Consecutive messages of one kind become one group, so the queue keeps the batch's order. */
-function groupRuns(items: Accepted[]): QueueGroup[] {
-  const groups: QueueGroup[] = [];
-  let run: string[] = [];
-  const flush = (kind: QueueGroup["kind"]) => {
-    if (run.length > 0) groups.push({ kind, payloads: `[${run.join(",")}]`, count: run.length });
-    run = [];
-  };
-  for (let i = 0; i < items.length; i++) {
-    run.push(items[i]!.payload);
-    if (i === items.length - 1 || items[i + 1]!.kind !== items[i]!.kind) flush(items[i]!.kind);
-  }
-  return groups;
 }
 
 function errorResponse(error: unknown, path: SegmentPath, request: Request): Response {

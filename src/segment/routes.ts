@@ -18,7 +18,7 @@ export function segmentRoutes(ctx: AppContext) {
     keys: ctx.keys,
     limiter: new RateLimiter((endpoint) => ingest.rate_limits[endpoint] ?? ingest.rate_limit),
     writer: ingestWriterFor(ctx),
-    claims: new MessageClaims(ctx.database),
+    claims: new MessageClaims(),
   };
   const app = new Elysia();
   for (const path of PATHS) app.post(`/v1/${path}`, ({ request }) => handleSegment(deps, path, request), { parse: "none" });

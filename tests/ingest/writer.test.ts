@@ -172,7 +172,7 @@ test("under commits back to back, the checkpoint thread still makes the WAL star
     // 25 MB before starting over: the bar leaves room for that.
     let largest = 0;
     for (let i = 0; i < 600; i++) {
-      await database.exclusive(() => thread.commit(buildStatements([queueJob(payload)])));
+      await database.exclusive(() => thread.commit(buildStatements([queueJob(payload)], 0)));
       largest = Math.max(largest, statSync(`${file}-wal`).size);
     }
     await thread.close();
@@ -196,7 +196,7 @@ test("a reader that keeps the WAL in use makes the restart give up and wait, not
     await database.execute("PRAGMA wal_autocheckpoint = 0");
     const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 50, walSizeLimit: 1024 * 1024, lock: database, walCheckEveryMs: 20 });
     const payload = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(100_000) } });
-    const insert = () => database.exclusive(() => thread.commit(buildStatements([queueJob(payload)])));
+    const insert = () => database.exclusive(() => thread.commit(buildStatements([queueJob(payload)], 0)));
     await insert();
     reader.exec("BEGIN");
     reader.prepare("SELECT count(*) FROM ingest_queue").get(); // a read snapshot the RESTART must wait for
@@ -238,7 +238,7 @@ test("the checkpoint thread copies committed pages into the database file, off t
     const thread = await WriteThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, { checkpointEveryMs: 100 });
     const counted = { ...walStats };
     const big = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(2_000_000) } });
-    await database.exclusive(() => thread.commit(buildStatements([queueJob(big)])));
+    await database.exclusive(() => thread.commit(buildStatements([queueJob(big)], 0)));
     expect(statSync(file).size).toBeLessThan(before + 1_000_000); // committed: in the WAL, not yet in the file
     await waitFor(() => statSync(file).size > before + 1_500_000, 5_000);
     // The pass that copied them is counted (/metrics), and on Linux the copied pages were synced to disk right
@@ -284,6 +284,69 @@ async function commitKeyedTogether(server: Awaited<ReturnType<typeof startTestSe
   const keys = await db.read("SELECT key, request_hash FROM idempotency_keys ORDER BY key");
   expect(keys.rows.map((r) => [r.key, r.request_hash])).toEqual([["expired", "h-expired-new"], ["fresh", "h-fresh-new"], ["other", "h-other-new"], ["stored", "h-stored"]]);
 }
+
+/** Segment's rows, each with its own key (KeyedRows), sharing one commit with an API job: a row whose key is stored
+ * is skipped, the rest are written in order with their keys; a stored key keeps its record and time. */
+async function commitKeyedRowsTogether(server: Awaited<ReturnType<typeof startTestServer>>) {
+  const db = server.ctx.database;
+  const now = Date.now();
+  const [fresh, old] = [now - 60_000, now - 25 * 3_600_000];
+  await db.execute({
+    sql: "INSERT INTO idempotency_keys (project_id, key, request_hash, status, response_body, created_at) VALUES ('default', 'seg:stored', 'h-old', 200, 'old', ?), ('default', 'seg:expired', 'h-old', 200, 'old', ?), ('other', 'seg:new', 'h-old', 200, 'old', ?)",
+    args: [fresh, old, fresh],
+  });
+  const writer = ingestWriterFor(server.ctx);
+  const lock = await holdWriteLock(db);
+  const row = (i: number, key?: string) => ({ kind: "track" as const, payload: JSON.stringify(event(i)), key });
+  const results = [
+    writer.enqueue({ projectId: "default", source: "api", receivedAt: now, groups: [groupOf("track", [JSON.stringify(event(1))])] }),
+    writer.enqueue({
+      projectId: "default",
+      source: "segment",
+      receivedAt: now,
+      groups: [],
+      keyed: { rows: [row(2, "seg:stored"), row(3), row(4, "seg:expired"), row(5, "seg:new")], record: { requestHash: "segment", status: 200, responseBody: "ok" } },
+    }),
+    writer.enqueue({ projectId: "default", source: "api", receivedAt: now, groups: [groupOf("track", [JSON.stringify(event(6))])] }),
+  ];
+  await waitFor(() => writer.pendingJobs === 3);
+  const commits = writer.stats.commits;
+  await lock.release();
+  expect(await Promise.all(results)).toEqual([undefined, undefined, undefined]);
+  expect(writer.stats.commits).toBe(commits + 1);
+  const rows = await queueRows(server);
+  expect(rows.map((r) => (r.payload as { properties: { i: number } }).properties.i)).toEqual([1, 3, 4, 5, 6]);
+  expect(rows.map((r) => r.source)).toEqual(["api", "segment", "segment", "segment", "api"]);
+  const keys = await db.read("SELECT project_id, key, request_hash, created_at FROM idempotency_keys ORDER BY project_id, key");
+  expect(keys.rows.map((r) => [r.project_id, r.key, r.request_hash, Number(r.created_at)])).toEqual([
+    ["default", "seg:expired", "segment", now],
+    ["default", "seg:new", "segment", now],
+    ["default", "seg:stored", "h-old", fresh],
+    ["other", "seg:new", "h-old", fresh],
+  ]);
+}
+
+test("a commit skips the keyed rows (Segment's messageIds) whose key is stored, and stores the others' keys", async () => {
+  const server = await startTestServer("", { background: false });
+  try {
+    expect((await post(server, "/api/v1/events", event(0))).status).toBe(202); // the write thread is up
+    expect(ingestWriterFor(server.ctx).threaded).toBe(true);
+    await server.ctx.database.execute("DELETE FROM ingest_queue");
+    await commitKeyedRowsTogether(server);
+  } finally {
+    await server.close();
+  }
+});
+
+test("the same for keyed rows on the main connection (no write thread)", async () => {
+  const server = await startTestServer(`[ingest]\ncommit_thread = false\n`, { background: false });
+  try {
+    expect(ingestWriterFor(server.ctx).threaded).toBe(false);
+    await commitKeyedRowsTogether(server);
+  } finally {
+    await server.close();
+  }
+});
 
 test("a commit looks its jobs' Idempotency-Keys up: a stored key's job writes nothing and gets the stored record", async () => {
   const server = await startTestServer("", { background: false });

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, expect, spyOn, test } from "bun:test";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { ingestWriterFor } from "../../src/ingest";
 import type { TestServer } from "../support/harness";
@@ -39,6 +39,21 @@ test("the same batch sent twice is stored once; the replay answers 200 and enque
   await send(server, "/v1/batch", { batch: [{ type: "track", userId: "d1", event: "Twice", messageId: "d1-d" }, { type: "track", userId: "d1", event: "Twice", messageId: "d1-d" }] });
   await drain(server);
   expect((await eventsOf(db(), "d1")).map((e) => e.name)).toEqual(["clicked", "clicked", "clicked", "twice"]);
+});
+
+test("messageIds are looked up inside the commit: the request itself reads nothing from the database", async () => {
+  const body = { batch: [{ type: "track", userId: "d9", event: "Looked", messageId: "d9-a" }] };
+  expect((await send(server, "/v1/batch", body)).status).toBe(200); // the key is verified and cached
+  const reads = spyOn(db(), "read");
+  try {
+    expect((await send(server, "/v1/batch", body)).status).toBe(200);
+    expect((await send(server, "/v1/batch", { batch: [...body.batch, { type: "track", userId: "d9", event: "Looked", messageId: "d9-b" }] })).status).toBe(200);
+    expect(reads).toHaveBeenCalledTimes(0);
+    expect(await queueDepth(db())).toBe(2);
+  } finally {
+    reads.mockRestore();
+    await drain(server);
+  }
 });
 
 test("keys live in idempotency_keys under the segment: namespace, so an API Idempotency-Key never collides", async () => {
