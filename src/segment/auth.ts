@@ -24,9 +24,9 @@ export const authRequired = () =>
     "www-authenticate": 'Basic realm="vibefollow"',
   });
 
-/** The project of a valid key (single-flight verification shared with the ingest API), else 401. */
+/** The project of a valid key (the ingest API's cache, then its single-flight verification), else 401. */
 export async function authenticateKey(keys: KeyVerifier, key: string | undefined): Promise<string> {
-  const verified = key ? await verifyOnce(keys, key) : undefined;
+  const verified = key ? (keys.fresh(key) ?? (await verifyOnce(keys, key))) : undefined;
   if (!verified) throw authRequired();
   keys.touch(verified.keyId);
   return verified.projectId;
