@@ -8,7 +8,8 @@
  * "paired" line, median of BENCH_ROUNDS rounds of BENCH_ROUND_SECONDS). Each server's single events are
  * measured twice: on its new database file ("new WAL": the WAL file grows with every commit, which makes each
  * fsync dearer), then, after more load until the WAL file has reached its working size, in the steady state
- * that every later figure of that server is also taken in.
+ * that every later figure of that server is also taken in. The disk's fsync latency is printed at the start and
+ * the end, since every request waits for one.
  *
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_ROUNDS=3 BENCH_ROUND_SECONDS=4 bun run bench:ingest
  *   BENCH_SYNCHRONOUS=normal …   (commits without fsync: what durability costs; the bars are for full)
@@ -17,7 +18,7 @@
  * p99 ≤ 10 ms at half that load; 500-event batches ≥ 150k events/s. The full `serve` lines are context.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { WAL_SIZE_LIMIT_BYTES } from "../../src/db/client";
@@ -116,6 +117,32 @@ end`,
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
+
+/**
+ * The disk's fsync latency now, beside the database: 200 writes of 16 KiB (about one group commit's WAL frames)
+ * in place, each synced. Printed at the start and the end of the run, because a commit's fsync is on every
+ * request's path: on a machine whose disk is busy (a fresh VM still writing back an install, say) the p99s say
+ * more about the disk than about the server.
+ */
+function fsyncLatency(): string {
+  const path = join(dir, "fsync-probe");
+  const fd = openSync(path, "w");
+  const block = Buffer.alloc(16 * 1024, 1);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < 200; i++) {
+      writeSync(fd, block, 0, block.length, (i % 16) * block.length);
+      const t = performance.now();
+      fsyncSync(fd);
+      times.push(performance.now() - t);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(path, { force: true });
+  }
+  times.sort((a, b) => a - b);
+  return `fsync of 16 KiB p50 ${times[100]!.toFixed(2)} ms, p99 ${times[198]!.toFixed(2)} ms`;
+}
 const luaString = (s: string) => JSON.stringify(s); // a JSON string literal is a valid Lua string literal here (ASCII, \" escapes)
 
 function runAutocannon({ url, body, headers, delayMs, freshKeys, seconds = SECONDS }: Load): Result {
@@ -194,7 +221,7 @@ try {
   const bareUrl = (await waitForLine(bare, /listening (\S+)/)).replace(/\/$/, "");
 
   const headers = { "content-type": "application/json", authorization: `Bearer ${key}` };
-  console.log(`ingest benchmark: ${WRK ? "wrk, 1 thread" : "autocannon (wrk not installed: apt-get install wrk — figures are bounded by the Node generator)"}, ${CONNECTIONS} connections, ${SECONDS} s each, synchronous = ${SYNCHRONOUS.toUpperCase()}, ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(1)}`);
+  console.log(`ingest benchmark: ${WRK ? "wrk, 1 thread" : "autocannon (wrk not installed: apt-get install wrk — figures are bounded by the Node generator)"}, ${CONNECTIONS} connections, ${SECONDS} s each, synchronous = ${SYNCHRONOUS.toUpperCase()}, ${cpus().length} CPUs, load ${loadavg()[0]!.toFixed(1)}; disk: ${fsyncLatency()}`);
   run({ url: `${bareUrl}/api/v1/events`, body: single, headers, seconds: WARM_UP_SECONDS });
   const bareSingle = run({ url: `${bareUrl}/api/v1/events`, body: single, headers });
   console.log(line("bare Bun.serve, single", bareSingle, 1));
@@ -249,6 +276,7 @@ try {
     console.log(line(`${mode.label}, batch 500`, ourBatch, 500, `  → ${((ourBatch.rps / bareBatch.rps) * 100).toFixed(1)}% of bare (${bars ? `bar ≥ 150k events/s: ${eps >= 150_000 ? "met" : "not met"}` : CONTEXT})`));
     server.kill("SIGKILL");
   }
+  console.log(`disk at the end: ${fsyncLatency()}`);
 } finally {
   cleanup();
 }
