@@ -326,46 +326,29 @@ async function commitKeyedRowsTogether(server: Awaited<ReturnType<typeof startTe
   ]);
 }
 
-test("a commit skips the keyed rows (Segment's messageIds) whose key is stored, and stores the others' keys", async () => {
-  const server = await startTestServer("", { background: false });
-  try {
-    expect((await post(server, "/api/v1/events", event(0))).status).toBe(202); // the write thread is up
-    expect(ingestWriterFor(server.ctx).threaded).toBe(true);
-    await server.ctx.database.execute("DELETE FROM ingest_queue");
-    await commitKeyedRowsTogether(server);
-  } finally {
-    await server.close();
-  }
-});
+/** A commit's check, run on the write thread and again on the main connection (`commit_thread = false`). */
+function onThreadAndMainConnection(name: string, check: (server: Awaited<ReturnType<typeof startTestServer>>) => Promise<void>) {
+  test(`${name} (write thread)`, async () => {
+    const server = await startTestServer("", { background: false });
+    try {
+      expect((await post(server, "/api/v1/events", event(0))).status).toBe(202); // the write thread is up
+      expect(ingestWriterFor(server.ctx).threaded).toBe(true);
+      await server.ctx.database.execute("DELETE FROM ingest_queue");
+      await check(server);
+    } finally {
+      await server.close();
+    }
+  });
+  test(`${name} (main connection, no write thread)`, async () => {
+    const server = await startTestServer(`[ingest]\ncommit_thread = false\n`, { background: false });
+    try {
+      expect(ingestWriterFor(server.ctx).threaded).toBe(false);
+      await check(server);
+    } finally {
+      await server.close();
+    }
+  });
+}
 
-test("the same for keyed rows on the main connection (no write thread)", async () => {
-  const server = await startTestServer(`[ingest]\ncommit_thread = false\n`, { background: false });
-  try {
-    expect(ingestWriterFor(server.ctx).threaded).toBe(false);
-    await commitKeyedRowsTogether(server);
-  } finally {
-    await server.close();
-  }
-});
-
-test("a commit looks its jobs' Idempotency-Keys up: a stored key's job writes nothing and gets the stored record", async () => {
-  const server = await startTestServer("", { background: false });
-  try {
-    expect((await post(server, "/api/v1/events", event(0))).status).toBe(202); // the write thread is up
-    expect(ingestWriterFor(server.ctx).threaded).toBe(true);
-    await server.ctx.database.execute("DELETE FROM ingest_queue");
-    await commitKeyedTogether(server);
-  } finally {
-    await server.close();
-  }
-});
-
-test("the same on the main connection (no write thread)", async () => {
-  const server = await startTestServer(`[ingest]\ncommit_thread = false\n`, { background: false });
-  try {
-    expect(ingestWriterFor(server.ctx).threaded).toBe(false);
-    await commitKeyedTogether(server);
-  } finally {
-    await server.close();
-  }
-});
+onThreadAndMainConnection("a commit skips the keyed rows (Segment's messageIds) whose key is stored, and stores the others' keys", commitKeyedRowsTogether);
+onThreadAndMainConnection("a commit looks its jobs' Idempotency-Keys up: a stored key's job writes nothing and gets the stored record", commitKeyedTogether);
