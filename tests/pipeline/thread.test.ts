@@ -1,4 +1,4 @@
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, expect, spyOn, test } from "bun:test";
 import { acquireWriteThread } from "../../src/db/write-thread";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { createNormaliser, drainQueue, queueStats } from "../../src/pipeline";
@@ -128,19 +128,20 @@ test("while another write waits for the lock, catch-up batches stay at batch_siz
   try {
     await enqueue(db, [identify("c1")]);
     await drainQueue(ctx, connection);
-    // Another writer always queued for the lock (the FIFO lock alternates between it and the batches). Like the
-    // ingest writer it yields to I/O between writes: on a free lock, a loop that awaits only microtasks never
-    // lets the event loop run (timers, I/O, the drain's own yield between batches) — true of any JavaScript.
+    // Another writer arrives while each batch holds the lock, and queues behind it on the FIFO lock, as an ingest
+    // commit does. (A loop of writes beside the drain raced it: a batch could end in the moment between two of the
+    // loop's writes, find nobody waiting, and grow.)
     await enqueue(db, items("busy"));
-    let done = false;
-    const other = (async () => {
-      while (!done) {
-        await db.execute("SELECT 1");
-        await new Promise((r) => setImmediate(r));
-      }
-    })();
-    const busy = await drainQueue(ctx, connection).finally(() => (done = true));
-    await other;
+    const exclusive = db.exclusive.bind(db);
+    let arrived = 0;
+    const arrivals = spyOn(db, "exclusive").mockImplementation(((work) => {
+      const batch = exclusive(work);
+      arrived++;
+      void db.execute("SELECT 1");
+      return batch;
+    }) as typeof db.exclusive);
+    const busy = await drainQueue(ctx, connection).finally(() => arrivals.mockRestore());
+    expect(arrived).toBeGreaterThanOrEqual(40); // every batch took the lock with another writer behind it
     expect(busy.items).toBe(400);
     expect(busy.batches).toBe(40);
     await enqueue(db, items("alone"));
