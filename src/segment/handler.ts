@@ -18,6 +18,8 @@ export type SegmentPath = "batch" | (typeof SEGMENT_TYPES)[number];
 
 export const SUCCESS_BODY = '{"success":true}';
 const JSON_HEADERS = { "content-type": "application/json; charset=utf-8" };
+/** What a messageId's key stores: only its presence is ever read (dedupe.ts). */
+const MESSAGE_KEY_RECORD = { requestHash: "segment", status: 200, responseBody: SUCCESS_BODY };
 const MAX_REPORTED_ERRORS = 100;
 /** Objects and arrays nested in one message, at most (real Segment messages: a handful). */
 const MAX_MESSAGE_DEPTH = 32;
@@ -124,8 +126,7 @@ async function enqueue(deps: SegmentDeps, projectId: string, accepted: Accepted[
   }
   const release = await deps.claims.claim(projectId, [...keys]);
   try {
-    const record = { requestHash: "segment", status: 200, responseBody: SUCCESS_BODY };
-    await deps.writer.enqueue({ projectId, source: "segment", receivedAt, groups: [], keyed: { rows, record } });
+    await deps.writer.enqueue({ projectId, source: "segment", receivedAt, groups: [], keyed: { rows, record: MESSAGE_KEY_RECORD } });
   } finally {
     release();
   }
