@@ -128,6 +128,21 @@ end`,
 }
 
 const round = (ms: number) => Math.round(ms * 100) / 100;
+const luaString = (s: string) => JSON.stringify(s); // a JSON string literal is a valid Lua string literal here (ASCII, \" escapes)
+
+function runAutocannon({ url, body, headers, delayMs, freshKeys, seconds = SECONDS }: Load): Result {
+  const rate = delayMs ? (CONNECTIONS * 1000) / delayMs : 0;
+  const script = `const autocannon = require(${JSON.stringify(join(ROOT, "node_modules/autocannon"))});
+const { randomUUID } = require("node:crypto");
+autocannon({ url: ${JSON.stringify(url)}, connections: ${CONNECTIONS}, duration: ${seconds}, ${rate ? `overallRate: ${Math.round(rate)},` : ""}
+  requests: [{ method: "POST", body: ${JSON.stringify(body)}, headers: ${JSON.stringify(headers)},
+    setupRequest: (r) => (${freshKeys ? "true" : "false"} ? { ...r, headers: { ...r.headers, "idempotency-key": randomUUID() } } : r) }] },
+  (err, r) => { if (err) throw err; console.log(JSON.stringify(r)); });`;
+  const out = spawnSync("node", ["-e", script], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  if (out.status !== 0) throw new Error(`autocannon failed: ${out.stderr}`);
+  const r = JSON.parse(out.stdout.trim().split("\n").pop()!);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+}
 
 /**
  * The disk's fsync latency now, beside the database: 200 writes of 16 KiB (about one group commit's WAL frames)
@@ -153,21 +168,6 @@ function fsyncLatency(): string {
   }
   times.sort((a, b) => a - b);
   return `fsync of 16 KiB p50 ${times[100]!.toFixed(2)} ms, p99 ${times[198]!.toFixed(2)} ms`;
-}
-const luaString = (s: string) => JSON.stringify(s); // a JSON string literal is a valid Lua string literal here (ASCII, \" escapes)
-
-function runAutocannon({ url, body, headers, delayMs, freshKeys, seconds = SECONDS }: Load): Result {
-  const rate = delayMs ? (CONNECTIONS * 1000) / delayMs : 0;
-  const script = `const autocannon = require(${JSON.stringify(join(ROOT, "node_modules/autocannon"))});
-const { randomUUID } = require("node:crypto");
-autocannon({ url: ${JSON.stringify(url)}, connections: ${CONNECTIONS}, duration: ${seconds}, ${rate ? `overallRate: ${Math.round(rate)},` : ""}
-  requests: [{ method: "POST", body: ${JSON.stringify(body)}, headers: ${JSON.stringify(headers)},
-    setupRequest: (r) => (${freshKeys ? "true" : "false"} ? { ...r, headers: { ...r.headers, "idempotency-key": randomUUID() } } : r) }] },
-  (err, r) => { if (err) throw err; console.log(JSON.stringify(r)); });`;
-  const out = spawnSync("node", ["-e", script], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  if (out.status !== 0) throw new Error(`autocannon failed: ${out.stderr}`);
-  const r = JSON.parse(out.stdout.trim().split("\n").pop()!);
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
 }
 
 /** Loads the server until its WAL file has reached the size at which it is started over (and from then on
