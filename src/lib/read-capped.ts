@@ -8,7 +8,7 @@ export async function readCapped(request: Request, limit: number): Promise<Uint8
   const declared = request.headers.get("content-length");
   if (declared !== null) {
     if (Number(declared) > limit) return undefined;
-    const bytes = new Uint8Array(await request.arrayBuffer());
+    const bytes = await request.bytes();
     return bytes.byteLength > limit ? undefined : bytes;
   }
   if (!request.body) return new Uint8Array(0);
