@@ -45,6 +45,28 @@ test("a revoked key is refused at once", async () => {
   expect((await post(server, "/api/v1/events", event())).status).toBe(202); // other keys unaffected
 });
 
+test("a burst of requests with a key not verified yet costs one Argon2id check; every request is answered", async () => {
+  const created = await createKey(server.ctx.database, "default", "burst");
+  const who = { url: server.url, apiKey: created.key };
+  const keys = server.ctx.keys;
+  const verify = keys.verify.bind(keys);
+  let checks = 0;
+  keys.verify = (key: string) => {
+    checks++;
+    return verify(key);
+  };
+  try {
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => post(who, "/api/v1/events", event()).then((r) => r.status)));
+    expect(statuses).toEqual(Array(20).fill(202));
+    expect(checks).toBe(1);
+    // Verified once, the key is answered from the cache: no further check.
+    expect((await post(who, "/api/v1/events", event())).status).toBe(202);
+    expect(checks).toBe(1);
+  } finally {
+    keys.verify = verify;
+  }
+});
+
 test("a key of a project no longer in the configuration is refused (its items could only go to quarantine)", async () => {
   // The project was configured once (its row stays), then removed from the configuration.
   await server.ctx.database.execute("INSERT INTO projects (id, name, created_at) VALUES ('removed', 'Removed', 0) ON CONFLICT DO NOTHING");
