@@ -134,7 +134,8 @@ function commit(deps: IngestDeps, projectId: string, outcome: Outcome, idem?: { 
 
 const answer = (outcome: Outcome) => new Response(outcome.body, { status: outcome.status, headers: JSON_HEADERS });
 
-/** Bulk (backfill) traffic waits while the project already has `backfill_queue_limit` items queued. */
+/** Bulk (backfill) traffic with items to enqueue waits while the project already has `backfill_queue_limit` items
+ * queued. */
 async function checkBackfill(deps: IngestDeps, projectId: string, outcome: Outcome): Promise<void> {
   if (outcome.accepted === 0) return;
   // Counting stops at the limit: a long queue costs no more than the limit's worth of index entries.
