@@ -41,14 +41,17 @@ test("the same batch sent twice is stored once; the replay answers 200 and enque
   expect((await eventsOf(db(), "d1")).map((e) => e.name)).toEqual(["clicked", "clicked", "clicked", "twice"]);
 });
 
-test("messageIds are looked up inside the commit: the request itself reads nothing from the database", async () => {
+test("messageIds are looked up inside the commit: the request itself reads no stored key from the database", async () => {
   const body = { batch: [{ type: "track", userId: "d9", event: "Looked", messageId: "d9-a" }] };
-  expect((await send(server, "/v1/batch", body)).status).toBe(200); // the key is verified and cached
+  expect((await send(server, "/v1/batch", body)).status).toBe(200);
   const reads = spyOn(db(), "read");
   try {
     expect((await send(server, "/v1/batch", body)).status).toBe(200);
     expect((await send(server, "/v1/batch", { batch: [...body.batch, { type: "track", userId: "d9", event: "Looked", messageId: "d9-b" }] })).status).toBe(200);
-    expect(reads).toHaveBeenCalledTimes(0);
+    // The API key's row may be read again (its cache entry is trusted for 100 ms, src/keys/service.ts), so only
+    // reads of the stored messageIds count.
+    const sqlOf = (statement: unknown) => (typeof statement === "string" ? statement : (statement as { sql: string }).sql);
+    expect(reads.mock.calls.map(([statement]) => sqlOf(statement)).filter((sql) => sql.includes("idempotency_keys"))).toEqual([]);
     expect(await queueDepth(db())).toBe(2);
   } finally {
     reads.mockRestore();
