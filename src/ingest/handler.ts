@@ -1,5 +1,5 @@
 import type { Database } from "../db/client";
-import type { KeyVerifier } from "../keys/service";
+import type { KeyVerifier, VerifiedKey } from "../keys/service";
 import { now } from "../lib/clock";
 import { ApiError } from "../lib/errors";
 import { log } from "../lib/log";
@@ -88,32 +88,16 @@ function replay(stored: StoredResponse, requestHash: string): Response {
   return new Response(stored.responseBody, { status: stored.status, headers: { ...JSON_HEADERS, "idempotent-replayed": "true" } });
 }
 
-/** Verifications in progress, so that a burst of requests with a key not yet cached costs one Argon2id check,
- * not one per request. Entries live only while the check runs. */
-const verifyingBy = new WeakMap<KeyVerifier, Map<string, Promise<{ keyId: string; projectId: string } | undefined>>>();
-
-export function verifyOnce(keys: KeyVerifier, key: string) {
-  let verifying = verifyingBy.get(keys);
-  if (!verifying) verifyingBy.set(keys, (verifying = new Map()));
-  let pending = verifying.get(key);
-  if (!pending) {
-    pending = keys.verify(key).finally(() => verifying!.delete(key));
-    verifying.set(key, pending);
-  }
-  return pending;
-}
-
 /** The project of the request's API key: at once for a key verified recently (the cache), else once verified. */
 function authenticate(keys: KeyVerifier, header: string | null): string | Promise<string> {
   const match = header === null ? null : /^Bearer +(\S+) *$/i.exec(header);
   if (!match) throw unauthorized();
-  const cached = keys.fresh(match[1]!);
-  return cached ? projectOf(keys, cached) : verifyOnce(keys, match[1]!).then((verified) => projectOf(keys, verified));
+  const verified = keys.authorize(match[1]!);
+  return verified instanceof Promise ? verified.then(projectOf) : projectOf(verified);
 }
 
-function projectOf(keys: KeyVerifier, verified: { keyId: string; projectId: string } | undefined): string {
+function projectOf(verified: VerifiedKey | undefined): string {
   if (!verified) throw unauthorized();
-  keys.touch(verified.keyId);
   return verified.projectId;
 }
 

@@ -72,7 +72,10 @@ export async function revokeKey(database: Database, id: string, verifier?: KeyVe
   return result.rowsAffected > 0;
 }
 
-type CacheEntry = { keyId: string; projectId: string; checkedAt: number };
+/** A key found valid: its id and its project. */
+export type VerifiedKey = { keyId: string; projectId: string };
+
+type CacheEntry = VerifiedKey & { checkedAt: number };
 
 /** The cache key: the key's SHA-256, never the key itself (Bun's hash is ~6x cheaper than node:crypto here). */
 const digestOf = (key: string) => Bun.SHA256.hash(key, "base64");
@@ -92,6 +95,9 @@ const RECHECK_MS = 100;
  */
 export class KeyVerifier {
   private readonly cache = new Map<string, CacheEntry>();
+  /** Verifications in progress, by key: a burst of requests with a key not cached costs one Argon2id check, not
+   * one per request. Entries live only while the check runs. */
+  private readonly verifying = new Map<string, Promise<VerifiedKey | undefined>>();
   private readonly lastUsedWritten = new Map<string, number>();
 
   /** `isConfigured`: a key of a project since removed from the configuration is refused (its items could only
@@ -102,10 +108,25 @@ export class KeyVerifier {
     private readonly isConfigured: (projectId: string) => boolean = () => true,
   ) {}
 
-  /** The hot path, without a promise: the cached entry of a key verified less than `recheckMs` ago, or undefined
-   * (then `verify` decides). */
-  fresh(key: string): { keyId: string; projectId: string } | undefined {
-    return this.freshEntry(digestOf(key));
+  /**
+   * A presented key, as a request's auth needs it: valid and unrevoked (its use recorded, `touch`), or undefined.
+   * The hot path answers without a promise: a key verified less than `recheckMs` ago comes from the cache.
+   * Otherwise one verification runs, shared by every request presenting the same key meanwhile.
+   */
+  authorize(key: string): VerifiedKey | undefined | Promise<VerifiedKey | undefined> {
+    const cached = this.freshEntry(digestOf(key));
+    if (cached) return this.used(cached);
+    let pending = this.verifying.get(key);
+    if (!pending) {
+      pending = this.verify(key).finally(() => this.verifying.delete(key));
+      this.verifying.set(key, pending);
+    }
+    return pending.then((verified) => verified && this.used(verified));
+  }
+
+  private used(verified: VerifiedKey): VerifiedKey {
+    this.touch(verified.keyId);
+    return verified;
   }
 
   /** A wall-time cache interval, deliberately not the injectable clock. */
@@ -115,7 +136,7 @@ export class KeyVerifier {
   }
 
   /** Returns the project of a valid, unrevoked key, or undefined. */
-  async verify(key: string): Promise<{ keyId: string; projectId: string } | undefined> {
+  async verify(key: string): Promise<VerifiedKey | undefined> {
     if (!KEY_PATTERN.test(key)) return undefined;
     const digest = digestOf(key);
     const hit = this.freshEntry(digest);

@@ -1,4 +1,3 @@
-import { verifyOnce } from "../ingest/handler";
 import type { KeyVerifier } from "../keys/service";
 import { ApiError } from "../lib/errors";
 
@@ -24,10 +23,9 @@ export const authRequired = () =>
     "www-authenticate": 'Basic realm="vibefollow"',
   });
 
-/** The project of a valid key (the ingest API's cache, then its single-flight verification), else 401. */
+/** The project of a valid key (the key cache, else one verification shared with concurrent requests), else 401. */
 export async function authenticateKey(keys: KeyVerifier, key: string | undefined): Promise<string> {
-  const verified = key ? (keys.fresh(key) ?? (await verifyOnce(keys, key))) : undefined;
+  const verified = key ? await keys.authorize(key) : undefined;
   if (!verified) throw authRequired();
-  keys.touch(verified.keyId);
   return verified.projectId;
 }
