@@ -4,7 +4,8 @@ import { toSnakeCase } from "../lib/case";
  * Segment event names → Vibefollow's canonical events (SPEC §4, §13). The left side follows Segment's B2B SaaS
  * spec (`Signed Up`, `Trial Started`, `Invite Sent`, …) plus the common spellings teams use for the same
  * moments. Matching ignores case and collapses spaces, `_` and `-` (`signed_up`, `Signed-Up` and `SIGNED UP`
- * all match). Anything not listed is snake_cased (`Report Exported` → `report_exported`). docs/segment.md
+ * all match). Anything not listed is snake_cased (`Report Exported` → `report_exported`, `Cart: Item Added` →
+ * `cart_item_added`). docs/segment.md
  * carries the same table for users.
  */
 export const SEGMENT_EVENT_MAP: Readonly<Record<string, string>> = Object.freeze({
@@ -42,7 +43,19 @@ function matchKey(event: string): string {
 
 /** The Vibefollow event name for a Segment `event`. */
 export function mapEventName(event: string): string {
-  return SEGMENT_EVENT_MAP[matchKey(event)] ?? toSnakeCase(event.trim());
+  return SEGMENT_EVENT_MAP[matchKey(event)] ?? snakeEventName(event);
+}
+
+/**
+ * A name outside the table, snake_cased: words joined by single `_`, and punctuation taken as a word break
+ * (`Cart: Item Added` → `cart_item_added`, `Page.Viewed` → `page_viewed`), so that a rule can name it. A leading
+ * `$` stays, for the API's reserved-name check to see; a name of punctuation alone is left as it came.
+ */
+function snakeEventName(event: string): string {
+  const snake = toSnakeCase(event.trim());
+  const lead = snake.startsWith("$") ? "$" : "";
+  const words = snake.slice(lead.length).replace(/[^\p{L}\p{N}]+/gu, "_").replace(/^_+|_+$/g, "");
+  return words === "" ? snake : lead + words;
 }
 
 /** True when the event is the "completed" flavour of onboarding (it sets `completed: true` unless sent). */

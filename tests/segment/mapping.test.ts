@@ -87,6 +87,14 @@ test("names match ignoring case and separators; others are snake_cased", () => {
   expect(mapEventName("Trial Ended")).toBe("trial_ended");
   expect(mapEventName("reportExported")).toBe("report_exported");
   expect(mapEventName("user_signed_up")).toBe("user_signed_up");
+  // Punctuation breaks words like a space does (SPEC §13: "other names are snake_cased").
+  expect(mapEventName("Cart: Item Added")).toBe("cart_item_added");
+  expect(mapEventName("Page.Viewed")).toBe("page_viewed");
+  expect(mapEventName("Product Viewed (v2)")).toBe("product_viewed_v2");
+  expect(mapEventName("Some-Thing Weird!")).toBe("some_thing_weird");
+  expect(mapEventName("Größe geändert")).toBe("größe_geändert");
+  expect(mapEventName("$pageview")).toBe("$pageview"); // still reserved: the API refuses it
+  expect(mapEventName("!!!")).toBe("!!!");
 });
 
 test("trial_expiring takes days_left from trial_end_date when it is not sent", async () => {
