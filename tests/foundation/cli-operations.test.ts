@@ -1,5 +1,5 @@
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
 import { openDatabase, type Database } from "../../src/db/client";
@@ -88,6 +88,8 @@ test("read-only commands never take the write lock: they run while another conne
     expect(backup.stderr).toBe("");
     expect(backup.code).toBe(0);
     expect(backup.stdout).toStartWith(`backed up to ${join(site.dir, "copy.db")} (`);
+    // The copy holds emails and names like the database: readable by its owner only.
+    expect((statSync(join(site.dir, "copy.db")).mode & 0o777).toString(8)).toBe("600");
     console.log(`backup beside a held write transaction: ${Math.round(backupMs)} ms (process start included)`);
     expect(backupMs).toBeLessThan(5_000);
 
