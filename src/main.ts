@@ -1,5 +1,6 @@
 import { createApp } from "./app";
 import type { LoadedConfig } from "./config/load";
+import { configWarnings } from "./config/warnings";
 import type { AppContext, Service } from "./context";
 import { openDatabase } from "./db/client";
 import { migrate } from "./db/migrate";
@@ -68,6 +69,7 @@ export async function startVibefollow(options: StartOptions): Promise<Running> {
     mail: config.smtp || config.projects.some((p) => p.smtp) ? "smtp" : "outbox",
     migrationsApplied: applied.length,
   });
+  for (const warning of configWarnings(config)) log.warn("config warning", { warning });
 
   let stopping: Promise<void> | undefined;
   const stop = () =>

@@ -189,6 +189,20 @@ describe("check-config on good configs", () => {
     expect(r.stdout).toContain("OK — 2 project(s): acme, beta");
   });
 
+  test("a short webhook secret is accepted with a warning naming its key; an empty one is refused", async () => {
+    const hook = (secret: string) => `[[projects]]\nid = "acme"\n[[projects.webhooks]]\nurl = "https://hooks.example.com/vf"\nsecret = "${secret}"\n`;
+    const short = await check(hook("test-secret"));
+    expect(short.code).toBe(0);
+    expect(short.stdout).toContain("OK — 1 project(s): acme");
+    expect(short.stdout).toContain("warning: projects[0].webhooks[0].secret: shorter than 16 characters");
+    const long = await check(hook("0123456789abcdef"));
+    expect(long.code).toBe(0);
+    expect(long.stdout).not.toContain("warning");
+    const empty = await check(hook(""));
+    expect(empty.code).toBe(2);
+    expect(empty.lines).toEqual(['projects[0].webhooks[0].secret: expected a non-empty secret, found string ""']);
+  });
+
   test("a bad value from an environment override names its variable, not only the file", async () => {
     const r = await check('[server]\nlisten = "127.0.0.1:8080"\n', { VIBEFOLLOW_LISTEN: "bogus" });
     expect(r.code).toBe(2);
