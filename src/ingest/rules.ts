@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { toSnakeCase } from "../lib/case";
+import { snakeKey, toSnakeCase } from "../lib/case";
 import { now } from "../lib/clock";
 import type { PropertySpec, PropertyType } from "./canonical";
 
@@ -280,39 +280,50 @@ function typeError(type: PropertyType, value: unknown): string | undefined {
 }
 
 /**
- * Checks a canonical event's properties (SPEC §4): required ones present (in either spelling), every present
- * one of the right type. `null` counts as absent for optional properties.
+ * The spec a property key stands for: its camelCase or snake_case spelling, or any other spelling the normaliser
+ * folds into it (`MRR`, `TrialDays`, `trial-days`: SPEC §3, one key however it is spelt), so that no spelling slips
+ * a wrong type past the API into quarantine.
+ */
+function specOf(specs: readonly PropertySpec[], key: string): number {
+  for (let i = 0; i < specs.length; i++) if (specs[i]!.camel === key || specs[i]!.snake === key) return i;
+  const snake = snakeKey(key);
+  for (let i = 0; i < specs.length; i++) if (specs[i]!.snake === snake) return i;
+  return -1;
+}
+
+/**
+ * Checks a canonical event's properties (SPEC §4): required ones present (in any spelling), every present one of
+ * the right type. `null` counts as absent for optional properties.
  */
 export function checkCanonical(specs: readonly PropertySpec[], props: Record<string, unknown> | undefined, issues: Issue[], path: (string | number)[]): void {
-  for (const spec of specs) {
-    const keys = spec.camel === spec.snake ? [spec.camel] : [spec.camel, spec.snake];
-    let present = false;
-    for (const key of keys) {
-      if (!props || !Object.hasOwn(props, key) || props[key] === undefined) continue;
-      const value = props[key];
-      if (value === null && !spec.required) continue;
-      present = true;
-      const error = typeError(spec.type, value);
-      if (error) issues.push({ path: [...path, key], message: error });
-    }
-    if (!present && spec.required) {
-      const spellings = spec.camel === spec.snake ? `"${spec.camel}"` : `"${spec.camel}" or "${spec.snake}"`;
-      issues.push({ path: [...path, spec.camel], message: `Required for this event (as ${spellings}).` });
-    }
+  let present = 0;
+  for (const key of props ? Object.keys(props) : []) {
+    const i = specOf(specs, key);
+    const value = props![key];
+    if (i < 0 || value === undefined || (value === null && !specs[i]!.required)) continue;
+    present |= 1 << i;
+    const error = typeError(specs[i]!.type, value);
+    if (error) issues.push({ path: [...path, key], message: error });
   }
+  specs.forEach((spec, i) => {
+    if (!spec.required || present & (1 << i)) return;
+    const spellings = spec.camel === spec.snake ? `"${spec.camel}"` : `"${spec.camel}" or "${spec.snake}"`;
+    issues.push({ path: [...path, spec.camel], message: `Required for this event (as ${spellings}).` });
+  });
 }
 
 /** Fast-path twin of `checkCanonical`. */
 export function isCanonicalOk(specs: readonly PropertySpec[], props: Record<string, unknown> | undefined): boolean {
-  for (const spec of specs) {
-    let present = false;
-    for (const key of spec.camel === spec.snake ? [spec.camel] : [spec.camel, spec.snake]) {
-      const value = props && Object.hasOwn(props, key) ? props[key] : undefined;
-      if (value === undefined || (value === null && !spec.required)) continue;
-      present = true;
-      if (typeError(spec.type, value)) return false;
+  let present = 0;
+  if (props) {
+    for (const key in props) {
+      const i = specOf(specs, key);
+      const value = props[key];
+      if (i < 0 || value === undefined || (value === null && !specs[i]!.required)) continue;
+      if (typeError(specs[i]!.type, value)) return false;
+      present |= 1 << i;
     }
-    if (!present && spec.required) return false;
   }
+  for (let i = 0; i < specs.length; i++) if (specs[i]!.required && !(present & (1 << i))) return false;
   return true;
 }

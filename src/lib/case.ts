@@ -6,3 +6,16 @@ export function toSnakeCase(key: string): string {
     .replace(/[\s\-]+/g, "_")
     .toLowerCase();
 }
+
+const snakeCache = new Map<string, string>();
+
+/** toSnakeCase with a bounded memo: the same few dozen keys arrive millions of times. */
+export function snakeKey(key: string): string {
+  let s = snakeCache.get(key);
+  if (s === undefined) {
+    s = toSnakeCase(key);
+    if (snakeCache.size > 10_000) snakeCache.clear();
+    snakeCache.set(key, s);
+  }
+  return s;
+}

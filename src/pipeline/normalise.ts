@@ -1,6 +1,6 @@
 import { canonicalSpecs } from "../ingest/canonical";
 import { checkCanonical, hasCharsUpTo, hasLoneSurrogate, isEmail, isPlainObject, MAX_EVENT_NAME, MAX_FUTURE_MS, MAX_USER_ID, parseIsoTimestamp, toWellFormed, type Issue } from "../ingest/rules";
-import { toSnakeCase } from "../lib/case";
+import { snakeKey } from "../lib/case";
 import { reject, Rejection } from "./reasons";
 
 /**
@@ -46,19 +46,6 @@ export type Item = IdentifyItem | TrackItem;
 const MIN_TIME = -62_135_596_800_000;
 const MAX_TIME = 253_402_300_799_999;
 const KNOWN = new Set(["email", "name", "plan", "signup_date", "company", "role"]);
-
-const snakeCache = new Map<string, string>();
-
-/** toSnakeCase with a bounded memo: the same few dozen keys arrive millions of times. */
-export function snakeKey(key: string): string {
-  let s = snakeCache.get(key);
-  if (s === undefined) {
-    s = toSnakeCase(key);
-    if (snakeCache.size > 10_000) snakeCache.clear();
-    snakeCache.set(key, s);
-  }
-  return s;
-}
 
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;

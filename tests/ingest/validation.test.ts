@@ -110,7 +110,7 @@ test("timestamp: ISO 8601 (a date, or a date-time with a zone or without one: UT
   }
 });
 
-test("canonical events: required properties in either spelling, with the right types", async () => {
+test("canonical events: required properties in any spelling, with the right types", async () => {
   const ev = (name: string, properties?: unknown) => track({ external_user_id: "u", name, properties });
   const good: [string, Record<string, unknown> | undefined][] = [
     ["user_signed_up", undefined],
@@ -128,6 +128,9 @@ test("canonical events: required properties in either spelling, with the right t
     ["trial_expiring", { days_left: 0 }],
     ["user_invited", { invitedEmail: "bo@example.com" }],
     ["user_invited", { invited_email: "bo@example.com" }],
+    // Any spelling the normaliser folds into the canonical key counts (SPEC §3: `workspaceId` ≡ `workspace_id`).
+    ["feature_used", { Feature: "export" }],
+    ["trial_started", { TrialDays: 14 }],
   ];
   for (const [name, props] of good) expect({ name, props, status: (await ev(name, props)).status }).toEqual({ name, props, status: 202 });
   const bad: [string, unknown, string][] = [
@@ -148,6 +151,11 @@ test("canonical events: required properties in either spelling, with the right t
     ["trial_expiring", { days_left: "3" }, "properties.days_left"],
     ["user_invited", { invitedEmail: "nope" }, "properties.invitedEmail"],
     ["user_invited", {}, "properties.invitedEmail"],
+    // …and is checked: a wrong type under another spelling would pass the API only to be quarantined.
+    ["subscription_changed", { to: "pro", MRR: 19.99 }, "properties.MRR"],
+    ["trial_started", { TrialDays: "14" }, "properties.TrialDays"],
+    ["trial_started", { "trial-days": "14" }, "properties.trial-days"],
+    ["user_invited", { InvitedEmail: "nope" }, "properties.InvitedEmail"],
   ];
   for (const [name, props, field] of bad) {
     const r = await ev(name, props);
