@@ -32,9 +32,17 @@ function mainHelp(): string {
   ].join("\n");
 }
 
+/** `vibefollow --config PATH <command> …` as `vibefollow <command> … --config PATH`: the option is taken before
+ * the command as well as after it. */
+function configLast(argv: string[]): string[] {
+  if (argv[0]?.startsWith("--config=")) return [...argv.slice(1), argv[0]];
+  if (argv[0] === "--config" && argv.length > 2) return [...argv.slice(2), ...argv.slice(0, 2)];
+  return argv;
+}
+
 /** Runs one CLI invocation and returns its exit code: 0 ok, 1 failed, 2 wrong usage or bad config. */
 export async function runCli(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const [name, ...rest] = configLast(argv);
   if (!name) {
     console.log(mainHelp()); // help, but exit 2: a script that forgot its command should notice
     return 2;

@@ -99,7 +99,7 @@ export function parseConfig(raw: unknown, file?: string, env = process.env): Con
   // A value whose variable is unset is reported once, as that: not again for what it became ("").
   const unset = new Set(problems.map((p) => p.path));
   const result = configSchema.safeParse(interpolated);
-  if (!result.success) problems.push(...result.error.issues.map((i) => describeIssue(i, interpolated)).filter((p) => !unset.has(p.path)));
+  if (!result.success) problems.push(...result.error.issues.flatMap((i) => describeIssue(i, interpolated)).filter((p) => !unset.has(p.path)));
   // Read from the tree as written, so they are reported beside the other problems, not only once those are fixed.
   problems.push(...duplicateIds(interpolated), ...checkAudienceReferences(interpolated), ...checkTemplates(interpolated));
   dedupe(problems);
@@ -191,13 +191,15 @@ function describeFound(value: unknown): string {
   return `${typeof value} ${shown}`;
 }
 
-function describeIssue(issue: z.core.$ZodIssue, root: unknown): ConfigProblem {
+function describeIssue(issue: z.core.$ZodIssue, root: unknown): ConfigProblem | ConfigProblem[] {
   if (issue.code === "unrecognized_keys") {
-    return {
-      path: formatPath(issue.path),
-      expected: "only known keys",
-      found: `unknown key${issue.keys.length === 1 ? "" : "s"} ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`,
-    };
+    // One problem per key, at the key's own path (`projects[0].rules[2].delai`), like every other problem.
+    const parent = formatPath(issue.path);
+    return issue.keys.map((key) => ({
+      path: formatPath([...issue.path, key]),
+      expected: parent ? `a known key of ${parent}` : "a known top-level key",
+      found: `unknown key ${JSON.stringify(key)}`,
+    }));
   }
   const found = valueAt(root, issue.path);
   let expected = issue.message;

@@ -26,8 +26,8 @@ async function check(toml: string, env: Record<string, string> = {}) {
 describe("check-config on broken configs", () => {
   const cases: [string, string, string][] = [
     ["wrong type", "[server]\nlisten = 8080\n", "server.listen: expected string, found number 8080"],
-    ["unknown key", '[server]\nlisen = "127.0.0.1:80"\n', 'server: expected only known keys, found unknown key "lisen"'],
-    ["unknown section", "[servre]\n", '(top level): expected only known keys, found unknown key "servre"'],
+    ["unknown key", '[server]\nlisen = "127.0.0.1:80"\n', 'server.lisen: expected a known key of server, found unknown key "lisen"'],
+    ["unknown section", "[servre]\n", 'servre: expected a known top-level key, found unknown key "servre"'],
     ["bad duration", '[[projects]]\nid = "acme"\nreview_window = "2 hours"\n', 'projects[0].review_window: expected a duration like "90s", "15m", "2h", "3d" or "1w", found string "2 hours"'],
     ["bad time zone", '[[projects]]\nid = "acme"\ntimezone = "Mars/Olympus"\n', 'projects[0].timezone: expected an IANA time zone like "Europe/Berlin", found string "Mars/Olympus"'],
     ["bad cron", '[evaluator]\nschedule = "every hour"\n', 'evaluator.schedule: expected a cron expression like "0 * * * *" (minute hour day month weekday), found string "every hour"'],
@@ -47,9 +47,9 @@ describe("check-config on broken configs", () => {
     ["missing env var", '[smtp]\nurl = "smtps://u:${VF_TEST_UNSET_PW}@h:465"\n', "smtp.url: expected environment variable VF_TEST_UNSET_PW to be set, found it unset"],
     ["invalid TOML", 'a = \n', "line 1, column 5: expected valid TOML, found Invalid TOML document"],
     ["missing required key", '[[projects]]\nname = "Acme"\n', "projects[0].id: expected an id of letters, digits, _ or - (a required key), found nothing"],
-    ["unknown key in a rule", '[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "w"\nkind = "welcome"\ndelai = "1h"\n', 'projects[0].rules[0]: expected only known keys, found unknown key "delai"'],
+    ["unknown key in a rule", '[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "w"\nkind = "welcome"\ndelai = "1h"\n', 'projects[0].rules[0].delai: expected a known key of projects[0].rules[0], found unknown key "delai"'],
     ["port out of range", '[server]\nlisten = "127.0.0.1:99999"\n', 'server.listen: expected an address "host:port" with a port from 0 to 65535, found string "127.0.0.1:99999"'],
-    ["misspelt rate-limit endpoint", '[ingest]\nrate_limits = { event = { per_second = 1, burst = 2 } }\n', 'ingest.rate_limits: expected only known keys, found unknown key "event"'],
+    ["misspelt rate-limit endpoint", '[ingest]\nrate_limits = { event = { per_second = 1, burst = 2 } }\n', 'ingest.rate_limits.event: expected a known key of ingest.rate_limits, found unknown key "event"'],
     ["a poll interval no timer can wait", '[normaliser]\nidle_interval = "30d"\n', 'normaliser.idle_interval: expected a duration like "90s", "15m", "2h", "3d" or "1w", at most 24d (a timer waits for it), found string "30d"'],
     ["an absurd duration", '[[projects]]\nid = "acme"\nchurn_grace = "99999999999999999999999w"\n', 'projects[0].churn_grace: expected a duration like "90s", "15m", "2h", "3d" or "1w", at most 520w (ten years), found string "99999999999999999999999w"'],
     ["a UTC offset is not an IANA zone", '[[projects]]\nid = "acme"\ntimezone = "+05:30"\n', 'projects[0].timezone: expected an IANA time zone like "Europe/Berlin", found string "+05:30"'],
@@ -155,7 +155,7 @@ name = "\${VF_TEST_UNSET_NAME}"
       "projects[0].timezone",
       "projects[1].id",
       "projects[1].name",
-      "server",
+      "server.lisen",
       "server.listen",
       "smtp.url",
     ]);

@@ -144,3 +144,15 @@ test("an operational failure is one line and exit 1, not a stack trace", async (
     blocker.stop(true);
   }
 });
+
+test("--config may come before the command too, in either form", async () => {
+  const config = join(tmp.dir, "before.toml");
+  await Bun.write(config, `[[projects]]\nid = "before_cmd"\n`);
+  for (const args of [["--config", config, "check-config"], [`--config=${config}`, "check-config"], ["check-config", "--config", config]]) {
+    const r = await runCaptured(args);
+    expect({ args, code: r.code, stderr: r.stderr }).toEqual({ args, code: 0, stderr: "" });
+    expect(r.stdout).toBe(`${config}: OK — 1 project(s): before_cmd\n`);
+  }
+  // Alone, it is still a usage error: there is no command to run.
+  expect((await runCaptured(["--config", config])).code).toBe(2);
+});
