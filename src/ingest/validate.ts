@@ -9,9 +9,8 @@ import { eventSchema, userSchema } from "./schemas";
  * anything it cannot vouch for goes through the zod schemas, which are the source of truth and produce the
  * errors (so a fast-path gap can only cost speed, never let a bad item through or block a good one).
  *
- * A valid item becomes its queue payload: an object of the known fields only — the item itself when it has
- * nothing else, to avoid a copy (unknown top-level fields are ignored, SPEC §3, and so not stored — which also
- * drops a top-level `__proto__`).
+ * A valid item becomes its queue payload: the item as received, unknown top-level fields included (SPEC §3
+ * ignores them; §2 stores the payload verbatim), less the few that could not be stored (`asReceived`).
  */
 export type ItemResult = { ok: true; value: Record<string, unknown> } | { ok: false; errors: ErrorDetail[] };
 
