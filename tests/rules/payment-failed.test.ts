@@ -48,3 +48,21 @@ test("retries of one dunning sequence send one email, and a retry failing before
   expect(await w.after(2 * DAY, "payment_failed")).toEqual([]);
   expect(await w.sql("SELECT count(*) AS n FROM rule_firings WHERE rule_id = 'payment_failed'")).toEqual([{ n: 1 }]);
 });
+
+test("a recovery and a new failure dated before the first email are still a new occasion (late or backdated events)", async () => {
+  const w = await startWorld();
+  await signUp(w, "ann");
+  const t0 = w.clock.now();
+  await w.track("ann", "subscription_changed", { to: "pro", mrr: 4900 }, t0 - 10 * DAY);
+  await w.track("ann", "payment_failed", { reason: "card_declined" }, t0 - 5 * 60 * MINUTE);
+  expect(await w.after(MINUTE, "payment_failed")).toEqual(["ann"]);
+  // Both sent now, both dated before that email: the user recovered, then failed again.
+  await w.track("ann", "subscription_changed", { to: "pro", mrr: 4900 }, t0 - 4 * 60 * MINUTE);
+  await w.track("ann", "payment_failed", { reason: "expired_card" }, t0 - 3 * 60 * MINUTE);
+  expect(await w.after(MINUTE, "payment_failed")).toEqual(["ann"]);
+  const firings = await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'payment_failed' ORDER BY id");
+  expect(firings).toHaveLength(2);
+  // …and a retry of that second failure is the same spell: nothing more.
+  await w.track("ann", "payment_failed", { reason: "expired_card" }, t0 - 2 * 60 * MINUTE);
+  expect(await w.after(DAY, "payment_failed")).toEqual([]);
+});

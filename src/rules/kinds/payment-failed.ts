@@ -15,8 +15,13 @@ export const paymentFailed: KindModule<"payment_failed"> = {
   kind: "payment_failed",
   scansUsers: true,
   candidates(rule, ctx) {
-    // One email per dunning sequence: not again while the user stays past_due after this rule emailed them.
-    const thisSpell = sql`${ctx.ownFirings} AND rf.fired_at >= u.stage_changed_at`;
+    // One email per dunning sequence: not again while the user stays past_due after this rule emailed them. A
+    // firing belongs to the current spell when the failure it fired for happened since the user became past_due
+    // (stage_changed_at is event time): comparing the firing's own wall-clock time instead would count a recovery
+    // and a new failure dated before the email (late or backfilled events) as the old spell. Should retention
+    // have deleted that event, the firing's time stands in.
+    const firedFor = sql`COALESCE((SELECT e.occurred_at FROM events e WHERE e.id = CAST(rf.occasion AS INTEGER)), rf.fired_at)`;
+    const thisSpell = sql`${ctx.ownFirings} AND ${firedFor} >= u.stage_changed_at`;
     if (ctx.mode === "check") {
       // The pre-send check of that email: the user is still past_due (no subscription_changed since), whichever
       // retry failed last.
