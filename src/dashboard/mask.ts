@@ -1,4 +1,5 @@
 import { escapeHtml } from "../lib/html";
+import { isPiiKey, piiStrings } from "../lib/pii";
 
 /**
  * PII masking for the `viewer` role (SPEC §11): email and name are shown as `j***@a***.io` and `J*** D***`.
@@ -25,22 +26,6 @@ function maskWord(word: string): string {
   return `${first}***`;
 }
 
-/**
- * Keys whose string values are masked for viewers: anything ending in `email`, and anything ending in `name`
- * (`displayName`, `username`, `inviter_name`, …) except names of things that are not people. Masking a
- * harmless value is a smaller mistake than showing a person's name.
- */
-const NOT_PERSON = new Set(["plan", "feature", "company", "org", "organization", "organisation", "workspace", "team", "product", "event", "file", "project", "app", "domain", "host", "step", "page", "template", "campaign", "source", "rule", "audience", "browser", "os", "device", "country", "city", "region", "tier", "package", "repo", "branch", "channel", "group", "integration", "provider", "model", "path", "screen", "category", "tag", "field"]);
-
-/** Keys of contact details, whatever the value looks like (`email_address`, `contactEmail`, `phone`, …). */
-const CONTACT = /email|mail|phone|mobile|contact/;
-
-function isPiiKey(key: string): boolean {
-  const k = key.replace(/[_\-\s.]/g, "").toLowerCase();
-  if (CONTACT.test(k)) return true;
-  return k.endsWith("name") && !NOT_PERSON.has(k.slice(0, -"name".length));
-}
-
 /** Something that reads as an email address, under any key (broader than ingest's `isEmail` on purpose: here a false
  * match only masks a harmless value). */
 const looksLikeEmail = (v: string) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v.trim());
@@ -57,47 +42,52 @@ export function maskJson(value: unknown): unknown {
   return out;
 }
 
-/** Whose strings a draft's text may hold: the user's email and name columns, and their traits (JSON text). */
-export type Person = { email: string | null | undefined; name: string | null | undefined; traits?: string | null };
+/**
+ * Whose strings a text may hold: the user's email and name columns and traits (JSON text) as they are now, and
+ * `terms` — the PII a draft was rendered from (`pii_terms`, recorded at creation: src/drafts/create.ts), which
+ * still holds a name or address the user has since changed, or an invitee's from the triggering event.
+ */
+export type Person = { email: string | null | undefined; name: string | null | undefined; traits?: string | null; terms?: readonly string[] | null };
 
 /** Every string under an email/name-like key of the traits (`first_name`, `last_name`, `nickname`…), where templates
  * pick a name from. */
 function traitSecrets(traits: string | null | undefined): string[] {
   if (!traits) return [];
-  let value: unknown;
   try {
-    value = JSON.parse(traits);
+    return piiStrings(JSON.parse(traits));
   } catch {
     return [];
   }
-  const found: string[] = [];
-  const walk = (v: unknown) => {
-    if (Array.isArray(v)) return v.forEach(walk);
-    if (v === null || typeof v !== "object") return;
-    for (const [k, x] of Object.entries(v)) {
-      if (isPiiKey(k) && typeof x === "string") found.push(x);
-      else walk(x);
-    }
-  };
-  walk(value);
-  return found;
 }
 
+/** An email address inside free text: a template that printed someone else's, an SMTP error quoting the
+ * recipient's. */
+const EMAIL_IN_TEXT = /[^\s@<>()[\]"',;:]+@[^\s@<>()[\]"',;:]+\.[\p{L}\p{N}-]{2,}/gu;
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 /**
- * Replaces occurrences of a user's email and names inside free text (draft bodies shown to viewers) — the name
- * column and the name-like traits a template may use (`first_name`) — also in their HTML-escaped form, which is
- * how an HTML body holds `D'Arcy` (`D&#39;Arcy`) or `<b>`.
+ * Masks, inside free text shown to viewers (draft and message text, errors): the person's email and names — the
+ * name column, the name-like traits a template may use (`first_name`) and the draft's recorded terms — as whole
+ * words in any letter case (`{{ user.name | upcase }}`), and every email address at all. Also in their
+ * HTML-escaped form, which is how an HTML body holds `D'Arcy` (`D&#39;Arcy`) or `<b>`; with `html`, names are
+ * masked in the text between tags only.
  */
-export function maskText(text: string, person: Person): string {
+export function maskText(text: string, person: Person, html = false): string {
+  const secrets = [person.email, person.name, ...traitSecrets(person.traits), ...(person.terms ?? [])].filter((x): x is string => Boolean(x));
   let out = text;
-  const replace = (secret: string, masked: string) => {
-    for (const form of new Set([secret, escapeHtml(secret)])) out = out.split(form).join(form === secret ? masked : escapeHtml(masked));
-  };
-  const secrets = [person.email, person.name, ...traitSecrets(person.traits)].filter((x): x is string => Boolean(x));
-  // Longest first, so that "Ann Lee" is masked whole before "Ann" alone.
-  for (const secret of secrets.sort((a, b) => b.length - a.length)) {
-    if (secret.includes("@")) replace(secret, maskEmail(secret));
-    else for (const part of secret.trim().split(/\s+/).filter((p) => p.length > 1)) replace(part, maskName(part));
+  for (const email of secrets.filter((x) => x.includes("@"))) {
+    for (const form of new Set([email, escapeHtml(email)])) out = out.split(form).join(form === email ? maskEmail(email) : escapeHtml(maskEmail(email)));
   }
-  return out;
+  out = out.replace(EMAIL_IN_TEXT, (found) => maskEmail(found));
+  const words = new Set<string>();
+  for (const name of secrets.filter((x) => !x.includes("@"))) {
+    for (const word of name.trim().split(/\s+/)) if (word.length > 1) words.add(word).add(escapeHtml(word));
+  }
+  if (words.size === 0) return out;
+  // Longest first, so that "Annabel" is masked whole before "Ann" could match inside it.
+  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(?:${[...words].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|")})(?![\\p{L}\\p{N}])`, "giu");
+  const maskNames = (segment: string) => segment.replace(pattern, (found) => maskName(found));
+  // In HTML, names are looked for between the tags: a name like "Li" or "Em" must not break `<li>` or `<em>`.
+  return html ? out.split(/(<[^>]*>)/).map((part, i) => (i % 2 === 1 ? part : maskNames(part))).join("") : maskNames(out);
 }

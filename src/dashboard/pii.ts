@@ -25,7 +25,7 @@ export function shownJson(req: DashboardRequest, text: string): string {
  * Draft and message text as the session may see it. For viewers, also the recipient's signed links
  * (unsubscribe, tracking): a viewer must not be able to unsubscribe someone by following one.
  */
-export function shownText(req: DashboardRequest, text: string, person: Person): string {
+export function shownText(req: DashboardRequest, text: string, person: Person, html = false): string {
   if (!isViewer(req)) return text;
-  return maskText(text, person).replace(/\/(u|t\/o|t\/c)\/[A-Za-z0-9._~-]+/g, "/$1/…");
+  return maskText(text, person, html).replace(/\/(u|t\/o|t\/c)\/[A-Za-z0-9._~-]+/g, "/$1/…");
 }

@@ -1,6 +1,7 @@
 import type { Row } from "@libsql/client";
 import type { Database } from "../db/client";
 import { now } from "../lib/clock";
+import { parseTerms } from "../drafts/queries";
 import type { Person } from "./mask";
 
 /** Dashboard reads that no other capability exports. All on the read connection: never behind the writer. */
@@ -133,8 +134,8 @@ export async function listMessages(database: Database, filter: { projectId: stri
   if (filter.transport) (where.push("m.transport = ?"), args.push(filter.transport));
   const rs = await database.read({
     sql: `SELECT m.id, m.draft_id, m.rule_id, m.to_address, m.subject, m.transport, m.state, m.is_test, m.attempts, m.error,
-                 m.created_at, m.sent_at, u.name AS user_name, u.email AS user_email, u.traits AS user_traits
-          FROM messages m LEFT JOIN tracked_users u ON u.id = m.user_id
+                 m.created_at, m.sent_at, u.name AS user_name, u.email AS user_email, u.traits AS user_traits, d.pii_terms
+          FROM messages m LEFT JOIN tracked_users u ON u.id = m.user_id LEFT JOIN drafts d ON d.id = m.draft_id
           WHERE ${where.join(" AND ")} ORDER BY m.created_at DESC, m.id DESC LIMIT ?`,
     args: [...args, filter.limit ?? 100],
   });
@@ -151,7 +152,7 @@ export async function listMessages(database: Database, filter: { projectId: stri
     error: s(r.error),
     createdAt: Number(r.created_at),
     sentAt: n(r.sent_at),
-    user: { email: s(r.user_email), name: s(r.user_name), traits: s(r.user_traits) },
+    user: { email: s(r.user_email), name: s(r.user_name), traits: s(r.user_traits), terms: parseTerms(r.pii_terms) },
   }));
 }
 

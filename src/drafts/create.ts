@@ -3,6 +3,7 @@ import type { Config, ProjectConfig } from "../config/schema";
 import type { Transaction } from "../db/client";
 import { now } from "../lib/clock";
 import { newId } from "../lib/ids";
+import { piiStrings } from "../lib/pii";
 import { log } from "../lib/log";
 import { emitMailEvent } from "../mail/events";
 import { loadLinkSecret, type Executor } from "../mail/tokens";
@@ -77,7 +78,7 @@ function prepareDraft(
   const values: InValue[] = [
     id, project.id, rule.id, rule.kind, user.id, match.occasion, match.eventId ?? null, state,
     rendered.subject, rendered.text, rendered.html, config.drafting ? "pending" : null, autopilot ? 1 : 0, timeZone,
-    createdAt, deadline, deadline, createdAt,
+    createdAt, deadline, deadline, createdAt, piiTermsOf(user, event),
   ];
   return { values, id, state, createdAt, deadline, projectId: project.id, ruleId: rule.id, subject: rendered.subject, user, autopilot };
 }
@@ -87,8 +88,8 @@ async function insertDrafts(tx: Executor, rows: DraftRow[]): Promise<string[]> {
   const inserted = (
     await tx.execute({
       sql: `INSERT INTO drafts (id, project_id, rule_id, rule_kind, user_id, occasion, event_id, state, subject, text_body, html_body,
-                                source, drafting, autopilot, time_zone, created_at, deadline, send_at, updated_at)
-            VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'template', ?, ?, ?, ?, ?, ?, ?)").join(", ")}
+                                source, drafting, autopilot, time_zone, created_at, deadline, send_at, updated_at, pii_terms)
+            VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'template', ?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}
             ON CONFLICT (project_id, rule_id, user_id, occasion) DO NOTHING
             RETURNING id`,
       args: rows.flatMap((r) => r.values),
@@ -110,6 +111,13 @@ async function insertDrafts(tx: Executor, rows: DraftRow[]): Promise<string[]> {
     });
   }
   return made.map((r) => r.id);
+}
+
+/** The PII the draft's text may hold (`pii_terms`), as they are now: what a viewer's dashboard masks in it even
+ * after the user's details change. */
+function piiTermsOf(user: UserRow, event: Record<string, unknown> | null): string {
+  const terms = [user.email, user.name, ...piiStrings(user.traits), ...piiStrings(event?.properties)];
+  return JSON.stringify([...new Set(terms.filter((t): t is string => typeof t === "string" && t.trim() !== ""))]);
 }
 
 /** A template that fails at render time (e.g. a filter given a bad value) falls back to the rule's default. */

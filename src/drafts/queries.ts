@@ -29,6 +29,8 @@ export type DraftView = {
   reason: string | null;
   editedAt: number | null;
   messageId: string | null;
+  /** The PII the text was rendered from (drafts.pii_terms; null for drafts made before it was recorded). */
+  piiTerms: string[] | null;
 };
 
 export type HistoryEntry = { from: DraftState | null; to: DraftState; actor: string; note: string | null; at: number };
@@ -69,6 +71,7 @@ export function toDraftView(r: Row): DraftView {
     reason: r.reason === null ? null : String(r.reason),
     editedAt: numOrNull(r.edited_at),
     messageId: r.message_id === null ? null : String(r.message_id),
+    piiTerms: parseTerms(r.pii_terms),
   };
 }
 
@@ -112,4 +115,15 @@ export async function countDraftsByState(database: Database, projectId?: string)
     })
   ).rows;
   return Object.fromEntries(rows.map((r) => [String(r.state), Number(r.n)]));
+}
+
+/** drafts.pii_terms: a JSON array of strings. */
+export function parseTerms(value: unknown): string[] | null {
+  if (typeof value !== "string") return null;
+  try {
+    const terms: unknown = JSON.parse(value);
+    return Array.isArray(terms) ? terms.filter((t): t is string => typeof t === "string") : null;
+  } catch {
+    return null;
+  }
 }

@@ -314,3 +314,36 @@ test("users whose id is `.`, `..` or `~..` have reachable pages (browsers resolv
     expect((await site.sql("SELECT paused FROM tracked_users WHERE project_id = 'acme' AND external_user_id = ?", [id]))[0]!.paused).toBe(1);
   }
 });
+
+test("a viewer sees no detail a draft was made from, even after the user's name and email changed, nor an SMTP error's address", async () => {
+  await site.identify("ren", { email: "carol.king@corp.example.org", traits: { name: "Carol King" } });
+  await site.track("ren", "user_signed_up", { plan: "free", source: "test", referrer_name: "Frank Invitee" });
+  await site.process(true);
+  const draft = (await draftOf("ren"))!;
+  const id = String(draft.id);
+  // Recorded when the draft was made: the user's details then, and the triggering event's.
+  expect(JSON.parse(String(draft.pii_terms))).toEqual(["carol.king@corp.example.org", "Carol King", "Frank Invitee"]);
+  await site.identify("ren", { email: "c.smith@newmail.example.net", traits: { name: "Caroline Smith" } });
+  await site.process();
+  // The text holds the old name (as rendered), in capitals too, and the referrer's details.
+  const seen = /name="seen" value="(\d+)"/.exec(await (await admin.get(`/dashboard/drafts/${id}?project=acme`)).text())![1]!;
+  const text = "Hi CAROL KING (carol.king@corp.example.org): Frank Invitee <frank@elsewhere.example> referred you.";
+  expect((await admin.post(`/dashboard/drafts/${id}/edit`, { project: "acme", _csrf: admin.csrf, seen, subject: "Welcome, Carol King", text })).status).toBe(303);
+  const leaks = (page: string) => ["Carol", "CAROL", "King", "KING", "carol.king", "Frank", "Invitee", "frank@", "c.smith", "Caroline", "Smith"].filter((s) => page.includes(s));
+  for (const path of [`/dashboard/drafts/${id}?project=acme`, "/dashboard/drafts?project=acme", "/dashboard/users/ren?project=acme"]) {
+    const page = await (await viewer.get(path)).text();
+    expect({ path, leaks: leaks(page) }).toEqual({ path, leaks: [] });
+  }
+  expect(await (await admin.get(`/dashboard/drafts/${id}?project=acme`)).text()).toContain("Frank Invitee");
+  // A message's SMTP error quoting the address is masked on the messages page and the user's page.
+  const [user] = await site.sql("SELECT id FROM tracked_users WHERE external_user_id = 'ren'");
+  await site.server.ctx.database.execute({
+    sql: `INSERT INTO messages (id, project_id, draft_id, rule_id, user_id, to_address, from_address, subject, smtp_message_id, eml, transport, state, attempts, next_attempt_at, error, created_at, updated_at)
+          VALUES ('msg_smtp_err', 'acme', ?, 'welcome', ?, 'c.smith@newmail.example.net', 'hello@acme.io', 'Welcome, Carol King', '<m@acme.io>', 'eml', 'smtp', 'failed', 1, 0, '550 5.1.1 <c.smith@newmail.example.net>: Recipient address rejected', 1, 1)`,
+    args: [id, Number(user!.id)],
+  });
+  for (const path of ["/dashboard/messages?project=acme", "/dashboard/users/ren?project=acme"]) {
+    const page = await (await viewer.get(path)).text();
+    expect({ path, error: page.includes("Recipient address rejected"), leaks: leaks(page) }).toEqual({ path, error: true, leaks: [] });
+  }
+});

@@ -15,7 +15,7 @@ export function draftRows(req: DashboardRequest, drafts: DraftView[], people: Ma
   return html`<table data-section="drafts"><thead><tr><th>Deadline</th><th>State</th><th>Rule</th><th>To</th><th>Subject</th><th></th></tr></thead><tbody>
 ${drafts.map(
   (d) => html`<tr data-draft="${d.id}"><td>${time(d.deadline)}</td><td><span class="badge">${d.state}</span></td><td>${d.ruleId}</td>
-<td>${shownEmail(req, d.email)}</td><td><a href="${link(req, `/drafts/${d.id}`)}">${shownText(req, d.subject, people.get(d.userId) ?? { email: d.email, name: null })}</a></td>
+<td>${shownEmail(req, d.email)}</td><td><a href="${link(req, `/drafts/${d.id}`)}">${shownText(req, d.subject, { ...(people.get(d.userId) ?? { email: d.email, name: null }), terms: d.piiTerms })}</a></td>
 <td>${d.state === "pending_review" ? action(req, `/drafts/${d.id}/approve`, "Approve", { cls: "primary", fields: { seen: String(d.updatedAt) } }) : ""}</td></tr>`,
 )}</tbody></table>`;
 }
@@ -45,7 +45,8 @@ async function draftOf(req: DashboardRequest): Promise<DraftView> {
 
 export async function showDraft(req: DashboardRequest): Promise<Response> {
   const draft = await draftOf(req);
-  const [history, person] = await Promise.all([draftHistoryOf(req.ctx.database, draft.id), personOf(req.ctx.database, draft.userId)]);
+  const [history, current] = await Promise.all([draftHistoryOf(req.ctx.database, draft.id), personOf(req.ctx.database, draft.userId)]);
+  const person = { ...current, terms: draft.piiTerms };
   const text = (s: string) => shownText(req, s, person);
   const open = draft.state === "pending_review" || draft.state === "scheduled";
   const admin = req.session.role === "admin";
@@ -71,7 +72,7 @@ to ${shownEmail(req, draft.email)} · user <a href="${link(req, userPath(draft.e
 <h2>Subject</h2><pre data-section="subject">${text(draft.subject)}</pre>
 <h2>Text</h2><pre data-section="text">${text(draft.text)}</pre>
 <h2>HTML preview</h2>
-<iframe sandbox="" referrerpolicy="no-referrer" title="HTML preview" srcdoc="${text(draft.html)}"></iframe>
+<iframe sandbox="" referrerpolicy="no-referrer" title="HTML preview" srcdoc="${shownText(req, draft.html, person, true)}"></iframe>
 ${editing}${test}
 <h2>History</h2><table><thead><tr><th>When</th><th>From</th><th>To</th><th>Actor</th><th>Note</th></tr></thead><tbody>
 ${history.map((h) => html`<tr><td>${time(h.at)}</td><td>${h.from ?? ""}</td><td>${h.to}</td><td>${h.actor}</td><td>${text(h.note ?? "")}</td></tr>`)}

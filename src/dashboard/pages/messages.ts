@@ -12,7 +12,7 @@ export function messageRows(req: DashboardRequest, messages: MessageRow[]): Html
   return html`<table data-section="messages"><thead><tr><th>Created</th><th>To</th><th>Subject</th><th>Via</th><th>State</th><th>Sent</th><th></th></tr></thead><tbody>
 ${messages.map(
   (m) => html`<tr data-message="${m.id}"><td>${time(m.createdAt)}</td><td>${shownEmail(req, m.toAddress)}${m.isTest ? html` <span class="badge">test</span>` : ""}</td>
-<td>${shownText(req, m.subject, m.user)}</td><td>${m.transport}</td><td><span class="badge">${m.state}</span>${m.error ? html` <span class="muted">${m.error}</span>` : ""}</td>
+<td>${shownText(req, m.subject, m.user)}</td><td>${m.transport}</td><td><span class="badge">${m.state}</span>${m.error ? html` <span class="muted">${shownText(req, m.error, m.user)}</span>` : ""}</td>
 <td>${time(m.sentAt)}</td><td>${admin ? html`<a href="${link(req, `/messages/${m.id}.eml`)}">.eml</a>` : ""}</td></tr>`,
 )}</tbody></table>`;
 }

@@ -44,6 +44,10 @@ export const drafts = sqliteTable(
     editedAt: integer("edited_at"),
     /** The real (non-test) message made from this draft. */
     messageId: text("message_id"),
+    /** JSON array of the PII the text was rendered from (the user's email, name and name-like traits, the
+     * triggering event's), so a viewer's dashboard masks it even after the user's details change (null: drafts made
+     * before it was recorded). */
+    piiTerms: text("pii_terms"),
   },
   (t) => [
     uniqueIndex("drafts_occasion").on(t.projectId, t.ruleId, t.userId, t.occasion),
