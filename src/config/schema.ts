@@ -44,7 +44,7 @@ const sendWindow = z
 
 const webhookSchema = z.strictObject({
   url: httpUrl,
-  // Any non-empty secret signs (SPEC §10 sets no length); a short one is warned about at start (main.ts).
+  // Any non-empty secret signs (SPEC §10 sets no length); a short one is a warning (warnings.ts).
   secret: z.string().min(1, { error: "a non-empty secret" }),
   events: z
     .array(z.enum(["email.sent", "email.opened", "email.clicked", "email.bounced", "email.unsubscribed", "draft.created", "quarantine.added"]))
