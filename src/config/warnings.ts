@@ -16,5 +16,10 @@ export function configWarnings(config: Config): string[] {
       }
     }),
   );
+  // Real mail carries unsubscribe (and tracking) links built on public_url; the listen address is rarely one a
+  // recipient can reach (127.0.0.1, or 0.0.0.0 in a container).
+  if (config.server.public_url === undefined && (config.smtp || config.projects.some((p) => p.smtp))) {
+    warnings.push(`server.public_url: not set, so links in emails point at http://${config.server.listen}; set it (or VIBEFOLLOW_PUBLIC_URL) to the address recipients reach`);
+  }
   return warnings;
 }

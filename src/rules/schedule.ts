@@ -36,7 +36,7 @@ export function evaluatorService(deps: { config: Pick<Config, "evaluator">; data
         await track(evaluator.run({ trigger: "schedule", slot: previousSlot(schedule, now()), signal: abort.signal }));
       });
       if (missed !== undefined) {
-        log.info("evaluator: running missed slot", { slot: new Date(missed).toISOString() });
+        log.info("evaluator: the latest slot has not run; running it now", { slot: new Date(missed).toISOString() });
         track(evaluator.run({ trigger: "startup", slot: missed, signal: abort.signal }));
       }
     },

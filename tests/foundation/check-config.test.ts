@@ -203,6 +203,16 @@ describe("check-config on good configs", () => {
     expect(empty.lines).toEqual(['projects[0].webhooks[0].secret: expected a non-empty secret, found string ""']);
   });
 
+  test("SMTP without server.public_url is a warning: the links in emails would point at the listen address", async () => {
+    const smtp = '[smtp]\nurl = "smtp://127.0.0.1:2525"\nfrom = "Acme <hi@acme.io>"\n[[projects]]\nid = "acme"\n';
+    const bare = await check(smtp);
+    expect(bare.code).toBe(0);
+    expect(bare.stdout).toContain("warning: server.public_url: not set, so links in emails point at http://127.0.0.1:8080;");
+    const set = await check(`[server]\npublic_url = "https://vf.acme.io"\n${smtp}`);
+    expect(set.stdout).not.toContain("warning");
+    expect((await check('[[projects]]\nid = "acme"\n')).stdout).not.toContain("warning"); // the outbox: no mail leaves
+  });
+
   test("a bad value from an environment override names its variable, not only the file", async () => {
     const r = await check('[server]\nlisten = "127.0.0.1:8080"\n', { VIBEFOLLOW_LISTEN: "bogus" });
     expect(r.code).toBe(2);
