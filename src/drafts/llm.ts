@@ -10,6 +10,7 @@ import { recordHistory } from "./history";
 import { toDraftView, type DraftView } from "./queries";
 import { finishContent, textToHtml } from "./render";
 import { lookupRule } from "./rules-link";
+import { mapConcurrently } from "../lib/concurrency";
 
 /**
  * Optional drafting through an OpenAI-compatible chat-completions endpoint (`[drafting]`, SPEC §8).
@@ -62,22 +63,35 @@ export async function askModel(drafting: Drafting, context: Record<string, unkno
   }
 }
 
-/** Rewrites up to `limit` pending drafts with the model. Never throws. */
-export async function draftPendingWithModel(database: Database, config: Config, limit = 5): Promise<number> {
+/** Pending drafts taken per pass, and how many of them are asked of the model at once. */
+const DRAFTING_PAGE = 16;
+const DRAFTING_CONCURRENCY = 8;
+
+export type DraftingPass = { written: number; failed: number; /** the page was full: run again at once */ more: boolean };
+
+/**
+ * Rewrites pending drafts with the model, the most urgent (earliest `send_at`) first, several at once: one by
+ * one, a slow or hanging endpoint would hold each draft of a large first run a whole `timeout` behind the one
+ * before, and autopilot mail would go out hours late. A draft already more than a `timeout` past its send time
+ * is not sent to the model at all: it keeps its template and goes out now. Never throws.
+ */
+export async function draftPendingWithModel(database: Database, config: Config, limit = DRAFTING_PAGE): Promise<DraftingPass> {
   const rows = (
-    await database.read({ sql: "SELECT d.*, NULL AS external_user_id, NULL AS email FROM drafts d WHERE d.drafting = 'pending' ORDER BY d.created_at LIMIT ?", args: [limit] })
+    await database.read({ sql: "SELECT d.*, NULL AS external_user_id, NULL AS email FROM drafts d WHERE d.drafting = 'pending' ORDER BY d.send_at, d.id LIMIT ?", args: [limit] })
   ).rows.map(toDraftView);
-  if (rows.length === 0) return 0;
+  const pass: DraftingPass = { written: 0, failed: 0, more: rows.length === limit };
+  if (rows.length === 0) return pass;
   if (!config.drafting) {
     // Drafting was switched off since these were made: they keep their template text.
     await database.execute("UPDATE drafts SET drafting = 'failed' WHERE drafting = 'pending'");
-    return 0;
+    return { ...pass, more: false };
   }
+  const drafting = config.drafting;
   const reader = { execute: (s: Parameters<Database["read"]>[0]) => database.read(s) };
   const secret = await loadLinkSecret(database);
-  let done = 0;
-  for (const draft of rows) {
+  await mapConcurrently(rows, DRAFTING_CONCURRENCY, async (draft) => {
     try {
+      if (draft.sendAt + drafting.timeout < now()) throw new Error("its send time passed before the model could be asked");
       const project = config.projects.find((p) => p.id === draft.projectId);
       const rule = project && lookupRule(project, draft.ruleId);
       const user = await loadUser(reader, draft.userId);
@@ -87,15 +101,16 @@ export async function draftPendingWithModel(database: Database, config: Config, 
       const templateText = draft.text.split("\n\n--\nDon't want these emails?")[0]!;
       // The address is not the model's business (PII); the name is enough to write to the person.
       const shared = { ...context, user: { ...(context.user as object), email: undefined }, unsubscribe_url: undefined };
-      const answer = await askModel(config.drafting, shared, { subject: draft.subject, text: templateText });
+      const answer = await askModel(drafting, shared, { subject: draft.subject, text: templateText });
       const content = finishContent({ subject: answer.subject.replace(/\s+/g, " "), text: answer.text, html: textToHtml(answer.text) }, unsubscribeUrl);
       await applyModelDraft(database, draft, content);
-      done++;
+      pass.written++;
     } catch (error) {
       await markDraftingFailed(database, draft, (error as Error).message ?? String(error));
+      pass.failed++;
     }
-  }
-  return done;
+  });
+  return pass;
 }
 
 async function applyModelDraft(database: Database, draft: DraftView, content: { subject: string; text: string; html: string }): Promise<void> {

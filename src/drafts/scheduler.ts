@@ -17,6 +17,7 @@ import { getDraft, toDraftView, type DraftView } from "./queries";
 import { checkRuleStillHolds, lookupRule } from "./rules-link";
 import { insideWindow, nextWindowSlot } from "./send-window";
 import { breathe } from "../lib/breathe";
+import { mapConcurrently } from "../lib/concurrency";
 
 export type SchedulerEnv = { database: Database; config: Config };
 
@@ -85,19 +86,6 @@ export async function dispatchDue(env: SchedulerEnv, limit = 200): Promise<Dispa
     return c;
   });
   return { ...summary, ...counts };
-}
-
-async function mapConcurrently<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await work(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
 }
 
 type Prepared = { draft: DraftView; holds: boolean; message?: PreparedMessage };

@@ -70,7 +70,7 @@ export function sendingService(deps: { database: Database; config: Config; inter
       running = true;
       loop("sending", () => runSendingTick(env, () => running));
       // Without [drafting], drafts left pending by an earlier config keep their template text and may go out.
-      if (deps.config.drafting) loop("drafting", () => draftPendingWithModel(deps.database, deps.config));
+      if (deps.config.drafting) loop("drafting", () => draftPendingWithModel(deps.database, deps.config)); // `more`: a full page goes on at once
       else await draftPendingWithModel(deps.database, deps.config);
     },
     async stop() {

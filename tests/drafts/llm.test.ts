@@ -48,7 +48,7 @@ test("with [drafting], the model writes the draft; nothing is sent while the rew
   expect([pending!.drafting, pending!.source, pending!.state]).toEqual(["pending", "template", "scheduled"]);
   expect((await w.tick()).queued).toBe(0); // due, but waiting for the model
 
-  expect(await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).toBe(1);
+  expect((await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).written).toBe(1);
   const [d] = await listDrafts(w.server.ctx.database);
   expect([d!.drafting, d!.source]).toEqual(["done", "llm"]);
   expect(d!.subject).toBe("Quick hello from Acme");
@@ -70,7 +70,7 @@ test("with [drafting], the model writes the draft; nothing is sent while the rew
 
 test("a NUL character from the model is dropped: the whole text and the unsubscribe footer are stored and sent", async () => {
   const w = await draftFor("nul");
-  expect(await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).toBe(1);
+  expect((await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).written).toBe(1);
   const [d] = await listDrafts(w.server.ctx.database);
   expect([d!.source, d!.subject]).toEqual(["llm", "Hello there"]);
   expect(d!.text).toStartWith("Short and the rest of it.");
@@ -91,7 +91,7 @@ for (const [m, why] of [["garbage", "not JSON"], ["slow", "timed out"], ["error"
     const w = await draftFor(m);
     const [before] = await listDrafts(w.server.ctx.database);
     const started = performance.now();
-    expect(await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).toBe(0);
+    expect(await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).toEqual({ written: 0, failed: 1, more: false });
     if (m === "slow") expect(performance.now() - started).toBeLessThan(1_500);
     const [d] = await listDrafts(w.server.ctx.database);
     expect([d!.drafting, d!.source, d!.subject, d!.text]).toEqual(["failed", "template", before!.subject, before!.text]);
@@ -114,8 +114,30 @@ test("a person's edit made before the rewrite wins: the model is not asked to ov
 test("drafts left pending when [drafting] is switched off keep their template and are sent", async () => {
   const w = await draftFor("ok");
   const config = { ...w.server.ctx.config, drafting: undefined };
-  expect(await draftPendingWithModel(w.server.ctx.database, config)).toBe(0);
+  expect((await draftPendingWithModel(w.server.ctx.database, config)).written).toBe(0);
   const [d] = await listDrafts(w.server.ctx.database);
   expect([d!.drafting, d!.source]).toEqual(["failed", "template"]);
+  expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+});
+
+test("a slow model holds a first run's drafts about one timeout in all, not one timeout each", async () => {
+  mode = "slow"; // answers after 2 s; the timeout is 300 ms
+  const w = await startWorld(FAST, drafting());
+  for (let i = 0; i < 8; i++) await w.signUp(`slow${i}`);
+  await w.evaluate();
+  const started = performance.now();
+  expect(await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).toEqual({ written: 0, failed: 8, more: false });
+  expect(performance.now() - started).toBeLessThan(1_500); // one by one: 8 × 300 ms at least
+  expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(Array(8).fill("sent"));
+});
+
+test("a draft already more than a timeout past its send time keeps its template without asking the model", async () => {
+  requests.length = 0;
+  const w = await draftFor("ok");
+  w.clock.advance(301); // the timeout is 300 ms, and the draft was due at once
+  expect(await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).toEqual({ written: 0, failed: 1, more: false });
+  expect(requests).toHaveLength(0);
+  const [h] = await w.sql("SELECT note FROM draft_history WHERE actor = 'drafting'");
+  expect(String(h!.note)).toBe("model failed, template kept: its send time passed before the model could be asked");
   expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
 });
