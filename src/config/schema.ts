@@ -58,6 +58,14 @@ const smtpSchema = z.strictObject({
   max_connections: z.number().int().positive().default(5),
 });
 
+/** An OpenAI-compatible endpoint that writes drafts (SPEC §8): for every project, or one project's own. */
+const draftingSchema = z.strictObject({
+  base_url: httpUrl,
+  model: z.string().min(1),
+  api_key: z.string().optional(),
+  timeout: timerDuration.default(20_000),
+});
+
 export const projectSchema = z.strictObject({
   id: slug,
   name: z.string().min(1).optional(),
@@ -73,6 +81,7 @@ export const projectSchema = z.strictObject({
   buffer_ttl: duration.default(7 * 86_400_000),
   churn_grace: duration.default(14 * 86_400_000),
   smtp: smtpSchema.optional(),
+  drafting: draftingSchema.optional(),
   rules: z.array(ruleSchema).default([]),
   audiences: z.array(audienceSchema).default([]),
   webhooks: z.array(webhookSchema).default([]),
@@ -113,14 +122,7 @@ export const configSchema = z.strictObject({
   normaliser: z
     .strictObject({ batch_size: z.number().int().positive().default(1000), idle_interval: timerDuration.default(50), thread: z.boolean().default(true) })
     .default({ batch_size: 1000, idle_interval: 50, thread: true }),
-  drafting: z
-    .strictObject({
-      base_url: httpUrl,
-      model: z.string().min(1),
-      api_key: z.string().optional(),
-      timeout: timerDuration.default(20_000),
-    })
-    .optional(),
+  drafting: draftingSchema.optional(),
   tracking: z
     .strictObject({ opens: z.boolean().default(false), clicks: z.boolean().default(false) })
     .default({ opens: false, clicks: false }),

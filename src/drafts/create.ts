@@ -10,6 +10,7 @@ import { loadLinkSecret, type Executor } from "../mail/tokens";
 import { buildTemplateContext, loadEvents, loadUsers, type UserRow } from "./context";
 import { defaultTemplateFor, templateFor } from "./default-templates";
 import { renderTemplates, type Rendered } from "./render";
+import { draftingFor } from "./llm";
 import { lookupRule } from "./rules-link";
 import { chooseTimeZone, nextWindowSlot } from "./send-window";
 import type { DraftMatch, DraftRule } from "./types";
@@ -77,7 +78,7 @@ function prepareDraft(
   const id = newId("drf");
   const values: InValue[] = [
     id, project.id, rule.id, rule.kind, user.id, match.occasion, match.eventId ?? null, state,
-    rendered.subject, rendered.text, rendered.html, config.drafting ? "pending" : null, autopilot ? 1 : 0, timeZone,
+    rendered.subject, rendered.text, rendered.html, draftingFor(config, project) ? "pending" : null, autopilot ? 1 : 0, timeZone,
     createdAt, deadline, deadline, createdAt, piiTermsOf(user, event),
   ];
   return { values, id, state, createdAt, deadline, projectId: project.id, ruleId: rule.id, subject: rendered.subject, user, autopilot };

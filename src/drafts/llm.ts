@@ -27,6 +27,14 @@ const answerSchema = z.object({ subject: answerText(200), text: answerText(5000)
 
 type Drafting = NonNullable<Config["drafting"]>;
 
+/** The endpoint that writes a project's drafts: its own `[projects.drafting]`, else the instance's `[drafting]`. */
+export function draftingFor(config: Config, project: { drafting?: Drafting }): Drafting | undefined {
+  return project.drafting ?? config.drafting;
+}
+
+/** Whether any project's drafts are written by a model (the drafting loop runs). */
+export const anyDrafting = (config: Config) => config.drafting !== undefined || config.projects.some((p) => p.drafting);
+
 const SYSTEM_PROMPT = [
   "You write short lifecycle emails for a SaaS founder to one of their users.",
   "Plain, warm and human; no marketing speak, no emojis, at most 120 words, one clear question or next step.",
@@ -81,21 +89,23 @@ export async function draftPendingWithModel(database: Database, config: Config, 
   ).rows.map(toDraftView);
   const pass: DraftingPass = { written: 0, failed: 0, more: rows.length === limit };
   if (rows.length === 0) return pass;
-  if (!config.drafting) {
+  if (!anyDrafting(config)) {
     // Drafting was switched off since these were made: they keep their template text.
     await database.execute("UPDATE drafts SET drafting = 'failed' WHERE drafting = 'pending'");
     return { ...pass, more: false };
   }
-  const drafting = config.drafting;
   const reader = { execute: (s: Parameters<Database["read"]>[0]) => database.read(s) };
   const secret = await loadLinkSecret(database);
   await mapConcurrently(rows, DRAFTING_CONCURRENCY, async (draft) => {
     try {
-      if (draft.sendAt + drafting.timeout < now()) throw new Error("its send time passed before the model could be asked");
       const project = config.projects.find((p) => p.id === draft.projectId);
-      const rule = project && lookupRule(project, draft.ruleId);
+      if (!project) throw new Error("the draft's project is gone");
+      const drafting = draftingFor(config, project);
+      if (!drafting) throw new Error("drafting is not configured for the project any more");
+      if (draft.sendAt + drafting.timeout < now()) throw new Error("its send time passed before the model could be asked");
+      const rule = lookupRule(project, draft.ruleId);
       const user = await loadUser(reader, draft.userId);
-      if (!project || !rule || !user) throw new Error("the draft's project, rule or user is gone");
+      if (!rule || !user) throw new Error("the draft's rule or user is gone");
       const context = buildTemplateContext({ user, event: await loadEvent(reader, draft.eventId), project, rule, occasion: draft.occasion, secret, config });
       const unsubscribeUrl = String(context.unsubscribe_url);
       const templateText = draft.text.split("\n\n--\nDon't want these emails?")[0]!;

@@ -4,7 +4,7 @@ import type { Database } from "../db/client";
 import { log } from "../lib/log";
 import { deliverDue, reconcileInterrupted, type Outcome } from "../mail/sender";
 import { Messengers, smtpFor } from "../mail/transport";
-import { draftPendingWithModel } from "./llm";
+import { anyDrafting, draftPendingWithModel } from "./llm";
 import { dispatchDue, expireDue, type DispatchSummary } from "./scheduler";
 
 export type SendingEnv = { database: Database; config: Config; messengers: Messengers };
@@ -70,7 +70,7 @@ export function sendingService(deps: { database: Database; config: Config; inter
       running = true;
       loop("sending", () => runSendingTick(env, () => running));
       // Without [drafting], drafts left pending by an earlier config keep their template text and may go out.
-      if (deps.config.drafting) loop("drafting", () => draftPendingWithModel(deps.database, deps.config)); // `more`: a full page goes on at once
+      if (anyDrafting(deps.config)) loop("drafting", () => draftPendingWithModel(deps.database, deps.config)); // `more`: a full page goes on at once
       else await draftPendingWithModel(deps.database, deps.config);
     },
     async stop() {

@@ -141,3 +141,18 @@ test("a draft already more than a timeout past its send time keeps its template 
   expect(String(h!.note)).toBe("model failed, template kept: its send time passed before the model could be asked");
   expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
 });
+
+test("a project's own [projects.drafting] writes its drafts, without an instance-wide [drafting]", async () => {
+  requests.length = 0;
+  mode = "ok";
+  const own = `\n[projects.drafting]\nbase_url = "http://127.0.0.1:${server.port}/v1"\nmodel = "project-writer"\ntimeout = "300ms"\n`;
+  const w = await startWorld(FAST + own);
+  await w.signUp("ann");
+  await w.evaluate();
+  const [pending] = await listDrafts(w.server.ctx.database);
+  expect(pending!.drafting).toBe("pending");
+  expect((await draftPendingWithModel(w.server.ctx.database, w.server.ctx.config)).written).toBe(1);
+  expect(requests.map((r) => [r.body.model, r.auth])).toEqual([["project-writer", null]]);
+  const [d] = await listDrafts(w.server.ctx.database);
+  expect([d!.source, d!.subject]).toEqual(["llm", "Quick hello from Acme"]);
+});
