@@ -55,7 +55,8 @@ export async function createDrafts(tx: Transaction, matches: readonly DraftMatch
   return created;
 }
 
-type DraftRow = { values: InValue[]; id: string; state: string; createdAt: number; deadline: number; projectId: string; ruleId: string; subject: string; user: UserRow; autopilot: boolean };
+/** `note`: the creation's history note (how it was scheduled, and a template that failed to render). */
+type DraftRow = { values: InValue[]; id: string; state: string; createdAt: number; deadline: number; projectId: string; ruleId: string; subject: string; user: UserRow; note: string };
 
 function prepareDraft(
   config: Config,
@@ -68,7 +69,7 @@ function prepareDraft(
   autopilotOverride: boolean | null,
 ): DraftRow {
   const context = buildTemplateContext({ user, event, project, rule, occasion: match.occasion, secret, config });
-  const rendered = renderSafely(rule, context);
+  const { rendered, failure } = renderSafely(rule, context);
   const autopilot = rule.autopilot ?? autopilotOverride ?? project.autopilot;
   const reviewWindow = rule.review_window ?? project.review_window;
   const timeZone = chooseTimeZone(user.traits, project.timezone);
@@ -81,7 +82,8 @@ function prepareDraft(
     rendered.subject, rendered.text, rendered.html, draftingFor(config, project) ? "pending" : null, autopilot ? 1 : 0, timeZone,
     createdAt, deadline, deadline, createdAt, piiTermsOf(user, event),
   ];
-  return { values, id, state, createdAt, deadline, projectId: project.id, ruleId: rule.id, subject: rendered.subject, user, autopilot };
+  const note = `${autopilot ? "autopilot: scheduled for its deadline" : "waiting for review"}${failure ? `; the rule's template failed (${failure.slice(0, 200)}), the default was used` : ""}`;
+  return { values, id, state, createdAt, deadline, projectId: project.id, ruleId: rule.id, subject: rendered.subject, user, note };
 }
 
 async function insertDrafts(tx: Executor, rows: DraftRow[]): Promise<string[]> {
@@ -101,7 +103,7 @@ async function insertDrafts(tx: Executor, rows: DraftRow[]): Promise<string[]> {
   if (made.length === 0) return [];
   await tx.execute({
     sql: `INSERT INTO draft_history (draft_id, from_state, to_state, actor, note, at) VALUES ${made.map(() => "(?, NULL, ?, 'evaluator', ?, ?)").join(", ")}`,
-    args: made.flatMap((r) => [r.id, r.state, r.autopilot ? "autopilot: scheduled for its deadline" : "waiting for review", r.createdAt]),
+    args: made.flatMap((r) => [r.id, r.state, r.note, r.createdAt]),
   });
   for (const r of made) {
     await emitMailEvent(tx, {
@@ -121,13 +123,14 @@ function piiTermsOf(user: UserRow, event: Record<string, unknown> | null): strin
   return JSON.stringify([...new Set(terms.filter((t): t is string => typeof t === "string" && t.trim() !== ""))]);
 }
 
-/** A template that fails at render time (e.g. a filter given a bad value) falls back to the rule's default. */
-function renderSafely(rule: DraftRule, context: Record<string, unknown>): Rendered {
+/** A template that fails at render time (e.g. a filter given a bad value) falls back to the rule's default; the
+ * failure is kept for the draft's history, so a reviewer sees why the text is not the rule's own. */
+function renderSafely(rule: DraftRule, context: Record<string, unknown>): { rendered: Rendered; failure?: string } {
   try {
-    return renderTemplates(templateFor(rule), context);
+    return { rendered: renderTemplates(templateFor(rule), context) };
   } catch (error) {
     log.warn("template failed to render; using the default", { ruleId: rule.id, error });
-    return renderTemplates(defaultTemplateFor(rule), context);
+    return { rendered: renderTemplates(defaultTemplateFor(rule), context), failure: ((error as Error).message ?? String(error)).split("\n")[0] };
   }
 }
 

@@ -1,4 +1,4 @@
-import { Liquid } from "liquidjs";
+import { Liquid, Tag, type TagToken, type TopLevelToken } from "liquidjs";
 import type { ConfigProblem } from "../config/load";
 import type { TemplateSet } from "./default-templates";
 import { escapeHtml } from "../lib/html";
@@ -15,8 +15,21 @@ import { escapeHtml } from "../lib/html";
 const RENDER_LIMIT_MS = 250;
 const MEMORY_LIMIT = 10_000_000;
 const limits = { renderLimit: RENDER_LIMIT_MS, memoryLimit: MEMORY_LIMIT };
-const plainEngine = new Liquid({ strictFilters: true, jsTruthy: true, timezoneOffset: 0, ...limits });
-const htmlEngine = new Liquid({ strictFilters: true, jsTruthy: true, timezoneOffset: 0, outputEscape: "escape", ...limits });
+// `templates: {}`: no file system. liquidjs would otherwise let `{% include 'vibefollow.toml' %}` put any file under
+// the working directory (the config, with its secrets) into an email.
+const options = { strictFilters: true, jsTruthy: true, timezoneOffset: 0, templates: {}, ...limits };
+const plainEngine = new Liquid(options);
+const htmlEngine = new Liquid({ ...options, outputEscape: "escape" });
+
+/** The tags that read other template files: refused when the template is parsed, so check-config reports them. */
+class NoFiles extends Tag {
+  constructor(token: TagToken, remain: TopLevelToken[], liquid: Liquid) {
+    super(token, remain, liquid);
+    throw new Error(`{% ${token.name} %} is not available: a template cannot read other files`);
+  }
+  *render(): Generator<unknown, void, unknown> {}
+}
+for (const engine of [plainEngine, htmlEngine]) for (const tag of ["include", "render", "layout"]) engine.registerTag(tag, NoFiles);
 
 export type Rendered = { subject: string; text: string; html: string };
 

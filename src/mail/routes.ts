@@ -67,12 +67,12 @@ export function mailRoutes(ctx: AppContext) {
       const user = (await ctx.database.read({ sql: "SELECT email, suppressed FROM tracked_users WHERE id = ? AND project_id = ?", args: [t.userId, t.projectId] })).rows[0];
       const name = escapeHtml(project.name);
       if (user && Number(user.suppressed)) return page(200, "You're unsubscribed", `<p>${escapeHtml(maskEmail(user.email as string | null))} gets no more emails from ${name}.</p>`);
-      const action = `/u/${encodeURIComponent(params.token)}`;
+      // The form has no action: it posts back to this very URL, whatever path public_url puts in front of /u/.
       return page(
         200,
         `Unsubscribe from ${project.name}?`,
         `<p>${escapeHtml(maskEmail((user?.email as string | null) ?? null))} will get no more emails from ${name}.</p>
-<form method="post" action="${escapeHtml(action)}"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`,
+<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>`,
       );
     })
     .post(

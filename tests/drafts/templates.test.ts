@@ -87,3 +87,14 @@ test("templates see user traits, the triggering event and either spelling of key
   expect(d!.subject).toBe("Zed Inc on pro");
   expect(d!.text).toStartWith("Plan pro via ads; team 7/7; welcome for Acme");
 });
+
+test("a draft whose rule template failed to render says so in its history, and carries the default text", async () => {
+  const looping = `[[projects.rules]]\nid = "welcome"\ntemplate = { subject = "Hi", text = "{% for i in (1..100000000) %}{% endfor %}x" }\n`;
+  const w = await startWorld(looping);
+  await w.signUp("ann");
+  await w.evaluate();
+  const [d] = await listDrafts(w.server.ctx.database);
+  expect(d!.text).toContain(DEFAULT_TEMPLATES.welcome!.text.split("{{")[0]!.trim());
+  const [h] = await w.sql("SELECT note FROM draft_history WHERE draft_id = ?", [d!.id]);
+  expect(String(h!.note)).toMatch(/^waiting for review; the rule's template failed \(.*limit exceeded.*\), the default was used$/);
+});

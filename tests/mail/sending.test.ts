@@ -245,6 +245,8 @@ test("unsubscribe pages: a bad token is a 404 page, and page content is escaped"
   const page = await (await fetch(w.server.url + path)).text();
   expect(page).toContain("&lt;Acme &amp; Co&gt;");
   expect(page).not.toContain("<Acme & Co>");
+  // The confirmation form posts back to the page's own URL (no action), so it works under a public_url path too.
+  expect(page).toContain('<form method="post">');
   // Unsubscribing cancels the user's open drafts at once.
   expect((await fetch(w.server.url + path, { method: "POST" })).status).toBe(200);
   expect((await listDrafts(w.server.ctx.database))[0]).toMatchObject({ state: "cancelled", reason: "unsubscribed" });
