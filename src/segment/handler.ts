@@ -88,15 +88,16 @@ function acceptMessages(path: SegmentPath, body: Record<string, unknown>, receiv
       errors.push({ code: "validation_failed", message: "Each message must be a JSON object.", field });
       continue;
     }
-    // Re-serialising costs a little, but it is the size the message will have in the queue.
-    if (path === "batch" && Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES) throw tooLarge(MAX_MESSAGE_BYTES, field);
     // The message is stored (under `segment`): what could not be stored as sent is refused, not silently changed
-    // — and junk nested past SQLite's JSON limit would fail the group commit of every request sharing it.
+    // — and junk nested past SQLite's JSON limit would fail the group commit of every request sharing it. Checked
+    // before the size: re-serialising a message nested tens of thousands deep would overflow the stack.
     const problem = unstorable(message, MAX_MESSAGE_DEPTH);
     if (problem) {
       errors.push({ code: "validation_failed", message: problem, field: field || "body" });
       continue;
     }
+    // Re-serialising costs a little, but it is the size the message will have in the queue.
+    if (path === "batch" && Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES) throw tooLarge(MAX_MESSAGE_BYTES, field);
     const mapped = mapMessage(typeof type === "string" ? type : "", message, body.sentAt, receivedAt, field || "body");
     if (mapped.kind === "rejected") errors.push(mapped.error);
     else if (mapped.kind !== "ignored") {

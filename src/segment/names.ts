@@ -43,7 +43,9 @@ function matchKey(event: string): string {
 
 /** The Vibefollow event name for a Segment `event`. */
 export function mapEventName(event: string): string {
-  return SEGMENT_EVENT_MAP[matchKey(event)] ?? snakeEventName(event);
+  const key = matchKey(event);
+  // Own keys only: "constructor" is a custom event, not Object.prototype's function.
+  return Object.hasOwn(SEGMENT_EVENT_MAP, key) ? SEGMENT_EVENT_MAP[key]! : snakeEventName(event);
 }
 
 /**

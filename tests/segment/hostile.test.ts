@@ -85,6 +85,22 @@ test("what cannot be stored as sent is refused per request, and never fails the 
   expect(await count(server.ctx.database, "SELECT count(*) AS n FROM events WHERE name = 'deep'")).toBe(0);
 });
 
+test("a batch message nested 100,000 deep (200 KB: under the batch limit) is refused like any too-deep one, not a 500", async () => {
+  const body = `{"batch":[{"type":"track","userId":"u","event":"X","properties":{"x":${"[".repeat(100_000)}${"]".repeat(100_000)}}}]}`;
+  const r = await send(server, "/v1/batch", body);
+  expect([r.status, r.json.errors[0].code, r.json.errors[0].field]).toEqual([422, "validation_failed", "batch[0]"]);
+});
+
+test("event names that are Object.prototype's keys are custom events, not a 500 (constructor, toString, __proto__)", async () => {
+  const names = ["constructor", " CONSTRUCTOR ", "toString", "hasOwnProperty", "__proto__", "valueOf"];
+  const r = await send(server, "/v1/batch", { batch: names.map((event, i) => ({ type: "track", userId: "protoname", event, messageId: `pn-${i}` })) });
+  expect(r.status).toBe(200);
+  await drain(server);
+  // Not identified yet: the events wait in the buffer, under their snake_cased names.
+  const buffered = (await server.ctx.database.read("SELECT payload ->> '$.name' AS name FROM event_buffer WHERE external_user_id = 'protoname' ORDER BY id")).rows;
+  expect(buffered.map((row) => row.name)).toEqual(["constructor", "constructor", "to_string", "has_own_property", "proto", "value_of"]);
+});
+
 test("a chunked upload that never ends → 413 once it passes 500 KB, not after buffering it", async () => {
   const basic = `Basic ${Buffer.from(`${server.apiKey}:`).toString("base64")}`;
   const r = await endlessUpload(server.url, "/v1/batch", { authorization: basic, "content-type": "application/json" });
