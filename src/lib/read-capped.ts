@@ -1,3 +1,5 @@
+import { ApiError } from "./errors";
+
 /**
  * A request body read with a size cap, or `undefined` once it is larger. A declared `Content-Length` over the
  * cap is refused before anything is read. A body without one (chunked) is read chunk by chunk and the reading
@@ -5,6 +7,19 @@
  * and answer only then (so a never-ending chunked upload held its request open until the bare 413 from Bun).
  */
 export async function readCapped(request: Request, limit: number): Promise<Uint8Array | undefined> {
+  try {
+    return await read(request, limit);
+  } catch (error) {
+    // The client hung up (or stalled past the server's idle timeout) before the body's end: its failure, not ours —
+    // a 400 no one reads, counted as such, and no error in the log.
+    if (request.signal.aborted || (error as Error)?.name === "AbortError") {
+      throw ApiError.of(400, "request_aborted", "The request body ended before it was complete.");
+    }
+    throw error;
+  }
+}
+
+async function read(request: Request, limit: number): Promise<Uint8Array | undefined> {
   const declared = request.headers.get("content-length");
   if (declared !== null) {
     if (Number(declared) > limit) return undefined;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { endlessUpload } from "../support/endless-upload";
 import { startTestServer, type TestServer } from "../support/harness";
+import { connect } from "node:net";
 import { event, post, queueRows } from "./support";
 
 // Hostile and malformed bodies: each gets the SPEC's status and envelope, never a 500, never a pollution.
@@ -213,4 +214,29 @@ test("fuzz: random mutations of valid bodies get 202/200, 400 or 422 with the en
 
 test("the server still answers normally after all of the above", async () => {
   expect((await post(server, "/api/v1/events", event())).status).toBe(202);
+});
+
+test("a client that hangs up in the middle of its body is a 400 it never reads, not a 500 and an error in the log", async () => {
+  const { log } = await import("../../src/lib/log");
+  const { ingestCounters } = await import("../../src/ingest/counters");
+  const errors: string[] = [];
+  const original = log.error;
+  log.error = (msg: string) => void errors.push(msg);
+  const before = { bad: ingestCounters.get("events", 400), failed: ingestCounters.get("events", 500) };
+  try {
+    const { hostname, port } = new URL(server.url);
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(port), hostname, () => {
+        socket.write(`POST /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${server.apiKey}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`);
+        setTimeout(() => socket.destroy(), 100);
+      });
+      socket.on("close", () => resolve());
+      socket.on("error", reject);
+    });
+    // The server notices the hang-up and finishes the request.
+    for (let i = 0; i < 50 && ingestCounters.get("events", 400) === before.bad; i++) await Bun.sleep(20);
+  } finally {
+    log.error = original;
+  }
+  expect({ bad: ingestCounters.get("events", 400) - before.bad, failed: ingestCounters.get("events", 500) - before.failed, errors }).toEqual({ bad: 1, failed: 0, errors: [] });
 });
