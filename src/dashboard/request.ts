@@ -56,7 +56,8 @@ export function parseCookies(header: string | null): Record<string, string> {
 const MAX_FORM_BYTES = 2 * 1024 * 1024;
 
 export async function readForm(request: Request): Promise<URLSearchParams> {
-  const type = request.headers.get("content-type") ?? "";
+  // Media types are case-insensitive (RFC 9110 §8.3.1).
+  const type = (request.headers.get("content-type") ?? "").toLowerCase();
   if (!type.startsWith("application/x-www-form-urlencoded")) {
     throw ApiError.of(415, "unsupported_media_type", "Forms are posted as application/x-www-form-urlencoded.");
   }

@@ -1,6 +1,16 @@
 const ESCAPES: Record<string, string> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "`": "&#96;" };
 
-/** Escapes text for HTML element content and quoted attribute values: `escapeHtml('<b a="1">')` → `&lt;b a=&quot;1&quot;&gt;`. */
+/**
+ * Characters a page must not show as sent: C0 and C1 controls (tab, newline and carriage return aside) and the
+ * bidirectional controls, with which a client's text could reorder what is around it on the page
+ * (`user\u202Egnp.exe`) or hide itself. They are shown as U+FFFD.
+ */
+const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/g;
+
+/**
+ * Escapes text for HTML element content and quoted attribute values: `escapeHtml('<b a="1">')` →
+ * `&lt;b a=&quot;1&quot;&gt;`, and control characters become U+FFFD.
+ */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
+  return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!).replace(INVISIBLE, "\uFFFD");
 }

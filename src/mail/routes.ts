@@ -82,13 +82,15 @@ export function mailRoutes(ctx: AppContext) {
         if (!t) return INVALID();
         const project = ctx.config.projects.find((p) => p.id === t.projectId)!;
         if (t.test) return TEST_LINK();
-        await ctx.database.write(async (tx) => {
+        const changed = await ctx.database.write(async (tx) => {
           const done = await suppressUser(tx, t.projectId, t.userId, "unsubscribed", "recipient");
           if (done?.changed) {
             await emitMailEvent(tx, { type: "email.unsubscribed", projectId: t.projectId, at: now(), data: await userFields(tx, t.userId) });
           }
+          return done?.changed === true;
         });
-        log.info("unsubscribed", { project: t.projectId, userId: t.userId });
+        // Logged once, when it happens: a repeated click (or a mail client's retries) is not news.
+        if (changed) log.info("unsubscribed", { project: t.projectId, userId: t.userId });
         return page(200, "You're unsubscribed", `<p>You will get no more emails from ${escapeHtml(project.name)}.</p>`);
       },
       { parse: "none" },

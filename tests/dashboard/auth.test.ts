@@ -110,6 +110,11 @@ test("CSRF: a POST without the token, with a wrong one, or from another origin i
   expect(await autopilot()).toBe(1);
   await s.post("/dashboard/settings/autopilot", { project: "acme", autopilot: "config", _csrf: s.csrf });
   expect(await autopilot()).toBeNull();
+  // The form's media type in capitals is the same type (RFC 9110): accepted, token checked as ever.
+  const upper = await s.post("/dashboard/settings/autopilot", { project: "acme", autopilot: "on", _csrf: s.csrf }, { "content-type": "APPLICATION/X-WWW-FORM-URLENCODED" });
+  expect(upper.status).toBe(303);
+  expect(await autopilot()).toBe(1);
+  await s.post("/dashboard/settings/autopilot", { project: "acme", autopilot: "config", _csrf: s.csrf });
 });
 
 test("a viewer can read but every action is 403, with a valid token", async () => {

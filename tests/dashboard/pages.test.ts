@@ -347,3 +347,12 @@ test("a viewer sees no detail a draft was made from, even after the user's name 
     expect({ path, error: page.includes("Recipient address rejected"), leaks: leaks(page) }).toEqual({ path, error: true, leaks: [] });
   }
 });
+
+test("control and bidirectional characters a client sent are shown as U+FFFD, not let loose on the page", async () => {
+  await site.identify("ctl\u202Eexe.txt", { email: "ctl@example.com", traits: { name: "Eve\u001b[31m Red\u0007", company: "Acme\u2066Corp\u0085" } });
+  await site.process();
+  const page = await (await admin.get(`/dashboard/users/${encodeURIComponent("ctl\u202Eexe.txt")}?project=acme`)).text();
+  expect(page).toContain("Eve\uFFFD[31m Red\uFFFD");
+  expect(page).toContain("ctl\uFFFDexe.txt");
+  expect(page).not.toMatch(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/);
+});
