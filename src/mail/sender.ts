@@ -42,7 +42,9 @@ export async function reconcileInterrupted(database: Database): Promise<number> 
     log.warn("recorded messages handed over before a restart as sent", { count: handedOver.length });
   }
   const result = await database.execute({
-    sql: "UPDATE messages SET state = 'queued', next_attempt_at = ?, updated_at = ?, error = 'interrupted by a restart before the final dot; sent again' WHERE state = 'sending'",
+    // The claim counted an attempt that never finished: not counted (as `releaseUnstarted` does), or every crash
+    // would use up a retry of each claimed message, and push its next retry later.
+    sql: "UPDATE messages SET state = 'queued', attempts = max(attempts - 1, 0), next_attempt_at = ?, updated_at = ?, error = 'interrupted by a restart before the final dot; sent again' WHERE state = 'sending'",
     args: [now(), now()],
   });
   if (result.rowsAffected > 0) log.warn("re-queued messages interrupted by a restart", { count: result.rowsAffected });
