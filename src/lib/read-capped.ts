@@ -8,24 +8,29 @@ import { ApiError } from "./errors";
  */
 export async function readCapped(request: Request, limit: number): Promise<Uint8Array | undefined> {
   try {
-    return await read(request, limit);
-  } catch (error) {
-    // The client hung up (or stalled past the server's idle timeout) before the body's end: its failure, not ours —
-    // a 400 no one reads, counted as such, and no error in the log.
-    if (request.signal.aborted || (error as Error)?.name === "AbortError") {
-      throw ApiError.of(400, "request_aborted", "The request body ended before it was complete.");
-    }
-    throw error;
-  }
-}
-
-async function read(request: Request, limit: number): Promise<Uint8Array | undefined> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null) {
+    const declared = request.headers.get("content-length");
+    if (declared === null) return await readChunks(request, limit);
     if (Number(declared) > limit) return undefined;
     const bytes = await request.bytes();
     return bytes.byteLength > limit ? undefined : bytes;
+  } catch (error) {
+    abortedOr(request, error);
   }
+}
+
+/**
+ * The client hung up (or stalled past the server's idle timeout) before the body's end: its failure, not ours — a
+ * 400 no one reads, counted as such, and no error in the log. Any other error is passed on.
+ */
+function abortedOr(request: Request, error: unknown): never {
+  if (request.signal.aborted || (error as Error)?.name === "AbortError") {
+    throw ApiError.of(400, "request_aborted", "The request body ended before it was complete.");
+  }
+  throw error;
+}
+
+/** A body without a declared length, read chunk by chunk up to the cap. */
+async function readChunks(request: Request, limit: number): Promise<Uint8Array | undefined> {
   if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
