@@ -11,6 +11,7 @@ vibefollow drafts reject DRAFT_ID [--reason TEXT]                          never
 vibefollow drafts reschedule DRAFT_ID --at ISO_TIME                        move its deadline, e.g. 2026-03-02T14:00:00Z
 
 States: ${DRAFT_STATES.join(", ")}.
+  --project ID    only this project's drafts (list), or refuse drafts of other projects (show, approve, reject, reschedule)
 
 ${CONFIG_HELP}`;
 
@@ -41,6 +42,8 @@ export const drafts: Command = {
       if (!id) throw new UsageError(`drafts ${action} needs a DRAFT_ID (see drafts list)`);
       return id;
     };
+    /** With --project, a draft of another project is not found (as `quarantine show|replay|discard` do). */
+    const inProject = (d: DraftView | undefined) => d !== undefined && (values.project === undefined || d.projectId === values.project);
     try {
       if (action === "list") {
         if (values.state && !DRAFT_STATES.includes(values.state as DraftState)) throw new UsageError(`unknown state "${values.state}" (one of ${DRAFT_STATES.join(", ")})`);
@@ -58,7 +61,7 @@ export const drafts: Command = {
           const d = await getDraft(db, draftId);
           return d && { draft: d, history: await draftHistoryOf(db, draftId) };
         });
-        if (!found) throw ApiError.of(404, "not_found", `no draft ${draftId}`);
+        if (!found || !inProject(found.draft)) throw ApiError.of(404, "not_found", `no draft ${draftId}`);
         if (values.json) {
           console.log(JSON.stringify(found, null, 2));
           return 0;
@@ -87,13 +90,14 @@ History:`);
           at = parseIsoTimestamp(values.at);
           if (at === undefined) throw new UsageError(`--at must be an ISO 8601 time such as 2026-03-02T14:00:00Z (no zone means UTC), got "${values.at}"`);
         }
-        const d = await withDatabase(loaded, (db) =>
-          action === "approve"
+        const d = await withDatabase(loaded, async (db) => {
+          if (!inProject(await getDraft(db, draftId))) throw ApiError.of(404, "not_found", `no draft ${draftId}`);
+          return action === "approve"
             ? approveDraft(db, config, draftId, "cli")
             : action === "reject"
               ? rejectDraft(db, draftId, "cli", values.reason)
-              : rescheduleDraft(db, draftId, at!, "cli"),
-        );
+              : rescheduleDraft(db, draftId, at!, "cli");
+        });
         if (values.json) console.log(JSON.stringify(d, null, 2));
         else console.log(`${d.id}  ${d.state}  deadline ${iso(d.deadline)}  send at ${iso(d.sendAt)}`);
         return 0;

@@ -3,7 +3,7 @@ import { actionOf, type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredPr
 
 const USAGE = `vibefollow keys create --project ID --name NAME   print a new API key (shown once)
 vibefollow keys list [--project ID] [--json]       first 8 / last 4 characters and last use
-vibefollow keys revoke KEY_ID                      revoke at once
+vibefollow keys revoke KEY_ID [--project ID]       revoke at once (with --project: only a key of that project)
 
 ${CONFIG_HELP}`;
 
@@ -48,9 +48,9 @@ export const keys: Command = {
     }
     if (action === "revoke") {
       if (!id) throw new UsageError("keys revoke needs a KEY_ID (see keys list)");
-      const ok = await withDatabase(loaded, (db) => revokeKey(db, id));
+      const ok = await withDatabase(loaded, (db) => revokeKey(db, id, undefined, values.project));
       if (!ok) {
-        console.error(`no active key ${id}`);
+        console.error(`no active key ${id}${values.project === undefined ? "" : ` in project "${values.project}"`}`);
         return 1;
       }
       console.log(`revoked ${id}`);

@@ -42,7 +42,9 @@ export function createRouter(ctx: AppContext, routes: Route[]) {
       const match = findRoute(compiled, method, path);
       if (!match) return errorPage(ctx, request, session, 404, "No such page.");
       if (match.route.admin && session.role !== "admin") return errorPage(ctx, request, session, 403, "Viewers cannot change anything.");
-      const projectId = (method === "POST" ? form.get("project") : url.searchParams.get("project")) ?? ctx.config.projects[0]?.id;
+      // A POST names its project in the form (every form has the field), else in its URL like a page; only a request
+      // naming none falls back to the first project.
+      const projectId = (method === "POST" ? form.get("project") : null) ?? url.searchParams.get("project") ?? ctx.config.projects[0]?.id;
       const project = ctx.config.projects.find((p) => p.id === projectId);
       if (!project) return errorPage(ctx, request, session, 404, "No such project.");
       const req: DashboardRequest = { ctx, request, url, params: match.params, session, project, form };

@@ -66,8 +66,12 @@ export function displayKey(lookupPrefix: string, last4: string): string {
 }
 
 /** Revokes a key by id; returns false when no such live key exists. */
-export async function revokeKey(database: Database, id: string, verifier?: KeyVerifier): Promise<boolean> {
-  const result = await database.execute({ sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", args: [now(), id] });
+/** Revokes an active key (of `projectId` only, when given); false when there is no such key. */
+export async function revokeKey(database: Database, id: string, verifier?: KeyVerifier, projectId?: string): Promise<boolean> {
+  const result = await database.execute({
+    sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND (?3 IS NULL OR project_id = ?3)",
+    args: [now(), id, projectId ?? null],
+  });
   verifier?.forget(id);
   return result.rowsAffected > 0;
 }

@@ -356,3 +356,17 @@ test("control and bidirectional characters a client sent are shown as U+FFFD, no
   expect(page).toContain("ctl\uFFFDexe.txt");
   expect(page).not.toMatch(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/);
 });
+
+test("a POST naming its project only in the URL acts in that project: another project's draft is not found there", async () => {
+  await site.identify("url-proj", { email: "url.proj@example.com", traits: { name: "Uma" } });
+  await site.track("url-proj", "user_signed_up", { plan: "free", source: "test" });
+  await site.process(true);
+  const draft = (await draftOf("url-proj"))!;
+  const r = await admin.post(`/dashboard/drafts/${draft.id}/reschedule?project=beta`, { _csrf: admin.csrf, at: "2030-01-01T10:00" });
+  expect(r.status).toBe(404);
+  expect((await draftOf("url-proj"))!.deadline).toBe(draft.deadline);
+  const autopilot = async (id: string) => (await site.sql("SELECT autopilot_override AS v FROM projects WHERE id = ?", [id]))[0]!.v;
+  expect((await admin.post("/dashboard/settings/autopilot?project=beta", { _csrf: admin.csrf, autopilot: "off" })).status).toBe(303);
+  expect([await autopilot("acme"), await autopilot("beta")]).toEqual([null, 0]);
+  await admin.post("/dashboard/settings/autopilot?project=beta", { _csrf: admin.csrf, autopilot: "config" });
+});

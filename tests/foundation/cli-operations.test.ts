@@ -255,3 +255,28 @@ test("a backup removes the temporary files that a killed earlier backup to the s
   expect(r.code).toBe(0);
   expect(readdirSync(out).sort()).toEqual([`.other.db.${dead}.partial`, "b.db", "keep.txt"]);
 });
+
+test("--project refuses another project's draft or key (exit 1, nothing changed), as it does quarantined items", async () => {
+  const w = await startWorld(ONLY_WELCOME);
+  await w.signUp("gus");
+  await w.evaluate();
+  const [draft] = await w.sql("SELECT id FROM drafts");
+  const config = join(w.server.dir, "cli-projects.toml");
+  writeFileSync(config, `[database]\nurl = "file:${join(w.server.dir, "vf.db")}"\n[[projects]]\nid = "acme"\nname = "Acme"\n${ONLY_WELCOME}\n[[projects]]\nid = "beta"\n`);
+  const cli = (...args: string[]) => runCli([...args, "--config", config]);
+  for (const args of [["drafts", "show", draft!.id], ["drafts", "reject", draft!.id], ["drafts", "approve", draft!.id], ["drafts", "reschedule", draft!.id, "--at", "2030-01-02T10:00:00Z"]]) {
+    const r = await cli(...args, "--project", "beta");
+    expect({ args, code: r.code, stdout: r.stdout }).toEqual({ args, code: 1, stdout: "" });
+  }
+  expect((await w.sql("SELECT state FROM drafts"))[0]!.state).toBe("pending_review");
+  expect((await cli("drafts", "show", draft!.id, "--project", "acme")).code).toBe(0);
+
+  const created = await cli("keys", "create", "--project", "acme", "--name", "backend");
+  const [keyId] = (await w.sql("SELECT id FROM api_keys WHERE name = 'backend'")).map((r) => String(r.id));
+  expect(created.code).toBe(0);
+  const wrong = await cli("keys", "revoke", keyId!, "--project", "beta");
+  expect([wrong.code, wrong.stderr]).toEqual([1, `no active key ${keyId} in project "beta"\n`]);
+  expect((await w.sql("SELECT revoked_at FROM api_keys WHERE id = ?", [keyId!]))[0]!.revoked_at).toBeNull();
+  expect((await cli("keys", "revoke", keyId!, "--project", "acme")).code).toBe(0);
+  expect((await w.sql("SELECT revoked_at FROM api_keys WHERE id = ?", [keyId!]))[0]!.revoked_at).not.toBeNull();
+});
