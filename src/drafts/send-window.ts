@@ -46,40 +46,85 @@ function offsetAt(t: number, tz: string): number {
   return asUtc - (t - (t % 1000) + (t % 1000 < 0 ? 1000 : 0));
 }
 
-/** The instant when the wall clock in `tz` shows this date and minute (DST gaps move forward, as clocks do). */
-function zonedInstant(year: number, month: number, day: number, minutes: number, tz: string): number {
+const DAY = 86_400_000;
+
+/**
+ * The instants at which the wall clock in `tz` shows this date and minute: one; two in a repeated (fall-back)
+ * hour; none in a skipped (spring-forward) one.
+ */
+function wallInstants(year: number, month: number, day: number, minutes: number, tz: string): number[] {
   const naive = Date.UTC(year, month - 1, day, 0, minutes);
-  let guess = naive - offsetAt(naive, tz);
-  guess = naive - offsetAt(guess, tz);
-  return guess;
+  const found: number[] = [];
+  // The offsets a day either side cover any change near this time (changes are months apart).
+  for (const offset of new Set([offsetAt(naive - DAY, tz), offsetAt(naive + DAY, tz)])) {
+    const at = naive - offset;
+    const l = localDate(at, tz);
+    if (l.year === year && l.month === month && l.day === day && l.minutes === minutes) found.push(at);
+  }
+  return found.sort((a, b) => a - b);
+}
+
+/** The instants in (from, to] at which `tz`'s UTC offset changes (found by sampling daily, then bisecting). */
+function offsetChanges(from: number, to: number, tz: string): number[] {
+  const changes: number[] = [];
+  let lo = from;
+  let before = offsetAt(lo, tz);
+  while (lo < to) {
+    const next = Math.min(lo + DAY, to);
+    const after = offsetAt(next, tz);
+    if (after !== before) {
+      let [a, b] = [lo, next];
+      while (b - a > 1000) {
+        const mid = a + Math.floor((b - a) / 2);
+        if (offsetAt(mid, tz) === before) a = mid;
+        else b = mid;
+      }
+      changes.push(Math.floor(b / 1000) * 1000); // offsets change on a whole second
+    }
+    [lo, before] = [next, after];
+  }
+  return changes;
 }
 
 /**
  * The first instant at or after `t` that lies inside the send window, in the time zone `tz`.
  * Example: a 09:00–18:00 Mon–Fri window, t = Saturday 10:00 Berlin → Monday 09:00 Berlin.
+ *
+ * The wall clock enters the window at its start, or when it jumps into it: forward over the start (a window
+ * opening at 02:30 on a night that skips 02:00–03:00 opens at 03:00) or back into it (a repeated hour opens it
+ * again). Both kinds of instant are candidates; the earliest one inside the window wins.
  */
 export function nextWindowSlot(t: number, window: SendWindow, tz: string): number {
   const allowed = new Set(window.days.map((d) => WEEKDAYS.indexOf(d)));
+  const inside = (at: number) => isInside(at, window, tz, allowed);
+  if (inside(t)) return t;
   const here = localDate(t, tz);
-  if (allowed.has(here.weekday) && here.minutes >= window.start && here.minutes < window.end) return t;
-  if (allowed.has(here.weekday) && here.minutes < window.start) {
-    const at = zonedInstant(here.year, here.month, here.day, window.start, tz);
-    if (at >= t) return at;
-  }
-  for (let i = 1; i <= 8; i++) {
+  let best = Infinity;
+  for (let i = 0; i <= 8 && best === Infinity; i++) {
     // Calendar arithmetic on the local date (UTC-based so that DST does not skip or repeat a day).
     const d = new Date(Date.UTC(here.year, here.month - 1, here.day + i));
-    const weekday = d.getUTCDay();
-    if (!allowed.has(weekday)) continue;
-    const at = zonedInstant(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), window.start, tz);
-    if (at >= t) return at;
+    if (!allowed.has(d.getUTCDay())) continue;
+    for (const at of wallInstants(d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), window.start, tz)) {
+      if (at >= t && at < best && inside(at)) best = at;
+    }
   }
-  return t; // unreachable with at least one allowed day; kept so the function is total
+  for (const at of offsetChanges(t, Math.min(best, t + 9 * DAY), tz)) {
+    if (at < best && inside(at)) {
+      best = at;
+      break;
+    }
+  }
+  return best === Infinity ? t : best; // unreachable with at least one allowed day; kept so the function is total
 }
 
 /** True when `t` lies inside the window. */
 export function insideWindow(t: number, window: SendWindow, tz: string): boolean {
-  return nextWindowSlot(t, window, tz) === t;
+  return isInside(t, window, tz, new Set(window.days.map((d) => WEEKDAYS.indexOf(d))));
+}
+
+function isInside(t: number, window: SendWindow, tz: string, allowed: Set<number>): boolean {
+  const l = localDate(t, tz);
+  return allowed.has(l.weekday) && l.minutes >= window.start && l.minutes < window.end;
 }
 
 /** The user's own zone when the trait holds a valid IANA name, else the project's. */

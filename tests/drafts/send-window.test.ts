@@ -20,9 +20,33 @@ test("across daylight-saving changes the window keeps its local hours", () => {
   expect(iso(nextWindowSlot(at("2026-03-27T17:30:00Z"), office, "Europe/Berlin"))).toBe("2026-03-30T07:00:00.000Z");
   // New York moves to EDT on 2026-03-08: Saturday → Monday 09:00 EDT = 13:00Z.
   expect(iso(nextWindowSlot(at("2026-03-07T20:00:00Z"), office, "America/New_York"))).toBe("2026-03-09T13:00:00.000Z");
-  // A window opening inside the spring-forward gap (02:30 does not exist that night) opens at 03:30 local.
+  // A window opening inside the spring-forward gap (02:30 does not exist that night) opens when the clock jumps
+  // over its start: 03:00 CEST, the first instant whose local time is past 02:30.
   const night = { start: 150, end: 24 * 60, days: ["sun"] as const };
-  expect(iso(nextWindowSlot(at("2026-03-29T00:10:00Z"), night, "Europe/Berlin"))).toBe("2026-03-29T01:30:00.000Z");
+  expect(iso(nextWindowSlot(at("2026-03-29T00:10:00Z"), night, "Europe/Berlin"))).toBe("2026-03-29T01:00:00.000Z");
+  // West of UTC alike: New York skips 02:00–03:00 EST on 2026-03-08; a 02:30 window opens at 03:00 EDT = 07:00Z.
+  const early = { start: 150, end: 6 * 60, days: ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] as const };
+  expect(iso(nextWindowSlot(at("2026-03-07T17:00:00Z"), early, "America/New_York"))).toBe("2026-03-08T07:00:00.000Z");
+  // A Sunday-only window in a zone whose Sunday starts at 01:00 (Santiago skips 00:00–01:00 on 2026-09-06): Sunday
+  // 01:00 -03, never Saturday 23:00 -04.
+  const sundays = { start: 0, end: 24 * 60, days: ["sun"] as const };
+  const santiago = nextWindowSlot(at("2026-09-03T15:00:00Z"), sundays, "America/Santiago");
+  expect(iso(santiago)).toBe("2026-09-06T04:00:00.000Z");
+  expect(insideWindow(santiago, sundays, "America/Santiago")).toBe(true);
+  expect(insideWindow(santiago - 1, sundays, "America/Santiago")).toBe(false);
+});
+
+test("in a repeated (fall-back) hour the window opens at the first time its local hours come round, either pass", () => {
+  // New York repeats 01:00–02:00 on 2026-11-01 (EDT until 06:00Z, then EST). At 01:05 EST (second pass, 06:05Z),
+  // a 01:30–02:30 Sunday window opens at 01:30 EST (06:30Z), not a week later.
+  const w = { start: 90, end: 150, days: ["sun"] as const };
+  expect(iso(nextWindowSlot(at("2026-11-01T06:05:00Z"), w, "America/New_York"))).toBe("2026-11-01T06:30:00.000Z");
+  // Berlin repeats 02:00–03:00 on 2026-10-25 (CEST until 01:00Z). At 02:05 CEST a 02:15 window opens at 02:15 CEST.
+  const late = { start: 135, end: 300, days: ["sun"] as const };
+  expect(iso(nextWindowSlot(at("2026-10-25T00:05:00Z"), late, "Europe/Berlin"))).toBe("2026-10-25T00:15:00.000Z");
+  // At 02:33 CEST, past a 01:30–02:30 window, the clock falls back to 02:00 CET at 01:00Z: inside it again.
+  const w2 = { start: 90, end: 150, days: ["sun"] as const };
+  expect(iso(nextWindowSlot(at("2026-10-25T00:33:00Z"), w2, "Europe/Berlin"))).toBe("2026-10-25T01:00:00.000Z");
 });
 
 test("end = 24:00 means end of day, and the zone is the user's when it is a real IANA zone", () => {
