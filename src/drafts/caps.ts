@@ -11,7 +11,7 @@ const COUNTED = "is_test = 0 AND state != 'failed'";
  */
 function freeAt(times: number[], limit: number, window: number): number | undefined {
   if (limit <= 0 || times.length < limit) return undefined;
-  return times[times.length - limit]! + window + 1;
+  return times[times.length - limit]! + window; // the oldest leaves the window (t - window, t] at exactly this instant
 }
 
 async function sendTimes(exec: Executor, where: string, args: (string | number)[], since: number): Promise<number[]> {

@@ -25,10 +25,10 @@ test("frequency cap: a second email to the same user within 24 h waits for the r
   expect([first.queued, first.deferred]).toEqual([1, 1]);
   const [sentAt] = (await w.sql("SELECT created_at FROM messages")).map((r) => Number(r.created_at));
   const waiting = (await listDrafts(w.server.ctx.database, { state: "scheduled" }))[0]!;
-  expect(waiting.sendAt).toBe(sentAt! + DAY + 1);
+  expect(waiting.sendAt).toBe(sentAt! + DAY); // the first send leaves the rolling window (t - 24 h, t] then
   const note = (await w.sql("SELECT note FROM draft_history WHERE draft_id = ? ORDER BY id DESC LIMIT 1", [waiting.id]))[0]!.note;
   expect(note).toContain("frequency cap: 1 per day");
-  w.clock.advance(DAY);
+  w.clock.advance(DAY - 1);
   expect((await w.tick()).queued).toBe(0);
   w.clock.advance(1);
   expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
@@ -45,8 +45,8 @@ test("frequency cap per week counts the rolling 7 days", async () => {
   expect([tick.queued, tick.deferred]).toEqual([3, 1]);
   const [oldest] = (await w.sql("SELECT min(created_at) AS t FROM messages")).map((r) => Number(r.t));
   const waiting = (await listDrafts(w.server.ctx.database, { state: "scheduled" }))[0]!;
-  // oldest + 7 days + 1 ms is Monday 09:00:00.001 Berlin: inside the window, so exactly that.
-  expect(waiting.sendAt).toBe(oldest! + 7 * DAY + 1);
+  // oldest + 7 days is Monday 09:00 Berlin: inside the window, so exactly that.
+  expect(waiting.sendAt).toBe(oldest! + 7 * DAY);
 });
 
 test("a send the cap moves outside the send window waits for the window's next opening", async () => {
@@ -68,8 +68,10 @@ test("throttle: at most N of a rule's drafts go out per hour across all users", 
   expect([tick.queued, tick.deferred]).toEqual([2, 1]);
   const waiting = (await listDrafts(w.server.ctx.database, { state: "scheduled" }))[0]!;
   const [oldest] = (await w.sql("SELECT min(created_at) AS t FROM messages")).map((r) => Number(r.t));
-  expect(waiting.sendAt).toBe(oldest! + HOUR + 1);
-  w.clock.advance(HOUR + 1);
+  expect(waiting.sendAt).toBe(oldest! + HOUR);
+  w.clock.advance(HOUR - 1);
+  expect((await w.tick()).queued).toBe(0);
+  w.clock.advance(1);
   expect((await w.tick()).queued).toBe(1);
   expect(await sink.waitFor(3)).toHaveLength(3);
 });
