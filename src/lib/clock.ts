@@ -25,16 +25,3 @@ export function manualClock(start: number) {
     advance(ms: number) { t += ms; },
   };
 }
-
-/**
- * A clock shifted from the system clock by an offset that can be changed at run time. `serve` uses it when
- * VIBEFOLLOW_TEST_CLOCK is set so black-box tests can move a running server's time (never set in production).
- */
-export function offsetClock(offsetMs = 0) {
-  let offset = offsetMs;
-  return {
-    now: () => Date.now() + offset,
-    advance(ms: number) { offset += ms; },
-    offset: () => offset,
-  };
-}
