@@ -10,8 +10,9 @@ export const WEEK = UNIT_MS.w;
 
 /** Parses a duration string to milliseconds; returns `undefined` when the text is not a duration. */
 export function parseDuration(text: string): number | undefined {
-  if (text === "0") return 0;
-  const m = DURATION.exec(text.trim());
+  const trimmed = text.trim(); // " 2h" and " 0" alike
+  if (trimmed === "0") return 0;
+  const m = DURATION.exec(trimmed);
   if (!m) return undefined;
   return Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
 }
