@@ -19,31 +19,44 @@ function formatter(tz: string): Intl.DateTimeFormat {
       hour: "numeric",
       minute: "numeric",
       second: "numeric",
-      weekday: "short",
     });
     formatters.set(tz, f);
   }
   return f;
 }
 
-function localDate(t: number, tz: string): LocalDate & { seconds: number } {
+/** The UTC offset (ms) of `tz` at instant `t`, from Intl (a few µs: `offsetAt` caches it). */
+function offsetByIntl(t: number, tz: string): number {
   const parts: Record<string, string> = {};
   for (const p of formatter(tz).formatToParts(t)) parts[p.type] = p.value;
-  return {
-    year: Number(parts.year),
-    month: Number(parts.month),
-    day: Number(parts.day),
-    weekday: WEEKDAYS.indexOf(parts.weekday!.toLowerCase().slice(0, 3) as (typeof WEEKDAYS)[number]),
-    minutes: Number(parts.hour) * 60 + Number(parts.minute),
-    seconds: Number(parts.second) + (t % 1000) / 1000,
-  };
+  const asUtc = Date.UTC(Number(parts.year), Number(parts.month) - 1, Number(parts.day), Number(parts.hour), Number(parts.minute), Number(parts.second));
+  return asUtc - Math.floor(t / 1000) * 1000;
 }
 
-/** The UTC offset (ms) of `tz` at instant `t`. */
+const MINUTE = 60_000;
+const offsets = new Map<string, number>();
+
+/**
+ * The UTC offset (ms) of `tz` at instant `t`. Offsets change only on whole minutes, so one lookup per zone and
+ * minute serves every instant in it: a first run's drafts, all made within the same minutes, ask Intl a few times
+ * instead of dozens of times each.
+ */
 function offsetAt(t: number, tz: string): number {
-  const l = localDate(t, tz);
-  const asUtc = Date.UTC(l.year, l.month - 1, l.day, 0, l.minutes, Math.floor(l.seconds));
-  return asUtc - (t - (t % 1000) + (t % 1000 < 0 ? 1000 : 0));
+  const minute = Math.floor(t / MINUTE);
+  const key = `${tz} ${minute}`;
+  let offset = offsets.get(key);
+  if (offset === undefined) {
+    offset = offsetByIntl(minute * MINUTE, tz);
+    if (offsets.size >= 100_000) offsets.clear(); // bounded
+    offsets.set(key, offset);
+  }
+  return offset;
+}
+
+/** The wall clock in `tz` at `t`: the UTC fields of `t` shifted by the zone's offset. */
+function localDate(t: number, tz: string): LocalDate {
+  const d = new Date(t + offsetAt(t, tz));
+  return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), weekday: d.getUTCDay(), minutes: d.getUTCHours() * 60 + d.getUTCMinutes() };
 }
 
 const DAY = 86_400_000;
@@ -74,12 +87,12 @@ function offsetChanges(from: number, to: number, tz: string): number[] {
     const after = offsetAt(next, tz);
     if (after !== before) {
       let [a, b] = [lo, next];
-      while (b - a > 1000) {
+      while (b - a > MINUTE) {
         const mid = a + Math.floor((b - a) / 2);
         if (offsetAt(mid, tz) === before) a = mid;
         else b = mid;
       }
-      changes.push(Math.floor(b / 1000) * 1000); // offsets change on a whole second
+      changes.push(Math.floor(b / MINUTE) * MINUTE); // offsets change on a whole minute, the one in (a, b]
     }
     [lo, before] = [next, after];
   }
