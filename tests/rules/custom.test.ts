@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { parseConfigText } from "../../src/config/load";
 import { ruleStillHolds } from "../../src/rules";
-import { DAY, HOUR, signUp, startWorld } from "./support";
+import { DAY, HOUR, MINUTE, signUp, startWorld } from "./support";
 
 test("custom: event matching where, after delay, unless a follow-up came within unless_within; once per user", async () => {
   const w = await startWorld(`
@@ -90,6 +90,43 @@ test("unless: a follow-up event at the same instant as the trigger counts (secon
   await w.track("ann", "checkout_completed", {}, at);
   await w.track("bob", "checkout_started", {}, at);
   expect(await w.after(2 * HOUR, "abandoned")).toEqual(["bob"]);
+});
+
+test("unless_where: only an unless event matching it blocks the firing", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "unpaid_checkout"
+  kind = "custom"
+  event = "checkout_started"
+  delay = "1h"
+  unless = "checkout_completed"
+  unless_where = { status = "paid" }`);
+  for (const u of ["ann", "bob"]) await signUp(w, u);
+  await w.track("ann", "checkout_started");
+  await w.track("bob", "checkout_started");
+  w.clock.advance(10 * MINUTE);
+  await w.track("ann", "checkout_completed", { status: "declined" }); // the right name, but not unless_where: no block
+  await w.track("bob", "checkout_completed", { status: "paid" });
+  expect(await w.after(HOUR, "unpaid_checkout")).toEqual(["ann"]);
+});
+
+test("unless_within: an unless event after the window does not block", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "unpublished"
+  kind = "custom"
+  event = "project_created"
+  delay = "3h"
+  unless = "project_published"
+  unless_within = "1h"`);
+  for (const u of ["ann", "bob"]) await signUp(w, u);
+  await w.track("ann", "project_created");
+  await w.track("bob", "project_created");
+  w.clock.advance(30 * MINUTE);
+  await w.track("bob", "project_published"); // inside the hour: blocks
+  w.clock.advance(90 * MINUTE);
+  await w.track("ann", "project_published"); // 2 h after the trigger: too late to count
+  expect(await w.after(HOUR + MINUTE, "unpublished")).toEqual(["ann"]);
 });
 
 test("rule parameters are validated at config load, with the key path", () => {

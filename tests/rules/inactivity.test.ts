@@ -33,3 +33,14 @@ test("a late event dated inside the silence starts no second spell, and the spel
   expect(await w.after(15 * DAY, "inactive_14d")).toEqual(["ann"]);
   expect(await ruleStillHolds(w.server.ctx.database, project, "inactive_14d", await w.id("ann"), String(firing!.occasion))).toBe(false);
 });
+
+test("inactivity never fires for churned users either", async () => {
+  // A short churn grace, so bob is churned (not merely cancelled) well before he has been silent for 14 days.
+  const w = await startWorld(`churn_grace = "1d"`);
+  for (const u of ["ann", "bob"]) await signUp(w, u);
+  await w.track("bob", "subscription_changed", { to: "pro", mrr: 100 });
+  await w.track("bob", "subscription_cancelled", { reason: "x" });
+  expect(await w.after(2 * DAY, "inactive_14d")).toEqual([]);
+  expect(await w.sql("SELECT stage FROM tracked_users WHERE external_user_id = 'bob'")).toEqual([{ stage: "churned" }]);
+  expect(await w.after(13 * DAY, "inactive_14d")).toEqual(["ann"]);
+});
