@@ -57,12 +57,12 @@ export function renderTemplates(set: TemplateSet, context: Record<string, unknow
 
 /**
  * What every draft's content goes through before it is stored — rendered, edited or written by the model: NUL
- * characters are removed (libSQL cuts a text at the first one when reading it back, which lost the rest of the
+ * characters are removed (from the subject, every control character) (libSQL cuts a text at the first one when reading it back, which lost the rest of the
  * body and its unsubscribe footer), then the footer every message carries is added unless the content already
  * shows the unsubscribe link.
  */
 export function finishContent(content: Rendered, url: string): Rendered {
-  const r = { subject: withoutNul(content.subject), text: withoutNul(content.text), html: withoutNul(content.html) };
+  const r = { subject: headerText(content.subject), text: withoutNul(content.text), html: withoutNul(content.html) };
   if (!url) return r;
   const text = r.text.includes(url) ? r.text : `${r.text}\n\n--\nDon't want these emails? Unsubscribe: ${url}`;
   const escaped = escapeHtml(url);
@@ -122,3 +122,5 @@ export function checkTemplates(tree: unknown): ConfigProblem[] {
 }
 
 const withoutNul = (s: string) => (s.includes("\0") ? s.replaceAll("\0", "") : s);
+/** A subject is a header: no control characters (ESC, BEL… from a client's name; line breaks and tabs become spaces). */
+const headerText = (s: string) => s.replace(/[\t\n\r]/g, " ").replace(/[\u0000-\u001F\u007F-\u009F]/g, "");

@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { ConfigError, parseConfigText } from "../../src/config/load";
 import { DEFAULT_TEMPLATES, listDrafts, renderTemplates, templateFor } from "../../src/drafts";
+import { finishContent } from "../../src/drafts/render";
 import { DEFAULT_RULES } from "../../src/rules";
 import { ONLY_WELCOME, startWorld } from "./support";
 
@@ -97,4 +98,10 @@ test("a draft whose rule template failed to render says so in its history, and c
   expect(d!.text).toContain(DEFAULT_TEMPLATES.welcome!.text.split("{{")[0]!.trim());
   const [h] = await w.sql("SELECT note FROM draft_history WHERE draft_id = ?", [d!.id]);
   expect(String(h!.note)).toMatch(/^waiting for review; the rule's template failed \(.*limit exceeded.*\), the default was used$/);
+});
+
+test("a subject carries no control characters a client's name brought (ESC, BEL), and no line breaks", () => {
+  const done = finishContent({ subject: "Hi \u001b[31mEve\u0007\r\nBcc: x", text: "Hi\u0007", html: "<p>Hi</p>" }, "");
+  expect(done.subject).toBe("Hi [31mEve  Bcc: x");
+  expect(done.text).toBe("Hi\u0007"); // the body is the template's business; only NUL is dropped there
 });
