@@ -1,9 +1,7 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { manualClock, setClock, systemClock } from "../../src/lib/clock";
+import { expect, test } from "bun:test";
 import { drainQueue } from "../../src/pipeline";
 import { runEvaluator } from "../../src/rules";
-import { startTestServer, type TestServer } from "../support/harness";
-import { members } from "./support";
+import { members, serverUnderClock } from "./support";
 
 /**
  * SPEC §6 default audiences `paying`, `past_due`, `cancelled`, `churned` (docs/audiences.md): a user moved
@@ -18,31 +16,21 @@ churn_grace = "1h"
 `;
 const STAGE_AUDIENCES = ["paying", "past_due", "cancelled", "churned"] as const;
 
-let server: TestServer;
-const clock = manualClock(T);
+const site = serverUnderClock(CONFIG, T);
+const { clock, post } = site;
 
-beforeAll(async () => {
-  setClock(clock);
-  server = await startTestServer(CONFIG, { background: false });
-});
-afterAll(async () => {
-  await server.close();
-  setClock(systemClock);
-});
-
-const post = async (path: string, body: unknown) => expect((await server.api(path, { body })).status).toBe(202);
 const event = (user: string, name: string, properties: Record<string, unknown> = {}) =>
   post("/api/v1/events", { external_user_id: user, name, properties });
 
 /** Which of the four stage audiences each user is a member of right now. */
 async function membership(): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
-  for (const a of STAGE_AUDIENCES) out[a] = await members(server.ctx.database, "acme", a);
+  for (const a of STAGE_AUDIENCES) out[a] = await members(site.server.ctx.database, "acme", a);
   return out;
 }
 
 async function history(user: string): Promise<[string, number, number | null][]> {
-  const rs = await server.ctx.database.read({
+  const rs = await site.server.ctx.database.read({
     sql: `SELECT h.audience_id, h.entered_at, h.exited_at FROM audience_history h JOIN tracked_users u ON u.id = h.user_id
           WHERE u.project_id = 'acme' AND u.external_user_id = ? AND h.audience_id IN ('paying', 'past_due', 'cancelled', 'churned')
           ORDER BY h.entered_at, h.audience_id`,
@@ -52,33 +40,33 @@ async function history(user: string): Promise<[string, number, number | null][]>
 }
 
 test("paying → past_due → cancelled → churned: each default audience in turn, leaving the previous, with entries and exits recorded", async () => {
-  const db = server.ctx.database;
+  const db = site.server.ctx.database;
   // `stay` keeps paying throughout: the moves below are per user, not audience-wide.
   await post("/api/v1/users", { external_user_id: "pat", email: "pat@example.com" });
   await post("/api/v1/users", { external_user_id: "stay", email: "stay@example.com" });
   await event("pat", "subscription_changed", { from: "free", to: "pro", interval: "month", mrr: 4900 });
   await event("stay", "subscription_changed", { to: "pro", mrr: 1900 });
-  await drainQueue(server.ctx);
+  await drainQueue(site.server.ctx);
   expect(await membership()).toEqual({ paying: ["pat", "stay"], past_due: [], cancelled: [], churned: [] });
 
   clock.advance(HOUR);
   await event("pat", "payment_failed", { reason: "card_declined" });
-  await drainQueue(server.ctx);
+  await drainQueue(site.server.ctx);
   expect(await membership()).toEqual({ paying: ["stay"], past_due: ["pat"], cancelled: [], churned: [] });
 
   clock.advance(HOUR); // T + 2h: cancelled, effective an hour later; churn due at effectiveAt + churn_grace = T + 4h
   await event("pat", "subscription_cancelled", { reason: "too_expensive", effectiveAt: new Date(T + 3 * HOUR).toISOString() });
-  await drainQueue(server.ctx);
+  await drainQueue(site.server.ctx);
   expect(await membership()).toEqual({ paying: ["stay"], past_due: [], cancelled: ["pat"], churned: [] });
 
   // Past effectiveAt but still inside the grace: the evaluator leaves pat cancelled.
   clock.set(T + 4 * HOUR - 60_000);
-  await runEvaluator(server.ctx, { trigger: "manual" });
+  await runEvaluator(site.server.ctx, { trigger: "manual" });
   expect(await membership()).toEqual({ paying: ["stay"], past_due: [], cancelled: ["pat"], churned: [] });
 
   // Grace over: the evaluator churns pat, who leaves `cancelled` and enters `churned`.
   clock.set(T + 4 * HOUR);
-  await runEvaluator(server.ctx, { trigger: "manual" });
+  await runEvaluator(site.server.ctx, { trigger: "manual" });
   expect(await membership()).toEqual({ paying: ["stay"], past_due: [], cancelled: [], churned: ["pat"] });
   const pat = await db.read("SELECT stage FROM tracked_users WHERE project_id = 'acme' AND external_user_id = 'pat'");
   expect(pat.rows[0]!.stage).toBe("churned");

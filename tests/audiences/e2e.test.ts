@@ -1,11 +1,9 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli } from "../../src/cli";
-import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { drainQueue } from "../../src/pipeline";
-import { startTestServer, type TestServer } from "../support/harness";
-import { DAY, members } from "./support";
+import { DAY, members, serverUnderClock } from "./support";
 
 /** Through the real parts: HTTP ingest → queue → normaliser (its after-apply hook) → audience_members. */
 const CONFIG = `[[projects]]
@@ -18,28 +16,18 @@ id = "acme"
   filter = { all = [ { field = "traits.seatCount", gte = 10 }, { field = "email", ends_with = "@acme.io" } ] }
 `;
 const T = Date.parse("2026-05-04T10:00:00Z");
-let server: TestServer;
-const clock = manualClock(T);
-
-beforeAll(async () => {
-  setClock(clock);
-  server = await startTestServer(CONFIG, { background: false });
-});
-afterAll(async () => {
-  await server.close();
-  setClock(systemClock);
-});
+const site = serverUnderClock(CONFIG, T);
+const { clock, post } = site;
 
 test("the normaliser keeps membership of the users it touches up to date; recompute handles time", async () => {
-  const db = server.ctx.database;
-  const post = async (path: string, body: unknown) => expect((await server.api(path, { body })).status).toBe(202);
-  await post("/api/v1/users", { external_user_id: "ann", email: "ann@acme.io", traits: { seatCount: 12 } });
+  const db = site.server.ctx.database;
+    await post("/api/v1/users", { external_user_id: "ann", email: "ann@acme.io", traits: { seatCount: 12 } });
   await post("/api/v1/users", { external_user_id: "bob", email: "bob@example.com", traits: { seat_count: 40 } });
   await post("/api/v1/events", { external_user_id: "ann", name: "trial_started", properties: { trialDays: 14 } });
   await post("/api/v1/events", { external_user_id: "ann", name: "feature_used", properties: { feature: "export" } });
   await post("/api/v1/events", { external_user_id: "ann", name: "feature_used", properties: { feature: "export" } });
   await post("/api/v1/events", { external_user_id: "bob", name: "feature_used", properties: { feature: "import" } });
-  await drainQueue(server.ctx);
+  await drainQueue(site.server.ctx);
 
   expect(await members(db, "acme", "big_accounts")).toEqual(["ann"]);
   expect(await members(db, "acme", "exporters")).toEqual(["ann"]);
@@ -50,7 +38,7 @@ test("the normaliser keeps membership of the users it touches up to date; recomp
   // Ann pays: she leaves `trialing` and enters `paying` when the normaliser applies the event.
   clock.advance(3_600_000);
   await post("/api/v1/events", { external_user_id: "ann", name: "subscription_changed", properties: { to: "pro", mrr: 4900, interval: "month" } });
-  await drainQueue(server.ctx);
+  await drainQueue(site.server.ctx);
   expect(await members(db, "acme", "trialing")).toEqual([]);
   expect(await members(db, "acme", "paying")).toEqual(["ann"]);
   const trial = await db.read("SELECT entered_at, exited_at FROM audience_history WHERE audience_id = 'trialing'");
@@ -59,8 +47,8 @@ test("the normaliser keeps membership of the users it touches up to date; recomp
   // Three weeks pass with nothing ingested: only a recompute (CLI here, the evaluator hourly) sees it.
   clock.advance(21 * DAY);
   expect(await members(db, "acme", "exporters")).toEqual(["ann"]);
-  const configPath = join(server.dir, "vf.toml");
-  writeFileSync(configPath, `[database]\nurl = "${server.ctx.database.url}"\n${CONFIG}`);
+  const configPath = join(site.server.dir, "vf.toml");
+  writeFileSync(configPath, `[database]\nurl = "${site.server.ctx.database.url}"\n${CONFIG}`);
   const log = console.log;
   const out: string[] = [];
   console.log = (...a: unknown[]) => void out.push(a.join(" "));
@@ -88,14 +76,13 @@ test("the normaliser keeps membership of the users it touches up to date; recomp
 }, 60_000);
 
 test("a downgrade to mrr 0 leaves `paying` (the stage stays active: docs/pipeline.md)", async () => {
-  const db = server.ctx.database;
-  const post = async (path: string, body: unknown) => expect((await server.api(path, { body })).status).toBe(202);
-  await post("/api/v1/users", { external_user_id: "dan" });
+  const db = site.server.ctx.database;
+    await post("/api/v1/users", { external_user_id: "dan" });
   await post("/api/v1/events", { external_user_id: "dan", name: "subscription_changed", properties: { to: "pro", mrr: 4900 } });
-  await drainQueue(server.ctx);
+  await drainQueue(site.server.ctx);
   expect(await members(db, "acme", "paying")).toContain("dan");
   clock.advance(60_000);
   await post("/api/v1/events", { external_user_id: "dan", name: "subscription_changed", properties: { from: "pro", to: "free", mrr: 0 } });
-  await drainQueue(server.ctx);
+  await drainQueue(site.server.ctx);
   expect(await members(db, "acme", "paying")).not.toContain("dan");
 });

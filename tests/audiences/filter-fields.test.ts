@@ -1,9 +1,7 @@
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { manualClock, setClock, systemClock } from "../../src/lib/clock";
+import { expect, test } from "bun:test";
 import { drainQueue } from "../../src/pipeline";
 import { runEvaluator } from "../../src/rules";
-import { startTestServer, type TestServer } from "../support/harness";
-import { DAY, members } from "./support";
+import { DAY, members, serverUnderClock } from "./support";
 
 /**
  * SPEC §6 user fields `name`, `role` and `first_seen_at` in audience filters (syntax: docs/audiences.md),
@@ -25,29 +23,19 @@ id = "acme"
 const T = Date.parse("2026-06-10T12:00:00Z");
 const iso = (ms: number) => new Date(ms).toISOString();
 
-let server: TestServer;
-const clock = manualClock(T);
+const site = serverUnderClock(CONFIG, T);
+const { clock, post } = site;
 
-beforeAll(async () => {
-  setClock(clock);
-  server = await startTestServer(CONFIG, { background: false });
-});
-afterAll(async () => {
-  await server.close();
-  setClock(systemClock);
-});
-
-const post = async (path: string, body: unknown) => expect((await server.api(path, { body })).status).toBe(202);
 const identify = (user: string, traits: Record<string, unknown>) => post("/api/v1/users", { external_user_id: user, traits });
 const seenAt = (user: string, at: number) => post("/api/v1/events", { external_user_id: user, name: "opened_app", timestamp: iso(at) });
 
 async function audiences(): Promise<Record<string, string[]>> {
-  const db = server.ctx.database;
+  const db = site.server.ctx.database;
   return { anns: await members(db, "acme", "anns"), admins: await members(db, "acme", "admins"), veterans: await members(db, "acme", "veterans") };
 }
 
 test("custom audiences on name (starts_with), role (eq) and first_seen_at (older_than) match the right users only", async () => {
-  const db = server.ctx.database;
+  const db = site.server.ctx.database;
   // ann:  name starts with "Ann", role admin, first seen 3 days ago → all three.
   // anne: "anne-marie" (starts_with ignores ASCII case), role "Admin" (eq is exact), first seen 1 day ago.
   // bob:  "Bob Annson" contains but does not start with "Ann", role "member", first seen exactly 2 days ago (≤ now − 2d).
@@ -62,7 +50,7 @@ test("custom audiences on name (starts_with), role (eq) and first_seen_at (older
   await seenAt("anne", T - DAY);
   await seenAt("bob", T - 2 * DAY);
   await seenAt("bob", T - 3_600_000);
-  await drainQueue(server.ctx);
+  await drainQueue(site.server.ctx);
 
   const seen = await db.read("SELECT external_user_id AS x, first_seen_at AS f, last_seen_at AS l FROM tracked_users WHERE project_id = 'acme' ORDER BY x");
   expect(seen.rows.map((r) => [r.x, Number(r.f), r.l === null ? null : Number(r.l)])).toEqual([
@@ -77,12 +65,12 @@ test("custom audiences on name (starts_with), role (eq) and first_seen_at (older
   clock.advance(60_000);
   await identify("ann", { name: "Hannah Lee" });
   await identify("cid", { role: "admin" });
-  await drainQueue(server.ctx);
+  await drainQueue(site.server.ctx);
   expect(await audiences()).toEqual({ anns: ["anne"], admins: ["ann", "cid"], veterans: ["ann", "bob"] });
 
   // A day later anne's first_seen_at is 2 days old: only time changed, so the evaluator's recompute moves her in.
   clock.set(T + DAY);
-  await runEvaluator(server.ctx, { trigger: "manual" });
+  await runEvaluator(site.server.ctx, { trigger: "manual" });
   expect(await audiences()).toEqual({ anns: ["anne"], admins: ["ann", "cid"], veterans: ["ann", "anne", "bob"] });
 
   const history = await db.read(`SELECT h.audience_id AS a, u.external_user_id AS x, h.entered_at AS e, h.exited_at AS q

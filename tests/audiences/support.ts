@@ -4,7 +4,9 @@ import { parseConfigText } from "../../src/config/load";
 import type { ProjectConfig } from "../../src/config/schema";
 import { openDatabase, type Database } from "../../src/db/client";
 import { migrate } from "../../src/db/migrate";
-import { tempDir } from "../support/harness";
+import { afterAll, beforeAll, expect } from "bun:test";
+import { manualClock, setClock, systemClock } from "../../src/lib/clock";
+import { startTestServer, tempDir, type TestServer } from "../support/harness";
 
 export const T0 = Date.parse("2026-03-02T12:00:00Z");
 export { DAY } from "../../src/lib/durations";
@@ -88,4 +90,26 @@ export async function members(database: Database, project: string, audience: str
     args: [project, audience],
   });
   return rs.rows.map((r) => String(r.x));
+}
+
+/**
+ * A real server for a test file (background loops off: the test drives the normaliser and evaluator) under a
+ * manual clock starting at `at`: started before the file's tests, closed after. `post` expects a 202.
+ */
+export function serverUnderClock(config: string, at: number) {
+  const clock = manualClock(at);
+  const site = {
+    clock,
+    server: undefined as unknown as TestServer,
+    post: async (path: string, body: unknown) => expect((await site.server.api(path, { body })).status).toBe(202),
+  };
+  beforeAll(async () => {
+    setClock(clock);
+    site.server = await startTestServer(config, { background: false });
+  });
+  afterAll(async () => {
+    await site.server.close();
+    setClock(systemClock);
+  });
+  return site;
 }
