@@ -370,3 +370,37 @@ test("a POST naming its project only in the URL acts in that project: another pr
   expect([await autopilot("acme"), await autopilot("beta")]).toEqual([null, 0]);
   await admin.post("/dashboard/settings/autopilot?project=beta", { _csrf: admin.csrf, autopilot: "config" });
 });
+
+test("what the pages show (SPEC §11): overview cards, a user's stage and audiences, the queue in deadline order, rule parameters, a key's last use", async () => {
+  await site.identify("pc-user", { email: "pc.user@example.com", traits: { name: "Pia" } });
+  await site.track("pc-user", "user_signed_up", { plan: "free", source: "test" });
+  await site.process(true);
+  const stat = (page: string, id: string) => new RegExp(`data-stat="${id}"><div class="n">(?:<a [^>]*>)?([^<]*)<`).exec(page)?.[1];
+
+  const overview = await (await admin.get("/dashboard?project=acme")).text();
+  const [waiting] = await site.sql("SELECT count(*) AS n FROM drafts WHERE project_id = 'acme' AND state = 'pending_review'");
+  expect(stat(overview, "drafts-waiting")).toBe(String(waiting!.n));
+  const [sent] = await site.sql("SELECT count(*) AS n FROM messages WHERE project_id = 'acme' AND is_test = 0 AND state = 'sent'");
+  expect(stat(overview, "sends-24h")).toBe(String(sent!.n));
+  expect(stat(overview, "queue-depth")).toBe("0");
+  expect(stat(overview, "queue-lag")).toBeDefined();
+
+  const user = await (await admin.get("/dashboard/users/pc-user?project=acme")).text();
+  expect(user).toContain("<th style=\"width:180px\">Stage</th><td>signed_up</td>");
+  expect(user).toMatch(/<li><a href="[^"]*\/audiences\/signups[^"]*">signups<\/a>/);
+
+  const queue = await (await admin.get("/dashboard/drafts?project=acme")).text();
+  const shown = [...queue.matchAll(/data-draft="([^"]+)"/g)].map((m) => m[1]);
+  const byDeadline = (await site.sql("SELECT id FROM drafts WHERE project_id = 'acme' AND state = 'pending_review' ORDER BY deadline, id")).map((r) => String(r.id));
+  expect(shown.length).toBe(Math.min(200, byDeadline.length)); // a page holds 200
+  expect(shown.length).toBeGreaterThan(1);
+  expect(shown).toEqual(byDeadline.slice(0, shown.length));
+
+  const rules = await (await admin.get("/dashboard/rules?project=acme")).text();
+  expect(/<tr data-rule="welcome">[\s\S]*?<code[^>]*>([^<]*)<\/code>/.exec(rules)?.[1]).toContain("delay = 0s");
+
+  const settings = await (await admin.get("/dashboard/settings?project=acme")).text();
+  const [key] = await site.sql("SELECT id, last_used_at FROM api_keys WHERE project_id = 'acme' AND last_used_at IS NOT NULL LIMIT 1");
+  const used = new Date(Number(key!.last_used_at)).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+  expect(new RegExp(`<tr data-key="${key!.id}">.*?<td>${used}</td>`).test(settings)).toBe(true);
+});
