@@ -1,5 +1,6 @@
 import type { AttemptResult } from "./queries";
 
+/** Redirects followed within one attempt (docs/webhooks.md: "at most 3 hops"). */
 const MAX_REDIRECTS = 3;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
@@ -36,7 +37,8 @@ export async function postOnce(
       if (next.origin !== target.origin) {
         return { ok: false, status: res.status, error: `HTTP ${res.status}: redirect to another host (${next.host}) refused` };
       }
-      if (hop + 1 >= MAX_REDIRECTS) return { ok: false, status: res.status, error: `HTTP ${res.status}: too many redirects` };
+      // `hop` redirects followed so far: up to MAX_REDIRECTS of them, then a further one fails the attempt.
+      if (hop >= MAX_REDIRECTS) return { ok: false, status: res.status, error: `HTTP ${res.status}: too many redirects` };
       target = next;
     }
   } catch (error) {

@@ -174,6 +174,24 @@ test("redirects are followed only to the same host; to another host they fail th
   expect((await deliverDue(env)).map((o) => o.state)).toEqual(["delivered"]);
 });
 
+test("up to 3 same-host redirects are followed in one attempt; a 4th fails it", async () => {
+  const hop = (to: string) => ({ status: 307, headers: { location: to } });
+  const r = receiver([hop("/r1"), hop("/r2"), hop("/r3")], 200);
+  const w = await startWorld(ONLY_WELCOME + endpointToml(r.url + "/hook", ["draft.created"]));
+  await w.signUp("ann");
+  await w.evaluate();
+  expect((await deliverDue(webhookEnv(w))).map((o) => o.state)).toEqual(["delivered"]);
+  expect(r.received.map((x) => x.path)).toEqual(["/hook", "/r1", "/r2", "/r3"]);
+
+  const four = receiver([hop("/r1"), hop("/r2"), hop("/r3"), hop("/r4")], 200);
+  const w2 = await startWorld(ONLY_WELCOME + endpointToml(four.url + "/hook", ["draft.created"]));
+  await w2.signUp("bob");
+  await w2.evaluate();
+  const [outcome] = await deliverDue(webhookEnv(w2));
+  expect(outcome).toMatchObject({ state: "pending", status: 307, error: expect.stringContaining("too many redirects") });
+  expect(four.received.map((x) => x.path)).toEqual(["/hook", "/r1", "/r2", "/r3"]);
+});
+
 test("an endpoint that cannot be reached is a failed attempt with the reason recorded", async () => {
   const r = receiver();
   const url = r.url;
