@@ -129,6 +129,25 @@ test("unless_within: an unless event after the window does not block", async () 
   expect(await w.after(HOUR + MINUTE, "unpublished")).toEqual(["ann"]);
 });
 
+test("repeat = every: a second event in the same millisecond is its own occasion, found by the next run", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "pinged"
+  kind = "custom"
+  event = "ping"
+  repeat = "every"`);
+  await signUp(w, "ann");
+  await w.track("ann", "ping");
+  expect(await w.after(MINUTE, "pinged")).toEqual(["ann"]);
+  // Two more, at one instant (a second-precision client, a batch): the run takes the later one.
+  await w.track("ann", "ping");
+  await w.track("ann", "ping");
+  expect(await w.after(MINUTE, "pinged")).toEqual(["ann"]);
+  const fired = await w.sql("SELECT CAST(occasion AS INTEGER) AS id FROM rule_firings WHERE rule_id = 'pinged' ORDER BY id");
+  const pings = await w.sql("SELECT id FROM events WHERE name = 'ping' ORDER BY id");
+  expect(fired.map((r) => Number(r.id))).toEqual([Number(pings[0]!.id), Number(pings[2]!.id)]);
+});
+
 test("rule parameters are validated at config load, with the key path", () => {
   const bad = (rule: string) => {
     try {

@@ -27,13 +27,14 @@ export const custom: KindModule<"custom"> = {
     // one: with repeat = "every", a newer event (held back by the cooldown) must not make the older one's
     // approved draft look obsolete.
     const latestOnly = !(rule.repeat === "every" && ctx.mode === "check");
+    // "Latest" is the latest time, then the latest arrival (id): two events in the same millisecond are two
+    // events, and the second must be the one a later run finds.
     return sql`
       SELECT q.user_id AS user_id, ${occasion} AS occasion, q.id AS event_id
-      FROM (SELECT e.user_id, e.id, ${latestOnly ? sql`max(e.occurred_at)` : sql`e.occurred_at`} AS occurred_at FROM events e
+      FROM (SELECT e.user_id, e.id${latestOnly ? sql`, row_number() OVER (PARTITION BY e.user_id ORDER BY e.occurred_at DESC, e.id DESC) AS nth` : sql.empty} FROM events e
             WHERE e.project_id = ${ctx.projectId} AND e.name = ${rule.event} AND e.occurred_at <= ${ctx.at - rule.delay}${ctx.onlyUser("e.user_id")}
-              AND ${compileWhere("e.properties", rule.where)}${unless}
-            ${latestOnly ? sql`GROUP BY e.user_id` : sql.empty}) q
+              AND ${compileWhere("e.properties", rule.where)}${unless}) q
       JOIN tracked_users u ON u.id = q.user_id
-      WHERE ${ctx.eligible}${cooldown}`;
+      WHERE ${ctx.eligible}${latestOnly ? sql` AND q.nth = 1` : sql.empty}${cooldown}`;
   },
 };
