@@ -35,3 +35,15 @@ test("with final_step, only users who have not completed it qualify", async () =
   await w.track("eve", "onboarding_step", step("extra", false));
   expect(await w.after(1 * DAY + HOUR, "onboarding_stalled")).toEqual(["dan"]);
 });
+
+test("steps touched in the same millisecond: the last step seen is the one that arrived last, not the first in the alphabet", async () => {
+  const w = await startWorld();
+  for (const u of ["ann", "bob"]) await signUp(w, u);
+  // All at one instant (the clock does not move): a batch, or a client with second-precision timestamps.
+  await w.track("ann", "onboarding_step", step("b_step", false));
+  await w.track("ann", "onboarding_step", step("a_step", true)); // last seen, and completed: not stalled
+  await w.track("bob", "onboarding_step", step("a_step", true));
+  await w.track("bob", "onboarding_step", step("b_step", false)); // last seen, open: stalled on it
+  expect(await w.after(2 * DAY + HOUR, "onboarding_stalled")).toEqual(["bob"]); // stalled_after: 2d by default
+  expect((await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'onboarding_stalled'")).map((r) => r.occasion)).toEqual(["b_step"]);
+});
