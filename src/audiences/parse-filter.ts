@@ -215,7 +215,9 @@ function parseEventCondition(raw: Record<string, unknown>, kind: "performed" | "
       : parseNode(raw.where, [...path, "where"], depth + 1, whereCtx);
   }
   if (ctx.issues.length > before) return undefined;
-  return { type: "event", name: name as string, negate: kind === "not_performed", where, atLeast: atLeast ?? 1, atMost, withinMs };
+  // Unwritten, at_least is 1 ("performed") — but 0 beside `at_most = 0`, which alone means "never performed" (a
+  // default of 1 would make it match no one).
+  return { type: "event", name: name as string, negate: kind === "not_performed", where, atLeast: atLeast ?? (atMost === 0 ? 0 : 1), atMost, withinMs };
 }
 
 function parseWhereList(list: unknown[], path: (string | number)[], depth: number, ctx: Ctx): Filter | undefined {

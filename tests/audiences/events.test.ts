@@ -39,6 +39,9 @@ describe("performed / not_performed", () => {
     expect(await q({ performed: "feature_used", at_least: 2, at_most: 15 })).toEqual(["ann", "bob"]);
     // at_least = 0 with at_most: "at most N times", never included.
     expect(await q({ performed: "feature_used", at_least: 0, at_most: 2 })).toEqual(["bob", "cat"]);
+    // at_most = 0 alone: never performed (an implied at_least of 1 would match no one).
+    expect(await q({ performed: "report_shared", at_most: 0 })).toEqual(["ann", "cat"]);
+    expect(await q({ performed: "report_shared", at_most: 0, within: "12h" })).toEqual(["ann", "bob", "cat"]);
   });
 
   test("windows: within counts only recent events, relative to now", async () => {
