@@ -107,8 +107,24 @@ function sqlString(s: string): string {
 /** The SQL expression of a field's value. JSON paths are validated names, inlined as quoted literals. */
 function valueExpr(ref: FieldRef): string {
   if (ref.source === "column") return `u."${ref.column}"`;
+  return `json_extract(${jsonArgs(ref)})`;
+}
+
+/** `doc, path` of a JSON field (traits or event properties). */
+function jsonArgs(ref: Extract<FieldRef, { source: "traits" | "properties" }>): string {
   const path = "$" + ref.path.map((p) => `."${p}"`).join("");
-  return `json_extract(${ref.source === "traits" ? "u.traits" : "e.properties"}, ${sqlString(path)})`;
+  return `${ref.source === "traits" ? "u.traits" : "e.properties"}, ${sqlString(path)}`;
+}
+
+/**
+ * "The JSON value equals `value`", type and all: SQLite reads JSON true/false as 1/0, so without `json_type` a
+ * trait `true` would equal 1 and a trait 1 would equal true. Text needs no guard (10 is not '10' in SQLite).
+ */
+function jsonEquals(ref: Extract<FieldRef, { source: "traits" | "properties" }>, value: Scalar, ctx: Ctx): string {
+  const type = `json_type(${jsonArgs(ref)})`;
+  if (typeof value === "boolean") return `ifnull(${type} = '${value}', 0)`;
+  const equal = `${valueExpr(ref)} = ${bind(ctx, value)}`;
+  return typeof value === "number" ? `ifnull(${type} IN ('integer', 'real') AND ${equal}, 0)` : `ifnull(${equal}, 0)`;
 }
 
 function bind(ctx: Ctx, value: Scalar): string {
@@ -126,6 +142,15 @@ const COMPARE = { gt: ">", gte: ">=", lt: "<", lte: "<=" } as const;
 function compileCheck(ref: FieldRef, check: Check, ctx: Ctx): string {
   const x = valueExpr(ref);
   const json = ref.type === "json";
+  if (ref.source !== "column") {
+    // JSON values compare with their JSON type (a missing value is "not equal", as for columns).
+    if (check.op === "eq") return jsonEquals(ref, check.value, ctx);
+    if (check.op === "neq") return `NOT ${jsonEquals(ref, check.value, ctx)}`;
+    if (check.op === "in" || check.op === "not_in") {
+      const any = `(${check.values.map((v) => jsonEquals(ref, v, ctx)).join(" OR ")})`;
+      return check.op === "in" ? any : `NOT ${any}`;
+    }
+  }
   switch (check.op) {
     case "eq":
       return `ifnull(${x} = ${bind(ctx, check.value)}, 0)`;
@@ -147,9 +172,10 @@ function compileCheck(ref: FieldRef, check: Check, ctx: Ctx): string {
     case "gte":
     case "lt":
     case "lte": {
-      // SQLite orders every text after every number; a JSON value must be a number to compare as one.
+      // SQLite orders every text after every number, and reads JSON true as 1: a JSON value must be a JSON
+      // number to compare as one.
       const cmp = `${x} ${COMPARE[check.op]} ${bind(ctx, check.value)}`;
-      return json ? `ifnull(typeof(${x}) IN ('integer', 'real') AND ${cmp}, 0)` : `ifnull(${cmp}, 0)`;
+      return ref.source !== "column" ? `ifnull(json_type(${jsonArgs(ref)}) IN ('integer', 'real') AND ${cmp}, 0)` : `ifnull(${cmp}, 0)`;
     }
     case "before":
     case "after":

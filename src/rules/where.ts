@@ -43,11 +43,6 @@ export const whereSchema = z
   });
 export type Where = z.output<typeof whereSchema>;
 
-/** SQLite has no booleans: JSON true/false come out of json_extract as 1/0. */
-function bind(v: string | number | boolean): string | number {
-  return typeof v === "boolean" ? (v ? 1 : 0) : v;
-}
-
 function likeEscape(s: string): string {
   return s.replace(/[\\%_]/g, (c) => "\\" + c);
 }
@@ -62,24 +57,32 @@ export function compileWhere(column: string, where: Where | undefined): Fragment
     // SQLite orders all text after all numbers (`"abc" >= 100` holds) and reads JSON true as 1, so comparisons
     // take JSON numbers only — as audience filters do.
     const isNumber = sql.raw(`json_type(${column}, ?) IN ('integer', 'real')`, [path]);
+    // Equality with the JSON type: SQLite reads JSON true/false as 1/0, so `{ flag = true }` must not take 1.
+    const equals = (v: string | number | boolean): Fragment =>
+      typeof v === "boolean"
+        ? sql.raw(`ifnull(json_type(${column}, ?) = '${v}', 0)`, [path])
+        : typeof v === "number"
+          ? sql`ifnull(${isNumber} AND ${value} = ${v}, 0)`
+          : sql`ifnull(${value} = ${v}, 0)`;
     const ops: [Operator, unknown][] =
       typeof cond === "object" ? (Object.entries(cond).filter(([, v]) => v !== undefined) as [Operator, unknown][]) : [["eq", cond]];
-    for (const [op, arg] of ops) parts.push(compileOperator(value, op, arg, isNumber));
+    for (const [op, arg] of ops) parts.push(compileOperator(value, op, arg, isNumber, equals));
   }
   return sql.join(parts, " AND ");
 }
 
-function compileOperator(value: Fragment, op: Operator, arg: unknown, isNumber: Fragment): Fragment {
+function compileOperator(value: Fragment, op: Operator, arg: unknown, isNumber: Fragment, equals: (v: string | number | boolean) => Fragment): Fragment {
   const v = arg as string | number | boolean;
   switch (op) {
     case "eq":
-      return sql`${value} = ${bind(v)}`;
+      return equals(v);
     case "neq":
-      return sql`(${value} IS NULL OR ${value} <> ${bind(v)})`;
+      // A missing value is "not equal".
+      return sql`NOT ${equals(v)}`;
     case "in":
     case "not_in": {
-      const list = sql.join((arg as (string | number | boolean)[]).map((x) => sql`${bind(x)}`), ", ");
-      return op === "in" ? sql`${value} IN (${list})` : sql`(${value} IS NULL OR ${value} NOT IN (${list}))`;
+      const any = sql`(${sql.join((arg as (string | number | boolean)[]).map(equals), " OR ")})`;
+      return op === "in" ? any : sql`NOT ${any}`;
     }
     case "contains":
       return sql.raw(`${value.sql} LIKE ? ESCAPE '\\'`, [...value.args, `%${likeEscape(String(v))}%`]);

@@ -148,6 +148,28 @@ test("repeat = every: a second event in the same millisecond is its own occasion
   expect(fired.map((r) => Number(r.id))).toEqual([Number(pings[0]!.id), Number(pings[2]!.id)]);
 });
 
+test("where compares by JSON type: true is not 1, and 1 is not true", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "flagged"
+  kind = "custom"
+  event = "toggled"
+  where = { flag = true }
+  [[projects.rules]]
+  id = "counted"
+  kind = "custom"
+  event = "toggled"
+  where = { flag = { in = [1, "one"] } }`);
+  for (const u of ["ann", "bob", "cat"]) await signUp(w, u);
+  await w.track("ann", "toggled", { flag: true });
+  await w.track("bob", "toggled", { flag: 1 });
+  await w.track("cat", "toggled", { flag: "true" });
+  expect(await w.after(MINUTE, "flagged")).toEqual(["ann"]);
+  // The same run fired the other rule.
+  const counted = await w.sql("SELECT u.external_user_id AS who FROM rule_firings f JOIN tracked_users u ON u.id = f.user_id WHERE f.rule_id = 'counted'");
+  expect(counted.map((r) => r.who)).toEqual(["bob"]);
+});
+
 test("rule parameters are validated at config load, with the key path", () => {
   const bad = (rule: string) => {
     try {
