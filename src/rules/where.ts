@@ -52,7 +52,9 @@ export function compileWhere(column: string, where: Where | undefined): Fragment
   if (!where || Object.keys(where).length === 0) return sql`1`;
   const parts: Fragment[] = [];
   for (const [rawKey, cond] of Object.entries(where)) {
-    const path = `$."${toSnakeCase(rawKey).replace(/"/g, "")}"`;
+    // `meta.source` is a path into nested properties, as in audience filters: the first key in its stored
+    // snake_case spelling, nested keys as sent.
+    const path = "$" + rawKey.split(".").map((key, i) => `."${(i === 0 ? toSnakeCase(key) : key).replace(/"/g, "")}"`).join("");
     const value = sql.raw(`json_extract(${column}, ?)`, [path]);
     // SQLite orders all text after all numbers (`"abc" >= 100` holds) and reads JSON true as 1, so comparisons
     // take JSON numbers only — as audience filters do.

@@ -170,6 +170,19 @@ test("where compares by JSON type: true is not 1, and 1 is not true", async () =
   expect(counted.map((r) => r.who)).toEqual(["bob"]);
 });
 
+test("where reaches nested properties with a dotted key, as audience filters do", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "from_ads"
+  kind = "custom"
+  event = "signed_in"
+  where = { "meta.source" = "ads", "meta.campaignId" = { exists = true } }`);
+  for (const u of ["ann", "bob"]) await signUp(w, u);
+  await w.track("ann", "signed_in", { meta: { source: "ads", campaignId: "c1" } });
+  await w.track("bob", "signed_in", { meta: { source: "seo", campaignId: "c1" } });
+  expect(await w.after(MINUTE, "from_ads")).toEqual(["ann"]);
+});
+
 test("rule parameters are validated at config load, with the key path", () => {
   const bad = (rule: string) => {
     try {
