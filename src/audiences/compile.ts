@@ -187,8 +187,12 @@ function compileCheck(ref: FieldRef, check: Check, ctx: Ctx): string {
   }
 }
 
-/** Times are UTC ms in columns; in JSON they may be ms numbers or ISO 8601 strings. */
+/**
+ * Times are UTC ms in columns; in JSON they may be ms numbers or ISO 8601 strings. Only text that starts like a
+ * date is read as one (julianday would take "10" as a Julian day number, 4700 BC), and the float julianday gives
+ * is rounded to the millisecond, so an ISO time falls on the same side of a boundary as its epoch ms would.
+ */
 function timeExpr(x: string, json: boolean): string {
   if (!json) return x;
-  return `(CASE WHEN typeof(${x}) IN ('integer', 'real') THEN ${x} WHEN typeof(${x}) = 'text' THEN (julianday(${x}) - 2440587.5) * 86400000.0 END)`;
+  return `(CASE WHEN typeof(${x}) IN ('integer', 'real') THEN ${x} WHEN typeof(${x}) = 'text' AND ${x} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*' THEN round((julianday(${x}) - 2440587.5) * 86400000.0) END)`;
 }

@@ -17,6 +17,12 @@ beforeAll(async () => {
     await insertEvent(d, P, id, "toggled", T0 - 1000, { flag });
   }
   await insertUser(d, P, { external: "none", traits: {} });
+  // Time traits, in another project: exactly 20 days before now as an ISO string and as epoch ms, and a numeric
+  // string that is no date at all.
+  const at = T0 - 20 * 86_400_000;
+  await insertUser(d, "times", { external: "iso", traits: { when: new Date(at).toISOString() } });
+  await insertUser(d, "times", { external: "ms", traits: { when: at } });
+  await insertUser(d, "times", { external: "digits", traits: { when: "10" } });
 });
 afterAll(() => db.close());
 
@@ -37,4 +43,12 @@ test("event properties in `where` alike", async () => {
   expect(await q({ performed: "toggled", where: { field: "flag", eq: true } })).toEqual(["yes"]);
   expect(await q({ performed: "toggled", where: { field: "flag", eq: 1 } })).toEqual(["one"]);
   expect(await q({ performed: "toggled", where: { field: "flag", gte: 1 } })).toEqual(["one"]);
+});
+
+test("time traits: an ISO string sits on the same side of a boundary as its epoch ms; a numeric string is no date", async () => {
+  const t = (raw: unknown) => matching(db.database, "times", raw, T0);
+  expect(await t({ field: "traits.when", older_than: "20d" })).toEqual(["iso", "ms"]);
+  expect(await t({ field: "traits.when", newer_than: "20d" })).toEqual([]);
+  expect(await t({ field: "traits.when", before: "2026-01-01" })).toEqual([]);
+  expect(await t({ field: "traits.when", after: "2000-01-01" })).toEqual(["iso", "ms"]);
 });
