@@ -1,3 +1,4 @@
+import { TomlDate } from "smol-toml";
 import { STAGES } from "../db/schema/pipeline";
 import { toSnakeCase } from "../lib/case";
 import { parseDuration } from "../lib/durations";
@@ -175,6 +176,8 @@ function parseCheck(op: Operator, value: unknown, type: FieldType, field: string
 
 /** A TOML date/time or an ISO 8601 string → UTC ms. A time without an offset is taken as UTC. */
 export function parseInstant(value: unknown): number | undefined {
+  // A TOML local time (`10:00:00`) has no date: it is no instant (smol-toml's TomlDate would read it as year 0).
+  if (value instanceof TomlDate && value.isTime()) return undefined;
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.getTime();
   if (typeof value !== "string" || !ISO_PATTERN.test(value)) return undefined;
   let text = value.replace(" ", "T");

@@ -54,6 +54,7 @@ describe("check-config on broken configs", () => {
     ["an absurd duration", '[[projects]]\nid = "acme"\nchurn_grace = "99999999999999999999999w"\n', 'projects[0].churn_grace: expected a duration like "90s", "15m", "2h", "3d" or "1w", at most 520w (ten years), found string "99999999999999999999999w"'],
     ["a UTC offset is not an IANA zone", '[[projects]]\nid = "acme"\ntimezone = "+05:30"\n', 'projects[0].timezone: expected an IANA time zone like "Europe/Berlin", found string "+05:30"'],
     ["a template that includes a file", '[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "w"\nkind = "welcome"\ntemplate = { subject = "Hi", text = "{% include \'vibefollow.toml\' %}" }\n', 'projects[0].rules[0].template.text: expected a valid Liquid template (rule "w"), found {% include %} is not available: a template cannot read other files'],
+    ["a time of day where an instant is expected", '[[projects]]\nid = "acme"\n[[projects.audiences]]\nid = "a"\nfilter = { field = "signup_date", before = 10:00:00 }\n', 'projects[0].audiences[0].filter.before: expected an ISO 8601 time like "2026-01-31" or "2026-01-31T09:00:00Z"'],
     ["bad audience filter", '[[projects]]\nid = "acme"\n[[projects.audiences]]\nid = "a"\nfilter = { field = "plan", gt = "x" }\n', 'projects[0].audiences[0].filter.gt: expected an operator that fits text field "plan"'],
   ];
   // The subprocesses run side by side; each test then checks its own result.
