@@ -1,5 +1,6 @@
 import { createApp } from "./app";
 import type { LoadedConfig } from "./config/load";
+import { sendsOverSmtp } from "./config/schema";
 import { configWarnings } from "./config/warnings";
 import type { AppContext, Service } from "./context";
 import { openDatabase } from "./db/client";
@@ -66,7 +67,7 @@ export async function startVibefollow(options: StartOptions): Promise<Running> {
     database: database.url,
     synchronous: config.database.synchronous,
     projects: config.projects.map((p) => p.id),
-    mail: config.smtp || config.projects.some((p) => p.smtp) ? "smtp" : "outbox",
+    mail: sendsOverSmtp(config) ? "smtp" : "outbox",
     migrationsApplied: applied.length,
   });
   for (const warning of configWarnings(config)) log.warn("config warning", { warning });

@@ -48,7 +48,7 @@ export const keys: Command = {
     }
     if (action === "revoke") {
       if (!id) throw new UsageError("keys revoke needs a KEY_ID (see keys list)");
-      const ok = await withDatabase(loaded, (db) => revokeKey(db, id, undefined, values.project));
+      const ok = await withDatabase(loaded, (db) => revokeKey(db, id, { projectId: values.project }));
       if (!ok) {
         console.error(`no active key ${id}${values.project === undefined ? "" : ` in project "${values.project}"`}`);
         return 1;

@@ -133,3 +133,6 @@ export type Config = z.output<typeof configSchema>;
 export type ProjectConfig = Config["projects"][number];
 export type SmtpConfig = z.output<typeof smtpSchema>;
 export type WebhookConfig = z.output<typeof webhookSchema>;
+
+/** Whether any project's mail leaves over SMTP (a project's own [projects.smtp], or the instance's [smtp]). */
+export const sendsOverSmtp = (config: Config): boolean => config.smtp !== undefined || config.projects.some((p) => p.smtp !== undefined);

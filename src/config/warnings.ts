@@ -1,4 +1,4 @@
-import type { Config } from "./schema";
+import { sendsOverSmtp, type Config } from "./schema";
 
 /** Shorter webhook secrets are accepted (SPEC §10 sets no length) but warned about. */
 const WEBHOOK_SECRET_ADVISED = 16;
@@ -18,7 +18,7 @@ export function configWarnings(config: Config): string[] {
   );
   // Real mail carries unsubscribe (and tracking) links built on public_url; the listen address is rarely one a
   // recipient can reach (127.0.0.1, or 0.0.0.0 in a container).
-  if (config.server.public_url === undefined && (config.smtp || config.projects.some((p) => p.smtp))) {
+  if (config.server.public_url === undefined && sendsOverSmtp(config)) {
     warnings.push(`server.public_url: not set, so links in emails point at http://${config.server.listen}; set it (or VIBEFOLLOW_PUBLIC_URL) to the address recipients reach`);
   }
   return warnings;

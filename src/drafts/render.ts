@@ -57,9 +57,9 @@ export function renderTemplates(set: TemplateSet, context: Record<string, unknow
 
 /**
  * What every draft's content goes through before it is stored — rendered, edited or written by the model: NUL
- * characters are removed (from the subject, every control character) (libSQL cuts a text at the first one when reading it back, which lost the rest of the
- * body and its unsubscribe footer), then the footer every message carries is added unless the content already
- * shows the unsubscribe link.
+ * characters are removed (libSQL cuts a text at the first one when reading it back, which lost the rest of the
+ * body and its unsubscribe footer), and from the subject every control character (`headerText`); then the footer
+ * every message carries is added unless the content already shows the unsubscribe link.
  */
 export function finishContent(content: Rendered, url: string): Rendered {
   const r = { subject: headerText(content.subject), text: withoutNul(content.text), html: withoutNul(content.html) };

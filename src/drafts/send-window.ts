@@ -1,4 +1,5 @@
 import { isTimeZone, WEEKDAYS } from "../config/types";
+import { DAY, MINUTE } from "../lib/durations";
 
 /** A send window as the config holds it: minutes since local midnight, and allowed weekdays. */
 export type SendWindow = { start: number; end: number; days: readonly (typeof WEEKDAYS)[number][] };
@@ -33,7 +34,6 @@ function offsetByIntl(t: number, tz: string): number {
   return asUtc - Math.floor(t / 1000) * 1000;
 }
 
-const MINUTE = 60_000;
 const offsets = new Map<string, number>();
 
 /**
@@ -58,8 +58,6 @@ function localDate(t: number, tz: string): LocalDate {
   const d = new Date(t + offsetAt(t, tz));
   return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), weekday: d.getUTCDay(), minutes: d.getUTCHours() * 60 + d.getUTCMinutes() };
 }
-
-const DAY = 86_400_000;
 
 /**
  * The instants at which the wall clock in `tz` shows this date and minute: one; two in a repeated (fall-back)

@@ -65,9 +65,10 @@ export function displayKey(lookupPrefix: string, last4: string): string {
   return `${lookupPrefix}…${last4}`;
 }
 
-/** Revokes a key by id; returns false when no such live key exists. */
-/** Revokes an active key (of `projectId` only, when given); false when there is no such key. */
-export async function revokeKey(database: Database, id: string, verifier?: KeyVerifier, projectId?: string): Promise<boolean> {
+/** Revokes an active key (of `projectId` only, when given); false when there is no such key. `verifier`: the
+ * running server's cache, which forgets the key at once. */
+export async function revokeKey(database: Database, id: string, opts: { verifier?: KeyVerifier; projectId?: string } = {}): Promise<boolean> {
+  const { verifier, projectId } = opts;
   const result = await database.execute({
     sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND (?3 IS NULL OR project_id = ?3)",
     args: [now(), id, projectId ?? null],

@@ -5,8 +5,7 @@ import { toSnakeCase } from "../lib/case";
  * spec (`Signed Up`, `Trial Started`, `Invite Sent`, …) plus the common spellings teams use for the same
  * moments. Matching ignores case and collapses spaces, `_` and `-` (`signed_up`, `Signed-Up` and `SIGNED UP`
  * all match). Anything not listed is snake_cased (`Report Exported` → `report_exported`, `Cart: Item Added` →
- * `cart_item_added`). docs/segment.md
- * carries the same table for users.
+ * `cart_item_added`). docs/segment.md carries the same table for users.
  */
 export const SEGMENT_EVENT_MAP: Readonly<Record<string, string>> = Object.freeze({
   "signed up": "user_signed_up",

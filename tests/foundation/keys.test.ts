@@ -95,7 +95,7 @@ test("a revocation in the serving process takes effect on the very next request"
   const verifier = new KeyVerifier(database, 60_000);
   const created = await createKey(database, "beta", "in-process");
   expect(await verifier.verify(created.key)).toBeDefined();
-  expect(await revokeKey(database, created.id, verifier)).toBe(true);
+  expect(await revokeKey(database, created.id, { verifier })).toBe(true);
   expect(await verifier.verify(created.key)).toBeUndefined();
 });
 
@@ -151,7 +151,7 @@ test("over HTTP: a key revoked in the serving process is refused on the very nex
     const post = () => server.api("/api/v1/events", { body: { external_user_id: "u1", name: "clicked_thing" } });
     expect((await post()).status).toBe(202);
     const [row] = (await server.ctx.database.read("SELECT id FROM api_keys")).rows;
-    expect(await revokeKey(server.ctx.database, String(row!.id), server.ctx.keys)).toBe(true);
+    expect(await revokeKey(server.ctx.database, String(row!.id), { verifier: server.ctx.keys })).toBe(true);
     const res = await post();
     expect(res.status).toBe(401);
     expect(((await res.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe("auth_required");

@@ -40,7 +40,7 @@ test("a revoked key is refused at once", async () => {
   const created = await createKey(server.ctx.database, "default", "to revoke");
   const who = { url: server.url, apiKey: created.key };
   expect((await post(who, "/api/v1/events", event())).status).toBe(202);
-  expect(await revokeKey(server.ctx.database, created.id, server.ctx.keys)).toBe(true);
+  expect(await revokeKey(server.ctx.database, created.id, { verifier: server.ctx.keys })).toBe(true);
   expectAuth(await post(who, "/api/v1/events", event()));
   expect((await post(server, "/api/v1/events", event())).status).toBe(202); // other keys unaffected
 });

@@ -55,8 +55,7 @@ export async function postCreateKey(req: DashboardRequest): Promise<Response> {
 
 export async function postRevokeKey(req: DashboardRequest): Promise<Response> {
   const id = req.params.id!;
-  const keys = await listKeys(req.ctx.database, req.project.id);
-  if (!keys.some((k) => k.id === id)) throw ApiError.of(404, "not_found", "No such key in this project.");
-  await revokeKey(req.ctx.database, id, req.ctx.keys);
+  const revoked = await revokeKey(req.ctx.database, id, { verifier: req.ctx.keys, projectId: req.project.id });
+  if (!revoked) throw ApiError.of(404, "not_found", "No such active key in this project.");
   return redirect(link(req, "/settings", { notice: "revoked" }));
 }
