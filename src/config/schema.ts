@@ -36,7 +36,8 @@ const rateLimit = z.strictObject({
 
 const sendWindow = z
   .strictObject({
-    start: clockTime.default(9 * 60),
+    // "24:00" means end of day (SPEC §1): an end only. As a start it opens no window at all, so say so there.
+    start: clockTime.refine((m) => m < 24 * 60, { error: 'a time "HH:MM" from 00:00 to 23:59 ("24:00" is only an end)' }).default(9 * 60),
     end: clockTime.default(18 * 60),
     days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]),
   })

@@ -40,6 +40,7 @@ describe("check-config on broken configs", () => {
     ["a positive number given 0", "[ingest]\nbackfill_queue_limit = 0\n", "ingest.backfill_queue_limit: expected more than 0, found number 0"],
     ["a whole number given a fraction", "[normaliser]\nbatch_size = 1.5\n", "normaliser.batch_size: expected a whole number, found number 1.5"],
     ["bad clock time", '[[projects]]\nid = "acme"\nsend_window = { start = "9:00" }\n', 'projects[0].send_window.start: expected a time "HH:MM" between 00:00 and 24:00, found string "9:00"'],
+    ["24:00 as a start", '[[projects]]\nid = "acme"\nsend_window = { start = "24:00", end = "24:00" }\n', 'projects[0].send_window.start: expected a time "HH:MM" from 00:00 to 23:59 ("24:00" is only an end), found string "24:00"'],
     ["window ends before it starts", '[[projects]]\nid = "acme"\nsend_window = { start = "18:00", end = "09:00" }\n', "projects[0].send_window.end: expected an end after the start"],
     ["bad rule kind", '[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "x"\nkind = "telepathy"\n', 'projects[0].rules[0].kind: expected a rule kind: one of welcome,'],
     ["webhook URL not http(s)", '[[projects]]\nid = "acme"\n[[projects.webhooks]]\nurl = "ftp://example.com/x"\nsecret = "0123456789abcdef"\n', 'projects[0].webhooks[0].url: expected an absolute http(s) URL like "https://example.com/hook", found string "ftp://example.com/x"'],
