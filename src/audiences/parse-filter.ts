@@ -207,7 +207,9 @@ function parseEventCondition(raw: Record<string, unknown>, kind: "performed" | "
   let withinMs: number | undefined;
   if (raw.within !== undefined) {
     withinMs = typeof raw.within === "string" ? parseDuration(raw.within) : undefined;
-    if (withinMs === undefined || withinMs === 0) issue("within", DURATION);
+    // "0s" is a duration, but a window of no time holds no events: refused, and said why (not "expected a duration").
+    if (withinMs === undefined) issue("within", DURATION);
+    else if (withinMs === 0) issue("within", `${DURATION}, longer than 0 (a window of no time holds no events)`);
   }
   let where: Filter | undefined;
   if (raw.where !== undefined) {

@@ -30,6 +30,14 @@ describe("audience filter validation at config load", () => {
     expect(problems).toEqual([]);
   });
 
+  test("within = \"0s\" is refused as an empty window, not as a malformed duration", () => {
+    const [p, ...rest] = problemsOf(audience(`{ performed = "feature_used", within = "0s" }`));
+    expect(rest).toEqual([]);
+    expect(p!.path).toBe("projects[0].audiences[0].filter.within");
+    expect(p!.expected).toContain("longer than 0");
+    expect(p!.found).toBe('string "0s"');
+  });
+
   test("unknown field, with the path and the list of fields", () => {
     const [p, ...rest] = problemsOf(audience(`{ field = "plann", eq = "pro" }`) + audience(`{ all = [ { field = "plan", eq = "x" }, { field = "plan", eq = "y" }, { field = "planet", eq = "z" } ] }`, "b"));
     expect(p!.path).toBe("projects[0].audiences[0].filter.field");
