@@ -53,8 +53,14 @@ const webhookSchema = z.strictObject({
     .default(["email.sent", "email.opened", "email.clicked", "email.bounced", "email.unsubscribed"]),
 });
 
+/** "smtp://" or "smtps://" with a host and, if any, a port 0–65535. Checked here because nodemailer takes
+ * "smtp://" or "smtp://host:abc" without a word and fails only at the first send, long after start-up. */
+const smtpUrl = z
+  .string()
+  .refine((s) => /^smtps?:\/\//.test(s) && URL.canParse(s) && new URL(s).hostname !== "", { error: 'an SMTP URL like "smtps://user:pass@host:465"' });
+
 const smtpSchema = z.strictObject({
-  url: z.string().regex(/^smtps?:\/\//, { error: 'an SMTP URL like "smtps://user:pass@host:465"' }),
+  url: smtpUrl,
   from: mailbox.optional(),
   max_connections: z.number().int().positive().default(5),
 });
