@@ -207,9 +207,11 @@ function describeIssue(issue: z.core.$ZodIssue, root: unknown): ConfigProblem | 
   if (issue.code === "invalid_type" && found === undefined) expected = `${expected} (a required key)`;
   if (issue.code === "invalid_value" && /^Invalid/.test(issue.message)) expected = `one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
   if (issue.code === "invalid_union" && /^Invalid/.test(issue.message)) expected = "one of the allowed forms";
-  const unit = (origin: string) => (origin === "string" ? " characters" : origin === "array" ? " items" : "");
-  if (issue.code === "too_small" && /^Too small/.test(issue.message)) expected = `${issue.inclusive === false ? "more than" : "at least"} ${issue.minimum}${unit(issue.origin)}`;
-  if (issue.code === "too_big" && /^Too big/.test(issue.message)) expected = `${issue.inclusive === false ? "less than" : "at most"} ${issue.maximum}${unit(issue.origin)}`;
+  // "at least 1 item", "at most 200 characters"
+  const unit = (origin: string, n: number | bigint) =>
+    origin === "string" ? ` character${n === 1 ? "" : "s"}` : origin === "array" ? ` item${n === 1 ? "" : "s"}` : "";
+  if (issue.code === "too_small" && /^Too small/.test(issue.message)) expected = `${issue.inclusive === false ? "more than" : "at least"} ${issue.minimum}${unit(issue.origin, issue.minimum)}`;
+  if (issue.code === "too_big" && /^Too big/.test(issue.message)) expected = `${issue.inclusive === false ? "less than" : "at most"} ${issue.maximum}${unit(issue.origin, issue.maximum)}`;
   if (issue.code === "invalid_type" && issue.expected === "int") expected = "a whole number";
   return { path: formatPath(issue.path), expected, found: describeFound(found) };
 }

@@ -44,6 +44,7 @@ describe("check-config on broken configs", () => {
     ["SMTP URL without a host", '[smtp]\nurl = "smtp://"\n', 'smtp.url: expected an SMTP URL like "smtps://user:pass@host:465", found string "smtp://"'],
     ["SMTP URL with a bad port", '[smtp]\nurl = "smtps://u:p@smtp.example.com:4650000"\n', 'smtp.url: expected an SMTP URL like "smtps://user:pass@host:465", found string "smtps://u:p@smtp.example.com:4650000"'],
     ["SMTP URL that is not one", '[smtp]\nurl = "mail.example.com:25"\n', 'smtp.url: expected an SMTP URL like "smtps://user:pass@host:465", found string "mail.example.com:25"'],
+    ["a send window on no day", '[[projects]]\nid = "acme"\nsend_window = { days = [] }\n', "projects[0].send_window.days: expected at least 1 item, found an array []"],
     ["window ends before it starts", '[[projects]]\nid = "acme"\nsend_window = { start = "18:00", end = "09:00" }\n', "projects[0].send_window.end: expected an end after the start"],
     ["bad rule kind", '[[projects]]\nid = "acme"\n[[projects.rules]]\nid = "x"\nkind = "telepathy"\n', 'projects[0].rules[0].kind: expected a rule kind: one of welcome,'],
     ["webhook URL not http(s)", '[[projects]]\nid = "acme"\n[[projects.webhooks]]\nurl = "ftp://example.com/x"\nsecret = "0123456789abcdef"\n', 'projects[0].webhooks[0].url: expected an absolute http(s) URL like "https://example.com/hook", found string "ftp://example.com/x"'],
