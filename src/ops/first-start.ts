@@ -39,7 +39,13 @@ export async function provisionFirstStart(database: Database, print: (line: stri
   print("");
   print("  Vibefollow first start — these are shown once, keep them:");
   print(`    API key (project "default"):  ${key}`);
-  print(password === undefined ? "    Dashboard login:              your existing account" : `    Dashboard login:              admin / ${password}`);
+  // One value per line, each after its own label ("password: …"): what someone scripting the first start, or
+  // reading it in `docker logs`, looks for.
+  if (password === undefined) print("    Dashboard login:              your existing account");
+  else {
+    print("    Dashboard user:               admin");
+    print(`    Dashboard password:           ${password}`);
+  }
   print("");
   return true;
 }
