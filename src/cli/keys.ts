@@ -1,9 +1,9 @@
-import { createKey, listKeys, revokeKey } from "../keys/service";
+import { createKey, KeyVerifier, listKeys, revokeKey } from "../keys/service";
 import { actionOf, type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow keys create --project ID --name NAME   print a new API key (shown once)
 vibefollow keys list [--project ID] [--json]       first 8 / last 4 characters and last use
-vibefollow keys revoke KEY_ID [--project ID]       revoke at once (with --project: only a key of that project)
+vibefollow keys revoke KEY_ID|KEY [--project ID]   revoke at once, by id or by the key itself (with --project: only a key of that project)
 
 ${CONFIG_HELP}`;
 
@@ -48,12 +48,18 @@ export const keys: Command = {
     }
     if (action === "revoke") {
       if (!id) throw new UsageError("keys revoke needs a KEY_ID (see keys list)");
-      const ok = await withDatabase(loaded, (db) => revokeKey(db, id, { projectId: values.project }));
-      if (!ok) {
-        console.error(`no active key ${id}${values.project === undefined ? "" : ` in project "${values.project}"`}`);
+      // The key itself (all `keys create` printed) names it as well as its id does; it is never echoed back.
+      const isSecret = id.startsWith("sk_live_");
+      const shown = isSecret ? `${id.slice(0, 16)}…${id.slice(-4)}` : id;
+      const revoked = await withDatabase(loaded, async (db) => {
+        const keyId = isSecret ? (await new KeyVerifier(db).verify(id))?.keyId : id;
+        return keyId !== undefined && (await revokeKey(db, keyId, { projectId: values.project })) ? keyId : undefined;
+      });
+      if (!revoked) {
+        console.error(`no active key ${shown}${values.project === undefined ? "" : ` in project "${values.project}"`}`);
         return 1;
       }
-      console.log(`revoked ${id}`);
+      console.log(`revoked ${revoked}`);
       return 0;
     }
     throw new Error(`unhandled action "${action}"`);

@@ -91,6 +91,20 @@ test("a revocation by the CLI reaches a running verifier by the time the CLI has
   expect(again.stderr).toContain(`no active key ${keyId}`);
 });
 
+test("keys revoke also takes the key itself (all keys create printed), and never echoes it back", async () => {
+  const created = await cli("keys", "create", "--project", "beta", "--name", "by-secret");
+  const secret = created.stdout.trim();
+  const id = /Created (key_[0-9a-z]+)/.exec(created.stderr)![1]!;
+  const revoked = await cli("keys", "revoke", secret);
+  expect(revoked.code).toBe(0);
+  expect(revoked.stdout.trim()).toBe(`revoked ${id}`);
+  expect(await new KeyVerifier(database).verify(secret)).toBeUndefined();
+  const again = await cli("keys", "revoke", secret);
+  expect(again.code).toBe(1);
+  expect(again.stderr).toContain(`no active key ${secret.slice(0, 16)}…${secret.slice(-4)}`);
+  expect(again.stderr + again.stdout).not.toContain(secret);
+});
+
 test("a revocation in the serving process takes effect on the very next request", async () => {
   const verifier = new KeyVerifier(database, 60_000);
   const created = await createKey(database, "beta", "in-process");
