@@ -4,6 +4,7 @@ import { actionOf, CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, wi
 const USAGE = `vibefollow admin add NAME [--role admin|viewer]   add a dashboard account (password from stdin)
 vibefollow admin passwd NAME                       set a new password (from stdin)
 vibefollow admin remove NAME                       remove an account
+(NAME may also be given as --name NAME.)
 
 ${CONFIG_HELP}`;
 
@@ -18,9 +19,13 @@ export const admin: Command = {
   summary: "manage dashboard accounts",
   usage: USAGE,
   async run(argv) {
-    const { values, positionals } = parseCommandArgs(argv, { role: { type: "string" } }, Infinity);
+    const { values, positionals } = parseCommandArgs(argv, { role: { type: "string" }, name: { type: "string" } }, Infinity);
     const action = actionOf("admin", positionals, { add: 2, passwd: 2, remove: 2 });
-    const name = positionals[1];
+    // `--name NAME` too, as `keys create --name NAME` spells it (SPEC §1): either way names the account.
+    if (values.name !== undefined && positionals[1] !== undefined && values.name !== positionals[1]) {
+      throw new UsageError(`two names given: "${positionals[1]}" and --name "${values.name}"`);
+    }
+    const name = values.name ?? positionals[1];
     if (!name) throw new UsageError(`admin ${action} needs a NAME`);
     const role = (values.role ?? "admin") as Role;
     if (role !== "admin" && role !== "viewer") throw new UsageError('--role is "admin" or "viewer"');

@@ -41,6 +41,18 @@ test("add with a role, change the password, remove — the password only ever on
   expect(again.stderr).toContain("no account vera");
 });
 
+test("--name NAME names the account too, as keys create spells it; two different names are wrong usage", async () => {
+  const added = await admin(["add", "--name", "nina"], "nina-password\n");
+  expect(added.code).toBe(0);
+  expect((await login("nina", "nina-password"))?.role).toBe("admin");
+  expect((await admin(["passwd", "--name", "nina"], "nina-password-2\n")).code).toBe(0);
+  expect((await login("nina", "nina-password-2"))?.role).toBe("admin");
+  const both = await admin(["remove", "nina", "--name", "other"]);
+  expect(both.code).toBe(2);
+  expect((await admin(["remove", "--name", "nina"])).code).toBe(0);
+  expect(await login("nina", "nina-password-2")).toBeUndefined();
+});
+
 test("a second account of the same name is refused plainly, with no hash or query in the message", async () => {
   expect((await admin(["add", "olga"], "olga-password\n")).code).toBe(0);
   const dup = await admin(["add", "olga"], "other-password\n");
