@@ -53,8 +53,17 @@ export async function runCli(argv: string[]): Promise<number> {
   }
   if (name === "help") {
     const topic = rest[0] && COMMANDS.find((c) => c.name === rest[0]);
+    if (rest[0] && !topic) {
+      console.error(`unknown command "${rest[0]}"\n\n${mainHelp()}`);
+      return 2;
+    }
     console.log(topic ? topic.usage : mainHelp());
-    return rest[0] && !topic ? 2 : 0;
+    return 0;
+  }
+  // `vibefollow --config vf.toml` alone: the command was forgotten, "--config" is not one.
+  if (name === "--config" || name.startsWith("--config=")) {
+    console.error(`no command given (usage: vibefollow <command> --config PATH)\n\n${mainHelp()}`);
+    return 2;
   }
   if (name === "--version" || name === "-v") return version.run([]);
   const command = COMMANDS.find((c) => c.name === name);

@@ -71,6 +71,15 @@ test("no arguments print the command list (exit 2); --help and `help` print it w
   }
   expect(topic.stdout).toContain("vibefollow keys revoke KEY_ID");
   expect(badTopic.code).toBe(2);
+  expect(badTopic.stderr).toContain('unknown command "nope"');
+});
+
+test("--config with no command says the command is missing, not that --config is an unknown command", async () => {
+  for (const args of [["--config", "vf.toml"], ["--config=vf.toml"]]) {
+    const r = await runCaptured(args);
+    expect({ args, code: r.code }).toEqual({ args, code: 2 });
+    expect(r.stderr).toStartWith("no command given (usage: vibefollow <command> --config PATH)");
+  }
 });
 
 test("version prints the package version", async () => {
