@@ -4,7 +4,7 @@ import { actionOf, CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, wi
 const USAGE = `vibefollow admin add NAME [--role admin|viewer]   add a dashboard account (password from stdin)
 vibefollow admin passwd NAME                       set a new password (from stdin)
 vibefollow admin remove NAME                       remove an account
-(NAME may also be given as --name NAME.)
+(NAME may also be given as --name NAME. The password: all of stdin, one trailing newline dropped, 8+ characters.)
 
 ${CONFIG_HELP}`;
 
