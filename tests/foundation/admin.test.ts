@@ -61,10 +61,18 @@ test("a second account of the same name is refused plainly, with no hash or quer
   expect((await login("olga", "olga-password"))?.role).toBe("admin");
 });
 
-test("wrong usage: a short password, a bad role, no name — exit 2", async () => {
-  const short = await admin(["add", "pat"], "short\n");
-  expect(short.code).toBe(2);
-  expect(short.stderr).toContain("at least 8 characters");
+test("a short password is taken with a warning (SPEC sets no minimum); an empty one is refused", async () => {
+  const short = await admin(["add", "sam"], "hunter2\n");
+  expect(short.code).toBe(0);
+  expect(short.stderr).toContain("shorter than 8 characters");
+  expect((await login("sam", "hunter2"))?.role).toBe("admin");
+  const empty = await admin(["add", "sue"], "\n");
+  expect(empty.code).toBe(2);
+  expect(empty.stderr).toContain("no password on stdin");
+  expect(await login("sue", "")).toBeUndefined();
+});
+
+test("wrong usage: a bad role, no name — exit 2", async () => {
   const role = await admin(["add", "pat", "--role", "owner"], "long-enough-password\n");
   expect(role.code).toBe(2);
   expect(role.stderr).toContain('--role is "admin" or "viewer"');
