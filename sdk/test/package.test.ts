@@ -1,6 +1,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import * as sdk from "../src/index.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
@@ -42,5 +44,35 @@ describe("package surface", () => {
 
   it("has one runtime dependency, valibot", () => {
     assert.deepEqual(Object.keys(pkg.dependencies), ["valibot"]);
+  });
+});
+
+describe("package entry points", () => {
+  // Node 20.19+ (and 22.12+) can require() an ES module, but only through an exports condition that
+  // require matches: with only "import", a CommonJS app on Node 20 got ERR_PACKAGE_PATH_NOT_EXPORTED.
+  it("resolves for require() from a CommonJS app, not only for import", () => {
+    const entry = pkg.exports["."];
+    assert.equal(entry.types, "./dist/index.d.ts", "types first, for TypeScript");
+    const conditions = Object.keys(entry);
+    assert.ok(
+      conditions.includes("default") || conditions.includes("require"),
+      `exports["."] has a condition require() matches (has: ${conditions.join(", ")})`,
+    );
+    const target = entry.default ?? entry.require;
+    assert.equal(target, entry.import ?? target, "one build for both: the same ES module");
+  });
+
+  it("is loadable with require() under Node when dist/ is built", async (t) => {
+    const dist = new URL("../dist/index.js", import.meta.url);
+    if (!existsSync(dist) || typeof (globalThis as { Bun?: unknown }).Bun !== "undefined") {
+      t.skip("dist/ not built (npm run build), or not under Node");
+      return;
+    }
+    // A child process: the package name resolves by self-reference through the exports map, as in an app.
+    const out = execFileSync(process.execPath, ["-e", 'process.stdout.write(typeof require("@vibefollow/sdk").VibeFollow)'], {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      encoding: "utf8",
+    });
+    assert.equal(out, "function");
   });
 });
