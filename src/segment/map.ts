@@ -36,14 +36,18 @@ function idOf(value: unknown): string | undefined {
  * carries Segment's `receivedAt` is a replayed export whose `timestamp` was corrected once — it is kept as is.
  * An unparsable `timestamp` is passed on verbatim (the normaliser quarantines it); no `timestamp` means the
  * receive time (the normaliser's default).
+ *
+ * RudderStack's messages carry the client's time as `originalTimestamp` and no `timestamp` (its event spec):
+ * without one, `originalTimestamp` is the time, corrected the same way (RudderStack's own rule is the same).
  */
 export function correctTimestamp(message: Record<string, unknown>, batchSentAt: unknown, receivedAt: number): { value?: unknown; at?: number } {
-  if (message.timestamp == null) return {};
-  const ts = parseTime(message.timestamp);
-  if (ts === undefined) return { value: message.timestamp };
+  const sent = message.timestamp ?? message.originalTimestamp;
+  if (sent == null) return {};
+  const ts = parseTime(sent);
+  if (ts === undefined) return { value: sent };
   const sentAt = message.receivedAt == null ? parseTime(message.sentAt ?? batchSentAt) : undefined;
   const at = sentAt === undefined ? ts : ts + (receivedAt - sentAt);
-  if (!isStorableTime(at)) return { value: message.timestamp };
+  if (!isStorableTime(at)) return { value: sent };
   return { value: new Date(at).toISOString(), at };
 }
 
