@@ -1,4 +1,4 @@
-import { isReservedName } from "../ingest/rules";
+import { isPlainObject, isReservedName } from "../ingest/rules";
 import type { ErrorDetail } from "../lib/errors";
 import { ANONYMOUS_PREFIX, isStorableTime, parseTime } from "../pipeline/normalise";
 import { mapEventName } from "./names";
@@ -51,6 +51,16 @@ export function correctTimestamp(message: Record<string, unknown>, batchSentAt: 
   return { value: new Date(at).toISOString(), at };
 }
 
+/**
+ * An identify's traits: Segment sends them as `traits`; RudderStack's SDKs put them in `context.traits` (its
+ * event spec), and send no `traits` at all from the browser. The top-level `traits` wins when both are there.
+ */
+function identifyTraits(message: Record<string, unknown>): unknown {
+  if (message.traits != null) return message.traits;
+  const context = message.context;
+  return isPlainObject(context) && isPlainObject(context.traits) ? context.traits : message.traits;
+}
+
 function original(message: Record<string, unknown>): Record<string, unknown> {
   const { traits: _t, properties: _p, writeKey: _k, ...rest } = message;
   return rest;
@@ -65,7 +75,7 @@ export function mapMessage(type: string, message: Record<string, unknown>, batch
   // Vibefollow does not do — so it is accepted and ignored.
   if (type === "identify") {
     if (userId === undefined && anonymousId !== undefined) return { kind: "ignored" };
-    const payload: Record<string, unknown> = { external_user_id: userId, traits: adaptTraits(message.traits), segment: original(message) };
+    const payload: Record<string, unknown> = { external_user_id: userId, traits: adaptTraits(identifyTraits(message)), segment: original(message) };
     return { kind: "identify", payload, messageId };
   }
   const externalUserId = userId ?? (anonymousId === undefined ? undefined : ANONYMOUS_PREFIX + anonymousId);

@@ -1,11 +1,12 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import type { TestServer } from "../support/harness";
-import { drain, eventsOf, mid, send, startSegmentServer } from "./support";
+import { drain, eventsOf, mid, send, startSegmentServer, userRow } from "./support";
 
 /**
  * RudderStack speaks the Segment API with two differences in shape (its event spec, "common fields"): the
- * client's event time is `originalTimestamp` (there is no `timestamp`). SPEC §13 names RudderStack as a sender that must work without code changes.
+ * client's event time is `originalTimestamp` (there is no `timestamp`), and its SDKs put an identify's traits
+ * in `context.traits`. SPEC §13 names RudderStack as a sender that must work without code changes.
  */
 let server: TestServer;
 beforeAll(async () => {
@@ -27,6 +28,24 @@ const common = (at: number, sentAt: number) => ({
   originalTimestamp: iso(at),
   sentAt: iso(sentAt),
   integrations: { All: true },
+});
+
+test("RudderStack identify: traits in context.traits reach the user's columns and traits", async () => {
+  setClock(manualClock(T0));
+  const identify = {
+    type: "identify",
+    userId: "rs-1",
+    ...common(T0, T0),
+    context: { traits: { email: "rs@example.com", name: "Richard Hendricks", plan: "pro", logins: 2 }, library: { name: "RudderLabs JavaScript SDK" } },
+  };
+  expect((await send(server, "/v1/batch", { batch: [identify], sentAt: iso(T0) })).status).toBe(200);
+  // Segment's shape (top-level traits) wins where both are sent, as rudder-sdk-node sends them.
+  expect((await send(server, "/v1/identify", { userId: "rs-2", ...common(T0, T0), traits: { email: "top@example.com" }, context: { traits: { email: "ctx@example.com" } } })).status).toBe(200);
+  await drain(server);
+  const user = (await userRow(db(), "rs-1"))!;
+  expect([user.email, user.name, user.plan]).toEqual(["rs@example.com", "Richard Hendricks", "pro"]);
+  expect(JSON.parse(user.traits)).toMatchObject({ logins: 2 });
+  expect((await userRow(db(), "rs-2"))!.email).toBe("top@example.com");
 });
 
 test("RudderStack track: originalTimestamp is the event time, corrected by sentAt like Segment's timestamp", async () => {
