@@ -43,8 +43,8 @@ export class EventBatcher {
   private readonly maxSize: number;
   private readonly maxAgeMs: number;
   private readonly onError: BatchOptions["onError"];
-  /** Queued events with their size as JSON (bytes). */
-  private queue: { event: EventPayload; bytes: number }[] = [];
+  /** Queued events with their size as JSON (bytes) and when each was queued. */
+  private queue: { event: EventPayload; bytes: number; at: number }[] = [];
   /** Requests that failed in a retryable way, kept with their key so a re-send cannot duplicate. */
   private retained: Chunk[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -86,33 +86,49 @@ export class EventBatcher {
     built.timestamp ??= new Date().toISOString();
     // A snapshot, taken now: the caller may reuse or change its properties object after this returns.
     const json = JSON.stringify(built);
-    this.queue.push({ event: JSON.parse(json) as EventPayload, bytes: Buffer.byteLength(json) + 1 });
-    if (this.queue.length >= this.maxSize) this.autoFlush();
-    else if (this.timer === undefined) this.timer = setTimeout(() => this.autoFlush(), this.maxAgeMs);
-    // A retry timer is unref'd (see retryLater); fresh events must keep the process alive until sent.
-    else this.timer.ref?.();
+    this.queue.push({ event: JSON.parse(json) as EventPayload, bytes: Buffer.byteLength(json) + 1, at: Date.now() });
+    // Every maxSize-th event sends a full batch; the flush takes only full batches (see send).
+    if (this.queue.length % this.maxSize === 0) this.autoFlush("full");
+    else this.startTimer();
   }
 
   /** Sends everything queued; resolves when the server has accepted it, rejects with the first error. */
   flush(): Promise<FlushResult> {
+    return this.run("all");
+  }
+
+  private run(what: "all" | "full"): Promise<FlushResult> {
     this.clearTimer();
-    const run = this.tail.then(() => this.send());
+    const run = this.tail.then(() => this.send(what));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private autoFlush(): void {
-    this.flush().catch((err: unknown) => {
+  private autoFlush(what: "all" | "full"): void {
+    this.run(what).catch((err: unknown) => {
       if (!this.onError) console.error(`[vibefollow] automatic batch flush failed: ${(err as Error).message}`);
     });
   }
 
-  private async send(): Promise<FlushResult> {
-    // A request carries at most maxSize events (and at most the endpoint's 500), however many were tracked
-    // before this flush ran — maxSize is the batch size — and stays under the server's 1 MiB body limit.
+  /** The age flush: maxAgeMs after the oldest queued event. */
+  private startTimer(): void {
+    if (this.queue.length === 0) return;
+    // A retry timer is unref'd (see retryLater); fresh events must keep the process alive until sent.
+    if (this.timer !== undefined) return void this.timer.ref?.();
+    this.timer = setTimeout(() => this.autoFlush("all"), Math.max(0, this.queue[0]!.at + this.maxAgeMs - Date.now()));
+  }
+
+  private async send(what: "all" | "full"): Promise<FlushResult> {
+    // A request carries at most maxSize events (and at most the endpoint's 500) — maxSize is the batch size — and
+    // stays under the server's 1 MiB body limit. The flush that reaching maxSize starts takes whole batches only:
+    // events tracked after them (in the same tick, before this ran) wait for their own maxSize or maxAgeMs.
     const chunks: Chunk[] = [...this.retained];
-    while (this.queue.length > 0) chunks.push({ events: this.takeChunk(), idempotencyKey: randomUUID() });
+    const keep = what === "full" ? this.queue.length % this.maxSize : 0;
+    while (this.queue.length > keep) chunks.push({ events: this.takeChunk(), idempotencyKey: randomUUID() });
     this.retained = [];
+    // What stays waits maxAgeMs from its own oldest event (a timer set since run() may date from a sent one).
+    this.clearTimer();
+    this.startTimer();
     let sent = 0;
     let firstError: VibeFollowError | undefined;
     for (let i = 0; i < chunks.length; i++) {
@@ -144,7 +160,7 @@ export class EventBatcher {
   // Unref'd: a retry of retained events must not keep a process alive forever while the server is down.
   private retryLater(): void {
     if (this.timer !== undefined) return;
-    this.timer = setTimeout(() => this.autoFlush(), Math.max(this.maxAgeMs, 1000));
+    this.timer = setTimeout(() => this.autoFlush("all"), Math.max(this.maxAgeMs, 1000));
     this.timer.unref?.();
   }
 

@@ -10,13 +10,8 @@ export interface TrackOptions {
   timestamp?: Date | string;
 }
 
-/** One record of `events.bulk`. */
-export interface BulkEvent {
-  name: string;
-  userId: string;
-  properties?: Properties;
-  timestamp?: Date | string;
-}
+/** One record of `events.bulk`: the user as `userId` (as `track` takes it) or as the API's `external_user_id`. */
+export type BulkEvent = { name: string; properties?: Properties; timestamp?: Date | string } & ({ userId: string } | { external_user_id: string });
 
 export const BULK_LIMIT = 1000;
 
@@ -59,7 +54,7 @@ export class Events {
     // and accepts the others. A Date becomes its ISO text.
     const body = {
       events: events.map((e) => ({
-        external_user_id: e.userId,
+        external_user_id: "userId" in e ? e.userId : e.external_user_id,
         name: e.name,
         properties: e.properties ?? {},
         ...(e.timestamp === undefined ? {} : { timestamp: e.timestamp instanceof Date && !Number.isNaN(e.timestamp.getTime()) ? e.timestamp.toISOString() : String(e.timestamp) }),

@@ -1,4 +1,6 @@
 export { VibeFollow, type VibeFollowOptions } from "./client.js";
+// `import VibeFollow from "@vibefollow/sdk"` works too.
+export { VibeFollow as default } from "./client.js";
 export { Users, type Traits, type BulkUser } from "./users.js";
 export { Events, type TrackArgs, type TrackOptions, type BulkEvent } from "./events.js";
 export { EventBatcher, BATCH_LIMIT, type BatchOptions, type FlushResult } from "./batcher.js";

@@ -29,11 +29,11 @@ export interface Traits {
   [key: string]: unknown;
 }
 
-/** One record of `identifyBulk`. */
-export interface BulkUser {
-  userId: string;
-  traits?: Traits;
-}
+/**
+ * One record of `identifyBulk`: `{ userId, traits }` as `identify(userId, traits)` takes them, or the API's own
+ * record `{ external_user_id, email, traits }` (SPEC §3), for code that already builds those.
+ */
+export type BulkUser = { userId: string; traits?: Traits } | { external_user_id: string; email?: string | null; traits?: Traits };
 
 export class Users {
   constructor(
@@ -66,7 +66,11 @@ export class Users {
       throw new ValidationError(`must hold 1 to ${BULK_LIMIT} users; split larger sets with chunk()`, "users");
     }
     // Not validated per record here: the server reports each refused record in `errors`.
-    const body = { users: users.map((u) => toWire(u.userId, u.traits ?? {})) };
+    const body = {
+      users: users.map((u) =>
+        "userId" in u ? toWire(u.userId, u.traits ?? {}) : toWire(u.external_user_id, u.email === undefined ? (u.traits ?? {}) : { ...u.traits, email: u.email }),
+      ),
+    };
     const res = await this.http.post<unknown>("/api/v1/users/bulk", body);
     return toBulkResult(res.data, res.meta, users.length);
   }

@@ -51,12 +51,17 @@ describe("events.batch", () => {
     );
   });
 
-  it("a request carries at most maxSize events, even when more were tracked before the flush ran", async () => {
-    const { batch, calls } = setup({ maxSize: 3, maxAgeMs: 60_000 });
+  it("a request carries at most maxSize events; what is tracked past whole batches waits for maxAgeMs", async () => {
+    const { batch, calls } = setup({ maxSize: 3, maxAgeMs: 150 });
+    const started = Date.now();
     for (let i = 0; i < 7; i++) batch.track("e", `u${i}`);
-    // The flush the third event started runs after the loop: it takes all seven, in requests of at most three.
+    // The flushes the third and sixth events started run after the loop: two full batches, not the seventh event.
+    await waitFor(() => calls.length === 2);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(calls.length, 2, "the seventh waits");
+    assert.equal(batch.size, 1);
     await waitFor(() => calls.length === 3);
-    await batch.flush();
+    assert.ok(Date.now() - started >= 140, "sent maxAgeMs after it was tracked");
     assert.deepEqual(
       calls.map((c) => c.body.events.map((e: { external_user_id: string }) => e.external_user_id).join(",")),
       ["u0,u1,u2", "u3,u4,u5", "u6"],

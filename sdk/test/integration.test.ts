@@ -166,6 +166,20 @@ describe("integration: real Vibefollow server", () => {
     await assertNothingQuarantined(db);
   });
 
+  it("bulk records may also be given in the API's own shape (external_user_id, email)", async () => {
+    const vf = new VibeFollow({ apiKey, baseUrl });
+    const user = `${runId}-wire-bulk`;
+    const users = await vf.users.identifyBulk([{ external_user_id: user, email: `${user}@example.com`, traits: { plan: "pro" } }]);
+    assert.deepEqual([users.accepted, users.rejected], [1, 0]);
+    const events = await vf.events.bulk([{ external_user_id: user, name: "sdk_wire_bulk", properties: { row: 1 } }]);
+    assert.deepEqual([events.accepted, events.rejected], [1, 0]);
+    const db = local();
+    if (!db) return;
+    await waitForNormaliser(db);
+    assert.equal((await userRow(db, user))?.email, `${user}@example.com`);
+    assert.deepEqual((await eventsOf(db, user)).map((e) => e.name), ["sdk_wire_bulk"]);
+  });
+
   it("a wrong API key is an AuthError (401), not retried", async () => {
     const fetchImpl = recordingFetch();
     const vf = new VibeFollow({ apiKey: "sk_live_" + "x".repeat(40), baseUrl, fetchImpl });

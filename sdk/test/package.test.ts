@@ -27,6 +27,7 @@ describe("package surface", () => {
     ]) {
       assert.ok(name in sdk, `${name} is exported`);
     }
+    assert.equal(sdk.default, sdk.VibeFollow, "the client is the default export too");
   });
 
   it("error classes form one hierarchy with the documented statuses", () => {
