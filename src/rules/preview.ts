@@ -10,8 +10,8 @@ export type RulePreview = { ruleId: string; at: number; enabled: boolean; total:
 
 /**
  * Who would match the rule right now (SPEC §7 "preview"): new occasions not yet in the ledger, without creating
- * firings or drafts. Reads on the read connection, so it never waits for the evaluator or the normaliser. It
- * sees stages as they are: users whose churn is due but not yet applied by a run show up only after one.
+ * firings or drafts. Reads on the read connection, so it never waits for the evaluator or the normaliser. A
+ * churn that is due counts as applied (the `cancellation` kind reads it so), audience changes not yet recomputed do not.
  * Returns `undefined` for an unknown rule id.
  */
 export async function previewRule(
