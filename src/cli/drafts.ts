@@ -17,8 +17,10 @@ ${CONFIG_HELP}`;
 
 const iso = (t: number | null) => (t === null ? "-" : new Date(t).toISOString().replace(/:\d\d\.\d{3}Z$/, "Z"));
 
+/** One draft a line. The user is shown by the customer's own id (what their backend and scripts know) and address. */
 function line(d: DraftView): string {
-  return `${d.id}  ${d.projectId}  ${d.state.padEnd(14)}  deadline ${iso(d.deadline)}  ${d.ruleId.padEnd(18)}  ${d.email ?? d.externalUserId ?? d.userId}  ${JSON.stringify(d.subject)}`;
+  const user = `${d.externalUserId ?? d.userId}${d.email ? ` <${d.email}>` : ""}`;
+  return `${d.id}  ${d.projectId}  ${d.state.padEnd(14)}  deadline ${iso(d.deadline)}  ${d.ruleId.padEnd(18)}  ${user}  ${JSON.stringify(d.subject)}`;
 }
 
 export const drafts: Command = {

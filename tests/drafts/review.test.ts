@@ -94,6 +94,8 @@ test("vibefollow drafts list|show|approve|reject|reschedule work headless", asyn
   const human = await cli("list");
   expect(human.out).toContain(fay.id);
   expect(human.out).toContain('"Welcome to Acme, Fay"');
+  // The user by the customer's own id as well as the address: a script knows its users by their ids.
+  expect(human.out).toMatch(new RegExp(`^${fay.id} .* welcome +fay <fay@example.com> `, "m"));
 
   expect((await cli("approve", fay.id)).code).toBe(0);
   expect((await cli("reject", gus.id, "--reason", "duplicate account")).code).toBe(0);
