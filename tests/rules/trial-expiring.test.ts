@@ -19,6 +19,39 @@ test("trial_expiring fires once per trial when the end is within days_before, no
   expect(await w.after(15 * DAY, "trial_expiring")).toEqual(["cat"]);
 });
 
+test("a new trial_started is a new trial, also while the user is still trialing; its draft replaces the old trial's", async () => {
+  const w = await startWorld();
+  await signUp(w, "eve");
+  await w.track("eve", "trial_started", { trialDays: 14 });
+  expect(await w.after(11 * DAY + HOUR, "trial_expiring")).toEqual(["eve"]);
+  const [first] = await w.sql("SELECT user_id, occasion FROM rule_firings WHERE rule_id = 'trial_expiring'");
+  // A second trial (another plan, a sales extension) started before the first one ended.
+  await w.track("eve", "trial_started", { trialDays: 2 });
+  expect(await w.after(HOUR, "trial_expiring")).toEqual(["eve"]);
+  expect(await w.after(HOUR, "trial_expiring")).toEqual([]);
+  const project = w.server.ctx.config.projects[0]!;
+  expect(await ruleStillHolds(w.server.ctx.database, project, "trial_expiring", Number(first!.user_id), String(first!.occasion), w.clock.now())).toBe(false);
+});
+
+test("a firing recorded under the former key (the stage's time) after the latest trial_started is not repeated", async () => {
+  const w = await startWorld();
+  await signUp(w, "fay");
+  await w.track("fay", "trial_started", { trialDays: 14 });
+  w.clock.advance(DAY);
+  await w.track("fay", "trial_started", { trialDays: 2 });
+  await w.settle();
+  // What a run of the earlier version recorded for this (second) trial, keyed by the time fay became trialing.
+  const fay = await w.id("fay");
+  const [{ stage_changed_at }] = (await w.sql("SELECT stage_changed_at FROM tracked_users WHERE id = ?", [fay])) as [{ stage_changed_at: number }];
+  await w.server.ctx.database.execute({
+    sql: "INSERT INTO rule_firings (project_id, rule_id, user_id, occasion, fired_at) VALUES ('acme', 'trial_expiring', ?, ?, ?)",
+    args: [fay, String(stage_changed_at), w.clock.now() + HOUR],
+  });
+  expect(await w.after(2 * HOUR, "trial_expiring")).toEqual([]);
+  const project = w.server.ctx.config.projects[0]!;
+  expect(await ruleStillHolds(w.server.ctx.database, project, "trial_expiring", fay, String(stage_changed_at), w.clock.now())).toBe(true);
+});
+
 test("the pre-send re-check fails once the user converted", async () => {
   const w = await startWorld();
   for (const u of ["ann", "dan"]) {
