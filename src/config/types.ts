@@ -6,13 +6,20 @@ const DURATION_TEXT = 'a duration like "90s", "15m", "2h", "3d" or "1w"';
 /** Ten years: longer is a typo (and past 2^53 ms it is not even a whole number any more). */
 const MAX_DURATION_MS = 520 * 604_800_000;
 
-/** A duration string ("15m", "2h", "3d") validated and turned into milliseconds, at most `maxMs`. */
+/**
+ * A duration string ("15m", "2h", "3d") validated and turned into milliseconds, at most `maxMs`. The bare number
+ * 0 is taken too (SPEC §7's table writes `delay`'s default as `0`); any other number is refused, since its unit
+ * would be a guess.
+ */
 const durationUpTo = (maxMs: number, most: string) =>
-  z
-    .string({ error: DURATION_TEXT })
-    .refine((s) => parseDuration(s) !== undefined, { error: DURATION_TEXT, abort: true })
-    .refine((s) => parseDuration(s)! <= maxMs, { error: `${DURATION_TEXT}, at most ${most}` })
-    .transform((s) => parseDuration(s)!);
+  z.preprocess(
+    (v) => (v === 0 ? "0" : v),
+    z
+      .string({ error: DURATION_TEXT })
+      .refine((s) => parseDuration(s) !== undefined, { error: DURATION_TEXT, abort: true })
+      .refine((s) => parseDuration(s)! <= maxMs, { error: `${DURATION_TEXT}, at most ${most}` })
+      .transform((s) => parseDuration(s)!),
+  );
 
 export const duration = durationUpTo(MAX_DURATION_MS, "520w (ten years)");
 

@@ -44,6 +44,8 @@ const common = {
   template: templateSchema.optional(),
 };
 
+const eventName = z.string().min(1).max(200);
+
 /**
  * Kind parameters carry no defaults here on purpose: a block that overrides a default rule must change only
  * the keys it names (`win_back` keeps stage = churned unless told otherwise). Defaults are applied in
@@ -74,18 +76,29 @@ const rules = z.discriminatedUnion(
       feature: z.string().min(1).optional(),
       after: duration.optional(),
     }),
-    z.strictObject({
-      ...common,
-      kind: z.literal("custom"),
-      event: z.string().min(1).max(200),
-      where: whereSchema.optional(),
-      delay: duration.optional(),
-      unless: z.string().min(1).max(200).optional(),
-      unless_where: whereSchema.optional(),
-      unless_within: duration.optional(),
-      repeat: z.enum(["once", "every"]).optional(),
-      cooldown: duration.optional(),
-    }),
+    z
+      .strictObject({
+        ...common,
+        kind: z.literal("custom"),
+        event: eventName,
+        where: whereSchema.optional(),
+        delay: duration.optional(),
+        // SPEC §7: "no `unless` event (with its `where`)" — an event name with `unless_where` beside it, or the
+        // two together as `unless = { event = "…", where = {…} }`. Either way the rule then holds the name and
+        // `unless_where`.
+        unless: z.union([eventName, z.strictObject({ event: eventName, where: whereSchema.optional() })]).optional(),
+        unless_where: whereSchema.optional(),
+        unless_within: duration.optional(),
+        repeat: z.enum(["once", "every"]).optional(),
+        cooldown: duration.optional(),
+      })
+      .refine((r) => !(typeof r.unless === "object" && r.unless.where !== undefined && r.unless_where !== undefined), {
+        error: "unless.where or unless_where, not both",
+        path: ["unless_where"],
+      })
+      .transform(({ unless, ...r }) =>
+        typeof unless === "object" ? { ...r, unless: unless.event, unless_where: unless.where ?? r.unless_where } : { ...r, unless },
+      ),
   ],
   { error: `a rule kind: one of ${RULE_KINDS.join(", ")}` },
 );

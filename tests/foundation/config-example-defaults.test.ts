@@ -39,7 +39,9 @@ function schemaKeys(schema: z.ZodType, path: string[], out: SchemaKey[], kind?: 
       return schemaKeys(def.element, path, out, kind);
     case "union":
       for (const o of def.options) {
-        const literal = (o as any)._zod.def.shape?.kind?._zod.def.values?.[0];
+        let def = (o as any)._zod.def;
+        while (def.type === "pipe") def = def.in._zod.def; // a rule kind with a transform (custom's `unless`)
+        const literal = def.shape?.kind?._zod.def.values?.[0];
         schemaKeys(o, literal ? [...path, literal] : path, out, literal ?? kind);
       }
       break;

@@ -183,6 +183,22 @@ test("where reaches nested properties with a dotted key, as audience filters do"
   expect(await w.after(MINUTE, "from_ads")).toEqual(["ann"]);
 });
 
+test("unless as one table { event, where } (SPEC §7: an unless event 'with its where') works as unless + unless_where", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "unpaid_checkout"
+  kind = "custom"
+  event = "checkout_started"
+  delay = 0
+  unless = { event = "checkout_completed", where = { status = "paid" } }`);
+  for (const u of ["ann", "bob"]) await signUp(w, u);
+  await w.track("ann", "checkout_started");
+  await w.track("bob", "checkout_started");
+  await w.track("ann", "checkout_completed", { status: "declined" });
+  await w.track("bob", "checkout_completed", { status: "paid" });
+  expect(await w.after(MINUTE, "unpaid_checkout")).toEqual(["ann"]);
+});
+
 test("rule parameters are validated at config load, with the key path", () => {
   const bad = (rule: string) => {
     try {
@@ -198,6 +214,13 @@ test("rule parameters are validated at config load, with the key path", () => {
   expect(bad(`id = "x"\nkind = "trial_expiring"\ndays_before = 0`)).toContain("projects[0].rules[0].days_before: expected at least 1");
   expect(bad(`id = "x"\nkind = "custom"`)).toContain("projects[0].rules[0].event");
   expect(bad(`id = "x"\nkind = "custom"\nevent = "e"\nwhere = { a = { between = 1 } }`)).toContain("projects[0].rules[0].where");
+  expect(bad(`id = "x"\nkind = "custom"\nevent = "e"\nunless = { event = "f", where = { a = 1 } }\nunless_where = { b = 2 }`)).toContain(
+    "projects[0].rules[0].unless_where: expected unless.where or unless_where, not both",
+  );
+  expect(bad(`id = "x"\nkind = "custom"\nevent = "e"\nunless = { name = "f" }`)).toContain("projects[0].rules[0].unless");
+  // A duration is a string; the bare number 0 (SPEC §7's table writes delay's default so) is the one number taken.
+  expect(bad(`id = "x"\nkind = "welcome"\ndelay = 0`)).toBe("");
+  expect(bad(`id = "x"\nkind = "welcome"\ndelay = 600`)).toContain("projects[0].rules[0].delay: expected a duration");
   expect(bad(`id = "win_back"\nenabled = false`)).toBe(""); // a default rule's id: kind may be left out
   expect(bad(`id = "mine"\nenabled = false`)).toContain("projects[0].rules[0].kind");
 });
