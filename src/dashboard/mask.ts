@@ -30,16 +30,23 @@ function maskWord(word: string): string {
  * match only masks a harmless value). */
 const looksLikeEmail = (v: string) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(v.trim());
 
-/** A JSON value with every email/name-like key (and every email-like value) masked, for viewers. */
-export function maskJson(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(maskJson);
-  if (typeof value === "string") return looksLikeEmail(value) ? maskEmail(value) : value;
-  if (value === null || typeof value !== "object") return value;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    out[k] = isPiiKey(k) && typeof v === "string" ? (v.includes("@") ? maskEmail(v) : maskName(v)) : maskJson(v);
-  }
-  return out;
+/**
+ * A JSON value (traits, event properties, a quarantined payload) as a viewer may see it. Under an email/name-like
+ * key, every value is masked, also a number (`phone`) or a nested list or object (`contact: {first, last}`).
+ * Every other string is free text (`bio`, `note`): masked like draft text (`maskText`), with the person's
+ * details and the value's own name-like strings as the words to look for, so "write to ann@x.io, Ann Smith"
+ * under a harmless key shows neither.
+ */
+export function maskJson(value: unknown, person: Person = { email: null, name: null }): unknown {
+  const text = textMasker({ ...person, terms: [...(person.terms ?? []), ...piiStrings(value)] });
+  const walk = (v: unknown, pii: boolean): unknown => {
+    if (Array.isArray(v)) return v.map((x) => walk(x, pii));
+    if (typeof v === "string") return pii ? (v.includes("@") ? maskEmail(v) : maskName(v)) : looksLikeEmail(v) ? maskEmail(v) : text(v);
+    if (typeof v === "number") return pii ? maskWord(String(v)) : v;
+    if (v === null || typeof v !== "object") return v;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, pii || isPiiKey(k))]));
+  };
+  return walk(value, false);
 }
 
 /**
@@ -74,20 +81,30 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
  * masked in the text between tags only.
  */
 export function maskText(text: string, person: Person, html = false): string {
+  return textMasker(person)(text, html);
+}
+
+/** `maskText` for one person, its pattern built once: for the many strings of one JSON value. */
+function textMasker(person: Person): (text: string, html?: boolean) => string {
   const secrets = [person.email, person.name, ...traitSecrets(person.traits), ...(person.terms ?? [])].filter((x): x is string => Boolean(x));
-  let out = text;
-  for (const email of secrets.filter((x) => x.includes("@"))) {
-    for (const form of new Set([email, escapeHtml(email)])) out = out.split(form).join(form === email ? maskEmail(email) : escapeHtml(maskEmail(email)));
-  }
-  out = out.replace(EMAIL_IN_TEXT, (found) => maskEmail(found));
+  const emails = secrets.filter((x) => x.includes("@"));
   const words = new Set<string>();
   for (const name of secrets.filter((x) => !x.includes("@"))) {
     for (const word of name.trim().split(/\s+/)) if (word.length > 1) words.add(word).add(escapeHtml(word));
   }
-  if (words.size === 0) return out;
   // Longest first, so that "Annabel" is masked whole before "Ann" could match inside it.
-  const pattern = new RegExp(`(?<![\\p{L}\\p{N}])(?:${[...words].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|")})(?![\\p{L}\\p{N}])`, "giu");
-  const maskNames = (segment: string) => segment.replace(pattern, (found) => maskName(found));
-  // In HTML, names are looked for between the tags: a name like "Li" or "Em" must not break `<li>` or `<em>`.
-  return html ? out.split(/(<[^>]*>)/).map((part, i) => (i % 2 === 1 ? part : maskNames(part))).join("") : maskNames(out);
+  const pattern = words.size === 0
+    ? undefined
+    : new RegExp(`(?<![\\p{L}\\p{N}])(?:${[...words].sort((a, b) => b.length - a.length).map(escapeRegExp).join("|")})(?![\\p{L}\\p{N}])`, "giu");
+  const maskNames = (segment: string) => (pattern ? segment.replace(pattern, (found) => maskName(found)) : segment);
+  return (text, html = false) => {
+    let out = text;
+    for (const email of emails) {
+      for (const form of new Set([email, escapeHtml(email)])) out = out.split(form).join(form === email ? maskEmail(email) : escapeHtml(maskEmail(email)));
+    }
+    out = out.replace(EMAIL_IN_TEXT, (found) => maskEmail(found));
+    if (!pattern) return out;
+    // In HTML, names are looked for between the tags: a name like "Li" or "Em" must not break `<li>` or `<em>`.
+    return html ? out.split(/(<[^>]*>)/).map((part, i) => (i % 2 === 1 ? part : maskNames(part))).join("") : maskNames(out);
+  };
 }

@@ -10,15 +10,18 @@ export function shownName(req: DashboardRequest, name: string | null | undefined
   return isViewer(req) ? maskName(name) : (name ?? "");
 }
 
-/** Pretty JSON text of stored JSON (payloads, traits, properties), masked for viewers; unparsable text as is. */
-export function shownJson(req: DashboardRequest, text: string): string {
+/**
+ * Pretty JSON text of stored JSON (payloads, traits, properties), masked for viewers — with `person`, also their
+ * email and names wherever they appear in it; unparsable text as free text.
+ */
+export function shownJson(req: DashboardRequest, text: string, person?: Person): string {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    return text;
+    return isViewer(req) ? maskText(text, person ?? { email: null, name: null }) : text;
   }
-  return JSON.stringify(isViewer(req) ? maskJson(value) : value, null, 2);
+  return JSON.stringify(isViewer(req) ? maskJson(value, person) : value, null, 2);
 }
 
 /**

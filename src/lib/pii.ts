@@ -20,18 +20,16 @@ export function isPiiKey(key: string): boolean {
   return k.endsWith("name") && !NOT_PERSON.has(k.slice(0, -"name".length));
 }
 
-/** Every non-empty string under a PII key, at any depth of a JSON value (traits, event properties). */
+/** Every non-empty string under a PII key (also inside a list or object there: `contact: {first, last}`), at any
+ * depth of a JSON value (traits, event properties). */
 export function piiStrings(value: unknown): string[] {
   const found: string[] = [];
-  const walk = (v: unknown) => {
-    if (Array.isArray(v)) return v.forEach(walk);
+  const walk = (v: unknown, pii: boolean) => {
+    if (typeof v === "string") return void (pii && v.trim() !== "" && found.push(v));
+    if (Array.isArray(v)) return v.forEach((x) => walk(x, pii));
     if (v === null || typeof v !== "object") return;
-    for (const [k, x] of Object.entries(v)) {
-      if (isPiiKey(k) && typeof x === "string") {
-        if (x.trim() !== "") found.push(x);
-      } else walk(x);
-    }
+    for (const [k, x] of Object.entries(v)) walk(x, pii || isPiiKey(k));
   };
-  walk(value);
+  walk(value, false);
   return found;
 }

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { maskText } from "../../src/dashboard/mask";
+import { maskJson, maskText } from "../../src/dashboard/mask";
 
 /** What a viewer's dashboard shows of free text (draft and message text, SMTP errors): SPEC §11. */
 
@@ -27,4 +27,13 @@ test("in HTML, names are masked between tags only, and in their escaped form", (
   expect(maskText("<p>Dear D&#39;Arcy</p>", person, true)).toBe("<p>Dear D***</p>");
   // As plain text, "<li>" is text and a name in it is masked like any other.
   expect(maskText("<li>", person)).toBe("<l***>");
+});
+
+test("JSON: the person's email and names are masked inside any text value; every value under a contact or name key is", () => {
+  const person = { email: "carol.jones@example.com", name: "Carol Jones" };
+  const traits = { bio: "I am Carol Jones, write to carol.jones@example.com", note: "ping ops@corp.example", plan: "pro" };
+  expect(maskJson(traits, person)).toEqual({ bio: "I am C*** J***, write to c***@e***.com", note: "ping o***@c***.example", plan: "pro" });
+  // A number, a list or an object under such a key is masked too; the names found there are masked elsewhere.
+  const nested = { phone: 4915112345678, contact: { first: "Imogen", last: "Hale" }, aliases: ["x"], greeting: "Hi Imogen Hale" };
+  expect(maskJson(nested)).toEqual({ phone: "4***", contact: { first: "I***", last: "H***" }, aliases: ["x"], greeting: "Hi I*** H***" });
 });

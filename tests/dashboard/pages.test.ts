@@ -404,3 +404,17 @@ test("what the pages show (SPEC §11): overview cards, a user's stage and audien
   const used = new Date(Number(key!.last_used_at)).toISOString().replace("T", " ").slice(0, 19) + " UTC";
   expect(new RegExp(`<tr data-key="${key!.id}">.*?<td>${used}</td>`).test(settings)).toBe(true);
 });
+
+test("a viewer sees the user's email and name nowhere in traits and events, not even inside free text; a phone number neither", async () => {
+  await site.identify("carol", {
+    email: "carol.jones@example.com",
+    traits: { name: "Carol Jones", phone: 4915112345678, contact: { first: "Carol", last: "Jones" }, bio: "I am Carol Jones, write to carol.jones@example.com" },
+  });
+  await site.track("carol", "note_added", { note: "reach Carol Jones at carol.jones@example.com" });
+  await site.process();
+  const leaks = (page: string) => ["Carol", "Jones", "carol.jones", "4915112345678"].filter((s) => page.includes(s));
+  expect(leaks(await (await viewer.get("/dashboard/users/carol?project=acme")).text())).toEqual([]);
+  const page = await (await admin.get("/dashboard/users/carol?project=acme")).text();
+  expect(leaks(page)).toEqual(["Carol", "Jones", "carol.jones", "4915112345678"]);
+  expect(page).toContain("reach Carol Jones at carol.jones@example.com");
+});

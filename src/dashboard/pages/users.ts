@@ -61,16 +61,18 @@ export async function showUser(req: DashboardRequest): Promise<Response> {
     ["Events", user.eventCount],
   ];
   const path = userPath(user.externalUserId);
+  // Free text in traits and events ("write to ann@…") may name the user: a viewer sees their details masked there too.
+  const person = { email: user.email, name: user.name, traits: user.traits };
   const body = html`<table data-section="fields"><tbody>${fields.map(([k, v]) => html`<tr><th style="width:180px">${k}</th><td>${v ?? "—"}</td></tr>`)}
 <tr><th>Emails</th><td data-paused="${user.paused ? "yes" : "no"}">${user.paused ? "paused: no rule matches this user and nothing is sent" : "not paused"}
 ${user.paused ? action(req, `${path}/resume`, "Resume emails") : action(req, `${path}/pause`, "Pause emails", { cls: "danger" })}</td></tr></tbody></table>
-<h2>Traits</h2><pre data-section="traits">${shownJson(req, user.traits)}</pre>
+<h2>Traits</h2><pre data-section="traits">${shownJson(req, user.traits, person)}</pre>
 <h2>Audiences</h2>${audiences.length === 0 ? html`<p class="muted">In no audience.</p>` : html`<ul>${audiences.map((a) => html`<li><a href="${link(req, `/audiences/${encodeURIComponent(a.audienceId)}`)}">${a.audienceId}</a> <span class="muted">since ${time(a.enteredAt)}</span></li>`)}</ul>`}
 <h2>Event timeline</h2>
 <table data-section="events"><thead><tr><th>When</th><th>Event</th><th>Properties</th></tr></thead><tbody>
-${events.map((e) => html`<tr><td>${time(e.occurredAt)}</td><td>${e.name}</td><td><pre>${shownJson(req, e.properties)}</pre></td></tr>`)}
+${events.map((e) => html`<tr><td>${time(e.occurredAt)}</td><td>${e.name}</td><td><pre>${shownJson(req, e.properties, person)}</pre></td></tr>`)}
 </tbody></table>
-<h2>Drafts</h2>${draftRows(req, drafts, new Map([[user.id, { email: user.email, name: user.name, traits: user.traits }]]))}
+<h2>Drafts</h2>${draftRows(req, drafts, new Map([[user.id, person]]))}
 <h2>Messages</h2>${messageRows(req, messages)}`;
   return htmlResponse(page(req, `User ${user.externalUserId}`, body));
 }
