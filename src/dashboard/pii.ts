@@ -1,3 +1,4 @@
+import { escapeInvisibleInJson } from "../lib/html";
 import { maskEmail, maskJson, maskName, maskText, type Person } from "./mask";
 import { isViewer, type DashboardRequest } from "./request";
 
@@ -21,7 +22,8 @@ export function shownJson(req: DashboardRequest, text: string, person?: Person):
   } catch {
     return isViewer(req) ? maskText(text, person ?? { email: null, name: null }) : text;
   }
-  return JSON.stringify(isViewer(req) ? maskJson(value, person) : value, null, 2);
+  // Control and bidi characters as JSON escapes, not U+FFFD: a payload edited and replayed keeps them (lib/html.ts).
+  return escapeInvisibleInJson(JSON.stringify(isViewer(req) ? maskJson(value, person) : value, null, 2));
 }
 
 /**

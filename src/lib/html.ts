@@ -14,3 +14,12 @@ const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u2
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!).replace(INVISIBLE, "\uFFFD");
 }
+
+/**
+ * JSON text made fit for a page without losing anything: the characters `escapeHtml` would show as U+FFFD are
+ * written as JSON escapes (`"\u202e"`) instead — they can only sit inside JSON strings. So a quarantined payload
+ * edited in a textarea and posted back still holds them as they were.
+ */
+export function escapeInvisibleInJson(json: string): string {
+  return json.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}

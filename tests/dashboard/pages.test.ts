@@ -418,3 +418,20 @@ test("a viewer sees the user's email and name nowhere in traits and events, not 
   expect(leaks(page)).toEqual(["Carol", "Jones", "carol.jones", "4915112345678"]);
   expect(page).toContain("reach Carol Jones at carol.jones@example.com");
 });
+
+test("quarantine: an edit replayed from the page keeps the payload's control and bidi characters (shown as JSON escapes, not U+FFFD)", async () => {
+  const label = "abc\u202Edef\u0085x";
+  await site.track("ann", "bidi_evt", { label, workspaceId: "a", workspace_id: "b" });
+  await site.process();
+  const [item] = await site.sql("SELECT id FROM quarantine WHERE event_name = 'bidi_evt'");
+  const page = await (await admin.get(`/dashboard/quarantine/${item!.id}?project=acme`)).text();
+  const shown = /<textarea name="payload"[^>]*>([^<]*)<\/textarea>/.exec(page)![1]!;
+  expect(shown).toContain("abc\\u202edef\\u0085x");
+  // What a browser posts back: the textarea's text, with the admin's edit (one spelling of the key dropped).
+  const text = shown.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  const edited = text.replace(/\s*"workspaceId": "a",/, "");
+  expect((await admin.post(`/dashboard/quarantine/${item!.id}/replay`, { project: "acme", _csrf: admin.csrf, payload: edited })).status).toBe(303);
+  await site.process();
+  const [event] = await site.sql("SELECT properties FROM events WHERE name = 'bidi_evt'");
+  expect(JSON.parse(String(event!.properties))).toEqual({ label, workspace_id: "b" });
+});
