@@ -23,3 +23,8 @@ export function escapeHtml(text: string): string {
 export function escapeInvisibleInJson(json: string): string {
   return json.replace(INVISIBLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
+
+/** Text as a page shows it (and as a form field shown with it is posted back): `escapeHtml` without the escaping. */
+export function visibleText(text: string): string {
+  return text.replace(INVISIBLE, "\uFFFD");
+}

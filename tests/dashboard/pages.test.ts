@@ -435,3 +435,23 @@ test("quarantine: an edit replayed from the page keeps the payload's control and
   const [event] = await site.sql("SELECT properties FROM events WHERE name = 'bidi_evt'");
   expect(JSON.parse(String(event!.properties))).toEqual({ label, workspace_id: "b" });
 });
+
+test("drafts: saving a new subject keeps the text's bidi marks (an RTL name's U+200F), which the page shows as U+FFFD", async () => {
+  await site.identify("noa", { email: "noa@example.com", traits: { name: "Noa\u200F Levi" } });
+  await site.track("noa", "user_signed_up", { plan: "free", source: "test" });
+  await site.process(true);
+  const draft = (await draftOf("noa"))!;
+  expect(String(draft.text_body)).toContain("Noa\u200F");
+  const page = await (await admin.get(`/dashboard/drafts/${draft.id}?project=acme`)).text();
+  const decode = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&#96;/g, "`").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  // What a browser posts: the text area as shown (line breaks as CRLF), and the subject the reviewer typed.
+  const text = decode(/<textarea id="text" name="text"[^>]*>([^<]*)<\/textarea>/.exec(page)![1]!).replace(/\n/g, "\r\n");
+  expect(text).toContain("Noa\uFFFD");
+  const seen = /\/edit"><input[^>]*>(?:<input[^>]*>)*/.exec(page)![0].match(/name="seen" value="(\d+)"/)![1]!;
+  const r = await admin.post(`/dashboard/drafts/${draft.id}/edit`, { project: "acme", _csrf: admin.csrf, seen, subject: "A new subject", text });
+  expect(r.status).toBe(303);
+  const after = (await draftOf("noa"))!;
+  expect(after.subject).toBe("A new subject");
+  expect(after.text_body).toBe(draft.text_body);
+  expect(after.html_body).toBe(draft.html_body);
+});

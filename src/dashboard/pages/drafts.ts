@@ -1,6 +1,7 @@
 import { DRAFT_STATES, type DraftState } from "../../db/schema/drafts";
 import { approveDraft, draftHistoryOf, editDraft, getDraft, listDrafts, rejectDraft, rescheduleDraft, sendTestDraft, type DraftView } from "../../drafts";
 import { ApiError } from "../../lib/errors";
+import { visibleText } from "../../lib/html";
 import { html, type Html } from "../html";
 import { action, hidden, link, page, pager, time, userPath } from "../layout";
 import { shownEmail, shownText } from "../pii";
@@ -99,9 +100,19 @@ export async function postReject(req: DashboardRequest): Promise<Response> {
   return redirect(link(req, "/drafts", { notice: "rejected" }));
 }
 
+/**
+ * A field posted back as the page showed it is not an edit: the page shows control and bidi characters as U+FFFD
+ * (lib/html.ts), and saving the subject must not replace the ones in the text (an RTL name's U+200F), nor the reverse.
+ */
+function editedField(posted: string | undefined, current: string): string | undefined {
+  return posted === undefined || posted === visibleText(current) ? undefined : posted;
+}
+
 export async function postEdit(req: DashboardRequest): Promise<Response> {
   const draft = await draftOf(req);
-  await editDraft(req.ctx.database, draft.id, { subject: req.form.get("subject") ?? undefined, text: req.form.get("text")?.replace(/\r\n/g, "\n") ?? undefined }, actorOf(req), seenOf(req));
+  const subject = editedField(req.form.get("subject") ?? undefined, draft.subject);
+  const text = editedField(req.form.get("text")?.replace(/\r\n/g, "\n") ?? undefined, draft.text);
+  await editDraft(req.ctx.database, draft.id, { subject, text }, actorOf(req), seenOf(req));
   return redirect(link(req, `/drafts/${draft.id}`, { notice: "edited" }));
 }
 
