@@ -1,7 +1,7 @@
 import { Liquid, Tag, type TagToken, type TopLevelToken } from "liquidjs";
 import type { ConfigProblem } from "../config/load";
 import type { TemplateSet } from "./default-templates";
-import { escapeHtml } from "../lib/html";
+import { escapeMarkup } from "../lib/html";
 
 /**
  * Rendering with Liquid (liquidjs). Subject and text are plain text: nothing is escaped. The HTML engine escapes
@@ -65,15 +65,15 @@ export function finishContent(content: Rendered, url: string): Rendered {
   const r = { subject: headerText(content.subject), text: withoutNul(content.text), html: withoutNul(content.html) };
   if (!url) return r;
   const text = r.text.includes(url) ? r.text : `${r.text}\n\n--\nDon't want these emails? Unsubscribe: ${url}`;
-  const escaped = escapeHtml(url);
+  const escaped = escapeMarkup(url);
   const footer = `<p style="color:#888;font-size:12px;margin-top:32px">Don't want these emails? <a href="${escaped}">Unsubscribe</a>.</p>`;
   const html = r.html.includes(escaped) ? r.html : r.html.includes("</body>") ? r.html.replace("</body>", `${footer}</body>`) : r.html + footer;
   return { subject: r.subject, text, html };
 }
 
-/** Plain text → simple HTML: paragraphs, line breaks, links. */
+/** Plain text → simple HTML: paragraphs, line breaks, links; every character of the text kept (`escapeMarkup`). */
 export function textToHtml(text: string): string {
-  const paragraphs = text.split(/\n{2,}/).map((p) => `<p>${linkify(escapeHtml(p)).replace(/\n/g, "<br>\n")}</p>`);
+  const paragraphs = text.split(/\n{2,}/).map((p) => `<p>${linkify(escapeMarkup(p)).replace(/\n/g, "<br>\n")}</p>`);
   return `<div style="font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;font-size:15px;line-height:1.5;color:#222">\n${paragraphs.join("\n")}\n</div>`;
 }
 

@@ -12,7 +12,15 @@ const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u2
  * `&lt;b a=&quot;1&quot;&gt;`, and control characters become U+FFFD.
  */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!).replace(INVISIBLE, "\uFFFD");
+  return escapeMarkup(text).replace(INVISIBLE, "\uFFFD");
+}
+
+/**
+ * Escapes the markup characters only, keeping every other character: for the HTML of an email, where a bidi mark
+ * is part of the text (an RTL name's U+200F), not a trick played on one of our pages.
+ */
+export function escapeMarkup(text: string): string {
+  return text.replace(/[&<>"'`]/g, (c) => ESCAPES[c]!);
 }
 
 /**

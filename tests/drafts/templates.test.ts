@@ -105,3 +105,11 @@ test("a subject carries no control characters a client's name brought (ESC, BEL)
   expect(done.subject).toBe("Hi [31mEve  Bcc: x");
   expect(done.text).toBe("Hi\u0007"); // the body is the template's business; only NUL is dropped there
 });
+
+test("the HTML made from a template's text keeps an RTL name's bidi marks, as the text does (no U+FFFD in the email)", () => {
+  const name = "\u05E0\u05D5\u05E2\u200F";
+  const out = renderTemplates({ subject: "Hi", text: "Hi {{ user.first_name }} & <you>" }, { ...context, user: { first_name: name } });
+  expect(out.text).toContain(`Hi ${name} & <you>`);
+  expect(out.html).toContain(`Hi ${name} &amp; &lt;you&gt;`);
+  expect(out.html).not.toContain("\uFFFD");
+});
