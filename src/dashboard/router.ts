@@ -37,7 +37,7 @@ export function createRouter(ctx: AppContext, routes: Route[]) {
         return plainError(403, "Not signed in.");
       }
       if (method !== "GET" && method !== "POST") return plainError(405, "Method not allowed.");
-      const form = method === "POST" ? await checkPost(request, session) : new URLSearchParams();
+      const form = method === "POST" ? await checkPost(request, session, ctx.config.server.public_url) : new URLSearchParams();
       if (method === "POST" && path === "/logout") return await logout(ctx, session);
       const match = findRoute(compiled, method, path);
       if (!match) return errorPage(ctx, request, session, 404, "No such page.");
@@ -63,11 +63,17 @@ export function createRouter(ctx: AppContext, routes: Route[]) {
   };
 }
 
-/** A POST must come from our own pages: same Origin when the browser says one, and the session's CSRF token. */
-async function checkPost(request: Request, session: Session): Promise<URLSearchParams> {
+/**
+ * A POST must come from our own pages: same Origin when the browser says one — the host this request was sent to,
+ * or the host of `server.public_url` — and the session's CSRF token.
+ */
+async function checkPost(request: Request, session: Session, publicUrl: string | undefined): Promise<URLSearchParams> {
   const origin = request.headers.get("origin");
-  // Compared by host: behind a TLS-terminating proxy the browser says https while this process sees http.
-  if (origin !== null && originHost(origin) !== (request.headers.get("host") ?? new URL(request.url).host)) {
+  // Compared by host: behind a TLS-terminating proxy the browser says https while this process sees http. A proxy
+  // may also pass its own upstream address as Host (nginx's default), where only public_url names our pages.
+  const ours = [request.headers.get("host") ?? new URL(request.url).host, publicUrl ? originHost(publicUrl) : undefined];
+  const from = origin === null ? undefined : originHost(origin);
+  if (origin !== null && (from === undefined || !ours.includes(from))) {
     throw ApiError.of(403, "forbidden", "Cross-origin form posts are refused.");
   }
   const form = await readForm(request).catch((error) => {

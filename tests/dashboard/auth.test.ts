@@ -83,6 +83,24 @@ test("an https public_url makes the session cookie Secure", async () => {
   }
 });
 
+test("behind a proxy that sends its upstream address as Host, a form posted from the public_url's pages is accepted; another origin is not", async () => {
+  const proxied = await startSite(`[server]\npublic_url = "https://vf.example.com"\n`);
+  try {
+    const s = await signIn(proxied.url, ADMIN);
+    const autopilot = async () => (await proxied.sql("SELECT autopilot_override AS v FROM projects WHERE id = 'acme'"))[0]!.v;
+    // fetch sends Host 127.0.0.1:<port>, as nginx's default proxy_pass does; the browser's Origin is the public one.
+    for (const origin of ["https://evil.example", "https://vf.example.com.evil.example", "null"]) {
+      expect((await s.post("/dashboard/settings/autopilot", { project: "acme", autopilot: "on", _csrf: s.csrf }, { origin })).status).toBe(403);
+    }
+    expect(await autopilot()).toBeNull();
+    const ok = await s.post("/dashboard/settings/autopilot", { project: "acme", autopilot: "on", _csrf: s.csrf }, { origin: "https://vf.example.com" });
+    expect(ok.status).toBe(303);
+    expect(await autopilot()).toBe(1);
+  } finally {
+    await proxied.close();
+  }
+});
+
 test("CSRF: a POST without the token, with a wrong one, or from another origin is 403 and changes nothing", async () => {
   const s = admin;
   const autopilot = async () => (await site.sql("SELECT autopilot_override AS v FROM projects WHERE id = 'acme'"))[0]!.v;
