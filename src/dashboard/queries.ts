@@ -127,7 +127,10 @@ export type MessageRow = {
   user: Person;
 };
 
-export async function listMessages(database: Database, filter: { projectId: string; userId?: number; transport?: string; limit?: number }): Promise<MessageRow[]> {
+export async function listMessages(
+  database: Database,
+  filter: { projectId: string; userId?: number; transport?: string; limit?: number; offset?: number },
+): Promise<MessageRow[]> {
   const where = ["m.project_id = ?"];
   const args: (string | number)[] = [filter.projectId];
   if (filter.userId !== undefined) (where.push("m.user_id = ?"), args.push(filter.userId));
@@ -136,8 +139,8 @@ export async function listMessages(database: Database, filter: { projectId: stri
     sql: `SELECT m.id, m.draft_id, m.rule_id, m.to_address, m.subject, m.transport, m.state, m.is_test, m.attempts, m.error,
                  m.created_at, m.sent_at, u.name AS user_name, u.email AS user_email, u.traits AS user_traits, d.pii_terms
           FROM messages m LEFT JOIN tracked_users u ON u.id = m.user_id LEFT JOIN drafts d ON d.id = m.draft_id
-          WHERE ${where.join(" AND ")} ORDER BY m.created_at DESC, m.id DESC LIMIT ?`,
-    args: [...args, filter.limit ?? 100],
+          WHERE ${where.join(" AND ")} ORDER BY m.created_at DESC, m.id DESC LIMIT ? OFFSET ?`,
+    args: [...args, filter.limit ?? 100, filter.offset ?? 0],
   });
   return rs.rows.map((r) => ({
     id: String(r.id),

@@ -455,3 +455,23 @@ test("drafts: saving a new subject keeps the text's bidi marks (an RTL name's U+
   expect(after.text_body).toBe(draft.text_body);
   expect(after.html_body).toBe(draft.html_body);
 });
+
+test("the messages page pages through every message (200 a page), not only the newest 200", async () => {
+  const [draft] = await site.sql("SELECT id FROM drafts WHERE project_id = 'acme' LIMIT 1");
+  // Test sends are messages like any other: more than a page of them.
+  for (let i = 0; i < 201; i++) {
+    expect((await admin.post(`/dashboard/drafts/${draft!.id}/test`, { project: "acme", _csrf: admin.csrf, address: `t${i}@example.com` })).status).toBe(303);
+  }
+  const seen: string[] = [];
+  let path: string | undefined = "/dashboard/messages?project=acme";
+  while (path) {
+    const page = await (await admin.get(path)).text();
+    const rows = [...page.matchAll(/<tr data-message="([^"]+)"/g)].map((m) => m[1]!);
+    path = /<a class="btn" rel="next" href="([^"]+)"/.exec(page)?.[1]?.replaceAll("&amp;", "&");
+    if (path) expect(rows).toHaveLength(200);
+    seen.push(...rows);
+  }
+  const all = await site.sql("SELECT id FROM messages WHERE project_id = 'acme'");
+  expect(all.length).toBeGreaterThan(200);
+  expect(seen.sort()).toEqual(all.map((m) => String(m.id)).sort());
+});

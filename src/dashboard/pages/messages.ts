@@ -1,9 +1,9 @@
 import { ApiError } from "../../lib/errors";
 import { html, type Html } from "../html";
-import { link, page, time } from "../layout";
+import { link, page, pager, time } from "../layout";
 import { shownEmail, shownText } from "../pii";
 import { listMessages, messageEml, type MessageRow } from "../queries";
-import { htmlResponse, SECURITY_HEADERS, type DashboardRequest } from "../request";
+import { htmlResponse, pageOffset, SECURITY_HEADERS, type DashboardRequest } from "../request";
 
 /** Messages and the outbox (SPEC §9, §11): every email handed to a transport; outbox mail downloads as .eml. */
 export function messageRows(req: DashboardRequest, messages: MessageRow[]): Html {
@@ -17,12 +17,18 @@ ${messages.map(
 )}</tbody></table>`;
 }
 
+/** Messages per page (newest first; "Next page" for older ones). */
+const MESSAGES_PAGE = 200;
+
 export async function showMessages(req: DashboardRequest): Promise<Response> {
   const transport = req.url.searchParams.get("transport") === "outbox" ? "outbox" : undefined;
-  const messages = await listMessages(req.ctx.database, { projectId: req.project.id, transport, limit: 200 });
+  const offset = pageOffset(req);
+  // One more than a page tells whether there is a next one.
+  const found = await listMessages(req.ctx.database, { projectId: req.project.id, transport, limit: MESSAGES_PAGE + 1, offset });
+  const messages = found.slice(0, MESSAGES_PAGE);
   const body = html`<div class="row"><a class="btn" href="${link(req, "/messages")}">All</a><a class="btn" href="${link(req, "/messages", { transport: "outbox" })}">Outbox only</a></div>
 <p class="muted">Without SMTP configured, mail stays in the built-in outbox: nothing leaves the machine. Admins can download each message as .eml.</p>
-${messageRows(req, messages)}`;
+${messageRows(req, messages)}${pager(req, "/messages", { transport }, offset, MESSAGES_PAGE, found.length > MESSAGES_PAGE)}`;
   return htmlResponse(page(req, transport ? "Outbox" : "Messages", body));
 }
 
