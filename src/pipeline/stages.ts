@@ -91,7 +91,10 @@ export function applyEvent(u: UserState, e: TrackItem, churnGraceMs: number, at:
       return { stage: moveStage(u, "trialing", t) };
     case "trial_expiring":
       setTrialEnd(u, t, numb(p.days_left));
-      return {};
+      // A trial that is expiring is a trial: a user with no stage yet, or only signed up, is `trialing` from here
+      // (backends that report only the end of a trial, e.g. from their billing provider, still get the
+      // trial_expiring rule). Forward only, like every stage move: a paying or cancelled user stays where they are.
+      return u.stage === null || u.stage === "signed_up" ? { stage: moveStage(u, "trialing", t) } : {};
     case "subscription_changed": {
       if (u.billingChangedAt !== null && t < u.billingChangedAt) {
         // Older than the latest billing change: it sets no billing field, but a paid one says the user was

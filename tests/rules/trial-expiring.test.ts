@@ -19,6 +19,20 @@ test("trial_expiring fires once per trial when the end is within days_before, no
   expect(await w.after(15 * DAY, "trial_expiring")).toEqual(["cat"]);
 });
 
+test("trial_expiring alone (no trial_started) makes a signed-up user trialing, and the rule fires once for that trial; a paying user stays active", async () => {
+  const w = await startWorld();
+  for (const u of ["gus", "hal"]) await signUp(w, u);
+  await w.track("hal", "subscription_changed", { to: "pro", mrr: 4900 });
+  await w.track("gus", "trial_expiring", { daysLeft: 2 });
+  await w.track("hal", "trial_expiring", { daysLeft: 2 });
+  expect(await w.after(HOUR, "trial_expiring")).toEqual(["gus"]);
+  const stages = await w.sql("SELECT external_user_id, stage FROM tracked_users ORDER BY external_user_id");
+  expect(stages.map((r) => [r.external_user_id, r.stage])).toEqual([["gus", "trialing"], ["hal", "active"]]);
+  // The next reminder of the same trial is no new trial.
+  await w.track("gus", "trial_expiring", { daysLeft: 1 });
+  expect(await w.after(HOUR, "trial_expiring")).toEqual([]);
+});
+
 test("a new trial_started is a new trial, also while the user is still trialing; its draft replaces the old trial's", async () => {
   const w = await startWorld();
   await signUp(w, "eve");
