@@ -78,19 +78,21 @@ function toUser(r: Row): UserRow {
 }
 
 /**
- * Users matching `q`: an exact or prefix external id, and — when `pii` is allowed (admins) — a substring of
- * email or name. Viewers cannot search by email or name: with masked results, such a search would still let
- * them confirm an address letter by letter.
+ * Users matching `q`: a substring of the external id (`42` finds `u_42`; the exact id first), and — when `pii` is
+ * allowed (admins) — a substring of email or name. Viewers cannot search by email or name: with masked results,
+ * such a search would still let them confirm an address letter by letter. (LIKE is case-insensitive, so no index
+ * serves even a prefix: every search reads the project's users, substring or not.)
  */
 export async function searchUsers(database: Database, projectId: string, q: string, pii: boolean, limit = 50, offset = 0): Promise<UserRow[]> {
-  const like = `${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const like = `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   const where = pii
     ? "(external_user_id LIKE ? ESCAPE '\\' OR email LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\')"
     : "external_user_id LIKE ? ESCAPE '\\'";
-  const args = pii ? [like, `%${like}`, `%${like}`] : [like];
+  const args = pii ? [like, like, like] : [like];
   const rs = await database.read({
-    sql: `SELECT * FROM tracked_users WHERE project_id = ? ${q ? `AND ${where}` : ""} ORDER BY last_seen_at DESC NULLS LAST, id DESC LIMIT ? OFFSET ?`,
-    args: [projectId, ...(q ? args : []), limit, offset],
+    sql: `SELECT * FROM tracked_users WHERE project_id = ? ${q ? `AND ${where}` : ""}
+          ORDER BY ${q ? "external_user_id = ? DESC, " : ""}last_seen_at DESC NULLS LAST, id DESC LIMIT ? OFFSET ?`,
+    args: [projectId, ...(q ? [...args, q] : []), limit, offset],
   });
   return rs.rows.map(toUser);
 }

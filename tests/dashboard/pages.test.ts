@@ -475,3 +475,14 @@ test("the messages page pages through every message (200 a page), not only the n
   expect(all.length).toBeGreaterThan(200);
   expect(seen.sort()).toEqual(all.map((m) => String(m.id)).sort());
 });
+
+test("users search finds an external id by any part of it (zq42 finds acct_zq42_x), the exact id first, for admins and viewers", async () => {
+  for (const id of ["acct_zq42_x", "acct_zq7", "zq42"]) await site.identify(id, { email: `${id}@search.example` });
+  await site.process();
+  const found = async (who: typeof admin, q: string) =>
+    [...(await (await who.get(`/dashboard/users?project=acme&q=${encodeURIComponent(q)}`)).text()).matchAll(/<tr><td><a href="[^"]+">([^<]+)<\/a>/g)].map((m) => m[1]);
+  expect(await found(admin, "zq42")).toEqual(["zq42", "acct_zq42_x"]);
+  expect(await found(viewer, "zq42")).toEqual(["zq42", "acct_zq42_x"]);
+  expect(await found(viewer, "CCT_ZQ7")).toEqual(["acct_zq7"]); // any case, as before
+  expect(await found(viewer, "zq4_")).toEqual([]); // `_` is a character here, not LIKE's wildcard
+});
