@@ -97,7 +97,9 @@ export function mailRoutes(ctx: AppContext) {
     )
     .get("/t/o/:token", async ({ params }) => {
       const t = readTrackingToken(await secretOf(ctx.database), params.token.replace(/\.gif$/, ""));
-      if (t?.what === "open") await recordEngagement(ctx, t.messageId, "open");
+      // A forged or altered token is refused, as a bad click link is: only a pixel this server signed is served.
+      if (t?.what !== "open") return new Response("Not found", { status: 404, headers: { "cache-control": "no-store" } });
+      await recordEngagement(ctx, t.messageId, "open");
       return new Response(PIXEL, { headers: { "content-type": "image/gif", "cache-control": "no-store" } });
     })
     .get("/t/c/:token", async ({ params }) => {

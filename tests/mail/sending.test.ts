@@ -217,6 +217,9 @@ test("open and click tracking (opt-in): signed pixel and redirects that only lea
   expect((await fetch(w.server.url + click.slice(0, -2) + "xx", { redirect: "manual" })).status).toBe(404);
   const gif = await fetch(w.server.url + pixel);
   expect(gif.headers.get("content-type")).toBe("image/gif");
+  // An altered pixel token is refused too, and counts nothing.
+  expect((await fetch(w.server.url + pixel.slice(0, -2) + "xx")).status).toBe(404);
+  expect((await fetch(w.server.url + pixel.replace(".open.", ".click-0."))).status).toBe(404);
   expect(await w.sql("SELECT open_count, click_count FROM messages")).toEqual([{ open_count: 1, click_count: 1 }]);
   // The unsubscribe link is never rewritten.
   expect(html).toContain("https://vf.example.com/u/");
