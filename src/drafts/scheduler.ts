@@ -14,6 +14,7 @@ import { nextAllowedSend } from "./caps";
 import { loadUser } from "./context";
 import { recordHistory, transitionDraft } from "./history";
 import { getDraft, toDraftView, type DraftView } from "./queries";
+import type { Actor } from "./types";
 import { checkRuleStillHolds, lookupRule } from "./rules-link";
 import { insideWindow, nextWindowSlot } from "./send-window";
 import { breathe } from "../lib/breathe";
@@ -186,9 +187,9 @@ async function queueDraftMessage(tx: Transaction, config: Config, project: Proje
 /**
  * Sends a draft as a test to any address (SPEC §8): rendered with the real user's data, marked as a test,
  * never counted against caps. Its unsubscribe link is a test link that changes nothing. Returns the message id;
- * the sender delivers it on its next tick.
+ * the sender delivers it on its next tick. The history names `actor`, the person who asked for it.
  */
-export async function sendTestDraft(env: SchedulerEnv, draftId: string, address: string): Promise<string> {
+export async function sendTestDraft(env: SchedulerEnv, draftId: string, address: string, actor: Actor = "system"): Promise<string> {
   if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(address)) throw ApiError.of(422, "validation_failed", "A valid email address is required.", "address");
   return env.database.write(async (tx) => {
     const draft = await getDraft(tx, draftId);
@@ -203,7 +204,7 @@ export async function sendTestDraft(env: SchedulerEnv, draftId: string, address:
     const unsubscribeUrl = `${publicBase(env.config)}/u/${testToken}`;
     const composed = await composeMessage({ config: env.config, project, messageId, to: address, subject: draft.subject, text: swap(draft.text), html: swap(draft.html), unsubscribeUrl, secret, test: true });
     await insertDraftMessage(tx, env.config, project, draft, { id: messageId, to: address, subject: `[Test] ${draft.subject}`, composed, isTest: true });
-    await recordHistory(tx, draft.id, draft.state, draft.state, "system", `test sent to ${address} as ${messageId}`);
+    await recordHistory(tx, draft.id, draft.state, draft.state, actor, `test sent to ${address} as ${messageId}`);
     return messageId;
   });
 }

@@ -81,7 +81,12 @@ test("drafts: edit, reschedule, test send (downloadable .eml), reject — each r
   expect(reject.status).toBe(303);
   expect((await draftOf("ann"))!.state).toBe("rejected");
   const actors = await site.sql("SELECT actor, note FROM draft_history WHERE draft_id = ? ORDER BY id", [id]);
-  expect(actors.filter((a) => a.actor === "dashboard:jane").map((a) => a.note)).toEqual(["edited", "rescheduled to 2031-05-04T10:30:00.000Z", "not now"]);
+  expect(actors.filter((a) => a.actor === "dashboard:jane").map((a) => a.note)).toEqual([
+    "edited",
+    "rescheduled to 2031-05-04T10:30:00.000Z",
+    `test sent to qa@acme.io as ${message!.id}`,
+    "not now",
+  ]);
   // A second reject is a 409 page, not a crash.
   expect((await admin.post(`/dashboard/drafts/${id}/reject`, { project: "acme", _csrf: admin.csrf })).status).toBe(409);
   // The draft is not reachable through another project.

@@ -128,6 +128,6 @@ export async function postReschedule(req: DashboardRequest): Promise<Response> {
 
 export async function postTestSend(req: DashboardRequest): Promise<Response> {
   const draft = await draftOf(req);
-  await sendTestDraft({ database: req.ctx.database, config: req.ctx.config }, draft.id, field(req.form, "address"));
+  await sendTestDraft({ database: req.ctx.database, config: req.ctx.config }, draft.id, field(req.form, "address"), actorOf(req));
   return redirect(link(req, `/drafts/${draft.id}`, { notice: "test_sent" }));
 }
