@@ -181,10 +181,15 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
+/** A URL's password (`smtps://user:secret@…`) and libSQL `authToken` as `***`: a config error is printed and logged. */
+export function redactSecrets(text: string): string {
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/\s]*):[^@\s]*@/i, "$1:***@").replace(/([?&]authToken=)[^&#\s]*/gi, "$1***");
+}
+
 function describeFound(value: unknown): string {
   if (value === undefined) return "nothing";
   if (value instanceof Date) return `a date ${value.toISOString()}`;
-  const json = JSON.stringify(value);
+  const json = JSON.stringify(typeof value === "string" ? redactSecrets(value) : value);
   const shown = json.length > 60 ? json.slice(0, 57) + "..." : json;
   if (Array.isArray(value)) return `an array ${shown}`;
   if (value !== null && typeof value === "object") return `a table ${shown}`;

@@ -54,10 +54,11 @@ const webhookSchema = z.strictObject({
 });
 
 /** "smtp://" or "smtps://" with a host and, if any, a port 0–65535. Checked here because nodemailer takes
- * "smtp://" or "smtp://host:abc" without a word and fails only at the first send, long after start-up. */
-const smtpUrl = z
-  .string()
-  .refine((s) => /^smtps?:\/\//.test(s) && URL.canParse(s) && new URL(s).hostname !== "", { error: 'an SMTP URL like "smtps://user:pass@host:465"' });
+ * "smtp://" or "smtp://host:abc" without a word and fails only at the first send, long after start-up. A raw
+ * "#", "/" or "?" in the password ends the host part early, so the URL does not parse either. */
+const smtpUrl = z.string().refine((s) => /^smtps?:\/\//.test(s) && URL.canParse(s) && new URL(s).hostname !== "", {
+  error: 'an SMTP URL like "smtps://user:pass@host:465" with a host (percent-encode "#", "/", "?" in the user or password: %23, %2F, %3F)',
+});
 
 const smtpSchema = z.strictObject({
   url: smtpUrl,
