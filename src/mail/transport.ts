@@ -104,9 +104,20 @@ export type FailureClass = { permanent: boolean; suppress: boolean; detail: stri
  * backoff. Permanent (5xx) → failed. A 5.1.x enhanced status (bad mailbox/address) is a hard bounce → suppress.
  */
 export function classifyFailure(error: unknown): FailureClass {
-  const e = error as { responseCode?: number; response?: string; code?: string; message?: string };
+  const e = error as { responseCode?: number; response?: string; code?: string; command?: string; message?: string };
   const detail = (e.response ?? e.message ?? String(error)).slice(0, 500);
   const code = typeof e.responseCode === "number" ? e.responseCode : undefined;
   if (code === undefined || code < 500 || e.code === "EAUTH") return { permanent: false, suppress: false, detail };
-  return { permanent: true, suppress: /\b5\.1\.\d{1,3}\b/.test(detail), detail };
+  return { permanent: true, suppress: isRecipientBounce(e.command, detail), detail };
+}
+
+/**
+ * A hard bounce is a 5.1.x status about the recipient (SPEC §9). A refused MAIL FROM is about our sender, and so
+ * are 5.1.7 and 5.1.8 (RFC 3463: the sender's address): suppressing on them would suppress every recipient of a
+ * project whose sender domain is refused. The status must stand alone, not inside an IP address (192.5.1.10).
+ */
+function isRecipientBounce(command: string | undefined, detail: string): boolean {
+  if (command === "MAIL FROM") return false;
+  const status = /(?<![\d.])5\.1\.(\d{1,3})(?![\d.])/.exec(detail);
+  return status !== null && status[1] !== "7" && status[1] !== "8";
 }

@@ -8,7 +8,7 @@ const sinks: SmtpSink[] = [];
 afterEach(async () => {
   while (sinks.length) await sinks.pop()!.close();
 });
-async function sink(opts?: { tempfailures?: number }) {
+async function sink(opts?: Parameters<typeof startSmtpSink>[0]) {
   const s = await startSmtpSink(opts);
   sinks.push(s);
   return s;
@@ -43,6 +43,16 @@ test("another permanent failure (5.7.1) fails without suppressing", async () => 
   const w = await startWorld(FAST, `[smtp]\nurl = "${s.url}"\n`);
   const tick = await signUpAndSend(w, "r1", "reject1@example.com");
   expect(tick.outcomes.map((o) => o.outcome)).toEqual(["failed"]);
+  expect(await w.sql("SELECT suppressed FROM tracked_users")).toEqual([{ suppressed: 0 }]);
+  expect(await w.sql("SELECT count(*) AS n FROM suppressions")).toEqual([{ n: 0 }]);
+});
+
+test("a refused sender (553 5.1.8 at MAIL FROM) fails the message but suppresses no recipient: it is not a bounce", async () => {
+  const s = await sink({ refuseSender: { code: 553, text: "5.1.8 Sender address rejected: Domain not found" } });
+  const w = await startWorld(FAST, `[smtp]\nurl = "${s.url}"\n`);
+  const tick = await signUpAndSend(w, "f1", "fine1@example.com");
+  expect(tick.outcomes.map((o) => o.outcome)).toEqual(["failed"]);
+  expect(await w.sql("SELECT state, error FROM messages")).toEqual([{ state: "failed", error: "553 5.1.8 Sender address rejected: Domain not found" }]);
   expect(await w.sql("SELECT suppressed FROM tracked_users")).toEqual([{ suppressed: 0 }]);
   expect(await w.sql("SELECT count(*) AS n FROM suppressions")).toEqual([{ n: 0 }]);
 });

@@ -6,9 +6,10 @@ export type Arrival = { envelopeTo: string[]; mail: ParsedMail; raw: string };
 /**
  * A real SMTP server on a free loopback port that parses every arrival with mailparser. Recipients are answered
  * by their local part: `bounce…` → 550 5.1.1 (hard bounce), `reject…` → 554 5.7.1 (permanent, not a bounce),
- * `tempfail…` → 451 4.3.0 while `tempfailures` > 0 (then accepted).
+ * `tempfail…` → 451 4.3.0 while `tempfailures` > 0 (then accepted). `refuseSender` refuses every MAIL FROM with
+ * that reply (a sender domain the server will not take).
  */
-export async function startSmtpSink(opts: { tempfailures?: number; delayMs?: number } = {}) {
+export async function startSmtpSink(opts: { tempfailures?: number; delayMs?: number; refuseSender?: { code: number; text: string } } = {}) {
   const arrivals: Arrival[] = [];
   let tempfailures = opts.tempfailures ?? 0;
   const waiters: (() => void)[] = [];
@@ -18,6 +19,10 @@ export async function startSmtpSink(opts: { tempfailures?: number; delayMs?: num
     logger: false,
     // close() waits for open (pooled, idle) client connections only this long before dropping them.
     closeTimeout: 200,
+    onMailFrom(_address, _session, callback) {
+      if (opts.refuseSender) return callback(Object.assign(new Error(opts.refuseSender.text), { responseCode: opts.refuseSender.code }));
+      callback();
+    },
     onRcptTo(address, _session, callback) {
       const local = address.address.split("@")[0]!;
       const fail = (code: number, text: string) => callback(Object.assign(new Error(text), { responseCode: code }));
