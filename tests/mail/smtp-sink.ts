@@ -7,13 +7,15 @@ export type Arrival = { envelopeTo: string[]; mail: ParsedMail; raw: string };
  * A real SMTP server on a free loopback port that parses every arrival with mailparser. Recipients are answered
  * by their local part: `bounce…` → 550 5.1.1 (hard bounce), `reject…` → 554 5.7.1 (permanent, not a bounce),
  * `tempfail…` → 451 4.3.0 while `tempfailures` > 0 (then accepted). `refuseSender` refuses every MAIL FROM with
- * that reply (a sender domain the server will not take).
+ * that reply (a sender domain the server will not take). `secure` speaks implicit TLS (smtps://) with smtp-server's
+ * built-in self-signed (and expired) certificate.
  */
-export async function startSmtpSink(opts: { tempfailures?: number; delayMs?: number; refuseSender?: { code: number; text: string } } = {}) {
+export async function startSmtpSink(opts: { tempfailures?: number; delayMs?: number; refuseSender?: { code: number; text: string }; secure?: boolean } = {}) {
   const arrivals: Arrival[] = [];
   let tempfailures = opts.tempfailures ?? 0;
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({
+    secure: opts.secure ?? false,
     authOptional: true,
     disabledCommands: ["STARTTLS", "AUTH"],
     logger: false,
@@ -53,7 +55,7 @@ export async function startSmtpSink(opts: { tempfailures?: number; delayMs?: num
   const port = (server.server.address() as { port: number }).port;
   return {
     port,
-    url: `smtp://127.0.0.1:${port}`,
+    url: `${opts.secure ? "smtps" : "smtp"}://127.0.0.1:${port}`,
     arrivals,
     /** Resolves once `n` messages have arrived (or rejects after `ms`). */
     async waitFor(n: number, ms = 10_000): Promise<Arrival[]> {
