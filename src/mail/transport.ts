@@ -36,6 +36,7 @@ function smtpMessenger(smtp: SmtpConfig): Messenger {
         connectionTimeout: 30_000,
         greetingTimeout: 30_000,
         socketTimeout: 60_000,
+        ...(isOpportunisticTls(smtp.url) ? { tls: { rejectUnauthorized: false } } : {}),
       } as Parameters<typeof nodemailer.createTransport>[0]);
       // The gate is the last stage of the message stream, the one the connection pipes after DATA's 354.
       t.use("stream", (mail, done) => {
@@ -57,6 +58,19 @@ function smtpMessenger(smtp: SmtpConfig): Messenger {
       void transporter?.then((t) => t.close());
     },
   };
+}
+
+/**
+ * smtp:// without credentials upgrades with STARTTLS when the server offers it, without verifying its certificate
+ * (RFC 7435 opportunistic TLS, Postfix's "may"). Verifying would protect nothing: the mail goes in plain text to a
+ * server that offers no STARTTLS anyway, so an attacker would only strip the offer. It would only stop mail to
+ * relays with a self-signed or expired certificate, smtp-server's built-in one included. With credentials (a
+ * password to protect), smtps://, or ?requireTLS=true the certificate is verified; a URL option
+ * `tls.rejectUnauthorized` wins either way (nodemailer merges the URL's options last).
+ */
+export function isOpportunisticTls(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === "smtp:" && u.username === "" && u.password === "" && u.searchParams.get("requireTLS") !== "true";
 }
 
 function envelopeAddress(from: string): string {

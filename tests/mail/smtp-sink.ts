@@ -1,23 +1,26 @@
 import { simpleParser, type ParsedMail } from "mailparser";
 import { SMTPServer } from "smtp-server";
 
-export type Arrival = { envelopeTo: string[]; mail: ParsedMail; raw: string };
+export type Arrival = { envelopeTo: string[]; mail: ParsedMail; raw: string; overTls: boolean };
 
 /**
  * A real SMTP server on a free loopback port that parses every arrival with mailparser. Recipients are answered
  * by their local part: `bounce…` → 550 5.1.1 (hard bounce), `reject…` → 554 5.7.1 (permanent, not a bounce),
  * `tempfail…` → 451 4.3.0 while `tempfailures` > 0 (then accepted). `refuseSender` refuses every MAIL FROM with
  * that reply (a sender domain the server will not take). `secure` speaks implicit TLS (smtps://) with smtp-server's
- * built-in self-signed (and expired) certificate.
+ * built-in self-signed (and expired) certificate; `starttls` offers STARTTLS with that certificate, as smtp-server does
+ * unless told not to.
  */
-export async function startSmtpSink(opts: { tempfailures?: number; delayMs?: number; refuseSender?: { code: number; text: string }; secure?: boolean } = {}) {
+export async function startSmtpSink(
+  opts: { tempfailures?: number; delayMs?: number; refuseSender?: { code: number; text: string }; secure?: boolean; starttls?: boolean } = {},
+) {
   const arrivals: Arrival[] = [];
   let tempfailures = opts.tempfailures ?? 0;
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({
     secure: opts.secure ?? false,
     authOptional: true,
-    disabledCommands: ["STARTTLS", "AUTH"],
+    disabledCommands: opts.starttls ? ["AUTH"] : ["STARTTLS", "AUTH"],
     logger: false,
     // close() waits for open (pooled, idle) client connections only this long before dropping them.
     closeTimeout: 200,
@@ -43,7 +46,7 @@ export async function startSmtpSink(opts: { tempfailures?: number; delayMs?: num
         // A slow server widens the window in which a sender can die mid-transaction (crash tests).
         if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
         const raw = Buffer.concat(chunks).toString("utf8");
-        arrivals.push({ envelopeTo: session.envelope.rcptTo.map((r) => r.address), mail: await simpleParser(raw), raw });
+        arrivals.push({ envelopeTo: session.envelope.rcptTo.map((r) => r.address), mail: await simpleParser(raw), raw, overTls: session.secure });
         for (const w of waiters.splice(0)) w();
         callback();
       });

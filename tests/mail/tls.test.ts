@@ -2,8 +2,10 @@ import { afterEach, expect, test } from "bun:test";
 import { startWorld } from "../drafts/support";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink";
 
-// smtps:// verifies the server's certificate; a server with a self-signed one (a test or internal relay) is
-// reached by adding nodemailer's URL option `?tls.rejectUnauthorized=false` (config.example.toml, [smtp].url).
+// TLS toward the SMTP server (src/mail/transport.ts). smtps://, smtp:// with credentials and ?requireTLS=true verify
+// the server's certificate; nodemailer's URL option `?tls.rejectUnauthorized=false` accepts a self-signed one.
+// smtp:// without credentials takes STARTTLS when offered without verifying (opportunistic, as Postfix's "may"):
+// smtp-server offers STARTTLS by default with a built-in certificate that has expired.
 const sinks: SmtpSink[] = [];
 afterEach(async () => {
   while (sinks.length) await sinks.pop()!.close();
@@ -37,4 +39,25 @@ test("smtps:// with ?tls.rejectUnauthorized=false delivers to a server with a se
   expect(tick.outcomes.map((o) => o.outcome)).toEqual(["sent"]);
   const [arrival] = await s.waitFor(1);
   expect(arrival!.envelopeTo).toEqual(["tls1@example.com"]);
+});
+
+test("smtp:// without credentials: STARTTLS is taken when offered, even with an unverifiable certificate", async () => {
+  const s = await startSmtpSink({ starttls: true });
+  sinks.push(s);
+  const { tick } = await sendOne(s.url);
+  expect(tick.outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+  const [arrival] = await s.waitFor(1);
+  expect(arrival!.envelopeTo).toEqual(["tls1@example.com"]);
+  expect(arrival!.overTls).toBe(true);
+});
+
+test("smtp:// with credentials, or with ?requireTLS=true, verifies the certificate STARTTLS presents", async () => {
+  for (const url of [(port: number) => `smtp://mailer:secret@127.0.0.1:${port}`, (port: number) => `smtp://127.0.0.1:${port}/?requireTLS=true`]) {
+    const s = await startSmtpSink({ starttls: true });
+    sinks.push(s);
+    const { w, tick } = await sendOne(url(s.port));
+    expect(tick.outcomes.map((o) => o.outcome)).toEqual(["retry"]);
+    expect(String((await w.sql("SELECT error FROM messages"))[0]!.error)).toMatch(/certificate/);
+    expect(s.arrivals).toHaveLength(0);
+  }
 });
