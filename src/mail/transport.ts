@@ -65,13 +65,17 @@ function smtpMessenger(smtp: SmtpConfig): Messenger {
  * (RFC 7435 opportunistic TLS, Postfix's "may"). Verifying would protect nothing: the mail goes in plain text to a
  * server that offers no STARTTLS anyway, so an attacker would only strip the offer. It would only stop mail to
  * relays with a self-signed or expired certificate, smtp-server's built-in one included. With credentials (a
- * password to protect), smtps://, or ?requireTLS=true the certificate is verified; a URL option
+ * password to protect), smtps://, or ?requireTLS=true the certificate is verified — except toward a loopback
+ * address (a relay on the same machine), where no one could stand in between. A URL option
  * `tls.rejectUnauthorized` wins either way (nodemailer merges the URL's options last).
  */
 export function isOpportunisticTls(url: string): boolean {
   const u = new URL(url);
-  return u.protocol === "smtp:" && u.username === "" && u.password === "" && u.searchParams.get("requireTLS") !== "true";
+  if (u.protocol !== "smtp:" || u.searchParams.get("requireTLS") === "true") return false;
+  return (u.username === "" && u.password === "") || isLoopback(u.hostname);
 }
+
+const isLoopback = (host: string) => host === "localhost" || host === "[::1]" || /^127(\.\d{1,3}){3}$/.test(host);
 
 function envelopeAddress(from: string): string {
   const m = /<([^>]+)>\s*$/.exec(from);

@@ -1,9 +1,10 @@
 import { afterEach, expect, test } from "bun:test";
 import { startWorld } from "../drafts/support";
+import { isOpportunisticTls } from "../../src/mail/transport";
 import { startSmtpSink, type SmtpSink } from "./smtp-sink";
 
-// TLS toward the SMTP server (src/mail/transport.ts). smtps://, smtp:// with credentials and ?requireTLS=true verify
-// the server's certificate; nodemailer's URL option `?tls.rejectUnauthorized=false` accepts a self-signed one.
+// TLS toward the SMTP server (src/mail/transport.ts). smtps://, smtp:// with credentials (to a host that is not
+// loopback) and ?requireTLS=true verify the server's certificate; nodemailer's URL option `?tls.rejectUnauthorized=false` accepts a self-signed one.
 // smtp:// without credentials takes STARTTLS when offered without verifying (opportunistic, as Postfix's "may"):
 // smtp-server offers STARTTLS by default with a built-in certificate that has expired.
 const sinks: SmtpSink[] = [];
@@ -51,13 +52,26 @@ test("smtp:// without credentials: STARTTLS is taken when offered, even with an 
   expect(arrival!.overTls).toBe(true);
 });
 
-test("smtp:// with credentials, or with ?requireTLS=true, verifies the certificate STARTTLS presents", async () => {
-  for (const url of [(port: number) => `smtp://mailer:secret@127.0.0.1:${port}`, (port: number) => `smtp://127.0.0.1:${port}/?requireTLS=true`]) {
-    const s = await startSmtpSink({ starttls: true });
-    sinks.push(s);
-    const { w, tick } = await sendOne(url(s.port));
-    expect(tick.outcomes.map((o) => o.outcome)).toEqual(["retry"]);
-    expect(String((await w.sql("SELECT error FROM messages"))[0]!.error)).toMatch(/certificate/);
-    expect(s.arrivals).toHaveLength(0);
-  }
+test("smtp:// with credentials: STARTTLS toward a loopback relay is taken unverified; ?requireTLS=true verifies", async () => {
+  const login = await startSmtpSink({ starttls: true });
+  sinks.push(login);
+  const sent = await sendOne(`smtp://mailer:secret@127.0.0.1:${login.port}`);
+  expect(sent.tick.outcomes.map((o) => o.outcome)).toEqual(["sent"]);
+  expect((await login.waitFor(1))[0]!.overTls).toBe(true);
+
+  const s = await startSmtpSink({ starttls: true });
+  sinks.push(s);
+  const { w, tick } = await sendOne(`smtp://127.0.0.1:${s.port}/?requireTLS=true`);
+  expect(tick.outcomes.map((o) => o.outcome)).toEqual(["retry"]);
+  expect(String((await w.sql("SELECT error FROM messages"))[0]!.error)).toMatch(/certificate/);
+  expect(s.arrivals).toHaveLength(0);
+});
+
+test("which URLs verify the certificate: credentials toward another host do, the same toward a loopback one do not", () => {
+  expect(isOpportunisticTls("smtp://mail.example.com:25")).toBe(true);
+  expect(isOpportunisticTls("smtp://mailer:secret@mail.example.com:587")).toBe(false);
+  expect(isOpportunisticTls("smtp://mailer:secret@10.0.0.5:587")).toBe(false);
+  for (const host of ["127.0.0.1", "127.1.2.3", "localhost", "[::1]"]) expect(isOpportunisticTls(`smtp://mailer:secret@${host}:587`)).toBe(true);
+  expect(isOpportunisticTls("smtp://127.0.0.1:25/?requireTLS=true")).toBe(false);
+  expect(isOpportunisticTls("smtps://mail.example.com:465")).toBe(false);
 });
