@@ -5,6 +5,7 @@ import {
   checkCanonical,
   checkTimestamp,
   checkTree,
+  hasCharsUpTo,
   isPlainObject,
   isReservedName,
   MAX_EMAIL,
@@ -18,15 +19,23 @@ import {
  * load; `validate.ts` runs them only when the fast path could not vouch for an item.
  */
 
-const externalUserId = z
-  .string({ error: "Expected a string." })
-  .min(1, { error: "Must not be empty." })
-  .max(MAX_USER_ID, { error: `At most ${MAX_USER_ID} characters.` });
+/**
+ * Length limits are refinements, not zod's `.min`/`.max`: those run on any value with a `length`, even after the
+ * type check failed, and a JSON object whose `length` cannot be compared (`{"length":{"toString":1}}`) makes them
+ * throw — a 500 instead of the 422. A refinement runs only on a value of the right type.
+ */
+function charsUpTo(max: number) {
+  return (text: string, ctx: z.RefinementCtx) => {
+    if (text.length === 0) ctx.addIssue({ code: "custom", message: "Must not be empty." });
+    else if (!hasCharsUpTo(text, max)) ctx.addIssue({ code: "custom", message: `At most ${max} characters.` });
+  };
+}
+
+const externalUserId = z.string({ error: "Expected a string." }).superRefine(charsUpTo(MAX_USER_ID));
 
 const eventName = z
   .string({ error: "Expected a string." })
-  .min(1, { error: "Must not be empty." })
-  .max(MAX_EVENT_NAME, { error: `At most ${MAX_EVENT_NAME} characters.` })
+  .superRefine(charsUpTo(MAX_EVENT_NAME))
   .refine((n) => !isReservedName(n), { error: `Event names starting with "vf_" or "$" are reserved.` });
 
 const timestamp = z.string({ error: "Expected an ISO 8601 timestamp string." }).superRefine((value, ctx) => {
@@ -43,7 +52,7 @@ const jsonObject = z.custom<Record<string, unknown>>(isPlainObject, { error: "Ex
 
 const email = z
   .string({ error: "Expected an email address." })
-  .max(MAX_EMAIL, { error: `At most ${MAX_EMAIL} characters.` })
+  .refine((text) => text.length <= MAX_EMAIL, { error: `At most ${MAX_EMAIL} characters.` })
   .pipe(z.email({ error: "Expected an email address." }));
 
 export const eventSchema = z
@@ -83,8 +92,7 @@ function listOf(key: "events" | "users", max: number) {
   return z.object({
     [key]: z
       .array(z.unknown(), { error: "Expected an array." })
-      .min(1, { error: `Expected 1 to ${max} items.` })
-      .max(max, { error: `Expected 1 to ${max} items.` }),
+      .refine((items) => items.length >= 1 && items.length <= max, { error: `Expected 1 to ${max} items.` }),
   });
 }
 

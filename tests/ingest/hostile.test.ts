@@ -134,6 +134,33 @@ test("wrong types everywhere → 422 with the field, never 500", async () => {
   }
 });
 
+test("an object whose `length` cannot be compared, where a string or list belongs → 422 with the field, not a 500", async () => {
+  // zod's own length checks run on anything with a `length` and throw on this one (toString is not a function).
+  const odd = { length: { toString: 1, valueOf: 1 } };
+  const bodies: [string, unknown, string][] = [
+    ["/api/v1/users", { external_user_id: odd }, "external_user_id"],
+    ["/api/v1/users", { external_user_id: "u", email: odd }, "email"],
+    ["/api/v1/events", { external_user_id: "u", name: odd }, "name"],
+    ["/api/v1/events/batch", { events: odd }, "events"],
+    ["/api/v1/events/batch", { events: [{ external_user_id: odd, name: "x" }] }, "events[0].external_user_id"],
+    ["/api/v1/events/bulk", { events: odd }, "events"],
+    ["/api/v1/users/bulk", { users: odd }, "users"],
+  ];
+  for (const [path, body, field] of bodies) {
+    const r = await post(server, path, body);
+    expect({ path, status: r.status, field: r.json.errors?.[0]?.field }).toEqual({ path, status: 422, field });
+  }
+  // In a bulk request it is one record's error; the others still go in.
+  const bulk = await post(server, "/api/v1/events/bulk", { events: [event(1), { external_user_id: odd, name: "x" }] });
+  expect(bulk.status).toBe(200);
+  expect(bulk.json.data).toEqual({
+    accepted: 1,
+    rejected: 1,
+    errors: [{ index: 1, code: "validation_failed", message: "Expected a string.", field: "events[1].external_user_id" }],
+  });
+  expect(await queueRows(server)).toHaveLength(1);
+});
+
 test("huge strings inside the limit are stored intact; huge ids and names are refused", async () => {
   const s = "x".repeat(900_000);
   expect((await post(server, "/api/v1/events", { external_user_id: "u", name: "x", properties: { s } })).status).toBe(202);
