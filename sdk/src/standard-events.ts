@@ -16,9 +16,9 @@ export const STANDARD_EVENT_NAMES = Object.freeze([
 export type StandardEventName = (typeof STANDARD_EVENT_NAMES)[number];
 
 // ISO 8601 date or date-time exactly as the server reads it (its parseIsoTimestamp): "T", "t" or a space before
-// the time, seconds and fractions optional, a zone of Z or ±hh:mm / ±hhmm, none meaning UTC. Date.parse alone
+// the time, seconds and fractions optional, a zone of Z or ±hh:mm / ±hhmm / ±hh, none meaning UTC. Date.parse alone
 // would take "March 7", roll 30 February over to March and read a zone-less time as local.
-const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:[Zz]|([+-])(\d{2}):?(\d{2}))?)?$/;
+const ISO_8601 = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?(?:[Zz]|([+-])(\d{2})(?::?(\d{2}))?)?)?$/;
 
 /** 400 Gregorian years (146,097 days), in milliseconds: the calendar repeats exactly after them. */
 const FOUR_CENTURIES_MS = 146_097 * 86_400_000;
@@ -31,8 +31,9 @@ export function parseIsoTime(value: string): number | undefined {
   // Year 0000 is outside what the server stores (0001–9999).
   if (y! < 1 || mo! < 1 || mo! > 12 || d! < 1 || d! > new Date(Date.UTC(y!, mo!, 0)).getUTCDate()) return undefined;
   if (h > 23 || mi > 59 || s > 59) return undefined;
-  const offset = m[8] === undefined ? 0 : (m[8] === "-" ? -1 : 1) * (Number(m[9]) * 60 + Number(m[10])) * 60_000;
-  if (m[8] !== undefined && (Number(m[9]) > 23 || Number(m[10]) > 59)) return undefined;
+  const offsetMinutes = Number(m[10] ?? 0); // ±hh alone: whole hours
+  const offset = m[8] === undefined ? 0 : (m[8] === "-" ? -1 : 1) * (Number(m[9]) * 60 + offsetMinutes) * 60_000;
+  if (m[8] !== undefined && (Number(m[9]) > 23 || offsetMinutes > 59)) return undefined;
   const ms = m[7] === undefined ? 0 : Number(m[7].slice(0, 3).padEnd(3, "0"));
   // Date.UTC reads years 0–99 as 1900–1999: compute 400 years on (the calendar repeats), then move back.
   const early = y! < 100;

@@ -114,7 +114,7 @@ function daysInMonth(year: number, month: number): number {
 
 /**
  * Parses an ISO 8601 timestamp to UTC milliseconds: a date (`2026-03-01`, midnight UTC) or a date-time
- * (optional seconds and fraction) with a zone (`Z` or `±hh:mm` / `±hhmm`) or without one, read as UTC — what
+ * (optional seconds and fraction) with a zone (`Z`, `±hh:mm`, `±hhmm` or `±hh`) or without one, read as UTC — what
  * `datetime.utcnow().isoformat()` and other naive UTC clocks send; reading it in the server's own zone would make
  * its meaning depend on where Vibefollow runs. Impossible dates (`2026-02-30`) are refused — `Date.parse` would
  * roll them over. Hand-written because it runs for every event on the hot path.
@@ -154,10 +154,16 @@ export function parseIsoTimestamp(text: string): number | undefined {
   if (z === 90 || z === 122) {
     if (i + 1 !== len) return undefined; // "Z"/"z"
   } else if (z === 43 || z === 45) {
+    // `±hh:mm`, `±hhmm`, or `±hh` alone (ISO 8601 allows the hour without minutes).
     const oh = digitsAt(text, i + 1, 2);
-    const colon = text.charCodeAt(i + 3) === 58 ? 1 : 0;
-    const om = digitsAt(text, i + 3 + colon, 2);
-    if (oh < 0 || oh > 23 || om < 0 || om > 59 || i + 5 + colon !== len) return undefined;
+    let om = 0;
+    let end = i + 3;
+    if (end !== len) {
+      const colon = text.charCodeAt(end) === 58 ? 1 : 0;
+      om = digitsAt(text, end + colon, 2);
+      end += colon + 2;
+    }
+    if (oh < 0 || oh > 23 || om < 0 || om > 59 || end !== len) return undefined;
     offset = (z === 45 ? -1 : 1) * (oh * 60 + om) * 60_000;
   } else if (i !== len) return undefined; // nothing after the time: no zone, UTC
   return utc(y, mo - 1, d, h, mi, sec, ms) - offset;

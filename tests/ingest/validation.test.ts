@@ -110,6 +110,19 @@ test("timestamp: ISO 8601 (a date, or a date-time with a zone or without one: UT
   }
 });
 
+test("timestamp: a zone of hours alone (`+02`, ISO 8601's ±hh) is read as that offset", async () => {
+  setClock(manualClock(Date.parse("2026-05-01T12:00:00Z")));
+  const at = (timestamp: unknown) => track({ external_user_id: "u", name: "x", timestamp });
+  // 11:59 UTC tomorrow is within 24 h, 12:00:01 UTC is not: the offset was applied, not ignored.
+  for (const ok of ["2026-05-02T13:59:00+02", "2026-05-02T06:59-05", "2026-05-01T12:00:00.5+00"]) {
+    expect({ ok, status: (await at(ok)).status }).toEqual({ ok, status: 202 });
+  }
+  for (const bad of ["2026-05-02T14:00:01+02", "2026-05-02T12:00:00+2", "2026-05-02T12:00:00+02:", "2026-05-02T12:00:00+24", "2026-05-02+02"]) {
+    const r = await at(bad);
+    expect({ bad, status: r.status, field: r.json.errors?.[0]?.field }).toEqual({ bad, status: 422, field: "timestamp" });
+  }
+});
+
 test("canonical events: required properties in any spelling, with the right types", async () => {
   const ev = (name: string, properties?: unknown) => track({ external_user_id: "u", name, properties });
   const good: [string, Record<string, unknown> | undefined][] = [
