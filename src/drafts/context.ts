@@ -1,4 +1,5 @@
 import type { ProjectConfig } from "../config/schema";
+import { eitherSpelling } from "../lib/either-spelling";
 import { publicBase, unsubscribeToken, type Executor } from "../mail/tokens";
 import type { DraftRule } from "./types";
 
@@ -68,7 +69,7 @@ export async function loadEvents(exec: Executor, eventIds: readonly number[]): P
     const chunk = ids.slice(i, i + 500);
     const rows = (await exec.execute({ sql: `SELECT id, name, occurred_at, properties FROM events WHERE id IN (${chunk.map(() => "?").join(",")})`, args: chunk })).rows;
     for (const r of rows) {
-      const properties = withCamelAliases(parseObject(r.properties));
+      const properties = parseObject(r.properties);
       out.set(Number(r.id), { ...properties, name: String(r.name), occurred_at: new Date(Number(r.occurred_at)).toISOString(), properties });
     }
   }
@@ -83,16 +84,6 @@ function parseObject(v: unknown): Record<string, unknown> {
   } catch {
     return {};
   }
-}
-
-/** Templates may use either spelling of a key (SPEC §3): `trial_days` and `trialDays` both work. */
-export function withCamelAliases(obj: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...obj };
-  for (const [k, v] of Object.entries(obj)) {
-    const camel = k.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
-    if (!(camel in out)) out[camel] = v;
-  }
-  return out;
 }
 
 /** "Jane at Acme <jane@acme.io>" → "Jane at Acme"; used to sign default templates. */
@@ -113,18 +104,21 @@ export type TemplateInput = {
   test?: boolean;
 };
 
-/** The Liquid context of SPEC §8: `user` (columns + traits), `event`, `project`, `rule`, `unsubscribe_url`. */
+/**
+ * The Liquid context of SPEC §8: `user` (columns + traits), `event`, `project`, `rule`, `unsubscribe_url`. Keys read
+ * in any spelling (SPEC §3: `user.teamSize` ≡ `user.team_size`, nested objects too), see `eitherSpelling`.
+ */
 export function buildTemplateContext(input: TemplateInput): Record<string, unknown> {
   const { user, project, rule } = input;
-  const traits = withCamelAliases(user.traits);
+  const traits = user.traits;
   const name = user.name ?? (typeof traits.name === "string" ? traits.name : null);
   const firstName = typeof traits.first_name === "string" ? traits.first_name : name ? name.trim().split(/\s+/)[0] : null;
   const token = unsubscribeToken(input.secret, { projectId: project.id, userId: user.id, test: input.test ?? false });
   return {
-    user: withCamelAliases({ ...traits, ...user.columns, id: user.externalUserId, first_name: firstName, traits }),
-    event: input.event,
-    project: { id: project.id, name: project.name, timezone: project.timezone, signature: senderName(project) },
-    rule: { ...withCamelAliases(rule as unknown as Record<string, unknown>), occasion: input.occasion },
+    user: eitherSpelling({ ...traits, ...user.columns, id: user.externalUserId, first_name: firstName, traits }),
+    event: eitherSpelling(input.event),
+    project: eitherSpelling({ id: project.id, name: project.name, timezone: project.timezone, signature: senderName(project) }),
+    rule: eitherSpelling({ ...(rule as unknown as Record<string, unknown>), occasion: input.occasion }),
     unsubscribe_url: `${publicBase(input.config)}/u/${token}`,
   };
 }

@@ -113,3 +113,31 @@ test("the HTML made from a template's text keeps an RTL name's bidi marks, as th
   expect(out.html).toContain(`Hi ${name} &amp; &lt;you&gt;`);
   expect(out.html).not.toContain("\uFFFD");
 });
+
+test("a template reads a key in any spelling, nested objects and acronyms too, and a loop or | json sees each key once", async () => {
+  // SPEC §3: workspaceId ≡ workspace_id, and templates may use either spelling. Top-level keys are stored snake_case,
+  // nested ones as sent: a template asking for the other spelling still finds them, and the sender's own spelling
+  // (docURL, stored doc_url) works too.
+  const tpl = `[[projects.rules]]
+id = "welcome"
+template = { subject = "{{ event.properties.docURL }}|{{ event.properties.doc_url }}|{{ user.traits.linkedInURL }}|{{ user.linked_in_url }}", text = """
+nested {{ event.properties.billing.planName }}/{{ event.properties.billing.plan_name }}/{{ event.billing.plan_name }} {{ event.properties.billing.seatCount }}/{{ event.properties.billing.seat_count }}
+items {% for i in event.properties.line_items %}{{ i.unitPrice }}/{{ i.unit_price }};{% endfor %} {{ event.properties.lineItems.first.unit_price }}
+top {{ event.properties.refCode }}/{{ event.properties.ref_code }} {{ user.teamSize }}/{{ user.team_size }}/{{ user.traits.teamSize }} {{ user.signupDate | date: "%Y" }} {{ event.occurredAt | date: "%Y" }} {{ rule.id }}
+keys{% for p in event.properties %} {{ p[0] }}{% endfor %}
+json {{ event.properties.billing | json }}
+""" }
+`;
+  const w = await startWorld(ONLY_WELCOME.replace(/\[\[projects\.rules\]\]\nid = "onboarding_stalled"/, `${tpl}[[projects.rules]]\nid = "onboarding_stalled"`));
+  await w.identify("zed", undefined, { linkedInURL: "https://in/zed", teamSize: 7 });
+  await w.track("zed", "user_signed_up", { plan: "pro", refCode: "R1", docURL: "https://d", billing: { planName: "Gold", seat_count: 3 }, lineItems: [{ unitPrice: 5 }] });
+  await w.evaluate();
+  const [d] = await listDrafts(w.server.ctx.database);
+  expect(d!.subject).toBe("https://d|https://d|https://in/zed|https://in/zed");
+  const lines = d!.text.split("\n");
+  expect(lines[0]).toBe("nested Gold/Gold/Gold 3/3");
+  expect(lines[1]).toBe("items 5/5; 5");
+  expect(lines[2]).toBe("top R1/R1 7/7/7 2026 2026 welcome");
+  expect(lines[3]).toBe("keys plan ref_code doc_url billing line_items"); // each key once, as stored
+  expect(lines[4]).toBe(`json {"planName":"Gold","seat_count":3}`);
+});
