@@ -65,7 +65,10 @@ export async function askModel(drafting: Drafting, context: Record<string, unkno
     const content = body.choices?.[0]?.message?.content;
     if (typeof content !== "string") throw new Error("the answer has no message content");
     const json = content.trim().replace(/^```(?:json)?\s*/i, "").replace(/\s*```$/, "");
-    return answerSchema.parse(JSON.parse(json));
+    const answer = answerSchema.safeParse(JSON.parse(json));
+    // One line for the draft's history (zod's own message is a multi-line JSON dump of its issues).
+    if (!answer.success) throw new Error(`the answer is not {"subject", "text"}: ${answer.error.issues.map((i) => `${i.path.join(".") || "answer"}: ${i.message}`).join("; ")}`);
+    return answer.data;
   } finally {
     clearTimeout(timer);
   }

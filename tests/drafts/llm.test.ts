@@ -3,7 +3,7 @@ import { draftPendingWithModel, editDraft, listDrafts } from "../../src/drafts";
 import { ONLY_WELCOME, startWorld } from "./support";
 
 /** A local server speaking the OpenAI chat-completions API; `mode` picks its behaviour. */
-let mode: "ok" | "garbage" | "slow" | "error" | "lone-surrogate" | "nul" = "ok";
+let mode: "ok" | "garbage" | "slow" | "error" | "lone-surrogate" | "nul" | "no-text" = "ok";
 const requests: { auth: string | null; body: any }[] = [];
 let server: ReturnType<typeof Bun.serve>;
 beforeAll(() => {
@@ -21,6 +21,8 @@ beforeAll(() => {
           ? "Sure! Here is a lovely email for you."
           : mode === "lone-surrogate"
             ? '{"subject":"Hi \\ud800","text":"Not Unicode text \\udfff"}' // stored, this would be invalid UTF-8
+            : mode === "no-text"
+              ? '{"subject":"Only a subject"}'
             : mode === "nul"
               ? '{"subject":"Hello\\u0000 there","text":"Short\\u0000 and the rest of it."}' // libSQL reads text up to a NUL
             : "```json\n" + JSON.stringify({ subject: "Quick hello from Acme", text: "Hi Ann,\n\nGlad you're here. What are you hoping to get done?\n\nJane" }) + "\n```";
@@ -86,8 +88,9 @@ test("a NUL character in a dashboard or CLI edit is dropped, not a body cut shor
   expect(edited.text).toContain("Unsubscribe: https://vf.example.com/u/");
 });
 
-for (const [m, why] of [["garbage", "not JSON"], ["slow", "timed out"], ["error", "503"], ["lone-surrogate", "not valid Unicode text"]] as const) {
-  test(`a model that answers ${m === "slow" ? "too slowly" : m === "error" ? "with an error" : m === "lone-surrogate" ? "text that is not Unicode (a lone surrogate escape)" : "garbage"} leaves the template draft (source = template)`, async () => {
+const answers = { garbage: "garbage", slow: "too slowly", error: "with an error", "lone-surrogate": "text that is not Unicode (a lone surrogate escape)", "no-text": "JSON without a text" };
+for (const [m, why] of [["garbage", "not JSON"], ["slow", "timed out"], ["error", "503"], ["lone-surrogate", "not valid Unicode text"], ["no-text", 'the answer is not {"subject", "text"}: text: ']] as const) {
+  test(`a model that answers ${answers[m]} leaves the template draft (source = template)`, async () => {
     const w = await draftFor(m);
     const [before] = await listDrafts(w.server.ctx.database);
     const started = performance.now();
@@ -97,7 +100,8 @@ for (const [m, why] of [["garbage", "not JSON"], ["slow", "timed out"], ["error"
     expect([d!.drafting, d!.source, d!.subject, d!.text]).toEqual(["failed", "template", before!.subject, before!.text]);
     const [h] = await w.sql("SELECT note FROM draft_history WHERE actor = 'drafting'");
     expect(String(h!.note)).toStartWith("model failed, template kept");
-    if (m === "slow" || m === "lone-surrogate") expect(String(h!.note)).toContain(why);
+    if (m === "slow" || m === "lone-surrogate" || m === "no-text") expect(String(h!.note)).toContain(why);
+    expect(String(h!.note)).not.toContain("\n"); // one line in the history, not a dump of the schema's error
     expect((await w.tick()).outcomes.map((o) => o.outcome)).toEqual(["sent"]);
   });
 }
