@@ -16,6 +16,8 @@ export type UserRow = {
   columns: Record<string, unknown>;
 };
 
+/** The traits with a column of their own that `user.traits` shows as well (the address apart). */
+const KNOWN_TRAITS = ["name", "plan", "signup_date", "company", "role"] as const;
 const ISO_COLUMNS = new Set(["signup_date", "first_seen_at", "last_seen_at", "trial_ends_at", "stage_changed_at"]);
 
 const USER_COLUMNS = `id, project_id, external_user_id, email, name, plan, signup_date, company, role, traits, first_seen_at,
@@ -114,8 +116,12 @@ export function buildTemplateContext(input: TemplateInput): Record<string, unkno
   const name = user.name ?? (typeof traits.name === "string" ? traits.name : null);
   const firstName = typeof traits.first_name === "string" ? traits.first_name : name ? name.trim().split(/\s+/)[0] : null;
   const token = unsubscribeToken(input.secret, { projectId: project.id, userId: user.id, test: input.test ?? false });
+  // Known traits are sent inside `traits` but kept in their own columns (SPEC §2): `user.traits.name` reads them back
+  // where the identify put them. Not the address: it is `user.email`, and the model must not see it (llm.ts).
+  const sent: Record<string, unknown> = { ...traits };
+  for (const key of KNOWN_TRAITS) if (user.columns[key] !== null && user.columns[key] !== undefined) sent[key] = user.columns[key];
   return {
-    user: eitherSpelling({ ...traits, ...user.columns, id: user.externalUserId, first_name: firstName, traits }),
+    user: eitherSpelling({ ...traits, ...user.columns, id: user.externalUserId, first_name: firstName, traits: sent }),
     event: eitherSpelling(input.event),
     project: eitherSpelling({ id: project.id, name: project.name, timezone: project.timezone, signature: senderName(project) }),
     rule: eitherSpelling({ ...(rule as unknown as Record<string, unknown>), occasion: input.occasion }),

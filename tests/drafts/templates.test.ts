@@ -141,3 +141,15 @@ json {{ event.properties.billing | json }}
   expect(lines[3]).toBe("keys plan ref_code doc_url billing line_items"); // each key once, as stored
   expect(lines[4]).toBe(`json {"planName":"Gold","seat_count":3}`);
 });
+
+test("user.traits holds the known traits an identify sent too (name, plan, company, role, signup_date), beside the others", async () => {
+  // name, plan… are sent inside `traits` (SPEC §3) but live in their own columns (SPEC §2): a template reading them
+  // back where they were sent finds them, as it finds them on `user`.
+  const tpl = `[[projects.rules]]\nid = "welcome"\ntemplate = { subject = "{{ user.traits.name }}|{{ user.traits.plan }}|{{ user.traits.company }}|{{ user.traits.role }}|{{ user.traits.signupDate | date: '%Y-%m-%d' }}|{{ user.traits.color }}|{{ user.name }}", text = "x" }\n`;
+  const w = await startWorld(ONLY_WELCOME.replace(/\[\[projects\.rules\]\]\nid = "onboarding_stalled"/, `${tpl}[[projects.rules]]\nid = "onboarding_stalled"`));
+  await w.identify("zed", undefined, { name: "Zed Lee", plan: "pro", company: "Zed Inc", role: "cto", signupDate: "2026-01-02T10:00:00Z", color: "red" });
+  await w.track("zed", "user_signed_up", {});
+  await w.evaluate();
+  const [d] = await listDrafts(w.server.ctx.database);
+  expect(d!.subject).toBe("Zed Lee|pro|Zed Inc|cto|2026-01-02|red|Zed Lee");
+});
