@@ -1,4 +1,4 @@
-import { Liquid, Tag, type TagToken, type TopLevelToken } from "liquidjs";
+import { filters, Liquid, Tag, type TagToken, type TopLevelToken } from "liquidjs";
 import type { ConfigProblem } from "../config/load";
 import type { TemplateSet } from "./default-templates";
 import { escapeMarkup } from "../lib/html";
@@ -30,6 +30,12 @@ class NoFiles extends Tag {
   *render(): Generator<unknown, void, unknown> {}
 }
 for (const engine of [plainEngine, htmlEngine]) for (const tag of ["include", "render", "layout"]) engine.registerTag(tag, NoFiles);
+// In HTML, `| escape` and `| escape_once` (written out of habit, or in templates brought from elsewhere) already
+// give escaped text: as the last filter they count as `raw`, or the engine's own escaping doubled them (`&amp;lt;`).
+for (const name of ["escape", "escape_once"]) {
+  const builtIn = filters[name]!;
+  htmlEngine.registerFilter(name, { handler: typeof builtIn === "function" ? builtIn : builtIn.handler, raw: true });
+}
 
 export type Rendered = { subject: string; text: string; html: string };
 

@@ -153,3 +153,17 @@ test("user.traits holds the known traits an identify sent too (name, plan, compa
   const [d] = await listDrafts(w.server.ctx.database);
   expect(d!.subject).toBe("Zed Lee|pro|Zed Inc|cto|2026-01-02|red|Zed Lee");
 });
+
+test("an HTML template's own | escape (or escape_once) escapes once: a name reads as written, not as &amp;lt;", () => {
+  // The HTML engine escapes every output already; Liquid templates brought from elsewhere still write | escape.
+  const user = { name: `<script>Tom & "Jerry"</script>`, bio: "a &amp; b" };
+  const html = (source: string) => renderTemplates({ subject: "s", text: "t", html: source }, { ...context, user }).html.split('<p style="color:#888')[0];
+  const once = "&lt;script&gt;Tom &amp; &#34;Jerry&#34;&lt;/script&gt;";
+  expect(html("<p>{{ user.name }}</p>")).toBe(`<p>${once}</p>`);
+  expect(html("<p>{{ user.name | escape }}</p>")).toBe(`<p>${once}</p>`);
+  expect(html("<p>{{ user.name | escape_once }}</p>")).toBe(`<p>${once}</p>`);
+  expect(html("<p>{{ user.bio | escape_once }}</p>")).toBe("<p>a &amp; b</p>"); // an entity already there stays one
+  expect(html("<p>{{ user.name | default: 'x' | escape }}</p>")).toBe(`<p>${once}</p>`);
+  // The text part is not HTML: there | escape does what it says, and nothing else is escaped.
+  expect(renderTemplates({ subject: "{{ user.name }}", text: "{{ user.name | escape }}" }, { ...context, user }).text).toStartWith(once);
+});
