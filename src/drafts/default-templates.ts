@@ -2,10 +2,11 @@ import type { DraftRule } from "./types";
 
 /**
  * Default templates, one per default rule id (SPEC §7), written the way a founder writes: short, plain, one
- * question, signed by a person. HTML is derived from the text unless a template sets `html`. Every message
+ * question, signed by a person. HTML is derived from the text unless a template sets `html` (and text from the
+ * html when a template sets only that: at least one of the two is always there). Every message
  * also gets an unsubscribe footer (see render.ts), so these do not carry one.
  */
-export type TemplateSet = { subject: string; text: string; html?: string };
+export type TemplateSet = { subject: string; text?: string; html?: string };
 
 const HI = `Hi {{ user.first_name | default: "there" }},`;
 
@@ -129,7 +130,9 @@ export function defaultTemplateFor(rule: Pick<DraftRule, "id" | "kind" | "stage"
 export function templateFor(rule: DraftRule): TemplateSet {
   const base = defaultTemplateFor(rule);
   const own = rule.template ?? {};
-  // A rule that writes its own text but no html gets html derived from its own text, not the default's.
+  // A rule that writes its own text but no html gets html derived from its own text, not the default's; one that
+  // writes its own html but no text gets text derived from its own html (render.ts), so both parts say the same.
+  if (own.text === undefined && own.html !== undefined) return { subject: own.subject ?? base.subject, html: own.html };
   const html = own.html ?? (own.text !== undefined ? undefined : base.html);
   return { subject: own.subject ?? base.subject, text: own.text ?? base.text, ...(html !== undefined ? { html } : {}) };
 }

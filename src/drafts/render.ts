@@ -1,7 +1,7 @@
 import { filters, Liquid, Tag, type TagToken, type TopLevelToken } from "liquidjs";
 import type { ConfigProblem } from "../config/load";
 import type { TemplateSet } from "./default-templates";
-import { escapeMarkup } from "../lib/html";
+import { escapeMarkup, htmlToText } from "../lib/html";
 
 /**
  * Rendering with Liquid (liquidjs). Subject and text are plain text: nothing is escaped. The HTML engine escapes
@@ -53,11 +53,13 @@ function render(engine: Liquid, source: string, context: Record<string, unknown>
   return engine.renderSync(templates, context) as string;
 }
 
-/** Renders a template set; html is derived from the text when the set has none. Adds the unsubscribe footer. */
+/** Renders a template set; html is derived from the text when the set has none, and text from the html when it has
+ * no text. Adds the unsubscribe footer. */
 export function renderTemplates(set: TemplateSet, context: Record<string, unknown>): Rendered {
   const subject = oneLine(render(plainEngine, set.subject, context));
-  const text = render(plainEngine, set.text, context).trim();
-  const html = set.html !== undefined ? render(htmlEngine, set.html, context) : textToHtml(text);
+  const ownHtml = set.html !== undefined ? render(htmlEngine, set.html, context) : undefined;
+  const text = set.text !== undefined ? render(plainEngine, set.text, context).trim() : htmlToText(ownHtml ?? "");
+  const html = ownHtml ?? textToHtml(text);
   return finishContent({ subject, text, html }, String(context.unsubscribe_url ?? ""));
 }
 

@@ -95,7 +95,7 @@ test("a draft whose rule template failed to render says so in its history, and c
   await w.signUp("ann");
   await w.evaluate();
   const [d] = await listDrafts(w.server.ctx.database);
-  expect(d!.text).toContain(DEFAULT_TEMPLATES.welcome!.text.split("{{")[0]!.trim());
+  expect(d!.text).toContain(DEFAULT_TEMPLATES.welcome!.text!.split("{{")[0]!.trim());
   const [h] = await w.sql("SELECT note FROM draft_history WHERE draft_id = ?", [d!.id]);
   expect(String(h!.note)).toMatch(/^waiting for review; the rule's template failed \(.*limit exceeded.*\), the default was used$/);
 });
@@ -166,4 +166,23 @@ test("an HTML template's own | escape (or escape_once) escapes once: a name read
   expect(html("<p>{{ user.name | default: 'x' | escape }}</p>")).toBe(`<p>${once}</p>`);
   // The text part is not HTML: there | escape does what it says, and nothing else is escaped.
   expect(renderTemplates({ subject: "{{ user.name }}", text: "{{ user.name | escape }}" }, { ...context, user }).text).toStartWith(once);
+});
+
+test("a rule template with html and no text gets its plain text from that html, not the default template's text", async () => {
+  // Otherwise the two parts of one multipart/alternative email say different things: a client showing the text part
+  // would show the default welcome, not the rule's own message.
+  const tpl = `[[projects.rules]]
+id = "welcome"
+template = { subject = "Your workspace", html = """<html><head><style>p{color:red}</style></head><body>
+<h1>Hi {{ user.name }} &amp; team</h1><p>Your workspace is <b>ready</b>.<br>Open it: <a href="https://app.acme.io/w?x=1&amp;y=2">the app</a></p>
+<ul><li>one</li><li>two</li></ul><p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p></body></html>""" }
+`;
+  const w = await startWorld(ONLY_WELCOME.replace(/\[\[projects\.rules\]\]\nid = "onboarding_stalled"/, `${tpl}[[projects.rules]]\nid = "onboarding_stalled"`));
+  await w.signUp("ann");
+  await w.evaluate();
+  const [d] = await listDrafts(w.server.ctx.database);
+  const url = /https:\/\/vf\.example\.com\/u\/\S+?(?=")/.exec(d!.html)![0];
+  expect(d!.text).toBe(`Hi Ann Example & team\n\nYour workspace is ready.\nOpen it: the app (https://app.acme.io/w?x=1&y=2)\n\none\ntwo\n\nUnsubscribe (${url})`);
+  expect(d!.html).toContain("<h1>Hi Ann Example &amp; team</h1>");
+  expect(d!.html).not.toContain("Don't want these emails?"); // it shows the link itself
 });
