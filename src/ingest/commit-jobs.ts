@@ -10,9 +10,9 @@ import { FIND_KEYS, storedResponseOf, type StoredResponse } from "./idempotency"
 
 /**
  * Queue rows of one kind (docs/architecture.md "ingest → normaliser"): `payloads` is a JSON array whose
- * elements become one row each, in order. Handing SQLite one array (split by `json_each`, which renders each
- * element byte-for-byte as JSON.stringify wrote it) costs one serialisation and one bound parameter per
- * request instead of one per item.
+ * elements become one row each, in order: a string element is the item's own text (the client's bytes), an object
+ * element is rendered by `json_each` byte-for-byte as JSON.stringify wrote it. Handing SQLite one array costs one
+ * serialisation and one bound parameter per request instead of one per item.
  */
 export type QueueGroup = { kind: "identify" | "track"; payloads: string; count: number };
 
@@ -43,11 +43,12 @@ export type WriteJob = {
   keyed?: KeyedRows;
 };
 
-/** Rows given as a JSON array of `[project, kind, source, received_at, payload]` (src/db/json-rows.ts); `->`
- * renders the payload back to JSON text exactly as JSON.stringify wrote it. */
+/** Rows given as a JSON array of `[project, kind, source, received_at, payload]` (src/db/json-rows.ts). The payload
+ * is a string holding the item's text as the client sent it (stored as is, SPEC §2), or an object, which `->>`
+ * renders back to JSON text exactly as JSON.stringify wrote it. */
 const INSERT_ROWS =
   `${JSON_ROWS} INSERT INTO ingest_queue (project_id, kind, source, received_at, payload) ` +
-  "SELECT r.v ->> 0, r.v ->> 1, r.v ->> 2, r.v ->> 3, r.v -> 4 FROM r ORDER BY r.k";
+  "SELECT r.v ->> 0, r.v ->> 1, r.v ->> 2, r.v ->> 3, r.v ->> 4 FROM r ORDER BY r.k";
 
 /** REPLACE: a key older than 24 h that the purge has not reached yet is simply superseded. */
 const INSERT_KEYS =
@@ -60,7 +61,7 @@ const STORED_KEY = "SELECT 1 FROM idempotency_keys AS k WHERE k.project_id = ?2 
 /** KeyedRows' rows `[kind, payload, key|null]`: those whose key is not stored go in (?2 project, ?3 source, ?4 time). */
 const INSERT_KEYED_ROWS =
   `${JSON_ROWS} INSERT INTO ingest_queue (project_id, kind, source, received_at, payload) ` +
-  `SELECT ?2, r.v ->> 0, ?3, ?4, r.v -> 1 FROM r WHERE r.v ->> 2 IS NULL OR NOT EXISTS (${STORED_KEY}) ORDER BY r.k`;
+  `SELECT ?2, r.v ->> 0, ?3, ?4, r.v ->> 1 FROM r WHERE r.v ->> 2 IS NULL OR NOT EXISTS (${STORED_KEY}) ORDER BY r.k`;
 
 /** Then their keys, unless stored (a key older than 24 h is replaced); ?6–?8: the record's hash, status, body. Run
  * after INSERT_KEYED_ROWS, so that the rows' lookup sees only keys from earlier commits. */

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { ApiError, type ErrorDetail } from "../lib/errors";
 import { batchEnvelope, eventsBulkEnvelope, usersBulkEnvelope } from "./schemas";
+import { rawArrayItems } from "./raw-items";
 import { issuesToErrors, validateEvent, validateUser, type ItemResult } from "./validate";
 import type { QueueGroup, WriteJob } from "./writer";
 
@@ -12,9 +13,18 @@ export type EndpointName = "users" | "users_bulk" | "events" | "events_batch" | 
 
 export type Outcome = { status: number; body: string; source: WriteJob["source"]; groups: QueueGroup[]; accepted: number };
 
-/** One group of rows from the accepted items, serialised in one call. */
-function groupValues(kind: QueueGroup["kind"], values: Record<string, unknown>[]): QueueGroup[] {
+/**
+ * One group of rows from the accepted items, serialised in one call. An item is a string when it is the text the
+ * client sent (stored as is: SPEC §2's verbatim payload), an object when validation left a field out
+ * (`asReceived`, validate.ts) and it must be stored re-serialised; the queue insert takes either.
+ */
+function groupValues(kind: QueueGroup["kind"], values: (Record<string, unknown> | string)[]): QueueGroup[] {
   return values.length === 0 ? [] : [{ kind, payloads: JSON.stringify(values), count: values.length }];
+}
+
+/** What to store for an accepted item: its own text when it is stored whole (validation returned it unchanged). */
+function storedForm(item: unknown, value: Record<string, unknown>, raw: string | undefined): Record<string, unknown> | string {
+  return raw !== undefined && value === item ? raw : value;
 }
 
 export type Endpoint = {
@@ -22,17 +32,18 @@ export type Endpoint = {
   path: string;
   /** Bulk endpoints answer `backfill_queue_full` while the project's queue is at its limit. */
   bulk: boolean;
-  run(body: Record<string, unknown>): Outcome;
+  /** `text` is the body as received, `body` the same parsed. */
+  run(body: Record<string, unknown>, text: string): Outcome;
 };
 
 export const ACCEPTED_BODY = '{"data":{"accepted":true}}';
 const MAX_REPORTED_ERRORS = 100;
 
 function single(kind: QueueGroup["kind"], validate: (item: unknown, prefix: string) => ItemResult) {
-  return (body: Record<string, unknown>): Outcome => {
+  return (body: Record<string, unknown>, text: string): Outcome => {
     const result = validate(body, "");
     if (!result.ok) throw new ApiError(422, result.errors);
-    return { status: 202, body: ACCEPTED_BODY, source: "api", groups: groupValues(kind, [result.value]), accepted: 1 };
+    return { status: 202, body: ACCEPTED_BODY, source: "api", groups: groupValues(kind, [storedForm(body, result.value, text)]), accepted: 1 };
   };
 }
 
@@ -44,14 +55,21 @@ function listIn(body: Record<string, unknown>, key: "events" | "users", max: num
   throw new ApiError(422, result.success ? [{ code: "validation_failed", message: `Expected 1 to ${max} items.`, field: key }] : issuesToErrors(result.error.issues, ""));
 }
 
+/** Each item's text as sent, when the scan agrees with the parsed list (else the items are re-serialised). */
+function rawItemsOf(text: string, key: string, count: number): string[] | undefined {
+  const raw = rawArrayItems(text, key);
+  return raw?.length === count ? raw : undefined;
+}
+
 /** All or nothing: one bad event rejects the request, with every problem found (up to 100). */
-function runBatch(body: Record<string, unknown>): Outcome {
+function runBatch(body: Record<string, unknown>, text: string): Outcome {
   const list = listIn(body, "events", 500, batchEnvelope);
-  const values: Record<string, unknown>[] = [];
+  const raw = rawItemsOf(text, "events", list.length);
+  const values: (Record<string, unknown> | string)[] = [];
   const errors: ErrorDetail[] = [];
   for (let i = 0; i < list.length; i++) {
     const result = validateEvent(list[i], `events[${i}]`);
-    if (result.ok) values.push(result.value);
+    if (result.ok) values.push(storedForm(list[i], result.value, raw?.[i]));
     else errors.push(...result.errors);
   }
   if (errors.length > 0) throw new ApiError(422, errors.slice(0, MAX_REPORTED_ERRORS));
@@ -60,13 +78,14 @@ function runBatch(body: Record<string, unknown>): Outcome {
 
 /** Per-record: good records are enqueued, each bad one is reported once (its first problem), by index. */
 function bulk(key: "events" | "users", envelope: z.ZodType, kind: QueueGroup["kind"], validate: (item: unknown, prefix: string) => ItemResult) {
-  return (body: Record<string, unknown>): Outcome => {
+  return (body: Record<string, unknown>, text: string): Outcome => {
     const list = listIn(body, key, 1_000, envelope);
-    const values: Record<string, unknown>[] = [];
+    const raw = rawItemsOf(text, key, list.length);
+    const values: (Record<string, unknown> | string)[] = [];
     const errors: (ErrorDetail & { index: number })[] = [];
     for (let i = 0; i < list.length; i++) {
       const result = validate(list[i], `${key}[${i}]`);
-      if (result.ok) values.push(result.value);
+      if (result.ok) values.push(storedForm(list[i], result.value, raw?.[i]));
       else errors.push({ index: i, ...result.errors[0]! });
     }
     const response = { data: { accepted: values.length, rejected: errors.length, errors }, meta: { received: list.length } };

@@ -50,7 +50,7 @@ async function run(deps: IngestDeps, endpoint: Endpoint, request: Request): Prom
   const { text, bytes } = await readBody(request);
   const key = IdempotencyStore.parseKey(request.headers.get("idempotency-key"));
   if (key === undefined) {
-    const outcome = endpoint.run(parseObject(text));
+    const outcome = endpoint.run(parseObject(text), text);
     if (endpoint.bulk) await checkBackfill(deps, projectId, outcome);
     await commit(deps, projectId, outcome);
     return answer(outcome);
@@ -63,7 +63,7 @@ async function run(deps: IngestDeps, endpoint: Endpoint, request: Request): Prom
     const requestHash = IdempotencyStore.hashRequest(endpoint.path, bytes);
     let outcome: Outcome;
     try {
-      outcome = endpoint.run(parseObject(text));
+      outcome = endpoint.run(parseObject(text), text);
       if (endpoint.bulk) await checkBackfill(deps, projectId, outcome);
     } catch (error) {
       // Refused before its commit (JSON, validation, a full backfill queue), the request may still be the retry

@@ -71,6 +71,23 @@ test("the payload text is kept byte for byte (spacing, key order, unicode escape
   expect(JSON.parse(e!.properties)).toEqual({ label: "café" });
 });
 
+test("through every ingest endpoint, an event's payload is the text the client sent, byte for byte", async () => {
+  // What a re-serialisation would change: spacing, `1.0`, `1e2`, `\u00e9`, `\/`, a key given twice.
+  await enqueue(server.ctx.database, [identify("u-verbatim")]);
+  await drain(server);
+  const item = (name: string) => `{ "external_user_id" : "u-verbatim",\n  "name":"${name}", "properties": {"n": 1.0, "e": 1e2, "s":"caf\\u00e9 \\/", "d": 1, "d": 2} }`;
+  expect((await server.api("/api/v1/events", { body: item("verbatim_single") })).status).toBe(202);
+  const batch = `{"events": [ ${item("verbatim_batch_0")} ,${item("verbatim_batch_1")}], "events_note": {"x": [1, 2]} }`;
+  expect((await server.api("/api/v1/events/batch", { body: batch })).status).toBe(202);
+  const bulk = `{ "meta": "first", "events" :[${item("verbatim_bulk_0")},\n${item("verbatim_bulk_1")}  ]}`;
+  expect((await server.api("/api/v1/events/bulk", { body: bulk })).status).toBe(200);
+  await drain(server);
+  const stored = (await eventsOf("u-verbatim")).filter((e) => e.name.startsWith("verbatim_"));
+  expect(stored.map((e) => e.name)).toEqual(["verbatim_single", "verbatim_batch_0", "verbatim_batch_1", "verbatim_bulk_0", "verbatim_bulk_1"]);
+  for (const e of stored) expect(e.payload).toBe(item(e.name));
+  expect(JSON.parse(stored[0]!.properties)).toEqual({ n: 1, e: 100, s: "café /", d: 2 }); // the last of a repeated key, as validated
+});
+
 test("stored properties are exactly JSON.stringify of the normalised properties (numbers, escapes, odd keys)", async () => {
   const text =
     '{"external_user_id":"u_odd","name":"odd_values","properties":{"big":1e21,"small":1.5e-7,"tenth":0.1,"negZero":-0,"huge":12345678901234567890,' +
