@@ -2,10 +2,9 @@ import type { Row } from "@libsql/client";
 import type { Config } from "../config/schema";
 import type { Database } from "../db/client";
 import { now } from "../lib/clock";
-import { formatDuration } from "../lib/durations";
 import { getHooks } from "./hooks";
 import { quarantineItem } from "./quarantine-item";
-import { reject, type Rejection } from "./reasons";
+import { reject, unknownUser, type Rejection } from "./reasons";
 import { insertQuarantine, type QuarantineInsert } from "./writes";
 
 const SWEEP_CHUNK = 5_000;
@@ -20,9 +19,8 @@ const SWEEP_CHUNK = 5_000;
 export async function sweepBuffer(database: Database, config: Config, at = now()): Promise<number> {
   let moved = 0;
   for (const project of config.projects) {
-    const ttl = formatDuration(project.buffer_ttl);
     moved += await sweep(database, at, { sql: "project_id = ? AND received_at < ?", args: [project.id, at - project.buffer_ttl] }, (r) =>
-      reject("unknown_user", `no identify for "${String(r.external_user_id)}" within buffer_ttl (${ttl})`),
+      unknownUser(String(r.external_user_id), project.buffer_ttl),
     );
   }
   const configured = JSON.stringify(config.projects.map((p) => p.id));

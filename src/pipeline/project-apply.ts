@@ -3,6 +3,7 @@ import { DAY } from "../lib/durations";
 import { quarantineItem, type QueueRow } from "./quarantine-item";
 import type { UserIds } from "./user-ids";
 import { isRejection, normaliseTrack, type IdentifyItem, type Item, type TrackItem } from "./normalise";
+import { unknownUser, type Rejection } from "./reasons";
 import { applyEvent } from "./stages";
 import { applyIdentify, newUser, userFromArray, USER_COLUMNS, visibleValues, type UserState } from "./user-state";
 import type { BatchWrites } from "./writes";
@@ -130,6 +131,16 @@ export class ProjectApply {
     }
   }
 
+  /**
+   * SPEC §5.2: an event that waited longer than `buffer_ttl` for its identify belongs in quarantine, not on the
+   * user — whether or not the sweep (every minute at most) has reached it yet. Measured between the two receive
+   * times, so a queue that drained late (the server was down) still attaches an identify that came in time.
+   */
+  private outlived(p: Pending, identifiedAt: number, externalUserId: string): Rejection | undefined {
+    if (p.receivedAt >= identifiedAt - this.settings.bufferTtlMs) return undefined;
+    return unknownUser(externalUserId, this.settings.bufferTtlMs);
+  }
+
   private pendingFor(externalUserId: string): Pending[] {
     let list = this.pending.get(externalUserId);
     if (!list) this.pending.set(externalUserId, (list = []));
@@ -162,7 +173,7 @@ export class ProjectApply {
     // SPEC §5.2: attached in their original order, with their original times, as if they came after the identify.
     for (const p of waiting) {
       if (p.bufferId !== undefined) this.w.bufferDeletes.push(p.bufferId);
-      const event = p.item ?? normaliseTrack(p.payload, p.receivedAt);
+      const event = this.outlived(p, row.receivedAt, item.externalUserId) ?? p.item ?? normaliseTrack(p.payload, p.receivedAt);
       if (isRejection(event)) {
         this.w.quarantine.push(quarantineItem({ projectId: this.projectId, kind: "track", source: p.source, payload: p.payload, receivedAt: p.receivedAt }, event));
         this.counts.quarantined++;

@@ -1,3 +1,5 @@
+import { formatDuration } from "../lib/durations";
+
 /**
  * Why an item went to quarantine (SPEC §5.3). Machine-readable, stable: the dashboard, the CLI and the
  * `quarantine.added` webhook show them as they are. docs/pipeline.md explains each.
@@ -37,4 +39,9 @@ export class Rejection {
 
 export function reject(reason: QuarantineReason, detail: string): Rejection {
   return new Rejection(reason, detail);
+}
+
+/** An event whose user was not identified within the project's `buffer_ttl` (the sweep's and the identify's). */
+export function unknownUser(externalUserId: string, bufferTtlMs: number): Rejection {
+  return reject("unknown_user", `no identify for "${externalUserId}" within buffer_ttl (${formatDuration(bufferTtlMs)})`);
 }

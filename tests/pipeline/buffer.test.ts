@@ -89,6 +89,36 @@ test("past buffer_ttl a buffered event moves to quarantine as unknown_user (payl
   expect((await drain(server)).attached).toBe(0);
 });
 
+test("an identify that comes after buffer_ttl does not attach the expired events, though the sweep has not run yet", async () => {
+  const db = server.ctx.database;
+  const clock = manualClock(Date.parse("2026-07-10T00:00:00Z"));
+  setClock(clock);
+  await enqueue(db, [track("slow", "expired_visit", { timestamp: "2026-07-10T00:00:00Z" })]);
+  await drain(server);
+  clock.advance(7 * DAY + 1);
+  await enqueue(db, [track("slow", "fresh_visit"), identify("slow")]); // the sweep (once a minute) has not run
+  const r = await drain(server);
+  expect(r).toMatchObject({ attached: 1, attachQuarantined: 1 });
+  const u = (await userRow(db, "slow"))!;
+  expect((await rows(db, "SELECT name FROM events WHERE user_id = ?", [u.id])).map((e) => e.name)).toEqual(["fresh_visit"]);
+  expect(u.last_seen_at).toBe(clock.now()); // derived state holds nothing of the expired event
+  const q = await rows(db, "SELECT reason, detail, event_name FROM quarantine WHERE external_user_id = 'slow'");
+  expect(q).toEqual([{ reason: "unknown_user", detail: 'no identify for "slow" within buffer_ttl (1w)', event_name: "expired_visit" }]);
+  expect(await count(db, "SELECT count(*) AS n FROM event_buffer WHERE external_user_id = 'slow'")).toBe(0);
+});
+
+test("an identify received within buffer_ttl attaches, however late the queue drains (server down meanwhile)", async () => {
+  const db = server.ctx.database;
+  const clock = manualClock(Date.parse("2026-07-20T00:00:00Z"));
+  setClock(clock);
+  const t = clock.now();
+  await enqueue(db, [track("downtime", "visit", { receivedAt: t })]);
+  await drain(server);
+  await enqueue(db, [identify("downtime", {}, { receivedAt: t + 7 * DAY - 1 })]);
+  clock.advance(30 * DAY);
+  expect(await drain(server)).toMatchObject({ attached: 1, attachQuarantined: 0 });
+});
+
 test("events buffered for a project since removed from the configuration move to quarantine at once, as unknown_project", async () => {
   const db = server.ctx.database;
   const payload = '{"external_user_id":"left","name":"visited"}';
