@@ -2,7 +2,7 @@ import type { Config } from "../config/schema";
 import type { AppContext, Service } from "../context";
 import type { Database } from "../db/client";
 import { now } from "../lib/clock";
-import { MINUTE } from "../lib/durations";
+import { MINUTE, SECOND } from "../lib/durations";
 import { log } from "../lib/log";
 import type { BatchCounts } from "./batch";
 import { sweepBuffer } from "./buffer";
@@ -13,7 +13,8 @@ import { zero } from "./project-apply";
  * The normaliser loop (SPEC §5 step 2): takes queued items in arrival order, a batch per transaction, until
  * the queue is empty, then polls every `normaliser.idle_interval`. It never throws out of itself: an error is
  * logged, the loop backs off (up to 5 s) and goes on. Between batches it yields to I/O (`setImmediate`) so
- * the HTTP side keeps answering while a backlog drains. Every minute it also sweeps the buffer (buffer_ttl).
+ * the HTTP side keeps answering while a backlog drains. Every minute (or sooner, `sweepInterval`) it also
+ * sweeps the buffer (buffer_ttl).
  */
 
 export type NormaliserStats = BatchCounts & { batches: number; items: number; expired: number; errors: number };
@@ -23,7 +24,14 @@ export const normaliserStats: NormaliserStats = {
   batches: 0, items: 0, ...zero(), expired: 0, errors: 0,
 };
 
-const SWEEP_EVERY = MINUTE;
+/**
+ * How often the loop sweeps the buffer: every minute, or as often as the shortest `buffer_ttl` (not below a
+ * second), so that with a short TTL an event moves to quarantine about when it runs out, not up to a minute later.
+ */
+export function sweepInterval(config: Pick<Config, "projects">): number {
+  const shortest = Math.min(...config.projects.map((p) => p.buffer_ttl));
+  return Math.min(MINUTE, Math.max(SECOND, shortest));
+}
 const MAX_BACKOFF = 5_000;
 /**
  * Catch-up: while a backlog drains (each batch came back full), batches double, up to CATCH_UP_FACTOR times
@@ -87,6 +95,7 @@ const yieldToIo = () => new Promise<void>((resolve) => setImmediate(resolve));
 /** The loop as a Service (registered in src/services.ts). */
 export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): Service {
   const { batch_size: batchSize, idle_interval: idle } = ctx.config.normaliser;
+  const sweepEvery = sweepInterval(ctx.config);
   let running = false;
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
@@ -116,7 +125,7 @@ export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): 
         const step = await connection.step(limit);
         if (step.taken > 0) record(step.taken, step.counts);
         limit = nextLimit(limit, step.taken, batchSize, performance.now() - started, step.contended);
-        if (now() - lastSweep >= SWEEP_EVERY) {
+        if (now() - lastSweep >= sweepEvery) {
           lastSweep = now();
           normaliserStats.expired += await sweepBuffer(ctx.database, ctx.config);
         }

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { sweepBuffer } from "../../src/pipeline";
-import type { TestServer } from "../support/harness";
+import { sweepInterval } from "../../src/pipeline/normaliser";
+import { startTestServer, type TestServer } from "../support/harness";
 import { count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
 import { DAY } from "../../src/lib/durations";
 
@@ -117,6 +118,26 @@ test("an identify received within buffer_ttl attaches, however late the queue dr
   await enqueue(db, [identify("downtime", {}, { receivedAt: t + 7 * DAY - 1 })]);
   clock.advance(30 * DAY);
   expect(await drain(server)).toMatchObject({ attached: 1, attachQuarantined: 0 });
+});
+
+test("with a short buffer_ttl the running server quarantines an unidentified user's event about when it runs out", async () => {
+  expect(sweepInterval(server.ctx.config)).toBe(60_000); // the default 7d: once a minute
+  const quick = await startTestServer('[[projects]]\nid = "quick"\nbuffer_ttl = "1s"\n', { background: true });
+  try {
+    expect(sweepInterval(quick.ctx.config)).toBe(1_000);
+    expect((await quick.api("/api/v1/events", { body: { external_user_id: "nobody", name: "visited" } })).status).toBe(202);
+    const deadline = Date.now() + 10_000;
+    let q: Record<string, any>[] = [];
+    while (q.length === 0 && Date.now() < deadline) {
+      await Bun.sleep(100);
+      q = await rows(quick.ctx.database, "SELECT reason, received_at, created_at FROM quarantine WHERE external_user_id = 'nobody'");
+    }
+    expect(q).toHaveLength(1);
+    expect(q[0]!.reason).toBe("unknown_user");
+    expect(q[0]!.created_at - q[0]!.received_at).toBeLessThan(5_000); // not the minute of the default sweep
+  } finally {
+    await quick.close();
+  }
 });
 
 test("events buffered for a project since removed from the configuration move to quarantine at once, as unknown_project", async () => {
