@@ -11,6 +11,7 @@ import type { QueueGroup, WriteJob } from "./writer";
  */
 export type EndpointName = "users" | "users_bulk" | "events" | "events_batch" | "events_bulk";
 
+/** `accepted`: the items the answer reports accepted; `groups`: the rows to enqueue (bulk adds quarantine-bound ones). */
 export type Outcome = { status: number; body: string; source: WriteJob["source"]; groups: QueueGroup[]; accepted: number };
 
 /**
@@ -76,20 +77,35 @@ function runBatch(body: Record<string, unknown>, text: string): Outcome {
   return { status: 202, body: ACCEPTED_BODY, source: "api", groups: groupValues("track", values), accepted: values.length };
 }
 
-/** Per-record: good records are enqueued, each bad one is reported once (its first problem), by index. */
+/**
+ * Per-record: good records are enqueued, each bad one is reported once (its first problem), by index. A bulk event
+ * refused only for its canonical properties (a backfill's `trialDays: "14"`) is reported as rejected and still
+ * enqueued: the normaliser puts it in quarantine (`invalid_property`, SPEC §5.3: "a canonical property of the wrong
+ * type that slipped past the API (bulk, …)"), where it can be fixed and replayed instead of lost with the backfill.
+ */
 function bulk(key: "events" | "users", envelope: z.ZodType, kind: QueueGroup["kind"], validate: (item: unknown, prefix: string) => ItemResult) {
   return (body: Record<string, unknown>, text: string): Outcome => {
     const list = listIn(body, key, 1_000, envelope);
     const raw = rawItemsOf(text, key, list.length);
     const values: (Record<string, unknown> | string)[] = [];
+    let accepted = 0;
     const errors: (ErrorDetail & { index: number })[] = [];
     for (let i = 0; i < list.length; i++) {
       const result = validate(list[i], `${key}[${i}]`);
-      if (result.ok) values.push(storedForm(list[i], result.value, raw?.[i]));
-      else errors.push({ index: i, ...result.errors[0]! });
+      if (result.ok) {
+        values.push(storedForm(list[i], result.value, raw?.[i]));
+        accepted++;
+        continue;
+      }
+      const error = { index: i, ...result.errors[0]! };
+      if (result.quarantine) {
+        values.push(storedForm(list[i], result.quarantine, raw?.[i]));
+        error.message += " The event is kept in quarantine (invalid_property): fix and replay it there.";
+      }
+      errors.push(error);
     }
-    const response = { data: { accepted: values.length, rejected: errors.length, errors }, meta: { received: list.length } };
-    return { status: 200, body: JSON.stringify(response), source: "bulk", groups: groupValues(kind, values), accepted: values.length };
+    const response = { data: { accepted, rejected: errors.length, errors }, meta: { received: list.length } };
+    return { status: 200, body: JSON.stringify(response), source: "bulk", groups: groupValues(kind, values), accepted };
   };
 }
 

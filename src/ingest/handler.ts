@@ -106,7 +106,7 @@ const unauthorized = () =>
 
 /** Commits the accepted rows and the key's record; resolves with the stored record when the key was already used. */
 function commit(deps: IngestDeps, projectId: string, outcome: Outcome, idem?: { key: string; requestHash: string }): Promise<StoredResponse | undefined> {
-  if (outcome.accepted === 0 && !idem) return Promise.resolve(undefined);
+  if (outcome.groups.length === 0 && !idem) return Promise.resolve(undefined);
   return deps.writer.enqueue({
     projectId,
     source: outcome.source,
@@ -121,7 +121,7 @@ const answer = (outcome: Outcome) => new Response(outcome.body, { status: outcom
 /** Bulk (backfill) traffic with items to enqueue waits while the project already has `backfill_queue_limit` items
  * queued. */
 async function checkBackfill(deps: IngestDeps, projectId: string, outcome: Outcome): Promise<void> {
-  if (outcome.accepted === 0) return;
+  if (outcome.groups.length === 0) return;
   // Counting stops at the limit: a long queue costs no more than the limit's worth of index entries.
   const result = await deps.database.read({
     sql: "SELECT count(*) AS n FROM (SELECT 1 FROM ingest_queue WHERE project_id = ? LIMIT ?)",

@@ -12,7 +12,10 @@ import { eventSchema, userSchema } from "./schemas";
  * A valid item becomes its queue payload: the item as received, unknown top-level fields included (SPEC §3
  * ignores them; §2 stores the payload verbatim), less the few that could not be stored (`asReceived`).
  */
-export type ItemResult = { ok: true; value: Record<string, unknown> } | { ok: false; errors: ErrorDetail[] };
+export type ItemResult =
+  | { ok: true; value: Record<string, unknown> }
+  /** `quarantine`: an event whose only problems are its canonical properties (SPEC §4), as it would be stored. */
+  | { ok: false; errors: ErrorDetail[]; quarantine?: Record<string, unknown> };
 
 const VALIDATION = "validation_failed";
 
@@ -97,7 +100,11 @@ export function validateEvent(item: unknown, prefix: string): ItemResult {
   if (!isPlainObject(item)) return notAnObject(prefix, "an event");
   if (isFastEvent(item)) return { ok: true, value: asReceived(item, EVENT_FIELDS) };
   const result = eventSchema.safeParse(item);
-  if (!result.success) return { ok: false, errors: issuesToErrors(result.error.issues, prefix) };
+  if (!result.success) {
+    const errors = issuesToErrors(result.error.issues, prefix);
+    const canonicalOnly = result.error.issues.every((i) => i.code === "custom" && i.params?.canonical === true);
+    return canonicalOnly ? { ok: false, errors, quarantine: asReceived(item, EVENT_FIELDS) } : { ok: false, errors };
+  }
   return { ok: true, value: asReceived(item, EVENT_FIELDS) };
 }
 

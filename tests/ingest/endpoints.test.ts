@@ -86,7 +86,9 @@ test("events/bulk: 200, per-record errors, accepted + rejected = received, good 
     { index: 999, code: "validation_failed", message: expect.any(String), field: "events[999].properties.trialDays" },
   ]);
   const rows = await queueRows(server);
-  expect(rows).toHaveLength(997);
+  // The 997 accepted, and the one refused for its canonical property alone, which the normaliser quarantines (SPEC §5.3).
+  expect(rows).toHaveLength(998);
+  expect(rows.at(-1)!.payload).toMatchObject({ name: "trial_started", properties: { trialDays: "14" } });
   expect(new Set(rows.map((r) => r.source))).toEqual(new Set(["bulk"]));
   expect(new Set(rows.map((r) => r.kind))).toEqual(new Set(["track"]));
 });

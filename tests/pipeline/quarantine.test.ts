@@ -186,3 +186,20 @@ test("an item with a lone UTF-16 surrogate anywhere is quarantined whole, never 
   const listed = await listQuarantine(server.ctx.database, { projectId: "acme", reason: "invalid_payload" });
   expect(listed.items.map((q) => q.externalUserId)).toContain("lone\ufffd"); // shown with U+FFFD, stored well-formed
 });
+
+test("events/bulk: an event refused for its canonical properties alone is reported rejected AND kept in quarantine (SPEC §5.3); other refusals store nothing", async () => {
+  const wrongType = '{"external_user_id":"q-user","name":"trial_started","properties":{"trialDays":"14"},"timestamp":"2026-01-02T03:04:05Z"}';
+  const body = `{"events":[{"external_user_id":"q-user","name":"bulk_ok"}, ${wrongType}, {"external_user_id":"q-user","name":""}]}`;
+  const res = await server.api("/api/v1/events/bulk", { body, headers: { "content-type": "application/json" } });
+  expect(res.status).toBe(200);
+  const answer = (await res.json()) as { data: { accepted: number; rejected: number; errors: { index: number; field: string; message: string }[] } };
+  expect([answer.data.accepted, answer.data.rejected]).toEqual([1, 2]);
+  expect(answer.data.errors.map((e) => [e.index, e.field])).toEqual([[1, "events[1].properties.trialDays"], [2, "events[2].name"]]);
+  expect(answer.data.errors[0]!.message).toContain("kept in quarantine");
+  await drain(server);
+  const kept = await rows(server.ctx.database, "SELECT reason, payload FROM quarantine WHERE payload LIKE '%2026-01-02T03:04:05Z%'");
+  expect(kept).toEqual([{ reason: "invalid_property", payload: wrongType }]); // verbatim, as sent
+  expect(await count(server.ctx.database, "SELECT count(*) AS n FROM events WHERE occurred_at = ? OR name = ''", [Date.parse("2026-01-02T03:04:05Z")])).toBe(0);
+  expect(await count(server.ctx.database, "SELECT count(*) AS n FROM events WHERE name = 'bulk_ok'")).toBe(1);
+  expect(await count(server.ctx.database, "SELECT count(*) AS n FROM quarantine WHERE payload LIKE '%\"name\":\"\"%'")).toBe(0);
+});
