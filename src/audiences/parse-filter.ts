@@ -46,7 +46,13 @@ function parseNode(raw: unknown, path: (string | number)[], depth: number, ctx: 
     const key = "performed" in raw ? "performed" : "not_performed";
     return issue("a property condition ({ field = …, <operator> = … }); event conditions cannot nest inside `where`", [...path, key]);
   }
-  if (kinds.length === 0) return issue(`one of the keys ${allowedKinds.join(", ")}`);
+  if (kinds.length === 0) {
+    // `{ plan = "pro" }`, `{ mrr = { gt = 0 } }`, `where = { feature = "export" }`: the form a custom rule's `where`
+    // takes (src/rules/where.ts), taken here too — keys name fields, each value is what it equals, a list it is
+    // in, or a table of operators; several keys mean all of them.
+    if (Object.keys(raw).length > 0) return parseShorthand(raw, path, ctx);
+    return issue(`one of the keys ${allowedKinds.join(", ")}`);
+  }
   if (kinds.length > 1) return issue(`only one of ${kinds.join(", ")} in the same table (combine them with all = [...])`, [...path, kinds[1]!]);
   const kind = kinds[0]!;
   if (kind === "all" || kind === "any" || kind === "not") {
@@ -87,20 +93,47 @@ function resolveField(name: unknown, scope: Scope): { field: string; ref: FieldR
   return { field: column, ref: { source: "column", column: column as UserField, type } };
 }
 
-function parseFieldCondition(raw: Record<string, unknown>, path: (string | number)[], ctx: Ctx): Filter | undefined {
+/** `{ plan = "pro", mrr = { gt = 0 } }`: each key a field, its value `eq` (a scalar), `in` (a list) or operators. */
+function parseShorthand(raw: Record<string, unknown>, path: (string | number)[], ctx: Ctx): Filter | undefined {
   const before = ctx.issues.length;
+  const filters: Filter[] = [];
+  for (const [key, value] of Object.entries(raw)) {
+    const at = [...path, key];
+    const resolved = resolveField(key, ctx.scope);
+    if (typeof resolved === "string") {
+      ctx.issues.push({ path: at, message: `${resolved} (or a condition { field = …, <operator> = … }, a group all/any/not${ctx.scope === "user" ? ", or performed/not_performed" : ""})` });
+      continue;
+    }
+    const ops: Op[] = isTable(value) ? Object.entries(value).map(([op, v]) => [op, v, [...at, op]]) : [[Array.isArray(value) ? "in" : "eq", value, at]];
+    const filter = fieldCondition(resolved, ops, at, ctx);
+    if (filter) filters.push(filter);
+  }
+  if (ctx.issues.length > before) return undefined;
+  return filters.length === 1 ? filters[0] : { type: "all", filters };
+}
+
+function parseFieldCondition(raw: Record<string, unknown>, path: (string | number)[], ctx: Ctx): Filter | undefined {
   const resolved = resolveField(raw.field, ctx.scope);
   if (typeof resolved === "string") {
     ctx.issues.push({ path: [...path, "field"], message: resolved });
     return undefined;
   }
+  // `{ field = "plan", op = "eq", value = "pro" }` is the same condition as `{ field = "plan", eq = "pro" }`.
+  if (typeof raw.op === "string" && "value" in raw && Object.keys(raw).length === 3) return fieldCondition(resolved, [[raw.op, raw.value, [...path, "op"]]], path, ctx);
+  return fieldCondition(resolved, Object.entries(raw).filter(([key]) => key !== "field").map(([op, v]) => [op, v, [...path, op]]), path, ctx);
+}
+
+/** An operator, its value, and where a problem with it is reported. */
+type Op = [op: string, value: unknown, at: (string | number)[]];
+
+/** A field's condition from its operators (a problem with none at all is reported at `path`). */
+function fieldCondition(resolved: { field: string; ref: FieldRef }, ops: Op[], path: (string | number)[], ctx: Ctx): Filter | undefined {
+  const before = ctx.issues.length;
   const { field, ref } = resolved;
   const allowed = OPERATORS_BY_TYPE[ref.type];
   const describe = ref.type === "json" ? `"${field}"` : `${ref.type} field "${field}"`;
   const checks: Check[] = [];
-  for (const [key, value] of Object.entries(raw)) {
-    if (key === "field") continue;
-    const at = [...path, key];
+  for (const [key, value, at] of ops) {
     if (!allowed.includes(key as Operator)) {
       const known = (OPERATORS as readonly string[]).includes(key);
       const message = known

@@ -71,3 +71,13 @@ describe("performed / not_performed", () => {
     expect(await q({ not: { not_performed: "feature_used" } })).toEqual(["ann", "bob"]);
   });
 });
+
+describe("shorthand conditions (the custom rule's `where` form): the same members as the long form", () => {
+  test("where = { feature = \"export\" }, lists as `in`, operator tables, several keys as all", async () => {
+    expect(await q({ performed: "feature_used", where: { feature: "export" }, at_least: 10 })).toEqual(await q({ performed: "feature_used", where: { field: "feature", eq: "export" }, at_least: 10 }));
+    expect(await q({ performed: "feature_used", where: { feature: "export" }, at_least: 10 })).toEqual(["ann"]);
+    expect(await q({ performed: "feature_used", where: { feature: ["import", "nope"] } })).toEqual(["ann"]);
+    expect(await q({ performed: "report_shared", where: { workspaceId: "w1", recipients: { gte: 4 } } })).toEqual(["bob"]);
+    expect(await q({ performed: "report_shared", where: { workspaceId: "w1", recipients: { gte: 5 } } })).toEqual([]);
+  });
+});

@@ -88,7 +88,7 @@ describe("audience filter validation at config load", () => {
         { field = "plan" }, { performed = "x", count = 3 }, { not = "plan" }, { all = [ { field = "plan", eq = "a" } ], extra = 1 } ] }`),
     );
     expect(problems.map((p) => p.path.replace("projects[0].audiences[0].filter.", ""))).toEqual([
-      "all[0]",
+      "all[0].feild", // read as the shorthand { <field> = … }: no such field
       "all[1].any",
       "all[2].performed",
       "all[3].where.performed",
@@ -97,7 +97,8 @@ describe("audience filter validation at config load", () => {
       "all[6].not",
       "all[7].extra",
     ]);
-    expect(problems[0]!.expected).toContain("one of the keys field, performed, not_performed, all, any, not");
+    expect(problems[0]!.expected).toContain("a user field: email, name, plan");
+    expect(problems[0]!.expected).toContain("or a condition { field = …, <operator> = … }, a group all/any/not, or performed/not_performed");
   });
 
   test("camelCase user fields, trait keys and property keys mean their snake_case form", () => {
