@@ -199,6 +199,30 @@ test("unless as one table { event, where } (SPEC §7: an unless event 'with its 
   expect(await w.after(MINUTE, "unpaid_checkout")).toEqual(["ann"]);
 });
 
+test("where in the audience form ({ field, <operator> }, all = [...]) means the same as the rule's own form", async () => {
+  const w = await startWorld(`
+  [[projects.rules]]
+  id = "blank_project"
+  kind = "custom"
+  event = "project_created"
+  where = { all = [{ field = "projectType", eq = "blank" }, { field = "seats", gte = 2 }] }
+
+  [[projects.rules]]
+  id = "any_template"
+  kind = "custom"
+  event = "project_created"
+  where = { field = "project_type", op = "eq", value = "template" }`);
+  for (const u of ["ann", "cat", "dan"]) await signUp(w, u);
+  await w.track("ann", "project_created", { projectType: "blank", seats: 3 });
+  await w.track("cat", "project_created", { projectType: "template", seats: 3 });
+  await w.track("dan", "project_created", { projectType: "blank", seats: 1 });
+  w.clock.advance(MINUTE);
+  const { matches } = await w.evaluate();
+  const of = async (rule: string) => Promise.all(matches.filter((m) => m.ruleId === rule).map(async (m) => (await w.sql("SELECT external_user_id AS x FROM tracked_users WHERE id = ?", [m.userId]))[0]!.x));
+  expect(await of("blank_project")).toEqual(["ann"]);
+  expect(await of("any_template")).toEqual(["cat"]);
+});
+
 test("rule parameters are validated at config load, with the key path", () => {
   const bad = (rule: string) => {
     try {
@@ -214,6 +238,7 @@ test("rule parameters are validated at config load, with the key path", () => {
   expect(bad(`id = "x"\nkind = "trial_expiring"\ndays_before = 0`)).toContain("projects[0].rules[0].days_before: expected at least 1");
   expect(bad(`id = "x"\nkind = "custom"`)).toContain("projects[0].rules[0].event");
   expect(bad(`id = "x"\nkind = "custom"\nevent = "e"\nwhere = { a = { between = 1 } }`)).toContain("projects[0].rules[0].where");
+  expect(bad(`id = "x"\nkind = "custom"\nevent = "e"\nwhere = { any = [{ field = "a", eq = 1 }] }`)).toContain("any and not have no form here");
   expect(bad(`id = "x"\nkind = "custom"\nevent = "e"\nunless = { event = "f", where = { a = 1 } }\nunless_where = { b = 2 }`)).toContain(
     "projects[0].rules[0].unless_where: expected unless.where or unless_where, not both",
   );

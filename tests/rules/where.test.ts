@@ -52,8 +52,11 @@ test("where rejects unknown operators and empty conditions", () => {
   expect(whereSchema.safeParse({ a: { between: 1 } }).success).toBe(false);
   expect(whereSchema.safeParse({ a: {} }).success).toBe(false);
   expect(whereSchema.safeParse({ a: { in: [] } }).success).toBe(false);
-  // The audience filter's form would silently mean something else here: refused.
-  expect(whereSchema.safeParse({ field: "plan", eq: "pro" }).success).toBe(false);
-  expect(whereSchema.safeParse({ all: [{ field: "plan", eq: "pro" }] }).success).toBe(false);
+  // The audience filter's form is read as the same condition; its any/not groups have no form here: refused.
+  expect(whereSchema.parse({ field: "plan", eq: "pro" })).toEqual({ plan: { eq: "pro" } });
+  expect(whereSchema.parse({ all: [{ field: "plan", eq: "pro" }, { seats: 2 }, { field: "seats", op: "lt", value: 9 }] })).toEqual({ plan: { eq: "pro" }, seats: { eq: 2, lt: 9 } });
+  expect(whereSchema.safeParse({ any: [{ field: "plan", eq: "pro" }] }).success).toBe(false);
+  expect(whereSchema.safeParse({ not: { field: "plan", eq: "pro" } }).success).toBe(false);
+  expect(whereSchema.safeParse({ all: [{ plan: "a" }, { plan: "b" }] }).success).toBe(false); // eq twice: no single condition says that
   expect(whereSchema.safeParse({ field: "plan" }).success).toBe(true); // a property that happens to be named "field"
 });
