@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ApiError } from "../lib/errors";
-import { discardQuarantine, listQuarantine, QUARANTINE_STATES, replayQuarantine, showQuarantine, type QuarantineRecord } from "../pipeline";
+import { discardQuarantine, listQuarantine, QUARANTINE_REASONS, QUARANTINE_STATES, replayQuarantine, showQuarantine, type QuarantineRecord } from "../pipeline";
 import { actionOf, type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow quarantine list [--project ID] [--state open|replayed|discarded|all] [--reason CODE] [--limit N] [--json]
@@ -49,6 +49,9 @@ export const quarantine: Command = {
         noteUnconfiguredProject(loaded.config, project);
         const state = values.state ?? "open";
         if (state !== "all" && !(QUARANTINE_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${QUARANTINE_STATES.join(", ")}, all`);
+        if (values.reason !== undefined && !(QUARANTINE_REASONS as readonly string[]).includes(values.reason)) {
+          throw new UsageError(`--reason must be one of ${QUARANTINE_REASONS.join(", ")}`);
+        }
         const limit = parseLimit(values.limit, 100);
         const result = await withReadOnlyDatabase(loaded, (db) =>
           listQuarantine(db, { projectId: project, state: state as QuarantineRecord["state"] | "all", reason: values.reason, limit }),

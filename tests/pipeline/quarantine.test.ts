@@ -132,6 +132,9 @@ test("CLI: list, show, replay with --payload FILE and -, discard", async () => {
   const text = await cli("list", "--reason", "invalid_property");
   expect(text.stdout).toContain(b);
   expect(text.stdout).not.toContain(a);
+  const typo = await cli("list", "--reason", "invalid_propety");
+  expect([typo.code, typo.stdout]).toEqual([2, ""]);
+  expect(typo.stderr).toContain("--reason must be one of invalid_payload, invalid_timestamp,");
 
   const show = await cli("show", a);
   expect(show.code).toBe(0);
