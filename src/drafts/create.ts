@@ -8,6 +8,7 @@ import { log } from "../lib/log";
 import { emitMailEvent } from "../mail/events";
 import { loadLinkSecret, type Executor } from "../mail/tokens";
 import { buildTemplateContext, loadEvents, loadUsers, type UserRow } from "./context";
+import { triggeringEventIds } from "./trigger-event";
 import { defaultTemplateFor, templateFor } from "./default-templates";
 import { renderTemplates, type Rendered } from "./render";
 import { draftingFor } from "./llm";
@@ -28,9 +29,11 @@ export async function createDrafts(tx: Transaction, matches: readonly DraftMatch
   const overrides = new Map<string, boolean | null>();
   const rules = new Map<string, DraftRule | undefined>(); // resolved once per call, not per match
   const users = await loadUsers(tx, matches.map((m) => m.userId));
-  const events = await loadEvents(tx, matches.flatMap((m) => (m.eventId === null || m.eventId === undefined ? [] : [m.eventId])));
+  const eventIds = await triggeringEventIds(tx, matches);
+  const events = await loadEvents(tx, eventIds.filter((id): id is number => id !== null));
   const rows: DraftRow[] = [];
-  for (const match of matches) {
+  for (const [i, found] of matches.entries()) {
+    const match = { ...found, eventId: eventIds[i] };
     await breathe(); // rendering thousands of drafts is the longest synchronous stretch of a first run
     const project = config.projects.find((p) => p.id === match.projectId);
     const ruleKey = `${match.projectId}\0${match.ruleId}`;

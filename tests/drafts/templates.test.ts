@@ -186,3 +186,33 @@ template = { subject = "Your workspace", html = """<html><head><style>p{color:re
   expect(d!.html).toContain("<h1>Hi Ann Example &amp; team</h1>");
   expect(d!.html).not.toContain("Don't want these emails?"); // it shows the link itself
 });
+
+test("rules whose match names no event still give templates their triggering event: the cancellation, the trial reminder, the stalled step", async () => {
+  const w = await startWorld(`review_window = "0s"
+[[projects.rules]]
+id = "cancellation_save"
+delay = "0s"
+template = { subject = "About your cancellation", text = "You left because: {{ event.properties.reason }} ({{ event.name }})" }
+[[projects.rules]]
+id = "trial_expiring"
+template = { subject = "Trial", text = "{{ event.name }}: {{ event.properties.daysLeft }} days left" }
+[[projects.rules]]
+id = "onboarding_stalled"
+template = { subject = "Stuck?", text = "Stuck at {{ event.properties.step }}?" }`);
+  await w.signUp("ann");
+  await w.track("ann", "subscription_cancelled", { reason: "too expensive" });
+  await w.signUp("bob");
+  await w.track("bob", "trial_started", { trialDays: 14 });
+  await w.track("bob", "trial_expiring", { daysLeft: 5 });
+  await w.signUp("cat");
+  await w.track("cat", "onboarding_step", { step: "connect_repo" });
+  w.clock.advance(3 * 86_400_000);
+  await w.evaluate();
+  const texts = await w.sql("SELECT rule_id, text_body FROM drafts WHERE rule_id IN ('cancellation_save', 'trial_expiring', 'onboarding_stalled') ORDER BY rule_id");
+  expect(texts.map((d) => [d.rule_id, String(d.text_body).split("\n")[0]])).toEqual([
+    ["cancellation_save", "You left because: too expensive (subscription_cancelled)"],
+    ["onboarding_stalled", "Stuck at connect_repo?"],
+    ["trial_expiring", "trial_expiring: 5 days left"],
+  ]);
+  expect((await w.sql("SELECT count(*) AS n FROM drafts WHERE rule_id = 'cancellation_save' AND event_id IS NOT NULL"))[0]!.n).toBe(1);
+});
