@@ -130,7 +130,12 @@ function piiTermsOf(user: UserRow, event: Record<string, unknown> | null): strin
  * failure is kept for the draft's history, so a reviewer sees why the text is not the rule's own. */
 function renderSafely(rule: DraftRule, context: Record<string, unknown>): { rendered: Rendered; failure?: string } {
   try {
-    return { rendered: renderTemplates(templateFor(rule), context) };
+    const rendered = renderTemplates(templateFor(rule), context);
+    // A subject that renders empty (`{{ user.company }}` for a user without one) would leave as no subject at all.
+    if (rendered.subject.trim() === "") {
+      return { rendered: { ...rendered, subject: renderTemplates(defaultTemplateFor(rule), context).subject }, failure: "its subject rendered empty" };
+    }
+    return { rendered };
   } catch (error) {
     log.warn("template failed to render; using the default", { ruleId: rule.id, error });
     return { rendered: renderTemplates(defaultTemplateFor(rule), context), failure: ((error as Error).message ?? String(error)).split("\n")[0] };

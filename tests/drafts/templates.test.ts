@@ -100,6 +100,18 @@ test("a draft whose rule template failed to render says so in its history, and c
   expect(String(h!.note)).toMatch(/^waiting for review; the rule's template failed \(.*limit exceeded.*\), the default was used$/);
 });
 
+test("a rule subject that renders empty gets the default subject (the rule's text stays), and the history says so", async () => {
+  const w = await startWorld(`[[projects.rules]]\nid = "welcome"\ntemplate = { subject = "{{ user.company }}", text = "Our own words." }\n`);
+  await w.signUp("ann"); // no company
+  await w.evaluate();
+  const [d] = await listDrafts(w.server.ctx.database);
+  expect(d!.subject).toBe("Welcome to Acme, Ann"); // the default welcome subject
+  expect(d!.subject.trim()).not.toBe("");
+  expect(d!.text).toStartWith("Our own words.");
+  const [h] = await w.sql("SELECT note FROM draft_history WHERE draft_id = ?", [d!.id]);
+  expect(String(h!.note)).toBe("waiting for review; the rule's template failed (its subject rendered empty), the default was used");
+});
+
 test("a subject carries no control characters a client's name brought (ESC, BEL), and no line breaks", () => {
   const done = finishContent({ subject: "Hi \u001b[31mEve\u0007\r\nBcc: x", text: "Hi\u0007", html: "<p>Hi</p>" }, "");
   expect(done.subject).toBe("Hi [31mEve  Bcc: x");
