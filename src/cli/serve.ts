@@ -1,5 +1,6 @@
 import { log } from "../lib/log";
 import { listenSchema } from "../config/schema";
+import { lockDatabaseForServe } from "../db/serve-lock";
 import { CONFIG_HELP, loadForCommand, parseCommandArgs, UsageError, type Command } from "./command";
 
 export const serve: Command = {
@@ -13,6 +14,7 @@ key and a dashboard password once.
 
 SIGTERM or SIGINT shut it down cleanly: stop accepting, finish requests and commits in flight, let the
 background loops finish their batch, close the database, log "stopped", exit 0. A second signal exits at once (1).
+One serve per database file: a second serve on the same file exits 1.
 
   --listen HOST:PORT  override server.listen (and $VIBEFOLLOW_LISTEN), e.g. 0.0.0.0:8080
 ${CONFIG_HELP}`,
@@ -22,6 +24,9 @@ ${CONFIG_HELP}`,
       throw new UsageError(`--listen: expected an address "host:port" with a port from 0 to 65535, e.g. 127.0.0.1:8080, found ${JSON.stringify(values.listen)}`);
     }
     const loaded = loadForCommand(values.config);
+    // One serve per database file. Held until the database is closed, or the process ends (the kernel drops it
+    // then, after a kill -9 too). Kept referenced: a collected connection would let the lock go.
+    const lock = await lockDatabaseForServe(loaded.config.database.url);
     // Signals that arrive while starting are honoured once the process is up, not lost or fatal mid-migration.
     let pending: string | undefined;
     const early = (signal: string) => () => void (pending ??= signal);
@@ -42,7 +47,10 @@ ${CONFIG_HELP}`,
         stopping = true;
         log.info("shutting down", { signal });
         running.stop().then(
-          () => resolve(0),
+          () => {
+            lock.release();
+            resolve(0);
+          },
           (error) => {
             log.error("shutdown failed", { error });
             resolve(1);
