@@ -1,5 +1,6 @@
 import type { Service } from "../context";
-import { WAL_CHECKPOINT_PAGES, type Database } from "../db/client";
+import { filePathOf, WAL_CHECKPOINT_PAGES, type Database } from "../db/client";
+import { fileIdentity, isSameFile, type FileIdentity } from "../db/file-identity";
 import type { WriteThreadLease } from "../db/write-thread";
 import { now } from "../lib/clock";
 import { log } from "../lib/log";
@@ -47,11 +48,16 @@ export class GroupCommitWriter implements Service {
 
   private thread?: WriteThreadLease;
   private threadStarting?: Promise<void>;
+  /** The database file as it was when the writer was made (undefined for a remote database). */
+  private readonly file?: { path: string; opened: FileIdentity | undefined };
 
   constructor(
     private readonly database: Database,
     private readonly options: { maxItems: number; intervalMs: number; startThread?: () => Promise<WriteThreadLease> },
-  ) {}
+  ) {
+    const path = filePathOf(database.url);
+    if (path !== undefined) this.file = { path, opened: fileIdentity(path) };
+  }
 
   /** As a service (serve): the write thread starts now, not on the first request. */
   start(): void {
@@ -166,6 +172,14 @@ export class GroupCommitWriter implements Service {
       });
     } catch (error) {
       log.error("ingest commit failed", { jobs: jobs.length, error });
+      for (const j of jobs) j.reject(error);
+      return;
+    }
+    // A 202 promises the request is in the database file. Once the file was deleted, replaced or emptied, the
+    // commit succeeded into a file no one will open again (the connections keep the old one): not a 202.
+    if (this.file && jobs.length > 0 && !isSameFile(this.file.path, this.file.opened)) {
+      const error = new Error(`the database file ${this.file.path} was deleted, replaced or emptied while the server ran; restart the server`);
+      log.error("ingest commit not acknowledged", { jobs: jobs.length, error });
       for (const j of jobs) j.reject(error);
       return;
     }

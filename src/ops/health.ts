@@ -1,7 +1,8 @@
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
 import { filePathOf } from "../db/client";
+import { fileIdentity, isSameFile, type FileIdentity } from "../db/file-identity";
 import { isMigrated } from "../db/migrate";
 
 /**
@@ -31,20 +32,9 @@ export function healthRoutes(ctx: AppContext) {
     });
 }
 
-function fileIdentity(path: string): { dev: number; ino: number } | undefined {
+function isSameWritableFile(path: string, opened: FileIdentity | undefined): boolean {
   try {
-    const { dev, ino } = statSync(path);
-    return { dev, ino };
-  } catch {
-    return undefined;
-  }
-}
-
-function isSameWritableFile(path: string, opened: { dev: number; ino: number } | undefined): boolean {
-  try {
-    const now = statSync(path);
-    if (opened && (now.dev !== opened.dev || now.ino !== opened.ino)) return false;
-    if (now.size === 0) return false;
+    if (!isSameFile(path, opened)) return false;
     accessSync(path, constants.W_OK);
     return true;
   } catch {

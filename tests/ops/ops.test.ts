@@ -77,3 +77,24 @@ test("/readyz: ok; 503 once the database file is replaced or emptied (open conne
     await s.close().catch(() => undefined);
   }
 });
+
+test("ingest: once the database file is deleted or replaced, a request is not acknowledged (500 server_error, not a 202 into a file no one opens again); 202 again once it is back", async () => {
+  const s = await startTestServer("", { background: false });
+  try {
+    const file = join(s.dir, "vf.db");
+    const track = (name: string) => s.api("/api/v1/events", { body: { external_user_id: "u1", name } });
+    expect((await track("before")).status).toBe(202);
+    renameSync(file, file + ".moved");
+    const gone = await track("while_gone");
+    expect(gone.status).toBe(500);
+    expect(((await gone.json()) as { errors: { code: string }[] }).errors[0]!.code).toBe("server_error");
+    expect((await fetch(s.url + "/readyz")).status).toBe(503);
+    // A new, empty file at the path is not the one this process opened either.
+    copyFileSync(file + ".moved", file);
+    expect((await track("while_replaced")).status).toBe(500);
+    renameSync(file + ".moved", file);
+    expect((await track("after")).status).toBe(202);
+  } finally {
+    await s.close().catch(() => undefined);
+  }
+});
