@@ -174,7 +174,8 @@ test("SIGTERM has a listener at every moment from start-up to shutdown (a signal
   // In-process, so that each removal of a listener can be seen: were there a moment with none, the runtime would
   // restore the default action, and a signal then would kill the process (exit 143 instead of a clean stop).
   const cwd = dir();
-  writeFileSync(join(cwd, "vibefollow.toml"), `[database]\nurl = "file:./vf.db"\n`);
+  // An absolute path: serve runs in this process, whose working directory is the repository.
+  writeFileSync(join(cwd, "vibefollow.toml"), `[database]\nurl = "file:${join(cwd, "vf.db")}"\n`);
   const baseline = process.listenerCount("SIGTERM");
   const afterRemoval: number[] = [];
   const off = process.off;
