@@ -113,18 +113,20 @@ test("a second serve on the same database file (another port) is refused, exit 1
   const config = join(cwd, "vf.toml");
   writeFileSync(config, `[database]\nurl = "file:${join(cwd, "vf.db")}"\n[[projects]]\nid = "acme"\n`);
   const first = await startServe(["--config", config], { cwd });
-  const second = Bun.spawn([process.execPath, CLI, "serve", "--config", config, "--listen", "127.0.0.1:0"], { cwd, stdout: "pipe", stderr: "pipe", env: cleanEnv() });
-  const code = await Promise.race([second.exited, Bun.sleep(15_000).then(() => "still running")]);
-  if (code === "still running") second.kill("SIGKILL");
-  expect(code).toBe(1);
-  expect(await new Response(second.stderr).text()).toContain(`another vibefollow serve is already running on the database ${join(cwd, "vf.db")}`);
-  expect((await fetch(first.url + "/readyz")).status).toBe(200); // the first one serves on, untouched
+  try {
+    const second = Bun.spawn([process.execPath, CLI, "serve", "--config", config, "--listen", "127.0.0.1:0"], { cwd, stdout: "pipe", stderr: "pipe", env: cleanEnv() });
+    const code = await Promise.race([second.exited, Bun.sleep(15_000).then(() => "still running")]);
+    if (code === "still running") second.kill("SIGKILL");
+    expect(code).toBe(1);
+    expect(await new Response(second.stderr).text()).toContain(`another vibefollow serve is already running on the database ${join(cwd, "vf.db")}`);
+    expect((await fetch(first.url + "/readyz")).status).toBe(200); // the first one serves on, untouched
 
-  // A CLI command beside the running server still works (only serve takes the lock).
-  expect(await runCli(["evaluate", "--config", config])).toBe(0);
-
-  // The kernel drops the lock with the process, however it ends: after kill -9 the next serve starts.
-  expect(await first.stop("SIGKILL")).not.toBe(0);
+    // A CLI command beside the running server still works (only serve takes the lock).
+    expect(await runCli(["evaluate", "--config", config])).toBe(0);
+  } finally {
+    // The kernel drops the lock with the process, however it ends: after kill -9 the next serve starts.
+    expect(await first.stop("SIGKILL")).not.toBe(0);
+  }
   const again = await startServe(["--config", config], { cwd });
   expect(await again.stop("SIGTERM")).toBe(0);
   const third = await startServe(["--config", config], { cwd });
