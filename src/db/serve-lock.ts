@@ -18,8 +18,13 @@ export async function lockDatabaseForServe(url: string): Promise<{ release(): vo
   const path = filePathOf(url);
   if (path === undefined) return { release() {} };
   const lockPath = `${resolve(path)}-serve-lock`;
-  mkdirSync(dirname(lockPath), { recursive: true });
-  closeSync(openSync(lockPath, "a", 0o600)); // owner-only, like the database beside it
+  try {
+    mkdirSync(dirname(lockPath), { recursive: true });
+    closeSync(openSync(lockPath, "a", 0o600)); // owner-only, like the database beside it
+  } catch (e) {
+    const reason = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new Error(`cannot open ${lockPath}, the lock file that keeps one serve per database (${reason}): the database's directory must be writable by this user`);
+  }
   const client: Client = createClient({ url: `file:${lockPath}` });
   try {
     await client.execute("PRAGMA busy_timeout = 0");
