@@ -29,6 +29,7 @@ export async function lockDatabaseForServe(url: string): Promise<{ release(): vo
   try {
     await client.execute("PRAGMA busy_timeout = 0");
     await client.execute("PRAGMA locking_mode = EXCLUSIVE");
+    await client.execute("PRAGMA journal_mode = OFF"); // nothing here needs one: no `-journal` file beside it
     // The write takes the exclusive lock; in EXCLUSIVE locking mode it is kept after the commit.
     await client.execute("CREATE TABLE IF NOT EXISTS serve_lock (taken_at INTEGER)");
     await client.execute({ sql: "INSERT INTO serve_lock (taken_at) VALUES (?)", args: [Date.now()] });
