@@ -82,3 +82,19 @@ test("the pre-send re-check fails once the user converted", async () => {
   expect(await ruleStillHolds(w.server.ctx.database, project, "trial_expiring", dan![0], dan![1], w.clock.now())).toBe(true);
   expect(await ruleStillHolds(w.server.ctx.database, project, "trial_expiring", dan![0], "some other trial", w.clock.now())).toBe(false);
 });
+
+test("a trial_started arriving late, for the trial a trial_expiring already made the user trialing in and mailed, is no new trial", async () => {
+  const w = await startWorld();
+  await signUp(w, "kim");
+  const trialStart = w.clock.now();
+  w.clock.advance(12 * DAY);
+  // The billing provider's reminder comes first: kim becomes trialing and is mailed.
+  await w.track("kim", "trial_expiring", { daysLeft: 2 });
+  expect(await w.after(HOUR, "trial_expiring")).toEqual(["kim"]);
+  // The same trial's trial_started, dated 12 days ago, arrives late (a backfill, a replay from quarantine).
+  await w.track("kim", "trial_started", { trialDays: 14 }, trialStart);
+  expect(await w.after(HOUR, "trial_expiring")).toEqual([]);
+  const [firing] = await w.sql("SELECT user_id, occasion FROM rule_firings WHERE rule_id = 'trial_expiring'");
+  const project = w.server.ctx.config.projects[0]!;
+  expect(await ruleStillHolds(w.server.ctx.database, project, "trial_expiring", Number(firing!.user_id), String(firing!.occasion), w.clock.now())).toBe(true);
+});
