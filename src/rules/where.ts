@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { isPlainObject } from "../ingest/rules";
 import { toSnakeCase } from "../lib/case";
 import { sql, type Fragment } from "./sql";
 
@@ -36,30 +37,29 @@ function looksLikeAudienceFilter(o: Record<string, unknown>): boolean {
   return typeof o.field === "string" && keys.some((k) => (OPERATORS as readonly string[]).includes(k) || k === "op");
 }
 
-const isTable = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
-
 /**
  * The audience form of the same conditions (docs/audiences.md), as far as this form can say it — all of them:
  * `{ field = "plan", eq = "pro" }` → `{ plan = { eq = "pro" } }`, `{ field, op, value }` likewise, and
  * `{ all = [...] }` or a list → their conditions merged. `any` and `not` cannot be said here: left as written, refused.
  */
 function fromAudienceForm(raw: unknown): unknown {
-  const list = Array.isArray(raw) ? raw : isTable(raw) && Object.keys(raw).length === 1 && Array.isArray(raw.all) ? raw.all : undefined;
+  const list = Array.isArray(raw) ? raw : isPlainObject(raw) && Object.keys(raw).length === 1 && Array.isArray(raw.all) ? raw.all : undefined;
   if (list) {
     const merged: Record<string, Record<string, unknown>> = {};
     for (const item of list.map(fromAudienceForm)) {
-      if (!isTable(item) || looksLikeAudienceFilter(item)) return raw;
+      if (!isPlainObject(item) || looksLikeAudienceFilter(item)) return raw;
       for (const [key, cond] of Object.entries(item)) {
-        const ops = isTable(cond) ? cond : { eq: cond };
+        const ops = isPlainObject(cond) ? cond : { eq: cond };
         if (Object.keys(ops).some((op) => merged[key] && op in merged[key])) return raw; // the same operator twice
         merged[key] = { ...merged[key], ...ops };
       }
     }
     return merged;
   }
-  if (!isTable(raw) || typeof raw.field !== "string") return raw;
+  if (!isPlainObject(raw) || typeof raw.field !== "string") return raw;
   const { field, op, value, ...ops } = raw;
-  if (typeof op === "string" && Object.keys(ops).length === 0) return { [field as string]: { [op]: value } };
+  // `value` must be there: `{ [op]: undefined }` would pass as an operator and compile to nothing.
+  if (typeof op === "string" && value !== undefined && Object.keys(ops).length === 0) return { [field as string]: { [op]: value } };
   const isOps = op === undefined && value === undefined && Object.keys(ops).length > 0 && Object.keys(ops).every((k) => (OPERATORS as readonly string[]).includes(k));
   return isOps ? { [field as string]: ops } : raw; // `{ field = "plan" }` alone: a property named "field"
 }
@@ -68,7 +68,7 @@ export const whereSchema = z.preprocess(
   fromAudienceForm,
   z
     .unknown()
-    .refine((o) => !(isTable(o) && looksLikeAudienceFilter(o)), {
+    .refine((o) => !(isPlainObject(o) && looksLikeAudienceFilter(o)), {
       error: 'property conditions written { key = value } or { key = { gte = 2 } }, or { field = …, <operator> = … } and all = [...] of them (any and not have no form here)',
       abort: true,
     })

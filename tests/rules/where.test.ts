@@ -57,6 +57,8 @@ test("where rejects unknown operators and empty conditions", () => {
   expect(whereSchema.parse({ all: [{ field: "plan", eq: "pro" }, { seats: 2 }, { field: "seats", op: "lt", value: 9 }] })).toEqual({ plan: { eq: "pro" }, seats: { eq: 2, lt: 9 } });
   expect(whereSchema.safeParse({ any: [{ field: "plan", eq: "pro" }] }).success).toBe(false);
   expect(whereSchema.safeParse({ not: { field: "plan", eq: "pro" } }).success).toBe(false);
+  expect(whereSchema.safeParse({ field: "plan", op: "eq" }).success).toBe(false); // no value: not a condition
+  expect(whereSchema.safeParse({ all: [{ field: "plan", op: "eq" }, { seats: 2 }] }).success).toBe(false);
   expect(whereSchema.safeParse({ all: [{ plan: "a" }, { plan: "b" }] }).success).toBe(false); // eq twice: no single condition says that
   expect(whereSchema.safeParse({ field: "plan" }).success).toBe(true); // a property that happens to be named "field"
 });
