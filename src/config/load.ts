@@ -181,9 +181,13 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
-/** A URL's password (`smtps://user:secret@…`) and libSQL `authToken` as `***`: a config error is printed and logged. */
+/**
+ * A URL's password (`smtps://user:secret@…`) and libSQL `authToken` as `***`: a config error is printed and logged.
+ * The password runs from the first ":" after "://" to the last "@" — a user name may be an address (`me@x.io`) and a
+ * password that is not percent-encoded may hold "@", "/" or "#" (the very mistake that makes the URL an error).
+ */
 export function redactSecrets(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/\s]*):[^@\s]*@/i, "$1:***@").replace(/([?&]authToken=)[^&#\s]*/gi, "$1***");
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:\s]*?):\S*@/i, "$1:***@").replace(/([?&]authToken=)[^&#\s]*/gi, "$1***");
 }
 
 function describeFound(value: unknown): string {
