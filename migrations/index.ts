@@ -9,6 +9,7 @@ import m6 from "./0006_odd_nomad.sql" with { type: "text" };
 import m7 from "./0007_mushy_swarm.sql" with { type: "text" };
 import m8 from "./0008_slimy_misty_knight.sql" with { type: "text" };
 import m9 from "./0009_sparkling_ultimo.sql" with { type: "text" };
+import m10 from "./0010_flaky_mongoose.sql" with { type: "text" };
 
 export const migrations: { tag: string; sql: string }[] = [
   { tag: "0000_smart_white_tiger", sql: m0 },
@@ -21,4 +22,5 @@ export const migrations: { tag: string; sql: string }[] = [
   { tag: "0007_mushy_swarm", sql: m7 },
   { tag: "0008_slimy_misty_knight", sql: m8 },
   { tag: "0009_sparkling_ultimo", sql: m9 },
+  { tag: "0010_flaky_mongoose", sql: m10 },
 ];

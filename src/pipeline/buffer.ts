@@ -13,16 +13,19 @@ const SWEEP_CHUNK = 5_000;
  * SPEC §5.2: an event whose user was not identified within the project's `buffer_ttl` (counted from when the
  * event was received) moves from event_buffer to quarantine as `unknown_user`. Events buffered for a project
  * since removed from the configuration can never meet their identify: they move at once, as `unknown_project`
- * (what the normaliser makes of such a project's queue items). Each chunk moves in one transaction, so a crash
- * never loses or doubles one. Returns how many moved.
+ * (what the normaliser makes of such a project's queue items) — looked for only when `unknownProjects` (the
+ * configuration, and so its projects, only change with a restart; and finding another project's rows reads the
+ * whole buffer, while a project's expired rows are one range of `event_buffer_expiry`). Each chunk moves in one
+ * transaction, so a crash never loses or doubles one. Returns how many moved.
  */
-export async function sweepBuffer(database: Database, config: Config, at = now()): Promise<number> {
+export async function sweepBuffer(database: Database, config: Config, at = now(), { unknownProjects = true } = {}): Promise<number> {
   let moved = 0;
   for (const project of config.projects) {
     moved += await sweep(database, at, { sql: "project_id = ? AND received_at < ?", args: [project.id, at - project.buffer_ttl] }, (r) =>
       unknownUser(String(r.external_user_id), project.buffer_ttl),
     );
   }
+  if (!unknownProjects) return moved;
   const configured = JSON.stringify(config.projects.map((p) => p.id));
   moved += await sweep(database, at, { sql: "project_id NOT IN (SELECT value FROM json_each(?))", args: [configured] }, (r) =>
     reject("unknown_project", `project "${String(r.project_id)}" is not in the configuration`),

@@ -80,7 +80,8 @@ export const eventBuffer = sqliteTable(
     payload: text("payload").notNull(),
     receivedAt: integer("received_at").notNull(),
   },
-  (t) => [index("event_buffer_user").on(t.projectId, t.externalUserId), index("event_buffer_received").on(t.receivedAt)],
+  // event_buffer_expiry: the buffer_ttl sweep reads one project's expired rows, not every project's older ones.
+  (t) => [index("event_buffer_user").on(t.projectId, t.externalUserId), index("event_buffer_expiry").on(t.projectId, t.receivedAt)],
 );
 
 /** Items the normaliser could not apply (SPEC §5.3). */
