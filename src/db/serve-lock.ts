@@ -1,5 +1,5 @@
-import { closeSync, mkdirSync, openSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { closeSync, mkdirSync, openSync, realpathSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { createClient, type Client } from "@libsql/client";
 import { filePathOf } from "./client";
 
@@ -17,7 +17,7 @@ import { filePathOf } from "./client";
 export async function lockDatabaseForServe(url: string): Promise<{ release(): void }> {
   const path = filePathOf(url);
   if (path === undefined) return { release() {} };
-  const lockPath = `${resolve(path)}-serve-lock`;
+  const lockPath = `${canonicalPath(path)}-serve-lock`;
   try {
     mkdirSync(dirname(lockPath), { recursive: true });
     closeSync(openSync(lockPath, "a", 0o600)); // owner-only, like the database beside it
@@ -41,4 +41,18 @@ export async function lockDatabaseForServe(url: string): Promise<{ release(): vo
     throw e;
   }
   return { release: () => client.close() };
+}
+
+/** The file's own path, symlinks resolved (two names for one database must take one lock); for a file not made yet,
+ * its directory's. */
+function canonicalPath(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    try {
+      return join(realpathSync(dirname(resolve(path))), basename(path));
+    } catch {
+      return resolve(path);
+    }
+  }
 }

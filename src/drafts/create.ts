@@ -72,7 +72,7 @@ function prepareDraft(
   autopilotOverride: boolean | null,
 ): DraftRow {
   const context = buildTemplateContext({ user, event, project, rule, occasion: match.occasion, secret, config });
-  const { rendered, failure } = renderSafely(rule, context);
+  const { rendered, fallback } = renderSafely(rule, context);
   const autopilot = rule.autopilot ?? autopilotOverride ?? project.autopilot;
   const reviewWindow = rule.review_window ?? project.review_window;
   const timeZone = chooseTimeZone(user.traits, project.timezone);
@@ -85,7 +85,7 @@ function prepareDraft(
     rendered.subject, rendered.text, rendered.html, draftingFor(config, project) ? "pending" : null, autopilot ? 1 : 0, timeZone,
     createdAt, deadline, deadline, createdAt, piiTermsOf(user, event),
   ];
-  const note = `${autopilot ? "autopilot: scheduled for its deadline" : "waiting for review"}${failure ? `; the rule's template failed (${failure.slice(0, 200)}), the default was used` : ""}`;
+  const note = `${autopilot ? "autopilot: scheduled for its deadline" : "waiting for review"}${fallback ? `; ${fallback}` : ""}`;
   return { values, id, state, createdAt, deadline, projectId: project.id, ruleId: rule.id, subject: rendered.subject, user, note };
 }
 
@@ -128,17 +128,20 @@ function piiTermsOf(user: UserRow, event: Record<string, unknown> | null): strin
 
 /** A template that fails at render time (e.g. a filter given a bad value) falls back to the rule's default; the
  * failure is kept for the draft's history, so a reviewer sees why the text is not the rule's own. */
-function renderSafely(rule: DraftRule, context: Record<string, unknown>): { rendered: Rendered; failure?: string } {
+/** The draft's content from the rule's template, else the default's; `fallback` says what was replaced, for its history. */
+function renderSafely(rule: DraftRule, context: Record<string, unknown>): { rendered: Rendered; fallback?: string } {
   try {
     const rendered = renderTemplates(templateFor(rule), context);
     // A subject that renders empty (`{{ user.company }}` for a user without one) would leave as no subject at all.
     if (rendered.subject.trim() === "") {
-      return { rendered: { ...rendered, subject: renderTemplates(defaultTemplateFor(rule), context).subject }, failure: "its subject rendered empty" };
+      const subject = renderTemplates(defaultTemplateFor(rule), context).subject;
+      return { rendered: { ...rendered, subject }, fallback: "the rule's subject rendered empty, the default subject was used" };
     }
     return { rendered };
   } catch (error) {
     log.warn("template failed to render; using the default", { ruleId: rule.id, error });
-    return { rendered: renderTemplates(defaultTemplateFor(rule), context), failure: ((error as Error).message ?? String(error)).split("\n")[0] };
+    const failure = ((error as Error).message ?? String(error)).split("\n")[0]!;
+    return { rendered: renderTemplates(defaultTemplateFor(rule), context), fallback: `the rule's template failed (${failure.slice(0, 200)}), the default was used` };
   }
 }
 

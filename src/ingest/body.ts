@@ -45,9 +45,9 @@ export async function readBody(request: Request): Promise<{ text: string; bytes:
 }
 
 /**
- * Parses the body as a JSON object. Duplicate keys follow JSON.parse (the last one wins); the normaliser reads
- * the stored payload, which holds only the value that was validated. `__proto__` becomes an own data property,
- * never the prototype.
+ * Parses the body as a JSON object. Duplicate keys follow JSON.parse (the last one wins). The stored payload is
+ * the client's text, duplicates included (SPEC §2, endpoints.ts), and the normaliser reads it with JSON.parse too:
+ * the value it applies is the one validated here. `__proto__` becomes an own data property, never the prototype.
  */
 export function parseObject(text: string): Record<string, unknown> {
   let value: unknown;

@@ -109,7 +109,7 @@ test("a rule subject that renders empty gets the default subject (the rule's tex
   expect(d!.subject.trim()).not.toBe("");
   expect(d!.text).toStartWith("Our own words.");
   const [h] = await w.sql("SELECT note FROM draft_history WHERE draft_id = ?", [d!.id]);
-  expect(String(h!.note)).toBe("waiting for review; the rule's template failed (its subject rendered empty), the default was used");
+  expect(String(h!.note)).toBe("waiting for review; the rule's subject rendered empty, the default subject was used");
 });
 
 test("a subject carries no control characters a client's name brought (ESC, BEL), and no line breaks", () => {

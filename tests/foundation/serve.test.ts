@@ -1,5 +1,5 @@
 import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { loadConfig, parseConfigText } from "../../src/config/load";
@@ -120,6 +120,14 @@ test("a second serve on the same database file (another port) is refused, exit 1
     expect(code).toBe(1);
     expect(await new Response(second.stderr).text()).toContain(`another vibefollow serve is already running on the database ${join(cwd, "vf.db")}`);
     expect((await fetch(first.url + "/readyz")).status).toBe(200); // the first one serves on, untouched
+    // The same file under another name (a symlink) is the same database.
+    symlinkSync(join(cwd, "vf.db"), join(cwd, "alias.db"));
+    const aliased = join(cwd, "alias.toml");
+    writeFileSync(aliased, `[database]\nurl = "file:${join(cwd, "alias.db")}"\n[[projects]]\nid = "acme"\n`);
+    const third = Bun.spawn([process.execPath, CLI, "serve", "--config", aliased, "--listen", "127.0.0.1:0"], { cwd, stdout: "pipe", stderr: "pipe", env: cleanEnv() });
+    const thirdCode = await Promise.race([third.exited, Bun.sleep(15_000).then(() => "still running")]);
+    if (thirdCode === "still running") third.kill("SIGKILL");
+    expect(thirdCode).toBe(1);
 
     // A CLI command beside the running server still works (only serve takes the lock).
     expect(await runCli(["evaluate", "--config", config])).toBe(0);
