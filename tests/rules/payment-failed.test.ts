@@ -33,20 +33,25 @@ test("payment_failed fires once per failure still open after the grace period", 
   expect(await ruleStillHolds(w.server.ctx.database, project, "payment_failed", await w.id("ann"), String(firings[1]!.occasion), w.clock.now())).toBe(false);
 });
 
-test("retries of one dunning sequence send one email, and a retry failing before it goes out does not cancel it", async () => {
+test("a new failure while the user is still past_due is a new occasion; the earlier failure's unsent email is superseded", async () => {
   const w = await startWorld();
   await signUp(w, "ann");
   await w.track("ann", "subscription_changed", { to: "pro", mrr: 4900 });
   await w.track("ann", "payment_failed", { reason: "card_declined" });
   expect(await w.after(61 * MINUTE, "payment_failed")).toEqual(["ann"]);
-  const [firing] = await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'payment_failed'");
-  // The billing provider retries: a second failure while the user is still past_due.
-  await w.track("ann", "payment_failed", { reason: "card_declined" });
+  expect(await w.after(DAY, "payment_failed")).toEqual([]); // once per failure
+  const [first] = await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'payment_failed'");
+  // The billing provider retries, and it fails again: a second failure (SPEC §7: once per failure).
+  await w.track("ann", "payment_failed", { reason: "insufficient_funds" });
   const project = w.server.ctx.config.projects[0]!;
   await w.settle();
-  expect(await ruleStillHolds(w.server.ctx.database, project, "payment_failed", await w.id("ann"), String(firing!.occasion), w.clock.now())).toBe(true);
-  expect(await w.after(2 * DAY, "payment_failed")).toEqual([]);
-  expect(await w.sql("SELECT count(*) AS n FROM rule_firings WHERE rule_id = 'payment_failed'")).toEqual([{ n: 1 }]);
+  // The first failure's email, if still unsent, no longer goes out: only the latest failure's does.
+  expect(await ruleStillHolds(w.server.ctx.database, project, "payment_failed", await w.id("ann"), String(first!.occasion), w.clock.now())).toBe(false);
+  expect(await w.after(30 * MINUTE, "payment_failed")).toEqual([]); // its grace has not passed
+  expect(await w.after(31 * MINUTE, "payment_failed")).toEqual(["ann"]);
+  const firings = await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'payment_failed' ORDER BY id");
+  expect(firings).toHaveLength(2);
+  expect(await ruleStillHolds(w.server.ctx.database, project, "payment_failed", await w.id("ann"), String(firings[1]!.occasion), w.clock.now())).toBe(true);
 });
 
 test("a recovery and a new failure dated before the first email are still a new occasion (late or backdated events)", async () => {
@@ -62,7 +67,9 @@ test("a recovery and a new failure dated before the first email are still a new 
   expect(await w.after(MINUTE, "payment_failed")).toEqual(["ann"]);
   const firings = await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'payment_failed' ORDER BY id");
   expect(firings).toHaveLength(2);
-  // …and a retry of that second failure is the same spell: nothing more.
-  await w.track("ann", "payment_failed", { reason: "expired_card" }, t0 - 2 * 60 * MINUTE);
+  // …and a later failure is another occasion again; one dated before the latest is superseded, never mailed.
+  await w.track("ann", "payment_failed", { reason: "expired_card" }, t0 - 4 * 60 * MINUTE + 1);
   expect(await w.after(DAY, "payment_failed")).toEqual([]);
+  await w.track("ann", "payment_failed", { reason: "expired_card" }, t0 - 2 * 60 * MINUTE);
+  expect(await w.after(DAY, "payment_failed")).toEqual(["ann"]);
 });
