@@ -1,5 +1,5 @@
 import { canonicalSpecs } from "../ingest/canonical";
-import { checkCanonical, hasCharsUpTo, hasLoneSurrogate, isEmail, isPlainObject, MAX_EVENT_NAME, MAX_FUTURE_MS, MAX_USER_ID, parseIsoTimestamp, toWellFormed, type Issue } from "../ingest/rules";
+import { checkCanonical, hasCharsUpTo, hasLoneSurrogate, isEmail, isPlainObject, isReservedName, MAX_EVENT_NAME, MAX_FUTURE_MS, MAX_USER_ID, parseIsoTimestamp, toWellFormed, type Issue } from "../ingest/rules";
 import { snakeKey } from "../lib/case";
 import { reject, Rejection } from "./reasons";
 
@@ -170,6 +170,8 @@ export function normaliseTrack(text: string, receivedAt: number): TrackItem | Re
   if (typeof name !== "string" || !hasCharsUpTo(name, MAX_EVENT_NAME)) {
     return reject("invalid_payload", "name: expected a string of 1–200 characters");
   }
+  // The API refuses these (SPEC §3); from Segment or a replay they reach the queue, and are kept here instead.
+  if (isReservedName(name)) return reject("invalid_payload", `name: ${JSON.stringify(name.slice(0, 50))} is reserved (names starting with "vf_" or "$")`);
   if (body.properties != null && !isPlainObject(body.properties)) return reject("invalid_payload", "properties: expected a JSON object");
   const properties = body.properties ? snakeKeys(body.properties, "properties") : Object.create(null);
   if (isRejection(properties)) return properties;

@@ -1,5 +1,4 @@
-import { isPlainObject, isReservedName } from "../ingest/rules";
-import type { ErrorDetail } from "../lib/errors";
+import { isPlainObject } from "../ingest/rules";
 import { ANONYMOUS_PREFIX, isStorableTime, parseTime } from "../pipeline/normalise";
 import { mapEventName } from "./names";
 import { adaptProperties, adaptTraits } from "./properties";
@@ -12,13 +11,13 @@ import { adaptProperties, adaptTraits } from "./properties";
  *
  * Nothing here rejects a message for its content: a missing user, a missing event name or a bad timestamp is
  * passed on as is and the normaliser quarantines it with its reason (SPEC §5.3) — never silently dropped, and
- * one bad message does not lose the rest of a batch. The one exception is a reserved name (`$…`, `vf_…`),
- * which SPEC §3 rejects at the edge.
+ * one bad message does not lose the rest of a batch. So is a reserved name (`$autocapture`, `vf_…`): SPEC §3
+ * refuses it on Vibefollow's own API, but a Segment client sends what its tools named, and answering the batch
+ * 422 would lose every message in it (analytics-node does not retry a 422).
  */
 export type Mapped =
   | { kind: "identify" | "track"; payload: Record<string, unknown>; messageId?: string }
-  | { kind: "ignored" }
-  | { kind: "rejected"; error: ErrorDetail };
+  | { kind: "ignored" };
 
 export const SEGMENT_TYPES = Object.freeze(["identify", "track", "page", "screen", "group", "alias"] as const);
 
@@ -81,9 +80,6 @@ export function mapMessage(type: string, message: Record<string, unknown>, batch
   const externalUserId = userId ?? (anonymousId === undefined ? undefined : ANONYMOUS_PREFIX + anonymousId);
   const event = typeof message.event === "string" ? message.event : undefined;
   const name = event === undefined ? undefined : mapEventName(event);
-  if (name !== undefined && isReservedName(name)) {
-    return { kind: "rejected", error: { code: "validation_failed", message: `Event names starting with "$" or "vf_" are reserved (got "${name}").`, field: `${field}.event` } };
-  }
   const time = correctTimestamp(message, batchSentAt, receivedAt);
   const properties = name === undefined ? message.properties : adaptProperties(name, event!, message.properties, time.at ?? (time.value === undefined ? receivedAt : undefined));
   const payload: Record<string, unknown> = { external_user_id: externalUserId, name, properties, timestamp: time.value, segment: original(message) };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
 import { ingestCounters } from "../../src/ingest";
 import type { TestServer } from "../support/harness";
-import { basic, drain, mid, queueDepth, send, startSegmentServer } from "./support";
+import { basic, drain, mid, queueDepth, rows, send, startSegmentServer } from "./support";
 
 /** The HTTP surface with plain fetch: auth, limits, encodings, error envelopes, ignored types. */
 let server: TestServer;
@@ -79,17 +79,28 @@ test("invalid JSON, a non-object body and a batch that is not an array are 400 i
   expect(await queueDepth(db())).toBe(0);
 });
 
-test("a batch element that is not an object, or a reserved event name, is 422 and the whole batch is refused", async () => {
+test("a batch element that is not an object is 422 and the whole batch is refused", async () => {
   const notObject = await send(server, "/v1/batch", { batch: [{ type: "track", ...track() }, 42] });
   expect(notObject.status).toBe(422);
   expect(notObject.json.errors).toEqual([{ code: "validation_failed", message: expect.any(String), field: "batch[1]" }]);
-  const reserved = await send(server, "/v1/batch", { batch: [{ type: "track", ...track() }, { type: "track", ...track({ event: "vf_internal" }) }] });
-  expect(reserved.status).toBe(422);
-  expect(reserved.json.errors[0].field).toBe("batch[1].event");
-  const single = await send(server, "/v1/track", track({ event: "$pageview" }));
-  expect(single.status).toBe(422);
-  expect(single.json.errors[0].field).toBe("body.event");
   expect(await queueDepth(db())).toBe(0);
+});
+
+test("a reserved event name ($pageview, vf_…) is 200 and goes to quarantine; the rest of its batch is applied", async () => {
+  const reserved = await send(server, "/v1/batch", {
+    batch: [
+      { type: "identify", userId: "res-1", messageId: mid() },
+      { type: "track", ...track({ event: "kept_event", userId: "res-1" }) },
+      { type: "track", ...track({ event: "vf_internal", userId: "res-1" }) },
+    ],
+  });
+  expect([reserved.status, reserved.json]).toEqual([200, { success: true }]);
+  expect((await send(server, "/v1/track", track({ event: "$pageview", userId: "res-1" }))).status).toBe(200);
+  await drain(server);
+  expect((await rows(db(), "SELECT name FROM events WHERE name IN ('kept_event', 'vf_internal', '$pageview')")).map((r) => r.name)).toEqual(["kept_event"]);
+  const kept = await rows(db(), "SELECT reason, detail FROM quarantine WHERE payload LIKE '%vf_internal%' OR payload LIKE '%$pageview%' ORDER BY rowid");
+  expect(kept.map((r) => r.reason)).toEqual(["invalid_payload", "invalid_payload"]);
+  expect(String(kept[0]!.detail)).toContain("is reserved");
 });
 
 test("limits: 32 KB per message, 500 KB per batch (413 payload_too_large), just under is fine", async () => {
