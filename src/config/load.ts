@@ -184,10 +184,10 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
 /**
  * A URL's password (`smtps://user:secret@…`) and libSQL `authToken` as `***`: a config error is printed and logged.
  * The password runs from the first ":" after "://" to the last "@" — a user name may be an address (`me@x.io`) and a
- * password that is not percent-encoded may hold "@", "/" or "#" (the very mistake that makes the URL an error).
+ * password that is not percent-encoded may hold "@", "/", "#" or a space (the very mistake that makes the URL an error).
  */
 export function redactSecrets(text: string): string {
-  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:\s]*?):\S*@/i, "$1:***@").replace(/([?&]authToken=)[^&#\s]*/gi, "$1***");
+  return text.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:\s]*?):.*@/i, "$1:***@").replace(/([?&]authToken=)[^&#\s]*/gi, "$1***");
 }
 
 function describeFound(value: unknown): string {

@@ -126,9 +126,11 @@ function piiTermsOf(user: UserRow, event: Record<string, unknown> | null): strin
   return JSON.stringify([...new Set(terms.filter((t): t is string => typeof t === "string" && t.trim() !== ""))]);
 }
 
-/** A template that fails at render time (e.g. a filter given a bad value) falls back to the rule's default; the
- * failure is kept for the draft's history, so a reviewer sees why the text is not the rule's own. */
-/** The draft's content from the rule's template, else the default's; `fallback` says what was replaced, for its history. */
+/**
+ * The draft's content from the rule's template. One that fails at render time (e.g. a filter given a bad value)
+ * falls back to the rule's default; `fallback` says what was replaced, for the draft's history, so a reviewer sees
+ * why the text is not the rule's own.
+ */
 function renderSafely(rule: DraftRule, context: Record<string, unknown>): { rendered: Rendered; fallback?: string } {
   try {
     const rendered = renderTemplates(templateFor(rule), context);

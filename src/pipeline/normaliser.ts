@@ -118,6 +118,7 @@ export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): 
   async function loopOn(connection: BatchConnection): Promise<void> {
     let backoff = 0;
     let lastSweep = -Infinity;
+    let unknownSwept = false;
     let limit = batchSize;
     while (running) {
       try {
@@ -126,10 +127,10 @@ export function createNormaliser(ctx: Pick<AppContext, "config" | "database">): 
         if (step.taken > 0) record(step.taken, step.counts);
         limit = nextLimit(limit, step.taken, batchSize, performance.now() - started, step.contended);
         if (now() - lastSweep >= sweepEvery) {
-          // Rows of projects no longer configured can only date from before this start: looked for once.
-          const first = lastSweep === -Infinity;
           lastSweep = now();
-          normaliserStats.expired += await sweepBuffer(ctx.database, ctx.config, lastSweep, { unknownProjects: first });
+          // Rows of projects no longer configured can only date from before this start: looked for until found once.
+          normaliserStats.expired += await sweepBuffer(ctx.database, ctx.config, lastSweep, { unknownProjects: !unknownSwept });
+          unknownSwept = true;
         }
         backoff = 0;
         if (step.taken === 0) await pause(idle);

@@ -34,7 +34,9 @@ const operatorSchema = z
 function looksLikeAudienceFilter(o: Record<string, unknown>): boolean {
   const keys = Object.keys(o);
   if (keys.some((k) => ["all", "any", "not"].includes(k) && typeof o[k] === "object")) return true;
-  return typeof o.field === "string" && keys.some((k) => (OPERATORS as readonly string[]).includes(k) || k === "op");
+  // `{ field = "plan", ne = "free" }`: an operator mistyped (or one only audiences have, older_than) would otherwise
+  // read as conditions on properties named "field" and "ne" that never match. A property named `field` must stand alone.
+  return typeof o.field === "string" && keys.length > 1;
 }
 
 /**
@@ -69,7 +71,7 @@ export const whereSchema = z.preprocess(
   z
     .unknown()
     .refine((o) => !(isPlainObject(o) && looksLikeAudienceFilter(o)), {
-      error: 'property conditions written { key = value } or { key = { gte = 2 } }, or { field = …, <operator> = … } and all = [...] of them (any and not have no form here)',
+      error: `property conditions written { key = value } or { key = { gte = 2 } }, or { field = …, <operator> = … } with an operator of ${OPERATORS.join(", ")}, and all = [...] of them (any and not have no form here)`,
       abort: true,
     })
     .pipe(z.record(z.string().min(1), z.union([scalar, operatorSchema]))),

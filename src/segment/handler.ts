@@ -98,7 +98,7 @@ function acceptMessages(path: SegmentPath, body: Record<string, unknown>, receiv
     }
     // Re-serialising costs a little, but it is the size the message will have in the queue.
     if (path === "batch" && Buffer.byteLength(JSON.stringify(message)) > MAX_MESSAGE_BYTES) throw tooLarge(MAX_MESSAGE_BYTES, field);
-    const mapped = mapMessage(typeof type === "string" ? type : "", message, body.sentAt, receivedAt, field || "body");
+    const mapped = mapMessage(typeof type === "string" ? type : "", message, body.sentAt, receivedAt);
     if (mapped.kind !== "ignored") {
       accepted.push({ kind: mapped.kind, payload: JSON.stringify(mapped.payload), key: mapped.messageId === undefined ? undefined : keyOf(mapped.messageId) });
     }

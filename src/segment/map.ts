@@ -65,7 +65,7 @@ function original(message: Record<string, unknown>): Record<string, unknown> {
   return rest;
 }
 
-export function mapMessage(type: string, message: Record<string, unknown>, batchSentAt: unknown, receivedAt: number, field: string): Mapped {
+export function mapMessage(type: string, message: Record<string, unknown>, batchSentAt: unknown, receivedAt: number): Mapped {
   if (type !== "identify" && type !== "track") return { kind: "ignored" };
   const messageId = idOf(message.messageId);
   const userId = idOf(message.userId);

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, expect, test } from "bun:test";
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
-import { sweepBuffer } from "../../src/pipeline";
+import { createNormaliser, setOnQuarantine, sweepBuffer } from "../../src/pipeline";
 import { sweepInterval } from "../../src/pipeline/normaliser";
 import { startTestServer, type TestServer } from "../support/harness";
 import { count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
@@ -187,4 +187,28 @@ test("users imported first and their old signups after (bulk, or a replayed Segm
   expect((await userRow(db, "segment-2"))!.backfilled).toBe(1);
   expect((await userRow(db, "live-2"))!.backfilled).toBe(0);
   expect((await userRow(db, "live-3"))!.backfilled).toBe(0);
+});
+
+test("the loop looks for rows of projects no longer configured until one sweep got through (a first sweep that failed is retried)", async () => {
+  const server = await startTestServer(`[[projects]]\nid = "acme"\nbuffer_ttl = "1s"\n`, { background: false });
+  const db = server.ctx.database;
+  try {
+    await db.execute({ sql: "INSERT INTO event_buffer (project_id, external_user_id, source, payload, received_at) VALUES ('acme', 'old', 'api', '{\"external_user_id\":\"old\",\"name\":\"x\"}', 0)" });
+    await db.execute({ sql: "INSERT INTO event_buffer (project_id, external_user_id, source, payload, received_at) VALUES ('removed', 'left', 'api', '{\"external_user_id\":\"left\",\"name\":\"x\"}', ?)", args: [Date.now()] });
+    let calls = 0;
+    // One transient failure inside the first sweep's transaction (a busy database, a full disk, a failing hook).
+    setOnQuarantine(() => {
+      if (calls++ === 0) throw new Error("transient");
+    });
+    const loop = createNormaliser(server.ctx);
+    loop.start();
+    for (let i = 0; i < 100 && (await count(db, "SELECT count(*) AS n FROM event_buffer")) > 0; i++) await Bun.sleep(50);
+    await loop.stop();
+    expect(calls).toBeGreaterThan(1);
+    expect(await count(db, "SELECT count(*) AS n FROM event_buffer")).toBe(0);
+    expect((await rows(db, "SELECT reason FROM quarantine ORDER BY reason")).map((r) => r.reason)).toEqual(["unknown_project", "unknown_user"]);
+  } finally {
+    setOnQuarantine(undefined);
+    await server.close();
+  }
 });

@@ -73,3 +73,19 @@ test("a recovery and a new failure dated before the first email are still a new 
   await w.track("ann", "payment_failed", { reason: "expired_card" }, t0 - 2 * 60 * MINUTE);
   expect(await w.after(DAY, "payment_failed")).toEqual(["ann"]);
 });
+
+test("the same failure delivered again (a repeated billing webhook, the same time) is no new occasion, and does not cancel its email", async () => {
+  const w = await startWorld();
+  await signUp(w, "ann");
+  await w.track("ann", "subscription_changed", { to: "pro", mrr: 4900 });
+  const t = w.clock.now();
+  await w.track("ann", "payment_failed", { reason: "card_declined" }, t);
+  expect(await w.after(61 * MINUTE, "payment_failed")).toEqual(["ann"]);
+  const [firing] = await w.sql("SELECT occasion FROM rule_firings WHERE rule_id = 'payment_failed'");
+  await w.track("ann", "payment_failed", { reason: "card_declined" }, t);
+  expect(await w.after(MINUTE, "payment_failed")).toEqual([]);
+  expect(await w.after(2 * DAY, "payment_failed")).toEqual([]);
+  await w.settle();
+  const project = w.server.ctx.config.projects[0]!;
+  expect(await ruleStillHolds(w.server.ctx.database, project, "payment_failed", await w.id("ann"), String(firing!.occasion), w.clock.now())).toBe(true);
+});

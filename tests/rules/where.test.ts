@@ -58,6 +58,8 @@ test("where rejects unknown operators and empty conditions", () => {
   expect(whereSchema.safeParse({ any: [{ field: "plan", eq: "pro" }] }).success).toBe(false);
   expect(whereSchema.safeParse({ not: { field: "plan", eq: "pro" } }).success).toBe(false);
   expect(whereSchema.safeParse({ field: "plan", op: "eq" }).success).toBe(false); // no value: not a condition
+  expect(whereSchema.safeParse({ field: "plan", ne: "free" }).success).toBe(false); // a mistyped operator, not a property "ne"
+  expect(whereSchema.safeParse({ field: "signup", older_than: "3d" }).success).toBe(false); // an audience-only operator
   expect(whereSchema.safeParse({ all: [{ field: "plan", op: "eq" }, { seats: 2 }] }).success).toBe(false);
   expect(whereSchema.safeParse({ all: [{ plan: "a" }, { plan: "b" }] }).success).toBe(false); // eq twice: no single condition says that
   expect(whereSchema.safeParse({ field: "plan" }).success).toBe(true); // a property that happens to be named "field"

@@ -1,4 +1,4 @@
-import { sql } from "../sql";
+import { sql, type Fragment } from "../sql";
 import type { KindModule } from "./types";
 
 /**
@@ -15,16 +15,26 @@ export const paymentFailed: KindModule<"payment_failed"> = {
   kind: "payment_failed",
   scansUsers: true,
   candidates(rule, ctx) {
+    // The time of the failure a firing was for; should retention have deleted that event, the firing's own time.
+    const firedFor = sql`COALESCE((SELECT fe.occurred_at FROM events fe WHERE fe.id = CAST(rf.occasion AS INTEGER)), rf.fired_at)`;
+    const open = (at: Fragment) =>
+      sql`NOT EXISTS (SELECT 1 FROM events s WHERE s.user_id = u.id AND s.name = 'subscription_changed' AND s.occurred_at > ${at})`;
+    if (ctx.mode === "check") {
+      // The pre-send check: still past_due, and no failure happened after the one this email is for (the same
+      // failure delivered again, with its own time, changes nothing).
+      return sql`SELECT u.id AS user_id, rf.occasion AS occasion, NULL AS event_id
+        FROM tracked_users u JOIN rule_firings rf ON ${ctx.ownFirings}
+        WHERE ${ctx.eligible} AND u.stage = 'past_due' AND ${open(firedFor)}
+          AND NOT EXISTS (SELECT 1 FROM events later WHERE later.user_id = u.id AND later.name = 'payment_failed' AND later.occurred_at > ${firedFor})`;
+    }
+    // A new failure is one later than the failure last mailed: one delivered again (the same time) is not.
     // MATERIALIZED: computed once per user, not re-evaluated wherever the outer query mentions the column.
-    const latest = sql`WITH f AS MATERIALIZED (SELECT u.id AS user_id,
+    return sql`WITH f AS MATERIALIZED (SELECT u.id AS user_id,
         (SELECT e.id FROM events e WHERE e.user_id = u.id AND e.name = 'payment_failed' ORDER BY e.occurred_at DESC, e.id DESC LIMIT 1) AS event_id
-      FROM tracked_users u WHERE ${ctx.eligible} AND u.stage = 'past_due')`;
-    const open = sql`NOT EXISTS (SELECT 1 FROM events s WHERE s.user_id = f.user_id AND s.name = 'subscription_changed' AND s.occurred_at > e.occurred_at)`;
-    // The pre-send check: still past_due, and this is still the latest failure (grace has passed for it already).
-    const due = ctx.mode === "check" ? sql.empty : sql` AND e.occurred_at <= ${ctx.at - rule.grace}`;
-    return sql`${latest}
+      FROM tracked_users u WHERE ${ctx.eligible} AND u.stage = 'past_due')
       SELECT f.user_id AS user_id, CAST(f.event_id AS TEXT) AS occasion, f.event_id AS event_id
-      FROM f JOIN events e ON e.id = f.event_id
-      WHERE ${open}${due}`;
+      FROM f JOIN events e ON e.id = f.event_id JOIN tracked_users u ON u.id = f.user_id
+      WHERE e.occurred_at <= ${ctx.at - rule.grace} AND ${open(sql`e.occurred_at`)}
+        AND NOT EXISTS (SELECT 1 FROM rule_firings rf WHERE ${ctx.ownFirings} AND ${firedFor} >= e.occurred_at)`;
   },
 };
