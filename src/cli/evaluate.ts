@@ -1,6 +1,7 @@
 import { createDrafts } from "../drafts";
 import { wireHooks } from "../hooks";
 import { formatDuration } from "../lib/durations";
+import { applyQueued } from "../pipeline";
 import { createEvaluator, previewRule } from "../rules";
 import { type Command, CONFIG_HELP, loadForCommand, parseCommandArgs, parseLimit, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
@@ -44,6 +45,8 @@ ${CONFIG_HELP}`,
       }
       // Same wiring as src/services.ts: churn refreshes audiences, matches become drafts (and draft.created webhooks).
       wireHooks(config);
+      // Every request acknowledged before this run counts, whether or not a server has applied it yet.
+      if (!values["dry-run"]) await applyQueued({ config, database });
       const evaluator = createEvaluator({ config, database }, { onMatches: async (tx, matches) => void (await createDrafts(tx, matches, config)) });
       const result = await evaluator.run({ trigger: "cli", dryRun: values["dry-run"], projectId: values.project });
       for (const r of result.rules) {

@@ -1,7 +1,7 @@
 /**
  * The pipeline's public surface (SPEC §5): the normaliser loop, queue figures, the quarantine, churn, hooks.
  */
-export { createNormaliser, drainQueue, normaliserStats, type NormaliserStats } from "./normaliser";
+export { applyQueued, createNormaliser, drainQueue, normaliserStats, type NormaliserStats } from "./normaliser";
 export { queueStats, type QueueStats } from "./queue-stats";
 export { sweepBuffer, bufferDepth } from "./buffer";
 export { applyChurn, applyChurnIn } from "./churn";

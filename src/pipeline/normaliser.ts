@@ -67,6 +67,28 @@ function record(taken: number, counts: BatchCounts): void {
 }
 
 /**
+ * Applies what is queued now — not what arrives meanwhile, so a steady stream of requests cannot keep it going —
+ * beside (or without) the running normaliser: each batch is claimed, applied and deleted in one write
+ * transaction, so two processes or loops never apply an item twice. An evaluation on demand (`vibefollow
+ * evaluate`, the dashboard's "Evaluate now") calls it first, so it sees every request acknowledged before it.
+ */
+export async function applyQueued(ctx: Deps): Promise<void> {
+  const head = async (): Promise<{ first: number | null; last: number | null }> => {
+    const row = (await ctx.database.read("SELECT min(seq) AS first, max(seq) AS last FROM ingest_queue")).rows[0];
+    return { first: row?.first == null ? null : Number(row.first), last: row?.last == null ? null : Number(row.last) };
+  };
+  const { last } = await head();
+  if (last === null) return;
+  const connection = BatchConnection.inline(ctx);
+  for (;;) {
+    const { first } = await head();
+    if (first === null || first > last) return;
+    const step = await connection.step(ctx.config.normaliser.batch_size);
+    if (step.taken > 0) record(step.taken, step.counts);
+  }
+}
+
+/**
  * Applies everything queued, batch after batch, then sweeps the buffer; returns the totals. Tests and the CLI
  * call it when background loops are off (on the main thread, unless given a `connection`).
  */

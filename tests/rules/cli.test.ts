@@ -36,12 +36,21 @@ test("vibefollow evaluate --dry-run, --preview, then a real run", async () => {
     }
   }
 
+  // Acknowledged (202) but not applied yet — no normaliser runs here: the real run applies them first.
+  for (const [path, body] of [
+    ["/api/v1/users", { external_user_id: "queued1", email: "queued1@example.com" }],
+    ["/api/v1/events", { external_user_id: "queued1", name: "user_signed_up", properties: { plan: "free", source: "ads" } }],
+  ] as const) expect((await w.server.api(path, { body })).status).toBe(202);
+  expect(await w.sql("SELECT count(*) AS n FROM ingest_queue")).toEqual([{ n: 2 }]);
+
   const real = await cli("evaluate", "--project", "acme", "--config", config);
   expect(real.code).toBe(0);
-  expect(real.out).toContain("acme/welcome (welcome): 30 new matches");
-  expect(await w.sql("SELECT count(*) AS n FROM rule_firings WHERE rule_id = 'welcome'")).toEqual([{ n: 30 }]);
+  expect(real.out).toContain("acme/welcome (welcome): 31 new matches");
+  expect(await w.sql("SELECT count(*) AS n FROM ingest_queue")).toEqual([{ n: 0 }]);
+  expect(await w.sql("SELECT count(*) AS n FROM drafts d JOIN tracked_users u ON u.id = d.user_id WHERE u.external_user_id = 'queued1'")).toEqual([{ n: 1 }]);
+  expect(await w.sql("SELECT count(*) AS n FROM rule_firings WHERE rule_id = 'welcome'")).toEqual([{ n: 31 }]);
   // The real run made drafts too (the same wiring as the server).
-  expect(await w.sql("SELECT count(*) AS n FROM drafts WHERE rule_id = 'welcome'")).toEqual([{ n: 30 }]);
+  expect(await w.sql("SELECT count(*) AS n FROM drafts WHERE rule_id = 'welcome'")).toEqual([{ n: 31 }]);
   const again = await cli("evaluate", "--config", config);
   expect(again.out).toContain("acme/welcome (welcome): 0 new matches");
 }, 120_000);

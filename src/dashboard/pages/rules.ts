@@ -1,4 +1,5 @@
 import { createDrafts } from "../../drafts";
+import { applyQueued } from "../../pipeline";
 import { ApiError } from "../../lib/errors";
 import { formatDuration } from "../../lib/durations";
 import { createEvaluator, listRuns, previewRule, resolveRules, type Evaluator, type ResolvedRule } from "../../rules";
@@ -59,6 +60,7 @@ export function dashboardEvaluator(ctx: AppContext): Evaluator {
 
 export function postEvaluate(evaluator: Evaluator) {
   return async (req: DashboardRequest): Promise<Response> => {
+    await applyQueued(req.ctx); // every request acknowledged before the click counts
     await evaluator.run({ trigger: "manual", projectId: req.project.id });
     return redirect(link(req, "/rules", { notice: "evaluated" }));
   };
