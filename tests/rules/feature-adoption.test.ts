@@ -34,3 +34,11 @@ test("first_feature skips users who cancelled or churned (the cancellation rules
   await w.track("bob", "subscription_cancelled", { reason: "too_expensive" });
   expect(await w.after(3 * DAY + HOUR, "first_feature")).toEqual(["ann"]);
 });
+
+test("first_feature needs a sign-up (the event or the signup_date trait): a user known only from other events gets none", async () => {
+  const w = await startWorld();
+  await w.identify("pay", { email: "pay@example.com" });
+  await w.track("pay", "subscription_changed", { to: "pro", mrr: 4900 }, w.clock.now() - 10 * DAY);
+  await w.identify("trait", { email: "trait@example.com", traits: { signupDate: new Date(w.clock.now() - 10 * DAY).toISOString() } });
+  expect(await w.after(HOUR, "first_feature")).toEqual(["trait"]);
+});
