@@ -1,4 +1,4 @@
-import { createKey, KeyVerifier, listKeys, revokeKey } from "../keys/service";
+import { createKey, KeyVerifier, listKeys, RECHECK_MS, revokeKey } from "../keys/service";
 import { actionOf, type Command, CONFIG_HELP, loadForCommand, noteUnconfiguredProject, parseCommandArgs, UsageError, withDatabase, withReadOnlyDatabase } from "./command";
 
 const USAGE = `vibefollow keys create --project ID --name NAME   print a new API key (shown once)
@@ -59,6 +59,9 @@ export const keys: Command = {
         console.error(`no active key ${shown}${values.project === undefined ? "" : ` in project "${values.project}"`}`);
         return 1;
       }
+      // A running server re-reads a key it verified at most RECHECK_MS later: returning only after that makes "a
+      // request sent after the command returned is refused" hold however fast this process ran.
+      await Bun.sleep(RECHECK_MS);
       console.log(`revoked ${revoked}`);
       return 0;
     }

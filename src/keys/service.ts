@@ -90,7 +90,7 @@ const digestOf = (key: string) => Bun.SHA256.hash(key, "base64");
  * so a request sent after `vibefollow keys revoke` returned is refused; the cost is one primary-key read per
  * active key per interval, not per request.
  */
-const RECHECK_MS = 100;
+export const RECHECK_MS = 100;
 
 /**
  * Verifies presented keys. Argon2id costs tens of milliseconds by design, so a verified key is cached under

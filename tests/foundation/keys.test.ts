@@ -80,8 +80,8 @@ test("a revocation by the CLI reaches a running verifier by the time the CLI has
   const revoked = await cli("keys", "revoke", keyId);
   expect(revoked.code).toBe(0);
   expect(revoked.stdout).toContain(`revoked ${keyId}`);
-  // A CLI run (a process start) outlasts the recheck: the very next verification re-reads the row.
-  expect(performance.now() - verifiedAt).toBeGreaterThan(100);
+  // The command returns only once the recheck interval has passed: the very next verification re-reads the row.
+  expect(performance.now() - verifiedAt).toBeGreaterThanOrEqual(100);
   expect(await verifier.verify(key)).toBeUndefined();
   expect(await new KeyVerifier(database).verify(key)).toBeUndefined();
   const list = await cli("keys", "list");
