@@ -2,13 +2,17 @@ import type { Database, Transaction } from "../db/client";
 import { log } from "../lib/log";
 import { getHooks, NO_EVENTS } from "./hooks";
 
+/** When a due churn happened, as it is recorded: `churn_at`, never before the cancellation itself. `table` is the
+ * users table's alias as a prefix (`"u."`); the cancellation rule reads a churn that is due the same way. */
+export const churnTimeSql = (table = "") => `max(${table}churn_at, coalesce(${table}stage_changed_at, ${table}churn_at))`;
+
 /**
  * SPEC §5.5: `cancelled` becomes `churned` once `churn_at` (effectiveAt or the cancel time, plus the project's
  * `churn_grace`) has passed. The hourly evaluator calls this; the stage change is recorded at `churn_at` (when
  * it happened), never earlier than the cancellation itself. Returns the ids of the users moved.
  */
 export async function applyChurnIn(tx: Transaction, projectId: string, at: number): Promise<number[]> {
-  const when = "max(churn_at, coalesce(stage_changed_at, churn_at))";
+  const when = churnTimeSql();
   await tx.execute({
     sql: `INSERT INTO stage_history (project_id, user_id, from_stage, to_stage, at)
           SELECT project_id, id, 'cancelled', 'churned', ${when} FROM tracked_users

@@ -4,7 +4,7 @@
 export { applyQueued, createNormaliser, drainQueue, normaliserStats, type NormaliserStats } from "./normaliser";
 export { queueStats, type QueueStats } from "./queue-stats";
 export { sweepBuffer, bufferDepth } from "./buffer";
-export { applyChurn, applyChurnIn } from "./churn";
+export { applyChurn, applyChurnIn, churnTimeSql } from "./churn";
 export { setAfterApply, setOnQuarantine, type AfterApply, type OnQuarantine, type UserChange } from "./hooks";
 export {
   listQuarantine,

@@ -1,3 +1,4 @@
+import { churnTimeSql } from "../../pipeline";
 import { sql } from "../sql";
 import type { KindModule } from "./types";
 
@@ -16,8 +17,7 @@ export const cancellation: KindModule<"cancellation"> = {
   candidates(rule, ctx) {
     const churnDue = sql`(u.stage = 'cancelled' AND u.churn_at <= ${ctx.at})`;
     const recorded = sql`COALESCE(u.stage_changed_at, (SELECT max(h.at) FROM stage_history h WHERE h.user_id = u.id AND h.to_stage = u.stage))`;
-    // The time applyChurnIn gives the churn: churn_at, never before the cancellation itself.
-    const churnedAt = sql`max(u.churn_at, COALESCE(u.stage_changed_at, u.churn_at))`;
+    const churnedAt = sql.raw(churnTimeSql("u."), []);
     const inStage =
       rule.stage === "churned"
         ? sql`(u.stage = 'churned' OR ${churnDue})`
