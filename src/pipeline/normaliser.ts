@@ -71,32 +71,23 @@ function record(taken: number, counts: BatchCounts): void {
  * beside (or without) the running normaliser: each batch is claimed, applied and deleted in one write
  * transaction, so two processes or loops never apply an item twice. An evaluation on demand (`vibefollow
  * evaluate`, the dashboard's "Evaluate now") calls it first, so it sees every request acknowledged before it.
+ * The queue only grows at its end, so taking as many items as its seq range holds now covers all of them.
  */
 export async function applyQueued(ctx: Deps): Promise<void> {
-  const head = async (): Promise<{ first: number | null; last: number | null }> => {
-    const row = (await ctx.database.read("SELECT min(seq) AS first, max(seq) AS last FROM ingest_queue")).rows[0];
-    return { first: row?.first == null ? null : Number(row.first), last: row?.last == null ? null : Number(row.last) };
-  };
-  const { last } = await head();
-  if (last === null) return;
-  const connection = BatchConnection.inline(ctx);
-  for (;;) {
-    const { first } = await head();
-    if (first === null || first > last) return;
-    const step = await connection.step(ctx.config.normaliser.batch_size);
-    if (step.taken > 0) record(step.taken, step.counts);
-  }
+  const span = (await ctx.database.read("SELECT max(seq) - min(seq) + 1 AS n FROM ingest_queue")).rows[0]?.n;
+  if (span != null) await drainQueue(ctx, BatchConnection.inline(ctx), { atMost: Number(span) });
 }
 
 /**
- * Applies everything queued, batch after batch, then sweeps the buffer; returns the totals. Tests and the CLI
- * call it when background loops are off (on the main thread, unless given a `connection`).
+ * Applies everything queued (or stops once it took `atMost` items), batch after batch, then sweeps the buffer;
+ * returns the totals. Tests and the CLI call it when background loops are off (on the main thread, unless given
+ * a `connection`).
  */
-export async function drainQueue(ctx: Deps, connection = BatchConnection.inline(ctx)): Promise<NormaliserStats> {
+export async function drainQueue(ctx: Deps, connection = BatchConnection.inline(ctx), { atMost = Infinity } = {}): Promise<NormaliserStats> {
   const total: NormaliserStats = { batches: 0, items: 0, ...zero(), expired: 0, errors: 0 };
   const base = ctx.config.normaliser.batch_size;
   let limit = base;
-  for (;;) {
+  while (total.items < atMost) {
     const started = performance.now();
     const step = await connection.step(limit);
     if (step.taken === 0) break;
