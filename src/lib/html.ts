@@ -12,7 +12,7 @@ const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u061C\u2
  * `&lt;b a=&quot;1&quot;&gt;`, and control characters become U+FFFD.
  */
 export function escapeHtml(text: string): string {
-  return escapeMarkup(text).replace(INVISIBLE, "\uFFFD");
+  return visibleText(escapeMarkup(text));
 }
 
 /**
