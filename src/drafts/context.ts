@@ -1,5 +1,6 @@
 import type { ProjectConfig } from "../config/schema";
 import { eitherSpelling } from "../lib/either-spelling";
+import { KNOWN_TRAITS } from "../pipeline/normalise";
 import { publicBase, unsubscribeToken, type Executor } from "../mail/tokens";
 import type { DraftRule } from "./types";
 
@@ -16,8 +17,6 @@ export type UserRow = {
   columns: Record<string, unknown>;
 };
 
-/** The traits with a column of their own that `user.traits` shows as well (the address apart). */
-const KNOWN_TRAITS = ["name", "plan", "signup_date", "company", "role"] as const;
 const ISO_COLUMNS = new Set(["signup_date", "first_seen_at", "last_seen_at", "trial_ends_at", "stage_changed_at"]);
 
 const USER_COLUMNS = `id, project_id, external_user_id, email, name, plan, signup_date, company, role, traits, first_seen_at,
@@ -119,7 +118,7 @@ export function buildTemplateContext(input: TemplateInput): Record<string, unkno
   // Known traits are sent inside `traits` but kept in their own columns (SPEC §2): `user.traits.name` reads them back
   // where the identify put them. Not the address: it is `user.email`, and the model must not see it (llm.ts).
   const sent: Record<string, unknown> = { ...traits };
-  for (const key of KNOWN_TRAITS) if (user.columns[key] !== null && user.columns[key] !== undefined) sent[key] = user.columns[key];
+  for (const key of KNOWN_TRAITS) if (key !== "email" && user.columns[key] != null) sent[key] = user.columns[key];
   return {
     user: eitherSpelling({ ...traits, ...user.columns, id: user.externalUserId, first_name: firstName, traits: sent }),
     event: eitherSpelling(input.event),

@@ -45,7 +45,8 @@ export type Item = IdentifyItem | TrackItem;
 /** Earliest and latest storable times: years 0001–9999. */
 const MIN_TIME = -62_135_596_800_000;
 const MAX_TIME = 253_402_300_799_999;
-const KNOWN = new Set(["email", "name", "plan", "signup_date", "company", "role"]);
+/** The known traits (SPEC §2), kept in columns of their own rather than in `traits`. */
+export const KNOWN_TRAITS: ReadonlySet<string> = new Set(["email", "name", "plan", "signup_date", "company", "role"]);
 
 function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -136,7 +137,7 @@ export function normaliseIdentify(text: string): IdentifyItem | Rejection {
   const rest: Record<string, unknown> = Object.create(null);
   for (const key of Object.keys(traits)) {
     if (key === "email" && body.email != null) continue; // the top-level email wins, whatever traits.email holds
-    if (!KNOWN.has(key)) {
+    if (!KNOWN_TRAITS.has(key)) {
       rest[key] = traits[key];
       continue;
     }
