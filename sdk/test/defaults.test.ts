@@ -6,13 +6,14 @@ import { accepted, apiError, fakeFetch } from "./support/fake-fetch.js";
 /**
  * SPEC §12 defaults of `new VibeFollow({apiKey, baseUrl, fetchImpl})` and `vf.events.batch()`:
  * maxRetries 2 (3 attempts), timeoutMs 10000, maxSize 100, maxAgeMs 5000. Nothing here waits for real:
- * the SDK schedules its timeout, backoff and batch timers with the global setTimeout, which a fake clock
- * replaces for the length of each test.
+ * the SDK schedules its timeout, backoff and batch timers with the global setTimeout and dates queued events
+ * with Date.now, both of which a fake clock replaces for the length of each test.
  */
 
 const realSetImmediate = setImmediate;
 const realSetTimeout = globalThis.setTimeout;
 const realClearTimeout = globalThis.clearTimeout;
+const realDateNow = Date.now;
 
 /** Lets pending promise chains (fetch, response bodies, the batcher's flush) run to their next timer. */
 async function settle(): Promise<void> {
@@ -43,10 +44,15 @@ class FakeClock {
       this.timers.delete(typeof handle === "object" ? (handle as { id: number }).id : Number(handle));
     };
     Object.assign(globalThis, { setTimeout: setTimeoutFake, clearTimeout: clearTimeoutFake });
+    // The batcher dates its events with Date.now() and derives its age timer from it: the clock must move
+    // only with `advance`, or a millisecond passing between the two reads makes a 5000 ms wait 4999 ms.
+    const epoch = realDateNow();
+    Date.now = () => epoch + this.now;
   }
 
   uninstall(): void {
     Object.assign(globalThis, { setTimeout: realSetTimeout, clearTimeout: realClearTimeout });
+    Date.now = realDateNow;
   }
 
   /** Milliseconds from now until each waiting timer fires, soonest first. */
