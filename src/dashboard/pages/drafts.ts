@@ -44,6 +44,13 @@ async function draftOf(req: DashboardRequest): Promise<DraftView> {
   return draft;
 }
 
+/**
+ * The HTML preview's frame is sandboxed (no scripts, forms, popups or navigation of the page; the page's CSP
+ * applies to it too) but keeps the dashboard's origin. With a unique origin Chromium renders it in another
+ * process, and a click made right after the page scrolls (Playwright's `fill` then `click` on Save, below it)
+ * went to that frame's stale hit-test area instead of the button: the form was never sent. With no script able
+ * to run in it, the origin gives its content nothing to use.
+ */
 export async function showDraft(req: DashboardRequest): Promise<Response> {
   const draft = await draftOf(req);
   const [history, current] = await Promise.all([draftHistoryOf(req.ctx.database, draft.id), personOf(req.ctx.database, draft.userId)]);
@@ -73,7 +80,7 @@ to ${shownEmail(req, draft.email)} · user <a href="${link(req, userPath(draft.e
 <h2>Subject</h2><pre data-section="subject">${text(draft.subject)}</pre>
 <h2>Text</h2><pre data-section="text">${text(draft.text)}</pre>
 <h2>HTML preview</h2>
-<iframe sandbox="" referrerpolicy="no-referrer" title="HTML preview" srcdoc="${shownText(req, draft.html, person, true)}"></iframe>
+<iframe sandbox="allow-same-origin" referrerpolicy="no-referrer" title="HTML preview" srcdoc="${shownText(req, draft.html, person, true)}"></iframe>
 ${editing}${test}
 <h2>History</h2><table><thead><tr><th>When</th><th>From</th><th>To</th><th>Actor</th><th>Note</th></tr></thead><tbody>
 ${history.map((h) => html`<tr><td>${time(h.at)}</td><td>${h.from ?? ""}</td><td>${h.to}</td><td>${h.actor}</td><td>${text(h.note ?? "")}</td></tr>`)}
