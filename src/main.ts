@@ -58,7 +58,11 @@ export async function startVibefollow(options: StartOptions): Promise<Running> {
     throw e;
   }
   const server = app.server!;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${server.port}`;
+  const address = `${host.includes(":") ? `[${host}]` : host}:${server.port}`;
+  const url = `http://${address}`;
+  // Without `public_url`, links in emails are built from `server.listen`: make it the address actually served,
+  // so that `serve --listen` (which overrides the file) and a port of 0 give links that reach this server.
+  config.server.listen = address;
 
   if (options.background !== false) for (const s of services) await s.start();
   log.info("started", {

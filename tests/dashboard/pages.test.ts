@@ -50,7 +50,7 @@ test("drafts: edit, reschedule, test send (downloadable .eml), reject — each r
   expect(String(edited.text_body)).toStartWith("Hi Ann,\nwelcome aboard.");
   const page = await (await admin.get(`/dashboard/drafts/${id}?project=acme`)).text();
   expect(page).toContain("Hello &lt;Ann&gt;");
-  expect(page).toContain('sandbox=""');
+  expect(page).toContain('sandbox="allow-same-origin"');
 
   const bad = await admin.post(`/dashboard/drafts/${id}/reschedule`, { project: "acme", _csrf: admin.csrf, at: "tomorrow" });
   expect(bad.status).toBe(422);

@@ -273,3 +273,34 @@ test("SIGTERM under load: every request answered 202 is in the database after a 
     database.close();
   }
 });
+
+test("without public_url, links in emails point at the address served: serve --listen and port 0 included", async () => {
+  const cwd = dir();
+  // The file's listen address is not the one served (startServe passes --listen 127.0.0.1:0); the evaluator runs
+  // every second so that a welcome draft, and its unsubscribe link, is made inside this serve.
+  writeFileSync(join(cwd, "vibefollow.toml"), `[server]\nlisten = "127.0.0.1:8080"\n[evaluator]\nschedule = "* * * * * *"\n[[projects]]\nid = "default"\n`);
+  const created = Bun.spawn([process.execPath, CLI, "keys", "create", "--name", "links"], { cwd, stdout: "pipe", stderr: "pipe", env: cleanEnv() });
+  const key = /sk_live_[0-9a-z]+/.exec(await new Response(created.stdout).text())![0];
+  expect(await created.exited).toBe(0);
+  const served = await startServe([], { cwd });
+  try {
+    const post = (path: string, body: object) =>
+      fetch(served.url + path, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect((await post("/api/v1/users", { external_user_id: "ann", email: "ann@example.com" })).status).toBe(202);
+    expect((await post("/api/v1/events", { external_user_id: "ann", name: "user_signed_up", properties: { plan: "free", source: "test" } })).status).toBe(202);
+    const database = await openDatabase({ url: `file:${join(cwd, "data/vibefollow.db")}`, synchronous: "full", busy_timeout: 5000 });
+    try {
+      let text = "";
+      for (const deadline = Date.now() + 30_000; !text && Date.now() < deadline; await Bun.sleep(100)) {
+        text = String((await database.read("SELECT text_body FROM drafts")).rows[0]?.text_body ?? "");
+      }
+      expect(text).toContain(`${served.url}/u/`);
+      expect(text).not.toContain("127.0.0.1:8080");
+    } finally {
+      database.close();
+    }
+  } finally {
+    expect(await served.stop()).toBe(0);
+  }
+  expect(served.stdout()).not.toContain("links in emails point at http://127.0.0.1:8080");
+});
