@@ -12,17 +12,26 @@ export type ClaimedDelivery = { id: string; projectId: string; endpointUrl: stri
  * row). A claim older than `staleMs` belongs to an attempt that never finished — the process died mid-POST —
  * and is taken again: at-least-once, receivers dedupe by `id`.
  */
-export async function claimDue(database: Database, limit: number, staleMs: number): Promise<ClaimedDelivery[]> {
+export async function claimDue(database: Database, limit: number, staleMs: number, perEndpoint = limit): Promise<ClaimedDelivery[]> {
   if (limit <= 0) return [];
   const t = now();
+  // In flight = claimed and not stale. Each endpoint gets at most `perEndpoint` of them, counting those already
+  // in flight, oldest due first.
   const rs = await database.execute({
     sql: `UPDATE webhook_deliveries SET claimed_at = ?, attempts = attempts + 1, last_attempt_at = ?
           WHERE id IN (
-            SELECT id FROM webhook_deliveries
-            WHERE state = 'pending' AND next_attempt_at <= ? AND (claimed_at IS NULL OR claimed_at <= ?)
-            ORDER BY next_attempt_at, id LIMIT ?)
+            WITH due AS (
+              SELECT id, endpoint_url, next_attempt_at, row_number() OVER (PARTITION BY endpoint_url ORDER BY next_attempt_at, id) AS n
+              FROM webhook_deliveries
+              WHERE state = 'pending' AND next_attempt_at <= ? AND (claimed_at IS NULL OR claimed_at <= ?)),
+            busy AS (
+              SELECT endpoint_url, count(*) AS k FROM webhook_deliveries
+              WHERE state = 'pending' AND claimed_at > ? GROUP BY endpoint_url)
+            SELECT due.id FROM due LEFT JOIN busy ON busy.endpoint_url = due.endpoint_url
+            WHERE due.n + coalesce(busy.k, 0) <= ?
+            ORDER BY due.next_attempt_at, due.id LIMIT ?)
           RETURNING id, project_id, endpoint_url, event_type, body, attempts, claimed_at`,
-    args: [t, t, t, t - staleMs, limit],
+    args: [t, t, t, t - staleMs, t - staleMs, perEndpoint, limit],
   });
   return rs.rows
     .map((r) => ({

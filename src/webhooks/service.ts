@@ -26,21 +26,26 @@ export type AttemptOutcome = { id: string; attempt: number; state: DeliveryState
 /** A claim older than this is an attempt whose process died: no live attempt lasts past its timeout. */
 const staleAfter = (env: WebhookEnv) => env.timeoutMs + 60_000;
 
+/** Attempts one endpoint may have in flight: a receiver that hangs until the timeout keeps the rest free. */
+const perEndpoint = (env: WebhookEnv) => Math.ceil(env.concurrency / 2);
+
+/** While attempts are in flight, how often deliveries that fell due meanwhile are looked for. */
+const CLAIM_POLL_MS = 250;
+
 /**
- * Delivers everything due, at most `env.concurrency` attempts in flight, until nothing is due (or `keepGoing`
- * turns false). Never throws for a delivery's sake: each outcome is recorded on its row. Tests call this by hand
- * with a manual clock.
+ * Delivers everything due, at most `env.concurrency` attempts in flight (and half of them to one endpoint), until
+ * nothing is due (or `keepGoing` turns false). What falls due while attempts are in flight is claimed as soon as
+ * there is room, not after the slowest of them: one endpoint that answers only at the timeout holds back no
+ * other. Never throws for a delivery's sake: each outcome is recorded on its row. Tests call this by hand with a
+ * manual clock.
  */
 export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () => true): Promise<AttemptOutcome[]> {
   const outcomes: AttemptOutcome[] = [];
   const inFlight = new Set<Promise<void>>();
-  let drained = false;
-  while (true) {
+  for (;;) {
     const room = env.concurrency - inFlight.size;
-    if (!drained && room > 0 && keepGoing()) {
-      const claimed = await claimDue(env.database, room, staleAfter(env));
-      if (claimed.length < room) drained = true;
-      for (const d of claimed) {
+    if (room > 0 && keepGoing()) {
+      for (const d of await claimDue(env.database, room, staleAfter(env), perEndpoint(env))) {
         const p: Promise<void> = attempt(env, d)
           .then((o) => void outcomes.push(o))
           .finally(() => inFlight.delete(p));
@@ -48,7 +53,9 @@ export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () 
       }
     }
     if (inFlight.size === 0) break;
-    await Promise.race(inFlight);
+    let poll: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([...inFlight, new Promise<void>((resolve) => (poll = setTimeout(resolve, CLAIM_POLL_MS)))]);
+    clearTimeout(poll);
   }
   return outcomes;
 }

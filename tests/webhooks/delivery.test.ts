@@ -148,14 +148,37 @@ test("only subscribed event types are delivered, to each subscribed endpoint", a
   for (const got of b.received) vf.webhooks.constructEvent(got.body, got.headers.get("x-vibefollow-signature"), "second_secret_abcdefghij", { now: w.clock.now() });
 });
 
-test("at most 4 attempts are in flight at once", async () => {
-  const r = receiver([], { status: 200, delayMs: 200 });
-  const w = await startWorld(ONLY_WELCOME + endpointToml(r.url, ["draft.created"]));
+test("at most 4 attempts are in flight at once, and at most 2 to one endpoint", async () => {
+  const [a, b] = [receiver([], { status: 200, delayMs: 200 }), receiver([], { status: 200, delayMs: 200 })];
+  const w = await startWorld(ONLY_WELCOME + endpointToml(a.url, ["draft.created"]) + endpointToml(b.url, ["draft.created"]));
   for (let i = 0; i < 10; i++) await w.signUp(`u${i}`);
   await w.evaluate();
   const outcomes = await deliverDue(webhookEnv(w));
-  expect(outcomes.filter((o) => o.state === "delivered")).toHaveLength(10);
-  expect(r.state.maxInFlight).toBe(4);
+  expect(outcomes.filter((o) => o.state === "delivered")).toHaveLength(20);
+  expect([a.state.maxInFlight, b.state.maxInFlight]).toEqual([2, 2]);
+});
+
+test("an endpoint that answers only at the timeout holds back no other: what falls due meanwhile goes out at once", async () => {
+  const slow = receiver([], { status: 200, delayMs: 4_000 });
+  const fast = receiver();
+  const w = await startWorld(ONLY_WELCOME + endpointToml(slow.url, ["draft.created"]) + endpointToml(fast.url, ["draft.created"]));
+  // Three deliveries due to the slow endpoint first: it may take 2 of the 4 slots, not all of them.
+  for (const id of ["s1", "s2", "s3"]) await w.signUp(id);
+  await w.evaluate();
+  const run = deliverDue(webhookEnv(w));
+  const arrived = async (r: Receiver, n: number) => {
+    for (const deadline = Date.now() + 3_000; r.received.length < n && Date.now() < deadline; ) await Bun.sleep(10);
+    return r.received.length;
+  };
+  expect(await arrived(fast, 3)).toBe(3);
+  expect(slow.state.maxInFlight).toBe(2);
+  // A new event while the slow attempts still hang: delivered to the fast endpoint without waiting for them.
+  await w.signUp("late");
+  await w.evaluate();
+  expect(await arrived(fast, 4)).toBe(4);
+  expect(slow.received.length).toBe(2); // still the first two, answering in about 4 s
+  expect(JSON.parse(fast.received[3]!.body).data.external_user_id).toBe("late");
+  expect((await run).filter((o) => o.state === "delivered")).toHaveLength(8);
 });
 
 test("redirects are followed only to the same host; to another host they fail the attempt", async () => {
