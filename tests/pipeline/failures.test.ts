@@ -3,6 +3,7 @@ import { createNormaliser, drainQueue, queueStats, setAfterApply, setOnQuarantin
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { CATCH_UP_FACTOR, CATCH_UP_MS, nextLimit } from "../../src/pipeline/normaliser";
 import type { TestServer } from "../support/harness";
+import { holdWriteLock } from "../ingest/support";
 import { count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
 
 let server: TestServer;
@@ -134,11 +135,10 @@ test("while a backlog drains batches grow (up to 64× batch_size, while quick an
   expect(nextLimit(16, 5, 2, 10)).toBe(2);
   // While other writes (ingest commits) wait for the lock, a catch-up goes back to batch_size.
   expect(nextLimit(8, 8, 2, 10, true)).toBe(2);
-  const held = db.exclusive(() => Bun.sleep(30));
+  const held = await holdWriteLock(db); // held until released, however late this test gets the CPU back
   const waiting = db.execute("SELECT 1");
-  await Bun.sleep(5); // the first has the lock by now; the second waits
   expect(db.writersWaiting).toBe(1);
-  await Promise.all([held, waiting]);
+  await Promise.all([held.release(), waiting]);
   expect(db.writersWaiting).toBe(0);
   const u = (await userRow(db, "f1"))!;
   const names = (await rows(db, "SELECT name FROM events WHERE user_id = ? AND name LIKE 'grow-%' ORDER BY id", [u.id])).map((e) => e.name);
