@@ -3,7 +3,7 @@ import { createNormaliser, drainQueue, queueStats, setAfterApply, setOnQuarantin
 import { manualClock, setClock, systemClock } from "../../src/lib/clock";
 import { CATCH_UP_FACTOR, CATCH_UP_MS, nextLimit } from "../../src/pipeline/normaliser";
 import type { TestServer } from "../support/harness";
-import { holdWriteLock } from "../ingest/support";
+import { holdWriteLock, waitFor } from "../ingest/support";
 import { count, drain, enqueue, identify, rows, startPipelineServer, track, userRow } from "./support";
 
 let server: TestServer;
@@ -77,11 +77,12 @@ test("the loop as a service drains what arrives, reports depth and lag, and stop
   const service = createNormaliser({ ...server.ctx, config: { ...server.ctx.config, normaliser: { ...server.ctx.config.normaliser, batch_size: 1, idle_interval: 5 } } });
   service.start();
   try {
-    for (let i = 0; i < 200 && (await queueStats(db)).depth > 0; i++) await Bun.sleep(5);
+    // The first step waits for the write thread to start (20 s bound a hang; a cold, loaded machine is slow).
+    await waitFor(async () => (await queueStats(db)).depth === 0, 20_000);
     expect(await queueStats(db)).toEqual({ depth: 0, lagMs: 0 });
     expect((await userRow(db, "loop-1"))!.event_count).toBe(1);
     await enqueue(db, [track("loop-1", "b")]);
-    for (let i = 0; i < 200 && (await queueStats(db)).depth > 0; i++) await Bun.sleep(5);
+    await waitFor(async () => (await queueStats(db)).depth === 0, 20_000);
     expect((await userRow(db, "loop-1"))!.event_count).toBe(2);
   } finally {
     await service.stop();
