@@ -27,7 +27,8 @@ export function startReceiver(replies: Reply[] = [], fallback: Reply = 200) {
         const reply = state.replies[received.length] ?? state.fallback;
         received.push({ at: Date.now(), body, headers: req.headers, path: new URL(req.url).pathname });
         const r = typeof reply === "number" ? { status: reply } : reply;
-        if (r.delayMs) await Bun.sleep(r.delayMs);
+        // A delayed answer is given up on when the client gives up (its timeout, a stop), as a real server would.
+        if (r.delayMs) await Promise.race([Bun.sleep(r.delayMs), new Promise((ok) => req.signal.addEventListener("abort", ok))]);
         return new Response("ok", { status: r.status, headers: r.headers });
       } finally {
         inFlight--;
