@@ -168,7 +168,7 @@ test("ingest and the normaliser run on the binary's embedded write thread: 202, 
     // The normaliser takes it from the queue (on the write thread: the worker loads the pipeline on first use)
     // and, its user unknown, buffers it.
     const buffered = async () => Number((await database.read("SELECT count(*) AS n FROM event_buffer WHERE payload LIKE '%binary_checked%'")).rows[0]!.n);
-    for (let i = 0; i < 100 && (await buffered()) === 0; i++) await Bun.sleep(50);
+    for (let i = 0; i < 400 && (await buffered()) === 0; i++) await Bun.sleep(50); // 20 s bound a hang
     expect(await buffered()).toBe(1);
     expect(Number((await database.read("SELECT count(*) AS n FROM ingest_queue")).rows[0]!.n)).toBe(0);
   } finally {
