@@ -77,12 +77,22 @@ test("first start with no config: creates the default project, prints a working 
 
 test("serves on the configured listen address and creates the database's directory", async () => {
   const cwd = dir();
-  const port = freePort();
-  writeFileSync(join(cwd, "vibefollow.toml"), `[server]\nlisten = "127.0.0.1:${port}"\n[database]\nurl = "file:./nested/deeper/vf.db"\n`);
-  // startServe passes --listen 127.0.0.1:0; the file's address is what a plain `serve` uses, so run one.
-  const proc = Bun.spawn([process.execPath, CLI, "serve"], { cwd, stdout: "pipe", stderr: "pipe", env: cleanEnv() });
+  // startServe passes --listen 127.0.0.1:0; the file's address is what a plain `serve` uses, so run one. The port
+  // is picked here and bound by serve later: should another process take it meanwhile, serve exits saying so, and
+  // another port is tried.
+  const serve = async (tries = 1): Promise<Bun.Subprocess<"ignore", "pipe", "pipe">> => {
+    const port = freePort();
+    writeFileSync(join(cwd, "vibefollow.toml"), `[server]\nlisten = "127.0.0.1:${port}"\n[database]\nurl = "file:./nested/deeper/vf.db"\n`);
+    const proc = Bun.spawn([process.execPath, CLI, "serve"], { cwd, stdout: "pipe", stderr: "pipe", env: cleanEnv() });
+    const ready = waitForStatus(`http://127.0.0.1:${port}/readyz`, 200, 20_000).then(() => "ready" as const);
+    if ((await Promise.race([ready, proc.exited])) === "ready") return proc;
+    void ready.catch(() => undefined);
+    const stderr = await new Response(proc.stderr).text();
+    if (!stderr.includes(`port ${port} in use`) || tries === 5) throw new Error(`serve exited before it was ready:\n${stderr}`);
+    return serve(tries + 1);
+  };
+  const proc = await serve();
   try {
-    expect(await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200)).toBeLessThan(10_000);
     expect(existsSync(join(cwd, "nested/deeper/vf.db"))).toBe(true);
   } finally {
     proc.kill("SIGTERM");
