@@ -266,23 +266,30 @@ test("the checkpoint thread copies committed pages into the database file, off t
     await migrate(database);
     await database.execute("PRAGMA wal_checkpoint(TRUNCATE)");
     const before = statSync(file).size;
-    const thread = await WriteThread.start(database.url, { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never, { checkpointEveryMs: 100 });
+    const config = { url: `file:${file}`, synchronous: "full", busy_timeout: 5000 } as never;
+    // The commit runs on a write thread whose checkpoint thread has no timer: nothing but the commit itself could
+    // have copied its pages into the file by the time the size is looked at, however late that is (a checkpoint
+    // thread on a 100 ms timer sometimes got there first on a loaded machine).
+    const committer = await WriteThread.start(database.url, config, { checkpointEveryMs: 0 });
     const counted = { ...walStats };
     const big = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(2_000_000) } });
-    await database.exclusive(() => thread.commit(buildStatements([queueJob(big)], 0)));
+    await database.exclusive(() => committer.commit(buildStatements([queueJob(big)], 0)));
     expect(statSync(file).size).toBeLessThan(before + 1_000_000); // committed: in the WAL, not yet in the file
-    await waitFor(() => statSync(file).size > before + 1_500_000, 5_000);
+    // Then a checkpoint thread, on its timer, copies them.
+    const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 100 });
+    await waitFor(() => statSync(file).size > before + 1_500_000, 20_000);
     // The pass that copied them is counted (/metrics), and on Linux the copied pages were synced to disk right
     // after it (thread-worker.ts `passive`, flush-file.ts).
-    await waitFor(() => walStats.passive > counted.passive, 5_000);
+    await waitFor(() => walStats.passive > counted.passive, 20_000);
     if (process.platform === "linux") expect(walStats.flushes).toBeGreaterThan(counted.flushes);
     await thread.close();
+    await committer.close();
     expect(Number((await database.read("SELECT length(payload) AS n FROM ingest_queue")).rows[0]!.n)).toBe(big.length);
   } finally {
     database.close();
     cleanup();
   }
-}, 15_000);
+}, 45_000);
 
 /** Keyed jobs committed together: one key already stored (within 24 h), one stored but expired, three new. */
 async function commitKeyedTogether(server: Awaited<ReturnType<typeof startTestServer>>) {
