@@ -39,8 +39,8 @@ export function startOn(dir: string, toml = ""): Promise<Running> {
 
 export const event = (i = 0, extra: Row = {}) => ({ external_user_id: `u${i}`, name: "clicked_button", properties: { i }, ...extra });
 
-/** Polls `condition` every few ms (up to `ms`): for states reached by another part of the process. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
+/** Polls `condition` every few ms (up to `ms`, which only bounds a hang): for states reached by another part of the process. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
   const end = performance.now() + ms;
   while (!(await condition())) {
     if (performance.now() > end) throw new Error("condition not reached in time");
