@@ -190,7 +190,7 @@ describe("HttpClient: timeouts", () => {
     assert.ok(err instanceof NetworkError);
     assert.equal(err.status, 0);
     assert.equal(err.code, "timeout");
-    assert.ok(Date.now() - started < 1000);
+    assert.ok(Date.now() - started < 5_000); // its 30 ms, not the default 10 s (the bound leaves a loaded machine room)
     assert.equal(calls[0]!.signal?.aborted, true);
   });
 
