@@ -7,31 +7,44 @@ import { MAX_ATTEMPTS, RETRY_DELAYS_MS } from "./types";
 /** A delivery taken for one attempt. `claimedAt` is the claim's token: only that claim may finish it. */
 export type ClaimedDelivery = { id: string; projectId: string; endpointUrl: string; eventType: string; body: string; attempts: number; claimedAt: number };
 
+/** How many attempts each endpoint may have in flight, and how many it has (by endpoint URL). */
+export type EndpointShare = { perEndpoint: number; inFlight: ReadonlyMap<string, number> };
+
 /**
- * Takes up to `limit` due deliveries for an attempt, in one statement (atomic: nothing else can take the same
- * row). A claim older than `staleMs` belongs to an attempt that never finished — the process died mid-POST —
- * and is taken again: at-least-once, receivers dedupe by `id`.
+ * Takes up to `limit` due deliveries for an attempt, oldest due first, no endpoint past its share. The claim is
+ * one statement that re-checks each row (atomic: nothing else can take the same row). A claim older than
+ * `staleMs` belongs to an attempt that never finished — the process died mid-POST — and is taken again:
+ * at-least-once, receivers dedupe by `id`.
  */
-export async function claimDue(database: Database, limit: number, staleMs: number, perEndpoint = limit): Promise<ClaimedDelivery[]> {
+export async function claimDue(database: Database, limit: number, staleMs: number, share?: EndpointShare): Promise<ClaimedDelivery[]> {
   if (limit <= 0) return [];
   const t = now();
-  // In flight = claimed and not stale. Each endpoint gets at most `perEndpoint` of them, counting those already
-  // in flight, oldest due first.
+  const taken = new Map(share?.inFlight);
+  const perEndpoint = share?.perEndpoint ?? limit;
+  const full = [...taken].filter(([, k]) => k >= perEndpoint).map(([url]) => url);
+  // The candidates: an index-ordered read (not a ranking of everything due, which cost 40-60 ms at 20,000 due
+  // rows) that skips endpoints already at their share; each of the others gets what its share has room for.
+  const candidates = await database.read({
+    sql: `SELECT id, endpoint_url FROM webhook_deliveries
+          WHERE state = 'pending' AND next_attempt_at <= ? AND (claimed_at IS NULL OR claimed_at <= ?)
+            AND endpoint_url NOT IN (SELECT value FROM json_each(?))
+          ORDER BY next_attempt_at, id LIMIT ?`,
+    args: [t, t - staleMs, JSON.stringify(full), limit * 4],
+  });
+  const picked: string[] = [];
+  for (const c of candidates.rows) {
+    const url = String(c.endpoint_url);
+    if ((taken.get(url) ?? 0) >= perEndpoint) continue;
+    taken.set(url, (taken.get(url) ?? 0) + 1);
+    picked.push(String(c.id));
+    if (picked.length === limit) break;
+  }
+  if (picked.length === 0) return [];
   const rs = await database.execute({
     sql: `UPDATE webhook_deliveries SET claimed_at = ?, attempts = attempts + 1, last_attempt_at = ?
-          WHERE id IN (
-            WITH due AS (
-              SELECT id, endpoint_url, next_attempt_at, row_number() OVER (PARTITION BY endpoint_url ORDER BY next_attempt_at, id) AS n
-              FROM webhook_deliveries
-              WHERE state = 'pending' AND next_attempt_at <= ? AND (claimed_at IS NULL OR claimed_at <= ?)),
-            busy AS (
-              SELECT endpoint_url, count(*) AS k FROM webhook_deliveries
-              WHERE state = 'pending' AND claimed_at > ? GROUP BY endpoint_url)
-            SELECT due.id FROM due LEFT JOIN busy ON busy.endpoint_url = due.endpoint_url
-            WHERE due.n + coalesce(busy.k, 0) <= ?
-            ORDER BY due.next_attempt_at, due.id LIMIT ?)
+          WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND (claimed_at IS NULL OR claimed_at <= ?)
           RETURNING id, project_id, endpoint_url, event_type, body, attempts, claimed_at`,
-    args: [t, t, t, t - staleMs, t - staleMs, perEndpoint, limit],
+    args: [t, t, JSON.stringify(picked), t - staleMs],
   });
   return rs.rows
     .map((r) => ({

@@ -42,13 +42,20 @@ const CLAIM_POLL_MS = 250;
 export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () => true): Promise<AttemptOutcome[]> {
   const outcomes: AttemptOutcome[] = [];
   const inFlight = new Set<Promise<void>>();
+  const perUrl = new Map<string, number>(); // attempts in flight by endpoint URL
   for (;;) {
     const room = env.concurrency - inFlight.size;
     if (room > 0 && keepGoing()) {
-      for (const d of await claimDue(env.database, room, staleAfter(env), perEndpoint(env))) {
+      for (const d of await claimDue(env.database, room, staleAfter(env), { perEndpoint: perEndpoint(env), inFlight: perUrl })) {
+        perUrl.set(d.endpointUrl, (perUrl.get(d.endpointUrl) ?? 0) + 1);
         const p: Promise<void> = attempt(env, d)
           .then((o) => void outcomes.push(o))
-          .finally(() => inFlight.delete(p));
+          .finally(() => {
+            inFlight.delete(p);
+            const left = perUrl.get(d.endpointUrl)! - 1;
+            if (left > 0) perUrl.set(d.endpointUrl, left);
+            else perUrl.delete(d.endpointUrl);
+          });
         inFlight.add(p);
       }
     }
