@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
+import { postOnly } from "../lib/errors";
 import { ENDPOINTS } from "./endpoints";
 import { handleIngest, type IngestDeps } from "./handler";
 import { idempotencyPurgeService, IdempotencyStore } from "./idempotency";
@@ -50,6 +51,7 @@ export function ingestRoutes(ctx: AppContext) {
   const app = new Elysia();
   for (const endpoint of ENDPOINTS) {
     app.post(endpoint.path, ({ request }) => handleIngest(deps, endpoint, request), { parse: "none" });
+    app.all(endpoint.path, postOnly);
   }
   return app;
 }

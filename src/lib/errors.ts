@@ -21,3 +21,11 @@ export class ApiError extends Error {
     return { errors: this.details };
   }
 }
+
+/**
+ * The answer to any method but POST on a POST-only API path (the ingest API, Segment's): `405` with `Allow`,
+ * rather than the `404` of a path that does not exist. No CORS: an `OPTIONS` preflight gets this too.
+ */
+export function postOnly(): never {
+  throw new ApiError(405, [{ code: "method_not_allowed", message: "Only POST is allowed on this path." }], { allow: "POST" });
+}

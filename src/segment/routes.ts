@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import type { AppContext } from "../context";
+import { postOnly } from "../lib/errors";
 import { RateLimiter } from "../ingest/rate-limit";
 import { ingestWriterFor } from "../ingest/routes";
 import { MessageClaims } from "./dedupe";
@@ -21,6 +22,9 @@ export function segmentRoutes(ctx: AppContext) {
     claims: new MessageClaims(),
   };
   const app = new Elysia();
-  for (const path of PATHS) app.post(`/v1/${path}`, ({ request }) => handleSegment(deps, path, request), { parse: "none" });
+  for (const path of PATHS) {
+    app.post(`/v1/${path}`, ({ request }) => handleSegment(deps, path, request), { parse: "none" });
+    app.all(`/v1/${path}`, postOnly);
+  }
   return app;
 }

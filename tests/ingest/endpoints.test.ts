@@ -133,9 +133,18 @@ test("a bulk request whose records are all bad is still 200 and enqueues nothing
   expect(await queueRows(server)).toHaveLength(0);
 });
 
-test("GET on an ingest path is not a route; no CORS headers are ever sent", async () => {
-  const res = await fetch(server.url + "/api/v1/events", { headers: { origin: "https://evil.example" } });
-  expect(res.status).toBe(404);
+test("any method but POST on an ingest or Segment path is 405 with Allow: POST (a preflight too); no CORS headers are ever sent", async () => {
+  for (const path of ["/api/v1/users", "/api/v1/users/bulk", "/api/v1/events", "/api/v1/events/batch", "/api/v1/events/bulk", "/v1/batch", "/v1/track"]) {
+    for (const method of ["GET", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]) {
+      const res = await fetch(server.url + path, { method, headers: { origin: "https://evil.example", "access-control-request-method": "POST" } });
+      expect([path, method, res.status, res.headers.get("allow")]).toEqual([path, method, 405, "POST"]);
+      if (method !== "HEAD") expect(await res.json()).toEqual({ errors: [{ code: "method_not_allowed", message: "Only POST is allowed on this path." }] });
+      expect([...res.headers.keys()].some((k) => k.startsWith("access-control-"))).toBe(false);
+    }
+  }
+  // A path that does not exist is still 404.
+  expect((await fetch(server.url + "/api/v1/nothing")).status).toBe(404);
+  expect(await queueRows(server)).toHaveLength(0);
   const ok = await post(server, "/api/v1/events", event(), { origin: "https://evil.example" });
   expect(ok.status).toBe(202);
   expect([...ok.headers.keys()].some((k) => k.startsWith("access-control-"))).toBe(false);
