@@ -21,11 +21,14 @@ export type Handler = (req: DashboardRequest) => Promise<Response> | Response;
 
 /**
  * Headers on every dashboard response. The CSP allows no script at all and only inline styles: a second wall
- * behind the escaping (html.ts). Pages hold PII, so nothing is cached; nothing may frame them.
+ * behind the escaping (html.ts). Images only as `data:` URLs: the pages have none of their own, and a draft's
+ * HTML preview (a same-origin frame, which inherits this policy) must not make the browser fetch anything, from
+ * the dashboard with the session cookie or from a sender's tracking server. Pages hold PII, so nothing is
+ * cached; nothing may frame them.
  */
 export const SECURITY_HEADERS: Record<string, string> = {
   "content-security-policy":
-    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "cache-control": "no-store",
   "x-content-type-options": "nosniff",
   "x-frame-options": "DENY",

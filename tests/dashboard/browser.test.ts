@@ -138,6 +138,29 @@ tabTest("edit a draft: fill the subject and click Save, as a test script does, b
   expect(after!.subject).toBe("Edited in the browser");
 });
 
+tabTest("a draft's HTML preview makes the browser fetch nothing: not the dashboard (with the session cookie), not a remote image", async () => {
+  await site.identify("ivy", { email: "ivy@example.com", traits: { name: "Ivy Example" } });
+  await site.track("ivy", "user_signed_up", { plan: "free", source: "test" });
+  await site.process(true);
+  const [draft] = await site.sql("SELECT d.id FROM drafts d JOIN tracked_users u ON u.id = d.user_id WHERE u.external_user_id = 'ivy'");
+  // Email HTML (a model's draft, say) that points at the dashboard and at a tracking server.
+  const html = `<p>Hi Ivy</p><img src="/dashboard/settings?probe=img"><div style="background:url('/dashboard/users?probe=css')">x</div><img src="http://127.0.0.1:9/pixel.gif?probe=remote">`;
+  await site.server.ctx.database.execute({ sql: "UPDATE drafts SET html_body = ? WHERE id = ?", args: [html, draft!.id] });
+  const { page } = admin;
+  // Requests that reached a server (one the CSP blocks is reported as a request that failed, with no response).
+  const requested: string[] = [];
+  const onRequest = (r: { url(): string }) => void requested.push(r.url());
+  page.on("requestfinished", onRequest);
+  try {
+    await page.goto(`/dashboard/drafts/${draft!.id}?project=acme`);
+    expect(await page.frameLocator("iframe[title='HTML preview']").locator("body").textContent()).toContain("Hi Ivy");
+    await page.waitForTimeout(300);
+  } finally {
+    page.off("requestfinished", onRequest);
+  }
+  expect(requested.filter((url) => url.includes("probe="))).toEqual([]);
+});
+
 tabTest("quarantine: inspect, edit the payload and replay; the fixed item goes through the normaliser", async () => {
   await site.identify("qq", { email: "qq@example.com" });
   await site.track("qq", "report_built", { workspaceId: "w1", workspace_id: "w2" });

@@ -49,7 +49,8 @@ async function draftOf(req: DashboardRequest): Promise<DraftView> {
  * applies to it too) but keeps the dashboard's origin. With a unique origin Chromium renders it in another
  * process, and a click made right after the page scrolls (Playwright's `fill` then `click` on Save, below it)
  * went to that frame's stale hit-test area instead of the button: the form was never sent. With no script able
- * to run in it, the origin gives its content nothing to use.
+ * to run in it, and no request it could make (the page's CSP allows images only as `data:` URLs, no other
+ * loads, and no forms), the origin gives its content nothing to use.
  */
 export async function showDraft(req: DashboardRequest): Promise<Response> {
   const draft = await draftOf(req);
