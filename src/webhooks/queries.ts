@@ -11,10 +11,11 @@ export type ClaimedDelivery = { id: string; projectId: string; endpointUrl: stri
 export type EndpointShare = { perEndpoint: number; inFlight: ReadonlyMap<string, number> };
 
 /**
- * Takes up to `limit` due deliveries for an attempt, oldest due first, no endpoint past its share. The claim is
- * one statement that re-checks each row (atomic: nothing else can take the same row). A claim older than
- * `staleMs` belongs to an attempt that never finished — the process died mid-POST — and is taken again:
- * at-least-once, receivers dedupe by `id`.
+ * Takes up to `limit` due deliveries for an attempt, oldest due first, no endpoint past its share. The claim
+ * itself is one statement that re-checks each candidate (pending, due, not claimed), so a row is never taken
+ * twice, even by a second claimer (there is one: one `serve` per database file). A claim older than `staleMs`
+ * belongs to an attempt that never finished — the process died mid-POST — and is taken again: at-least-once,
+ * receivers dedupe by `id`.
  */
 export async function claimDue(database: Database, limit: number, staleMs: number, share?: EndpointShare): Promise<ClaimedDelivery[]> {
   if (limit <= 0) return [];
@@ -42,9 +43,9 @@ export async function claimDue(database: Database, limit: number, staleMs: numbe
   if (picked.length === 0) return [];
   const rs = await database.execute({
     sql: `UPDATE webhook_deliveries SET claimed_at = ?, attempts = attempts + 1, last_attempt_at = ?
-          WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND (claimed_at IS NULL OR claimed_at <= ?)
+          WHERE id IN (SELECT value FROM json_each(?)) AND state = 'pending' AND next_attempt_at <= ? AND (claimed_at IS NULL OR claimed_at <= ?)
           RETURNING id, project_id, endpoint_url, event_type, body, attempts, claimed_at`,
-    args: [t, t, JSON.stringify(picked), t - staleMs],
+    args: [t, t, JSON.stringify(picked), t, t - staleMs],
   });
   return rs.rows
     .map((r) => ({

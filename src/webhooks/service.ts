@@ -33,20 +33,31 @@ const perEndpoint = (env: WebhookEnv) => Math.ceil(env.concurrency / 2);
 const CLAIM_POLL_MS = 250;
 
 /**
- * Delivers everything due, at most `env.concurrency` attempts in flight (and half of them to one endpoint), until
- * nothing is due (or `keepGoing` turns false). What falls due while attempts are in flight is claimed as soon as
- * there is room, not after the slowest of them: one endpoint that answers only at the timeout holds back no
- * other. Never throws for a delivery's sake: each outcome is recorded on its row. Tests call this by hand with a
- * manual clock.
+ * Delivers what is due, at most `env.concurrency` attempts in flight (and half of them to one endpoint), until
+ * nothing is due, `keepGoing` turns false, or `budget` attempts were started; then waits for those in flight.
+ * What falls due while attempts are in flight is claimed as soon as there is room, not after the slowest of
+ * them: one endpoint that answers only at the timeout holds back no other. The budget bounds one call (and the
+ * outcomes it keeps) under steady traffic, so the service's tick comes round. Never throws for a delivery's
+ * sake: each outcome is recorded on its row; a failed claim stops claiming, and is thrown once the attempts in
+ * flight are done. Tests call this by hand with a manual clock.
  */
-export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () => true): Promise<AttemptOutcome[]> {
+export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () => true, budget = 500): Promise<AttemptOutcome[]> {
   const outcomes: AttemptOutcome[] = [];
   const inFlight = new Set<Promise<void>>();
   const perUrl = new Map<string, number>(); // attempts in flight by endpoint URL
+  let started = 0;
+  let claimError: unknown;
   for (;;) {
-    const room = env.concurrency - inFlight.size;
-    if (room > 0 && keepGoing()) {
-      for (const d of await claimDue(env.database, room, staleAfter(env), { perEndpoint: perEndpoint(env), inFlight: perUrl })) {
+    const room = Math.min(env.concurrency - inFlight.size, budget - started);
+    if (room > 0 && claimError === undefined && keepGoing()) {
+      let claimed: ClaimedDelivery[] = [];
+      try {
+        claimed = await claimDue(env.database, room, staleAfter(env), { perEndpoint: perEndpoint(env), inFlight: perUrl });
+      } catch (error) {
+        claimError = error;
+      }
+      for (const d of claimed) {
+        started++;
         perUrl.set(d.endpointUrl, (perUrl.get(d.endpointUrl) ?? 0) + 1);
         const p: Promise<void> = attempt(env, d)
           .then((o) => void outcomes.push(o))
@@ -64,6 +75,7 @@ export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () 
     await Promise.race([...inFlight, new Promise<void>((resolve) => (poll = setTimeout(resolve, CLAIM_POLL_MS)))]);
     clearTimeout(poll);
   }
+  if (claimError !== undefined) throw claimError;
   return outcomes;
 }
 
@@ -105,7 +117,7 @@ async function attempt(env: WebhookEnv, d: ClaimedDelivery): Promise<AttemptOutc
  * crash left in flight are due again; on stop, attempts in flight are aborted and handed back (a receiver may
  * have seen one already — delivery is at-least-once by design).
  */
-export function webhookService(deps: { database: Database; config: Config; intervalMs?: number; timeoutMs?: number; concurrency?: number }): Service & { env: WebhookEnv } {
+export function webhookService(deps: { database: Database; config: Config; intervalMs?: number; timeoutMs?: number; concurrency?: number; budget?: number }): Service & { env: WebhookEnv } {
   setWebhookEndpoints(deps.config.projects);
   let abort = new AbortController();
   const env: WebhookEnv = {
@@ -121,7 +133,7 @@ export function webhookService(deps: { database: Database; config: Config; inter
   let current: Promise<unknown> | undefined;
   let purgedAt = -Infinity;
   const tick = async () => {
-    await deliverDue(env, () => running);
+    await deliverDue(env, () => running, deps.budget);
     // Delivered rows are only history: kept for DELIVERED_KEEP_MS, swept at most hourly.
     if (now() - purgedAt >= 3_600_000) {
       purgedAt = now();

@@ -168,12 +168,12 @@ test("under commits back to back, the checkpoint thread still makes the WAL star
     const thread = await WriteThread.start(database.url, config, { checkpointEveryMs: 50, walSizeLimit: limit, lock: database, walCheckEveryMs: 20 });
     const restarts = walStats.restarts;
     const payload = JSON.stringify({ external_user_id: "u", name: "big", properties: { blob: "x".repeat(100_000) } });
-    // 100 kB commits with no pause between them: PASSIVE checkpoints alone never let the WAL start over, so it
+    // 100 kB commits with no pause between them: PASSIVE checkpoints alone seldom let the WAL start over, so it
     // would grow for as long as they last. How far it outgrows the limit before a restart depends on the disk (each
     // catch-up pass syncs the database file: with 50 ms syncs it passed 60 MB), so the commits go on until the WAL
     // has been seen to start over — cut back to the limit after outgrowing it, with a RESTART counted since the last
     // time (a PASSIVE pass may get lucky between two commits: that does not count) — twice. 200–500 commits here, and
-    // ~500 with 200 ms syncs; the deadline and the 300 MB cap bound a hang.
+    // ~500 with 200 ms syncs; the deadline and the 3,000-commit cap bound a hang.
     let commits = 0;
     let startedOver = 0;
     let outgrown = false;

@@ -2,6 +2,7 @@ import { afterEach, expect, test } from "bun:test";
 import { VibeFollow, WebhookSignatureError } from "../../sdk/src/index.ts";
 import { countDeliveries, deliverDue, enqueueWebhook, listDeliveries, MAX_ATTEMPTS, redeliver, RETRY_DELAYS_MS, webhookService } from "../../src/webhooks";
 import { ONLY_WELCOME, startWorld, type World } from "../drafts/support";
+import { until } from "../support/processes";
 import { endpointToml, SECRET, startReceiver, webhookEnv, type Receiver } from "./support";
 
 const receivers: Receiver[] = [];
@@ -166,19 +167,65 @@ test("an endpoint that answers only at the timeout holds back no other: what fal
   for (const id of ["s1", "s2", "s3"]) await w.signUp(id);
   await w.evaluate();
   const run = deliverDue(webhookEnv(w));
-  const arrived = async (r: Receiver, n: number) => {
-    for (const deadline = Date.now() + 3_000; r.received.length < n && Date.now() < deadline; ) await Bun.sleep(10);
-    return r.received.length;
-  };
-  expect(await arrived(fast, 3)).toBe(3);
+  // 3 s: well before the slow attempts end (4 s), which the old loop waited for.
+  await until(() => fast.received.length === 3, 3_000, "the fast endpoint's first 3 deliveries");
   expect(slow.state.maxInFlight).toBe(2);
   // A new event while the slow attempts still hang: delivered to the fast endpoint without waiting for them.
   await w.signUp("late");
   await w.evaluate();
-  expect(await arrived(fast, 4)).toBe(4);
+  await until(() => fast.received.length === 4, 3_000, "the fast endpoint's delivery of the late event");
   expect(slow.received.length).toBe(2); // still the first two, answering in about 4 s
   expect(JSON.parse(fast.received[3]!.body).data.external_user_id).toBe("late");
   expect((await run).filter((o) => o.state === "delivered")).toHaveLength(8);
+});
+
+test("one call starts at most its budget of attempts, so the service's tick (and its purge) comes round under steady traffic", async () => {
+  const r = receiver([], { status: 200, delayMs: 200 }); // with a new event every 50 ms, attempts are always in flight
+  const w = await startWorld(ONLY_WELCOME + endpointToml(r.url, ["draft.created"]));
+  const { database, config } = w.server.ctx;
+  for (let i = 0; i < 10; i++) await enqueueWebhook(database, "acme", "draft.created", { n: i });
+  expect(await deliverDue(webhookEnv(w), () => true, 3)).toHaveLength(3);
+  expect((await countDeliveries(database, "acme")).pending).toBe(7);
+
+  // A delivered row past its 30 days, and a stream of new events that never leaves the loop idle.
+  const [old] = await enqueueWebhook(database, "acme", "draft.created", { old: true });
+  await database.execute({ sql: "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = ? WHERE id = ?", args: [w.clock.now() - 40 * 86_400_000, old!] });
+  let streaming = true;
+  const stream = (async () => {
+    for (let i = 0; streaming; i++) {
+      await enqueueWebhook(database, "acme", "draft.created", { stream: i });
+      await Bun.sleep(50);
+    }
+  })();
+  const service = webhookService({ database, config, intervalMs: 10, budget: 5 });
+  await service.start();
+  try {
+    await until(async () => (await w.sql("SELECT count(*) AS n FROM webhook_deliveries WHERE id = ?", [old!]))[0]!.n === 0, 20_000, "the purge of the 40-day-old row");
+  } finally {
+    streaming = false;
+    await stream;
+    await service.stop();
+  }
+});
+
+test("a claim that fails while attempts are in flight stops the claiming; the error comes once those are recorded", async () => {
+  const r = receiver([], { status: 200, delayMs: 500 });
+  const w = await startWorld(ONLY_WELCOME + endpointToml(r.url, ["draft.created"]));
+  const { database } = w.server.ctx;
+  for (let i = 0; i < 2; i++) await enqueueWebhook(database, "acme", "draft.created", { n: i });
+  // The first claim takes both; the next one (a poll while they are in flight) fails, as a busy disk would.
+  const read = database.read.bind(database);
+  let reads = 0;
+  database.read = (statement) => (++reads === 2 ? Promise.reject(new Error("disk I/O error")) : read(statement));
+  try {
+    const error = await deliverDue(webhookEnv(w)).then(() => undefined, (e: Error) => e);
+    expect(error?.message).toBe("disk I/O error");
+    // Not thrown from under the attempts: both were recorded first, and nothing else was claimed.
+    expect((await countDeliveries(database, "acme")).delivered).toBe(2);
+    expect(r.received).toHaveLength(2);
+  } finally {
+    database.read = read;
+  }
 });
 
 test("redirects are followed only to the same host; to another host they fail the attempt", async () => {
