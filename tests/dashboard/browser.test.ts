@@ -97,62 +97,62 @@ tabTest("XSS: hostile traits and event properties render as visible text, never 
   expect(dialogs).toEqual([]);
 });
 
-tabTest("approve a draft from the review queue; its HTML preview is in a sandboxed frame", async () => {
-  await site.identify("ann", { email: "ann@example.com", traits: { name: "Ann Example" } });
-  await site.track("ann", "user_signed_up", { plan: "free", source: "test" });
+/** A user who signed up, and the welcome draft the evaluator made for them (pending review). */
+async function signedUpWithDraft(id: string, name: string): Promise<{ id: string; state: string }> {
+  await site.identify(id, { email: `${id}@example.com`, traits: { name } });
+  await site.track(id, "user_signed_up", { plan: "free", source: "test" });
   await site.process(true);
-  const [draft] = await site.sql("SELECT d.id, d.state FROM drafts d JOIN tracked_users u ON u.id = d.user_id WHERE u.external_user_id = 'ann'");
-  expect(draft!.state).toBe("pending_review");
+  const [draft] = await site.sql("SELECT d.id, d.state FROM drafts d JOIN tracked_users u ON u.id = d.user_id WHERE u.external_user_id = ?", [id]);
+  return { id: String(draft!.id), state: String(draft!.state) };
+}
+
+tabTest("approve a draft from the review queue; its HTML preview is in a sandboxed frame", async () => {
+  const draft = await signedUpWithDraft("ann", "Ann Example");
+  expect(draft.state).toBe("pending_review");
 
   const { page } = admin;
   await page.goto("/dashboard?project=acme");
   await clickToNavigate(page, "header >> text=Drafts");
-  const row = page.locator(`tr[data-draft="${draft!.id}"]`);
+  const row = page.locator(`tr[data-draft="${draft.id}"]`);
   await expect(row.textContent()).resolves.toContain("ann@example.com");
-  await clickToNavigate(page, `a[href*="/drafts/${draft!.id}"]`);
+  await clickToNavigate(page, `a[href*="/drafts/${draft.id}"]`);
   const frame = page.locator("iframe[title='HTML preview']");
   expect(await frame.getAttribute("sandbox")).toBe("allow-same-origin");
   expect(await page.frameLocator("iframe[title='HTML preview']").locator("body").textContent()).toContain("Ann");
   await page.goto("/dashboard/drafts?project=acme");
   await Promise.all([page.waitForURL(/notice=approved/), row.locator("button", { hasText: "Approve" }).click()]);
   await expect(page.getByRole("status").textContent()).resolves.toBe("Draft approved.");
-  const [after] = await site.sql("SELECT state FROM drafts WHERE id = ?", [draft!.id]);
+  const [after] = await site.sql("SELECT state FROM drafts WHERE id = ?", [draft.id]);
   expect(after!.state).toBe("scheduled");
-  const [history] = await site.sql("SELECT actor FROM draft_history WHERE draft_id = ? AND to_state = 'scheduled'", [draft!.id]);
+  const [history] = await site.sql("SELECT actor FROM draft_history WHERE draft_id = ? AND to_state = 'scheduled'", [draft.id]);
   expect(history!.actor).toBe("dashboard:jane");
 });
 
 tabTest("edit a draft: fill the subject and click Save, as a test script does, below the HTML preview", async () => {
-  await site.identify("eve", { email: "eve@example.com", traits: { name: "Eve Example" } });
-  await site.track("eve", "user_signed_up", { plan: "free", source: "test" });
-  await site.process(true);
-  const [draft] = await site.sql("SELECT d.id FROM drafts d JOIN tracked_users u ON u.id = d.user_id WHERE u.external_user_id = 'eve'");
+  const draft = await signedUpWithDraft("eve", "Eve Example");
   const { page } = admin;
-  await page.goto(`/dashboard/drafts/${draft!.id}?project=acme`);
+  await page.goto(`/dashboard/drafts/${draft.id}?project=acme`);
   // `fill` scrolls the field into view, `click` scrolls again to Save: with the preview frame in another process,
   // that click landed in the frame and nothing was sent (3 of 3 runs).
   await page.getByLabel("Subject").fill("Edited in the browser");
   await Promise.all([page.waitForURL(/notice=edited/), page.getByRole("button", { name: "Save" }).click()]);
   await expect(page.getByRole("status").textContent()).resolves.toBe("Draft saved.");
-  const [after] = await site.sql("SELECT subject FROM drafts WHERE id = ?", [draft!.id]);
+  const [after] = await site.sql("SELECT subject FROM drafts WHERE id = ?", [draft.id]);
   expect(after!.subject).toBe("Edited in the browser");
 });
 
 tabTest("a draft's HTML preview makes the browser fetch nothing: not the dashboard (with the session cookie), not a remote image", async () => {
-  await site.identify("ivy", { email: "ivy@example.com", traits: { name: "Ivy Example" } });
-  await site.track("ivy", "user_signed_up", { plan: "free", source: "test" });
-  await site.process(true);
-  const [draft] = await site.sql("SELECT d.id FROM drafts d JOIN tracked_users u ON u.id = d.user_id WHERE u.external_user_id = 'ivy'");
+  const draft = await signedUpWithDraft("ivy", "Ivy Example");
   // Email HTML (a model's draft, say) that points at the dashboard and at a tracking server.
   const html = `<p>Hi Ivy</p><img src="/dashboard/settings?probe=img"><div style="background:url('/dashboard/users?probe=css')">x</div><img src="http://127.0.0.1:9/pixel.gif?probe=remote">`;
-  await site.server.ctx.database.execute({ sql: "UPDATE drafts SET html_body = ? WHERE id = ?", args: [html, draft!.id] });
+  await site.server.ctx.database.execute({ sql: "UPDATE drafts SET html_body = ? WHERE id = ?", args: [html, draft.id] });
   const { page } = admin;
   // Requests that reached a server (one the CSP blocks is reported as a request that failed, with no response).
   const requested: string[] = [];
   const onRequest = (r: { url(): string }) => void requested.push(r.url());
   page.on("requestfinished", onRequest);
   try {
-    await page.goto(`/dashboard/drafts/${draft!.id}?project=acme`);
+    await page.goto(`/dashboard/drafts/${draft.id}?project=acme`);
     expect(await page.frameLocator("iframe[title='HTML preview']").locator("body").textContent()).toContain("Hi Ivy");
     await page.waitForTimeout(300);
   } finally {
@@ -238,7 +238,7 @@ tabTest("the autopilot switch changes what the drafts get; the project switcher 
   await site.track("auto", "user_signed_up", { plan: "free", source: "test" });
   await site.process(true);
   const [draft] = await site.sql("SELECT d.state FROM drafts d JOIN tracked_users u ON u.id = d.user_id WHERE u.external_user_id = 'auto'");
-  expect(draft!.state).toBe("scheduled");
+  expect(draft.state).toBe("scheduled");
 
   await page.selectOption("select[name=project]", "beta");
   await clickToNavigate(page, "text=Switch");
