@@ -124,7 +124,7 @@ export function webhookService(deps: { database: Database; config: Config; inter
     database: deps.database,
     config: deps.config,
     timeoutMs: deps.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    concurrency: deps.concurrency ?? 4,
+    concurrency: deps.concurrency ?? 8,
     shutdown: abort.signal,
   };
   const interval = deps.intervalMs ?? 500;

@@ -14,14 +14,13 @@ export type Reply = number | { status: number; delayMs?: number; headers?: Recor
  */
 export function startReceiver(replies: Reply[] = [], fallback: Reply = 200) {
   const received: Received[] = [];
-  let inFlight = 0;
-  const state = { replies, fallback, maxInFlight: 0 };
+  const state = { replies, fallback, inFlight: 0, maxInFlight: 0 };
   const server = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
     async fetch(req) {
-      inFlight++;
-      state.maxInFlight = Math.max(state.maxInFlight, inFlight);
+      state.inFlight++;
+      state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
       try {
         const body = await req.text();
         const reply = state.replies[received.length] ?? state.fallback;
@@ -31,7 +30,7 @@ export function startReceiver(replies: Reply[] = [], fallback: Reply = 200) {
         if (r.delayMs) await Promise.race([Bun.sleep(r.delayMs), new Promise((ok) => req.signal.addEventListener("abort", ok))]);
         return new Response("ok", { status: r.status, headers: r.headers });
       } finally {
-        inFlight--;
+        state.inFlight--;
       }
     },
   });
