@@ -45,7 +45,7 @@ export const admin: Command = {
         if (exists.rows.length > 0) return false;
         await addAdmin(db, name, password, role);
         return true;
-      }, { setup: true });
+      });
       if (!added) {
         console.error(`an account ${name} exists already (change its password with: vibefollow admin passwd ${name})`);
         return 1;

@@ -96,18 +96,13 @@ export function loadForCommand(configFlag: string | undefined): LoadedConfig {
 
 /**
  * Opens the database for a one-shot command that writes (keys create, admin, a real evaluate…): migrates it and
- * mirrors the config's projects into it, runs `work`, then closes it. It creates the database when a config file
- * (or VIBEFOLLOW_DATABASE_URL) names it, or for `setup` commands (`keys create`, `admin add`): setting up keys and
- * accounts before the first `serve` is a normal first step, also on the embedded defaults (the note on stderr
- * says where the file went). Anything else finds nothing to act on in a database that does not exist.
+ * mirrors the config's projects into it, runs `work`, then closes it. It may create the database only when a
+ * config file (or VIBEFOLLOW_DATABASE_URL) names it: setting up keys and accounts before the first `serve` is a
+ * normal first step, but not from a directory where no config was found.
  */
-export async function withDatabase<T>(loaded: LoadedConfig, work: (db: Database) => Promise<T>, options: { setup?: boolean } = {}): Promise<T> {
+export async function withDatabase<T>(loaded: LoadedConfig, work: (db: Database) => Promise<T>): Promise<T> {
   const named = loaded.file !== undefined || Boolean(process.env.VIBEFOLLOW_DATABASE_URL);
-  const file = filePathOf(loaded.config.database.url);
-  if (!named && options.setup && file !== undefined && !existsSync(resolve(file))) {
-    console.error(`Creating the database ${resolve(file)} (${databaseSource(loaded)}).`);
-  }
-  const database = named || options.setup ? await openDatabase(loaded.config.database) : await openExisting(loaded);
+  const database = named ? await openDatabase(loaded.config.database) : await openExisting(loaded);
   try {
     await migrate(database);
     await syncProjects(database, loaded.config);

@@ -26,7 +26,7 @@ export const keys: Command = {
       const project = values.project ?? (projectIds.length === 1 ? projectIds[0] : undefined);
       if (!project) throw new UsageError("--project is required when the config has several projects");
       if (!projectIds.includes(project)) throw new UsageError(`unknown project "${project}" (known: ${projectIds.join(", ")})`);
-      const created = await withDatabase(loaded, (db) => createKey(db, project, values.name ?? "unnamed"), { setup: true });
+      const created = await withDatabase(loaded, (db) => createKey(db, project, values.name ?? "unnamed"));
       console.error(`Created ${created.id} for project "${project}". This is the only time the key is shown:`);
       console.log(created.key);
       return 0;

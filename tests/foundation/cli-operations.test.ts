@@ -2,10 +2,9 @@ import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseConfigText } from "../../src/config/load";
-import { verifyAdmin } from "../../src/dashboard/accounts";
 import { openDatabase, type Database } from "../../src/db/client";
 import { ONLY_WELCOME, startWorld } from "../drafts/support";
-import { CLI, cleanEnv, emptyDir, runCli, startServe } from "./support";
+import { CLI, cleanEnv, emptyDir, runCli } from "./support";
 
 // Real processes on a shared machine: the same allowance as `npm test` (--timeout 60000) when run directly.
 setDefaultTimeout(60_000);
@@ -30,49 +29,20 @@ async function install(name: string, opts: { migrated?: boolean; extra?: string 
 
 const names = async (db: Database, sql: string) => (await db.read(sql)).rows.map((r) => String(Object.values(r)[0]));
 
-test("keys create and admin add set up a fresh directory on the embedded defaults; the first serve there takes the key and the account", async () => {
-  const dir = join(tmp.dir, "set-up-first");
-  mkdirSync(dir);
-  const created = await runCli(["keys", "create", "--name", "backend"], { cwd: dir });
-  expect(created.code).toBe(0);
-  expect(created.stderr).toStartWith(`Creating the database ${join(dir, "data/vibefollow.db")} (no config file found, so the embedded defaults were used).\n`);
-  const key = created.stdout.trim();
-  expect(key).toMatch(/^sk_live_[0-9a-z]{32,}$/);
-  const added = await runCli(["admin", "add", "bob"], { cwd: dir, stdin: "a long password\n" });
-  expect(added.code).toBe(0);
-  expect(added.stderr).not.toContain("Creating the database"); // it exists now
-
-  const served = await startServe([], { cwd: dir });
-  try {
-    const res = await fetch(`${served.url}/api/v1/users`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json" }, body: JSON.stringify({ external_user_id: "u1" }) });
-    expect(res.status).toBe(202);
-  } finally {
-    expect(await served.stop()).toBe(0);
-  }
-  const database = await openDatabase({ url: `file:${join(dir, "data/vibefollow.db")}`, synchronous: "full", busy_timeout: 5000 });
-  try {
-    expect((await verifyAdmin(database, "bob", "a long password"))?.role).toBe("admin");
-  } finally {
-    database.close();
-  }
-  // Still a first start: it prints a key of its own, and no second account, since bob exists.
-  expect(served.stdout()).toContain('API key (project "default"):');
-  expect(served.stdout()).toContain("Dashboard login:              your existing account");
-});
-
-test("with no database yet, every command but serve, migrate and the set-up ones (keys create, admin add) refuses (exit 1, one line naming the file) and creates nothing", async () => {
+test("with no database yet, every command but serve and migrate refuses (exit 1, one line naming the file) and creates nothing", async () => {
   const dir = join(tmp.dir, "wrong-directory");
   mkdirSync(dir);
   const commands = [
     ["backup", "nightly.db"],
     ["keys", "list"],
+    ["keys", "create", "--name", "k"],
     ["quarantine", "list"],
     ["drafts", "list"],
     ["evaluate"],
     ["evaluate", "--dry-run"],
     ["audiences", "recompute"],
     ["audiences", "list"],
-    ["admin", "passwd", "ann"],
+    ["admin", "add", "ann"],
   ];
   const results = await Promise.all(commands.map((args) => runCli(args, { cwd: dir, stdin: "a long password\n" })));
   commands.forEach((args, i) => {
