@@ -34,21 +34,20 @@ const CLAIM_POLL_MS = 250;
 
 /**
  * Delivers what is due, at most `env.concurrency` attempts in flight (and half of them to one endpoint), until
- * nothing is due, `keepGoing` turns false, or `budget` attempts were started; then waits for those in flight.
- * What falls due while attempts are in flight is claimed as soon as there is room, not after the slowest of
- * them: one endpoint that answers only at the timeout holds back no other. The budget bounds one call (and the
- * outcomes it keeps) under steady traffic, so the service's tick comes round. Never throws for a delivery's
- * sake: each outcome is recorded on its row; a failed claim stops claiming, and is thrown once the attempts in
- * flight are done. Tests call this by hand with a manual clock.
+ * nothing is due and nothing is in flight, or `keepGoing` turns false (then it waits for those in flight). What
+ * falls due while attempts are in flight is claimed as soon as there is room, not after the slowest of them: one
+ * endpoint that answers only at the timeout holds back no other. Under steady traffic one call lasts as long as
+ * the traffic, so the service keeps no outcomes (`keep = false`). Never throws for a delivery's sake: each
+ * outcome is recorded on its row; a failed claim stops claiming, and is thrown once the attempts in flight are
+ * done. Tests call this by hand with a manual clock.
  */
-export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () => true, budget = 500): Promise<AttemptOutcome[]> {
+export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () => true, keep = true): Promise<AttemptOutcome[]> {
   const outcomes: AttemptOutcome[] = [];
   const inFlight = new Set<Promise<void>>();
   const perUrl = new Map<string, number>(); // attempts in flight by endpoint URL
-  let started = 0;
   let claimError: unknown;
   for (;;) {
-    const room = Math.min(env.concurrency - inFlight.size, budget - started);
+    const room = env.concurrency - inFlight.size;
     if (room > 0 && claimError === undefined && keepGoing()) {
       let claimed: ClaimedDelivery[] = [];
       try {
@@ -57,10 +56,9 @@ export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () 
         claimError = error;
       }
       for (const d of claimed) {
-        started++;
         perUrl.set(d.endpointUrl, (perUrl.get(d.endpointUrl) ?? 0) + 1);
         const p: Promise<void> = attempt(env, d)
-          .then((o) => void outcomes.push(o))
+          .then((o) => void (keep && outcomes.push(o)))
           .finally(() => {
             inFlight.delete(p);
             const left = perUrl.get(d.endpointUrl)! - 1;
@@ -117,7 +115,7 @@ async function attempt(env: WebhookEnv, d: ClaimedDelivery): Promise<AttemptOutc
  * crash left in flight are due again; on stop, attempts in flight are aborted and handed back (a receiver may
  * have seen one already — delivery is at-least-once by design).
  */
-export function webhookService(deps: { database: Database; config: Config; intervalMs?: number; timeoutMs?: number; concurrency?: number; budget?: number }): Service & { env: WebhookEnv } {
+export function webhookService(deps: { database: Database; config: Config; intervalMs?: number; timeoutMs?: number; concurrency?: number }): Service & { env: WebhookEnv } {
   setWebhookEndpoints(deps.config.projects);
   let abort = new AbortController();
   const env: WebhookEnv = {
@@ -131,22 +129,20 @@ export function webhookService(deps: { database: Database; config: Config; inter
   let running = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let current: Promise<unknown> | undefined;
-  let purgedAt = -Infinity;
-  const tick = async () => {
-    await deliverDue(env, () => running, deps.budget);
-    // Delivered rows are only history: kept for DELIVERED_KEEP_MS, swept at most hourly.
-    if (now() - purgedAt >= 3_600_000) {
-      purgedAt = now();
-      await purgeDelivered(deps.database, purgedAt - DELIVERED_KEEP_MS);
-    }
-  };
   const step = () => {
     if (!running) return;
-    current = tick()
+    current = deliverDue(env, () => running, false)
       .catch((error) => log.error("webhook tick failed", { error }))
       .finally(() => {
         if (running) timer = setTimeout(step, interval);
       });
+  };
+  // Delivered rows are only history: kept for DELIVERED_KEEP_MS, swept at start and hourly, on a timer of their
+  // own (the delivery loop may not come round for as long as traffic keeps attempts in flight).
+  let purgeTimer: ReturnType<typeof setInterval> | undefined;
+  let purging: Promise<unknown> | undefined;
+  const purge = () => {
+    purging = purgeDelivered(deps.database, now() - DELIVERED_KEEP_MS).catch((error) => log.error("webhook purge failed", { error }));
   };
   return {
     name: "webhooks",
@@ -158,12 +154,15 @@ export function webhookService(deps: { database: Database; config: Config; inter
       if (recovered > 0) log.info("webhook attempts interrupted by a restart are due again", { count: recovered });
       running = true;
       step();
+      purge();
+      purgeTimer = setInterval(purge, 3_600_000);
     },
     async stop() {
       running = false;
       clearTimeout(timer);
+      clearInterval(purgeTimer);
       abort.abort();
-      await current;
+      await Promise.all([current, purging]);
     },
   };
 }

@@ -143,8 +143,10 @@ tabTest("edit a draft: fill the subject and click Save, as a test script does, b
 
 tabTest("a draft's HTML preview makes the browser fetch nothing: not the dashboard (with the session cookie), not a remote image", async () => {
   const draft = await signedUpWithDraft("ivy", "Ivy Example");
-  // Email HTML (a model's draft, say) that points at the dashboard and at a tracking server.
-  const html = `<p>Hi Ivy</p><img src="/dashboard/settings?probe=img"><div style="background:url('/dashboard/users?probe=css')">x</div><img src="http://127.0.0.1:9/pixel.gif?probe=remote">`;
+  // Email HTML (a model's draft, say) that points at the dashboard and at a tracking server (a real one here).
+  let pixelHits = 0;
+  const tracker = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => (pixelHits++, new Response("")) });
+  const html = `<p>Hi Ivy</p><img src="/dashboard/settings?probe=img"><div style="background:url('/dashboard/users?probe=css')">x</div><img src="http://127.0.0.1:${tracker.port}/pixel.gif?probe=remote">`;
   await site.server.ctx.database.execute({ sql: "UPDATE drafts SET html_body = ? WHERE id = ?", args: [html, draft.id] });
   const { page } = admin;
   // Requests that reached a server (one the CSP blocks is reported as a request that failed, with no response).
@@ -157,8 +159,10 @@ tabTest("a draft's HTML preview makes the browser fetch nothing: not the dashboa
     await page.waitForTimeout(300);
   } finally {
     page.off("requestfinished", onRequest);
+    tracker.stop(true);
   }
   expect(requested.filter((url) => url.includes("probe="))).toEqual([]);
+  expect(pixelHits).toBe(0);
 });
 
 tabTest("quarantine: inspect, edit the payload and replay; the fixed item goes through the normaliser", async () => {

@@ -149,7 +149,7 @@ test("only subscribed event types are delivered, to each subscribed endpoint", a
   for (const got of b.received) vf.webhooks.constructEvent(got.body, got.headers.get("x-vibefollow-signature"), "second_secret_abcdefghij", { now: w.clock.now() });
 });
 
-test("at most 8 attempts are in flight at once, and at most 4 to one endpoint", async () => {
+test("at most 8 attempts are in flight at once, shared out among the endpoints (the per-endpoint 4: next test)", async () => {
   const [a, b, c] = [receiver([], { status: 200, delayMs: 200 }), receiver([], { status: 200, delayMs: 200 }), receiver([], { status: 200, delayMs: 200 })];
   const w = await startWorld(ONLY_WELCOME + [a, b, c].map((r) => endpointToml(r.url, ["draft.created"])).join(""));
   for (let i = 0; i < 10; i++) await w.signUp(`u${i}`);
@@ -184,14 +184,10 @@ test("an endpoint that answers only at the timeout holds back no other: what fal
   expect((await run).filter((o) => o.state === "delivered")).toHaveLength(14);
 });
 
-test("one call starts at most its budget of attempts, so the service's tick (and its purge) comes round under steady traffic", async () => {
+test("the purge of delivered rows past 30 days runs under steady traffic, which keeps the delivery loop from ever coming round", async () => {
   const r = receiver([], { status: 200, delayMs: 200 }); // with a new event every 50 ms, attempts are always in flight
   const w = await startWorld(ONLY_WELCOME + endpointToml(r.url, ["draft.created"]));
   const { database, config } = w.server.ctx;
-  for (let i = 0; i < 10; i++) await enqueueWebhook(database, "acme", "draft.created", { n: i });
-  expect(await deliverDue(webhookEnv(w), () => true, 3)).toHaveLength(3);
-  expect((await countDeliveries(database, "acme")).pending).toBe(7);
-
   // A delivered row past its 30 days, and a stream of new events that never leaves the loop idle.
   const [old] = await enqueueWebhook(database, "acme", "draft.created", { old: true });
   await database.execute({ sql: "UPDATE webhook_deliveries SET state = 'delivered', delivered_at = ? WHERE id = ?", args: [w.clock.now() - 40 * 86_400_000, old!] });
@@ -202,7 +198,8 @@ test("one call starts at most its budget of attempts, so the service's tick (and
       await Bun.sleep(50);
     }
   })();
-  const service = webhookService({ database, config, intervalMs: 10, budget: 5 });
+  await Bun.sleep(500); // the stream is flowing before the service starts
+  const service = webhookService({ database, config, intervalMs: 10 });
   await service.start();
   try {
     await until(async () => (await w.sql("SELECT count(*) AS n FROM webhook_deliveries WHERE id = ?", [old!]))[0]!.n === 0, 20_000, "the purge of the 40-day-old row");
