@@ -17,11 +17,10 @@ export type EndpointShare = { perEndpoint: number; inFlight: ReadonlyMap<string,
  * belongs to an attempt that never finished — the process died mid-POST — and is taken again: at-least-once,
  * receivers dedupe by `id`.
  */
-export async function claimDue(database: Database, limit: number, staleMs: number, share?: EndpointShare): Promise<ClaimedDelivery[]> {
+export async function claimDue(database: Database, limit: number, staleMs: number, { perEndpoint, inFlight }: EndpointShare): Promise<ClaimedDelivery[]> {
   if (limit <= 0) return [];
   const t = now();
-  const taken = new Map(share?.inFlight);
-  const perEndpoint = share?.perEndpoint ?? limit;
+  const taken = new Map(inFlight);
   const full = [...taken].filter(([, k]) => k >= perEndpoint).map(([url]) => url);
   // The candidates: an index-ordered read (not a ranking of everything due, which cost 40-60 ms at 20,000 due
   // rows) that skips endpoints already at their share; each of the others gets what its share has room for.

@@ -17,6 +17,8 @@ export type WebhookEnv = {
   timeoutMs: number;
   /** Attempts in flight at once. */
   concurrency: number;
+  /** How often due deliveries are looked for: between passes, and during one while attempts are in flight. */
+  intervalMs: number;
   /** Aborted on stop: in-flight attempts are handed back untouched. */
   shutdown: AbortSignal;
 };
@@ -28,9 +30,6 @@ const staleAfter = (env: WebhookEnv) => env.timeoutMs + 60_000;
 
 /** Attempts one endpoint may have in flight: a receiver that hangs until the timeout keeps the rest free. */
 const perEndpoint = (env: WebhookEnv) => Math.ceil(env.concurrency / 2);
-
-/** While attempts are in flight, how often deliveries that fell due meanwhile are looked for. */
-const CLAIM_POLL_MS = 250;
 
 /**
  * Delivers what is due, at most `env.concurrency` attempts in flight (and half of them to one endpoint), until
@@ -45,32 +44,34 @@ export async function deliverDue(env: WebhookEnv, keepGoing: () => boolean = () 
   const outcomes: AttemptOutcome[] = [];
   const inFlight = new Set<Promise<void>>();
   const perUrl = new Map<string, number>(); // attempts in flight by endpoint URL
+  const count = (url: string, by: number) => {
+    const n = (perUrl.get(url) ?? 0) + by;
+    if (n > 0) perUrl.set(url, n);
+    else perUrl.delete(url);
+  };
   let claimError: unknown;
   for (;;) {
     const room = env.concurrency - inFlight.size;
     if (room > 0 && claimError === undefined && keepGoing()) {
-      let claimed: ClaimedDelivery[] = [];
-      try {
-        claimed = await claimDue(env.database, room, staleAfter(env), { perEndpoint: perEndpoint(env), inFlight: perUrl });
-      } catch (error) {
+      const share = { perEndpoint: perEndpoint(env), inFlight: perUrl };
+      const claimed = await claimDue(env.database, room, staleAfter(env), share).catch((error: unknown) => {
         claimError = error;
-      }
+        return [];
+      });
       for (const d of claimed) {
-        perUrl.set(d.endpointUrl, (perUrl.get(d.endpointUrl) ?? 0) + 1);
+        count(d.endpointUrl, 1);
         const p: Promise<void> = attempt(env, d)
           .then((o) => void (keep && outcomes.push(o)))
           .finally(() => {
             inFlight.delete(p);
-            const left = perUrl.get(d.endpointUrl)! - 1;
-            if (left > 0) perUrl.set(d.endpointUrl, left);
-            else perUrl.delete(d.endpointUrl);
+            count(d.endpointUrl, -1);
           });
         inFlight.add(p);
       }
     }
     if (inFlight.size === 0) break;
     let poll: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([...inFlight, new Promise<void>((resolve) => (poll = setTimeout(resolve, CLAIM_POLL_MS)))]);
+    await Promise.race([...inFlight, new Promise<void>((resolve) => (poll = setTimeout(resolve, env.intervalMs)))]);
     clearTimeout(poll);
   }
   if (claimError !== undefined) throw claimError;
@@ -123,9 +124,9 @@ export function webhookService(deps: { database: Database; config: Config; inter
     config: deps.config,
     timeoutMs: deps.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     concurrency: deps.concurrency ?? 8,
+    intervalMs: deps.intervalMs ?? 500,
     shutdown: abort.signal,
   };
-  const interval = deps.intervalMs ?? 500;
   let running = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let current: Promise<unknown> | undefined;
@@ -134,7 +135,7 @@ export function webhookService(deps: { database: Database; config: Config; inter
     current = deliverDue(env, () => running, false)
       .catch((error) => log.error("webhook tick failed", { error }))
       .finally(() => {
-        if (running) timer = setTimeout(step, interval);
+        if (running) timer = setTimeout(step, env.intervalMs);
       });
   };
   // Delivered rows are only history: kept for DELIVERED_KEEP_MS, swept at start and hourly, on a timer of their
